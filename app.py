@@ -1,0 +1,391 @@
+"""The `squall` command: serve the web console, run workers, deploy, watch, inspect."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from core.auth import Actor, local_operator
+from core.engine.worker import Engine, run_until_settled
+from core.errors import SquallError
+from core.params import parse_assignments
+from core.plan import DeploymentOptions, Threshold
+from core.runtime import Runtime
+from core.services import deployments, inventory, views
+from core.settings import load_settings
+from core.status import DeploymentStatus
+
+DEFAULT_PLUGINS = (
+    "plugins.noop",
+    "plugins.config_change",
+    "plugins.cache_rebuild",
+    "plugins.single_instance",
+    "plugins.group_phases",
+)
+"""Squall's own deployment types, registered like any third-party plugin."""
+
+cli = typer.Typer(
+    name="squall",
+    help="Squall: deployments to your clusters' nodes, tracked, authorized and reported.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+inventory_cli = typer.Typer(help="Clusters and nodes Squall deploys to.", no_args_is_help=True)
+plugin_cli = typer.Typer(help="Write your own deployment types.", no_args_is_help=True)
+cli.add_typer(inventory_cli, name="inventory")
+cli.add_typer(plugin_cli, name="plugin")
+
+# Markup is off: node output, names and messages are printed as they are, never parsed.
+console = Console(highlight=False, markup=False)
+errors = Console(stderr=True, highlight=False, markup=False)
+
+
+def open_runtime() -> Runtime:
+    """Squall as configured, with its plugins; creates the demo inventory on first run."""
+    runtime = Runtime.open(load_settings(), plugin_modules=DEFAULT_PLUGINS, entry_points=True)
+    with runtime.db.write() as session:
+        created = inventory.ensure_demo_inventory(session, runtime, local_operator())
+    if created:
+        errors.print(Text(f"created a demo inventory of local nodes: {created}", style="dim"))
+    return runtime
+
+
+@contextmanager
+def squall() -> Iterator[tuple[Runtime, Actor]]:
+    """The runtime and the acting person, with Squall's errors printed, not raised."""
+    try:
+        with open_runtime() as runtime:
+            yield runtime, local_operator()
+    except SquallError as exc:
+        fail(exc)
+
+
+def fail(exc: SquallError) -> NoReturn:
+    errors.print(Text.assemble(("error: ", "red"), str(exc)))
+    raise typer.Exit(2)
+
+
+# --- deploying -------------------------------------------------------------------------
+
+
+@cli.command()
+def deploy(
+    type_name: Annotated[str, typer.Argument(metavar="TYPE", help="Deployment type (see `squall types`).")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Selector: all, cluster:web*, tag:db, host:web-1, combined with , & !")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="key=value (repeat; key=@file reads a file).")] = None,
+    parallel: Annotated[int, typer.Option(help="Nodes worked on at once per stage.")] = 50,
+    max_fail: Annotated[str | None, typer.Option(help="Failures tolerated per stage before it halts: 3 or 10%.")] = None,
+    step_timeout: Annotated[float | None, typer.Option(help="Seconds before a step is interrupted.")] = None,
+    ticket: Annotated[str | None, typer.Option(help="Ticket key, e.g. OPS-123.")] = None,
+    title: Annotated[str | None, typer.Option(help="A title for the deployment.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; run nothing.")] = False,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Also stream every node's output.")] = False,
+) -> None:
+    """Plan a deployment, then run it here with live progress (Ctrl-C cancels it)."""
+    with squall() as (runtime, actor):
+        request = deployments.DeploymentRequest(
+            type=type_name,
+            params=parse_assignments(param or []),
+            target=target,
+            options=DeploymentOptions(
+                parallelism=parallel,
+                max_failures=Threshold.parse(max_fail) if max_fail else None,
+                step_timeout=step_timeout,
+            ),
+            ticket=ticket,
+            title=title,
+        )
+        with runtime.db.read() as session:
+            planned = deployments.preview(session, runtime, actor, request)
+        from ui.console import plan_table
+
+        console.print(plan_table(planned.plan, planned.redact, with_commands=dry_run))
+        if dry_run:
+            console.print(Text(f"dry run: {planned.plan.node_count} nodes, nothing was executed", style="dim"))
+            return
+        with runtime.db.write() as session:
+            deployment_id = deployments.create(session, runtime, actor, request)
+        console.print(f"deployment {deployment_id} created")
+        status = _run_here(runtime, actor, deployment_id, follow=follow)
+    raise typer.Exit(0 if status == DeploymentStatus.SUCCEEDED else 1)
+
+
+@cli.command()
+def retry(
+    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+) -> None:
+    """Run the failed nodes of a deployment again, as a new attempt, here."""
+    with squall() as (runtime, actor):
+        with runtime.db.write() as session:
+            attempt = deployments.retry(session, runtime, actor, deployment_id)
+        console.print(f"deployment {deployment_id}: attempt {attempt} of its failed nodes")
+        status = _run_here(runtime, actor, deployment_id, follow=follow)
+    raise typer.Exit(0 if status == DeploymentStatus.SUCCEEDED else 1)
+
+
+@cli.command()
+def cancel(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Cancel a deployment: nothing new starts, running steps are interrupted."""
+    _act(deployments.cancel, deployment_id, "cancelled")
+
+
+@cli.command()
+def pause(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Pause a deployment: running nodes finish, no new node starts."""
+    _act(deployments.pause, deployment_id, "paused")
+
+
+@cli.command()
+def resume(
+    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+) -> None:
+    """Resume a paused deployment and run it here."""
+    with squall() as (runtime, actor):
+        with runtime.db.write() as session:
+            deployments.resume(session, runtime, actor, deployment_id)
+        status = _run_here(runtime, actor, deployment_id, follow=follow)
+    raise typer.Exit(0 if status == DeploymentStatus.SUCCEEDED else 1)
+
+
+def _act(action: Callable[..., Any], deployment_id: int, done: str) -> None:
+    with squall() as (runtime, actor):
+        with runtime.db.write() as session:
+            action(session, runtime, actor, deployment_id)
+        console.print(f"deployment {deployment_id} {done}")
+
+
+def _run_here(runtime: Runtime, actor: Actor, deployment_id: int, *, follow: bool) -> DeploymentStatus:
+    """Run the deployment in this process, showing progress; Ctrl-C cancels it."""
+    from ui.console import StageBars, failure_line, log_line, print_view
+
+    bars = StageBars()
+    shown_failures: set[tuple[str, int]] = set()
+    last_line = 0
+    live = console.is_terminal
+
+    def tick() -> None:
+        nonlocal last_line
+        with runtime.db.read() as session:
+            view = views.deployment_view(session, runtime, actor, deployment_id)
+            lines = (
+                views.read_logs(session, runtime, actor, deployment_id, after=last_line)
+                if follow
+                else []
+            )
+        for entry in lines:
+            console.print(log_line(entry, show_node=True))
+            last_line = entry.id
+        for failure in view.failures:
+            if (failure.node, failure.attempt) not in shown_failures:
+                shown_failures.add((failure.node, failure.attempt))
+                console.print(failure_line(failure))
+        bars.update(view)
+
+    previous = signal.getsignal(signal.SIGINT)
+    cancelled = threading.Event()
+
+    def on_interrupt(_signum: int, _frame: Any) -> None:
+        if cancelled.is_set():
+            raise KeyboardInterrupt
+        cancelled.set()
+        errors.print(Text(f"cancelling deployment {deployment_id}… (Ctrl-C again to leave at once)", style="yellow"))
+        with runtime.db.write() as session:
+            deployments.cancel(session, runtime, actor, deployment_id)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        if live:
+            with Live(bars.progress, console=console, refresh_per_second=8, transient=False):
+                status = run_until_settled(runtime, deployment_id, on_tick=tick)
+        else:
+            status = run_until_settled(runtime, deployment_id, on_tick=tick)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with runtime.db.read() as session:
+        view = views.deployment_view(session, runtime, actor, deployment_id)
+    console.print()
+    print_view(console, view)
+    if status == DeploymentStatus.PAUSED:
+        console.print(Text.assemble(("paused", "yellow"), f": `squall resume {deployment_id}` to go on"))
+    return status
+
+
+# --- watching --------------------------------------------------------------------------
+
+
+@cli.command()
+def status(
+    deployment_id: Annotated[int | None, typer.Argument(metavar="[ID]")] = None,
+    limit: Annotated[int, typer.Option(help="How many recent deployments to list.")] = 20,
+) -> None:
+    """One deployment in detail, or the most recent ones."""
+    from ui.console import deployments_table, print_view
+
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        if deployment_id is None:
+            console.print(deployments_table(views.recent_deployments(session, runtime, actor, limit=limit)))
+            return
+        print_view(console, views.deployment_view(session, runtime, actor, deployment_id))
+        summary = views.deployment_summary(session, runtime, actor, deployment_id)
+        for sections in runtime.plugins.hook.squall_report_sections(deployment=summary):
+            for section in sections or ():
+                _print_section(section)
+
+
+def _print_section(section: Any) -> None:
+    console.print(Text(section.title, style="bold"))
+    if section.text:
+        console.print(section.text)
+    if section.rows:
+        table = Table(*section.headers)
+        for row in section.rows:
+            table.add_row(*row)
+        console.print(table)
+
+
+@cli.command()
+def logs(
+    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    node: Annotated[str | None, typer.Option(help="Only this node's lines.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Wait for new lines until it ends.")] = False,
+) -> None:
+    """Print a deployment's log, oldest first (all nodes, or one)."""
+    from ui.console import log_line
+
+    with squall() as (runtime, actor):
+        after = 0
+        while True:
+            with runtime.db.read() as session:
+                entries = views.read_logs(session, runtime, actor, deployment_id, node=node, after=after)
+                finished = deployments.get(session, runtime, actor, deployment_id).status.is_final
+            for entry in entries:
+                console.print(log_line(entry, show_node=node is None), soft_wrap=True)
+                after = entry.id
+            if entries:
+                continue
+            if not follow or finished:
+                return
+            time.sleep(0.5)
+
+
+# --- inventory -------------------------------------------------------------------------
+
+
+@inventory_cli.command("import")
+def inventory_import(
+    file: Annotated[Path, typer.Argument(help="Squall YAML, or an Ansible inventory (INI or YAML).")],
+) -> None:
+    """Import clusters and nodes; each cluster in the file replaces the one of that name."""
+    with squall() as (runtime, actor), runtime.db.write() as session:
+        summary = inventory.import_file(session, runtime, actor, file)
+    console.print(
+        f"imported {len(summary.clusters)} cluster(s) from {summary.source}: "
+        f"{summary.added} node(s) added, {summary.updated} updated, {summary.removed} removed"
+    )
+
+
+@inventory_cli.command("list")
+def inventory_list(
+    target: Annotated[str, typer.Option("--target", "-t", help="Only nodes this selector picks.")] = "all",
+) -> None:
+    """List nodes with their cluster, address, transport and tags."""
+    with squall() as (runtime, _actor), runtime.db.read() as session:
+        nodes = inventory.resolve_targets(session, target)
+    table = Table()
+    for column in ("cluster", "node", "address", "user", "transport", "tags"):
+        table.add_column(column)
+    for node in nodes:
+        address = node.vars.get("root", node.host) if node.transport == "local" else f"{node.host}:{node.port}"
+        table.add_row(node.cluster, node.name, address, node.user or "", node.transport, ", ".join(node.tags))
+    console.print(table)
+    console.print(f"{len(nodes)} node(s)")
+
+
+@cli.command()
+def types() -> None:
+    """The deployment types installed plugins provide, with their parameters."""
+    with squall() as (runtime, _actor):
+        for deployment_type in runtime.plugins.types.values():
+            console.print(Text.assemble((deployment_type.name, "bold"), f" — {deployment_type.title}"))
+            console.print(f"  {deployment_type.description}")
+            for name, field in deployment_type.parameters.model_fields.items():
+                required = "required" if field.is_required() else f"default {field.default!r}"
+                console.print(Text.assemble("  ", (name, "cyan"), f" ({required}): {field.description or ''}"))
+            console.print()
+
+
+# --- running Squall --------------------------------------------------------------------
+
+
+@cli.command()
+def worker(
+    workers: Annotated[int | None, typer.Option(help="Node tasks run at once (default: settings).")] = None,
+) -> None:
+    """Run node tasks of every deployment until stopped (SIGTERM or Ctrl-C)."""
+    with squall() as (runtime, _actor):
+        engine = Engine(runtime, workers=workers)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        engine.start()
+        errors.print(f"worker {engine.name} running {engine.capacity} slots; Ctrl-C stops it")
+        stop.wait()
+        engine.stop()
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the UI only; run no tasks.")] = False,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Don't open a browser window.")] = False,
+) -> None:
+    """Serve the web console (and run tasks, unless --no-worker)."""
+    from ui.server import run_server
+
+    with squall() as (runtime, _actor):
+        engine = None if no_worker else Engine(runtime).start()
+        try:
+            run_server(runtime, host=host, port=port, show=not no_browser)
+        finally:
+            if engine is not None:
+                engine.stop()
+
+
+@plugin_cli.command("new")
+def plugin_new(
+    name: Annotated[str, typer.Argument(help="The deployment type's name, e.g. nginx_reload.")],
+    directory: Annotated[Path | None, typer.Option(help="Where to create the package (default: ./squall-NAME).")] = None,
+) -> None:
+    """Create a plugin package: pyproject with its entry point, the type, a test on real nodes."""
+    from core.testing.scaffold import scaffold
+
+    try:
+        created = scaffold(name, directory)
+    except SquallError as exc:
+        fail(exc)
+    console.print(f"created {created}")
+    console.print(f"next: cd {created} && pip install -e . && pytest")
+
+
+def main() -> None:
+    sys.exit(cli())
+
+
+if __name__ == "__main__":
+    main()

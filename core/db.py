@@ -1,0 +1,149 @@
+"""The one place that owns the database engine, sessions and migrations.
+
+SQLite (WAL) is the default; PostgreSQL is selected by URL. Writes go through
+`Database.write()`, a transaction that on SQLite starts with `BEGIN IMMEDIATE` so two
+processes sharing the file never interleave a read and a write, and that threads of one
+process take in turn (SQLite has one writer anyway; queueing in Python is faster than
+SQLite's sleeping busy handler). Reads use `Database.read()` and never block writers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self._write_lock = threading.RLock() if self.is_sqlite else None
+        if self.is_sqlite:
+            self.engine = _sqlite_engine(url, pool_size)
+            self.read_engine = _sqlite_engine(url, pool_size, immediate=False)
+        else:
+            self.engine = create_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+            self.read_engine = self.engine
+        self._writer = sessionmaker(self.engine, expire_on_commit=False)
+        self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        """One transaction that changes state; committed on success, rolled back on error."""
+        lock = self._write_lock or contextlib.nullcontext()
+        with lock, self._writer.begin() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only view; anything written here is discarded when it closes."""
+        with self._reader() as session:
+            yield session
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; safe when several processes start at once."""
+        with self._migration_lock():
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if self.is_sqlite:
+            database = self.url.database
+            if not database or database == ":memory:":
+                yield
+                return
+            lock_path = Path(database).with_suffix(".migrate.lock")
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            with lock_path.open("w") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                yield
+        else:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT pg_advisory_lock(727001)"))
+                try:
+                    yield
+                finally:
+                    connection.execute(text("SELECT pg_advisory_unlock(727001)"))
+                    connection.commit()
+
+
+def _sqlite_engine(url: str, pool_size: int, *, immediate: bool = True) -> Engine:
+    parsed = make_url(url)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 60},
+        pool_size=pool_size,
+        max_overflow=pool_size,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling is turned off so that BEGIN is ours.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def insert_or_ignore(session: Session, table: Any, rows: list[dict[str, Any]], key: list[str]) -> list[Any]:
+    """Insert rows, skipping those whose key exists; returns the key values inserted."""
+    if not rows:
+        return []
+    statement = _dialect_insert(session, table).values(rows)
+    statement = statement.on_conflict_do_nothing(index_elements=key).returning(
+        *[table.c[name] for name in key]
+    )
+    return [row[0] if len(key) == 1 else tuple(row) for row in session.execute(statement)]
+
+
+def upsert(session: Session, table: Any, rows: list[dict[str, Any]], key: list[str]) -> None:
+    """Insert rows, or update every given column of those whose key exists."""
+    if not rows:
+        return
+    statement = _dialect_insert(session, table)
+    columns = [name for name in rows[0] if name not in key]
+    statement = statement.on_conflict_do_update(
+        index_elements=key, set_={name: statement.excluded[name] for name in columns}
+    )
+    session.execute(statement, rows)
+
+
+def _dialect_insert(session: Session, table: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -1,0 +1,73 @@
+"""Last-resort step execution: the `run` and `upload` kinds every plugin can use."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+from core.execution import LogSink, NodeConnection, StepOutcome, Stream
+from core.hookspecs import hookimpl
+from core.plan import NodeInfo, Step
+
+
+@hookimpl(trylast=True)
+def squall_execute_step(
+    step: Step, node: NodeInfo, connection: NodeConnection, log: LogSink
+) -> StepOutcome | None:
+    if step.kind == "run":
+        return run_command(step, connection, log)
+    if step.kind == "upload":
+        return upload_file(step, connection, log)
+    return None
+
+
+class _FactsTee:
+    """Passes lines on to the log and keeps `key=value` lines of stdout as facts."""
+
+    def __init__(self, log: LogSink) -> None:
+        self._log = log
+        self.facts: dict[str, str] = {}
+
+    def write(self, line: str, stream: Stream = "squall") -> None:
+        self._log.write(line, stream)
+        key, separator, value = line.partition("=")
+        if stream == "stdout" and separator and key.strip().isidentifier():
+            self.facts[key.strip()] = value.strip()
+
+
+def run_command(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
+    assert step.timeout is not None
+    attempts = int(step.args.get("attempts", 1))
+    interval = float(step.args.get("interval", 0.0))
+    outcome = StepOutcome.failure("not run")
+    for attempt in range(1, attempts + 1):
+        sink = _FactsTee(log) if step.args.get("facts") else log
+        result = connection.run(step.args["command"], timeout=step.timeout, log=sink)
+        outcome = StepOutcome.from_command(result, step.timeout)
+        if isinstance(sink, _FactsTee) and outcome.succeeded:
+            outcome = StepOutcome.ok(data=sink.facts)
+        if outcome.succeeded or result.interrupted or attempt == attempts:
+            return outcome
+        log.write(f"attempt {attempt}/{attempts} {outcome.error}; next in {interval:g}s")
+        if not _pause(connection, interval):
+            return StepOutcome.failure("interrupted")
+    return outcome
+
+
+def upload_file(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
+    assert step.timeout is not None
+    data = base64.b64decode(step.args["content_base64"])
+    path = step.args["path"]
+    connection.write_file(path, data, mode=step.args.get("mode"), timeout=step.timeout)
+    log.write(f"wrote {len(data)} bytes to {path}")
+    return StepOutcome.ok()
+
+
+def _pause(connection: NodeConnection, seconds: float) -> bool:
+    """Sleep between attempts, but wake up at once when the task is interrupted."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if connection.interrupted:
+            return False
+        time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
+    return not connection.interrupted

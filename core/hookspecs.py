@@ -1,0 +1,130 @@
+"""The plugin contract: every hook Squall calls, grouped by lifecycle phase.
+
+Plugins implement these with `core.hookimpl` and are registered by module (built-ins) or
+through the `squall` entry-point group (everyone else). Hooks are called with keyword
+arguments only; an implementation may accept a subset of them, so adding an argument
+later breaks no plugin. A misspelled implementation (a `squall_*` name that is not
+below) makes Squall refuse to start.
+
+Arguments are frozen values and small protocols, never database rows or sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pluggy
+
+from core.auth import Actor, AuthTarget
+from core.events import EventInfo
+from core.execution import LogSink, NodeConnection, StepOutcome
+from core.plan import NodeInfo, Plan, PlanRequest, Step
+from core.reporting import DeploymentSummary, ReportSection
+from core.types import DeploymentType
+
+PROJECT = "squall"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- register ---------------------------------------------------------------------------
+
+
+@hookspec
+def squall_register_types(register: Callable[[DeploymentType], None]) -> None:  # type: ignore[type-arg]
+    """Register the deployment types a plugin provides.
+
+    :param register: call it once per type with a `DeploymentType`; a name already
+        registered by another plugin makes Squall refuse to start.
+
+    Every implementation is called once, when the plugin host is built.
+    """
+
+
+# --- authorize --------------------------------------------------------------------------
+
+
+@hookspec
+def squall_authorize(actor: Actor, permission: str, target: AuthTarget) -> bool | None:
+    """Vote on whether `actor` may use `permission` on `target`.
+
+    :param actor: who is acting (name, roles, how they signed in).
+    :param permission: e.g. `deployment.create`, `deployment.cancel`, `inventory.edit`.
+    :param target: what the action applies to (kind, name, clusters, environments).
+    :return: True to allow, False to deny, None for no opinion.
+
+    All results are collected: the action proceeds only if at least one implementation
+    returns True and none returns False. Core services call this before every change.
+    """
+
+
+# --- plan -------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def squall_plan(request: PlanRequest, deployment_type: DeploymentType) -> Plan | None:  # type: ignore[type-arg]
+    """Turn a validated request into a Plan.
+
+    :param request: the type name, its validated parameters (a pydantic model), the
+        selected targets, the deployment options and, once created, the deployment id.
+    :param deployment_type: the registered type named by `request.type`.
+    :return: the Plan, or None if this implementation does not plan this request.
+
+    First non-None result wins. Squall's own last-resort implementation calls
+    `deployment_type.plan(request)`; implement this hook (or wrap it
+    with `wrapper=True`) to plan another plugin's type differently. Raise
+    `core.errors.PlanError` to refuse the request with a message for the user.
+    """
+
+
+# --- execute ----------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def squall_execute_step(
+    step: Step, node: NodeInfo, connection: NodeConnection, log: LogSink
+) -> StepOutcome | None:
+    """Execute one step of a node task.
+
+    :param step: the step (its `kind` says what it is; `args` holds its details).
+    :param node: the node it runs on.
+    :param connection: the node task's open connection, shared by all its steps; run
+        commands and read or write files through it.
+    :param log: where to write what the step does, line by line (secrets are redacted).
+    :return: a StepOutcome, or None if this implementation does not execute this kind.
+
+    First non-None result wins. Squall's own last-resort implementation runs the kinds
+    `run` and `upload`; a plugin adds a kind by returning an outcome for it. Called in a
+    worker thread; an exception fails the step with its message.
+    """
+
+
+# --- report -----------------------------------------------------------------------------
+
+
+@hookspec
+def squall_report_sections(deployment: DeploymentSummary) -> list[ReportSection] | None:
+    """Add sections to a deployment's report (for example the files a change touched).
+
+    :param deployment: what happened: type, parameters (secrets redacted), status, and
+        every node task with its step results and their data.
+    :return: sections to add, or None when the plugin has nothing to say.
+
+    All results are collected in plugin order.
+    """
+
+
+# --- events -----------------------------------------------------------------------------
+
+
+@hookspec
+def squall_on_event(event: EventInfo) -> None:
+    """React to an event after it was committed (deployment created, stage started,
+    task failed, …).
+
+    :param event: the event's id, kind, deployment, task, actor and data.
+
+    Called for every event, in order, at least once, from a background thread; an
+    exception is logged and does not stop delivery to other plugins. Long work belongs
+    in the plugin's own queue.
+    """

@@ -1,0 +1,279 @@
+"""Database tables. Typed columns; nullability follows `| None`; constraints are named."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from core.status import DeploymentStatus, StageStatus, TaskStatus
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC on every backend (SQLite keeps no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+JsonValue = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _enum(cls: type[Any]) -> Enum:
+    return Enum(
+        cls,
+        native_enum=False,
+        length=24,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+Timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=utcnow)]
+OptionalTimestamp = Annotated[dt.datetime | None, mapped_column(UTCDateTime())]
+Name = Annotated[str, mapped_column(String(200))]
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JsonValue, list[Any]: JsonValue}
+
+
+class Cluster(Base):
+    __tablename__ = "clusters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[Name] = mapped_column(unique=True)
+    environment: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[Timestamp]
+
+    nodes: Mapped[list[Node]] = relationship(
+        back_populates="cluster", cascade="all, delete-orphan", order_by="Node.id"
+    )
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"), index=True)
+    name: Mapped[Name] = mapped_column(unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(default=22)
+    user: Mapped[str | None] = mapped_column(String(100))
+    transport: Mapped[str] = mapped_column(String(20), default="ssh")
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    vars: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    cluster: Mapped[Cluster] = relationship(back_populates="nodes")
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(100), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    params: Mapped[dict[str, Any]]
+    """The type's parameters; secret ones are stored encrypted (see core.secrets)."""
+    selector: Mapped[str] = mapped_column(Text)
+    requester: Mapped[str] = mapped_column(String(200), index=True)
+    ticket: Mapped[str | None] = mapped_column(String(50))
+    status: Mapped[DeploymentStatus] = mapped_column(_enum(DeploymentStatus), index=True)
+    attempt: Mapped[int] = mapped_column(default=1)
+    retry_interrupted: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[Timestamp]
+    started_at: Mapped[OptionalTimestamp]
+    finished_at: Mapped[OptionalTimestamp]
+
+    stages: Mapped[list[Stage]] = relationship(
+        back_populates="deployment", cascade="all, delete-orphan", order_by="Stage.position"
+    )
+
+
+class Stage(Base):
+    __tablename__ = "stages"
+    __table_args__ = (UniqueConstraint("deployment_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    name: Mapped[Name]
+    parallelism: Mapped[int]
+    max_failures: Mapped[int | None]
+    max_failure_percent: Mapped[float | None]
+    status: Mapped[StageStatus] = mapped_column(_enum(StageStatus))
+    started_at: Mapped[OptionalTimestamp]
+    finished_at: Mapped[OptionalTimestamp]
+
+    deployment: Mapped[Deployment] = relationship(back_populates="stages")
+    tasks: Mapped[list[NodeTask]] = relationship(
+        back_populates="stage", cascade="all, delete-orphan", order_by="NodeTask.position"
+    )
+
+
+class NodeTask(Base):
+    __tablename__ = "node_tasks"
+    __table_args__ = (
+        Index("ix_node_tasks_stage_status", "stage_id", "status"),
+        Index("ix_node_tasks_deployment_status", "deployment_id", "status"),
+        Index("ix_node_tasks_status_lease", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    node_name: Mapped[Name] = mapped_column(index=True)
+    cluster_name: Mapped[Name]
+    node: Mapped[dict[str, Any]]
+    """How the node was reached when planned (host, port, user, transport, vars)."""
+    steps: Mapped[str] = mapped_column(Text)
+    """The planned steps as JSON, encrypted when the deployment has secret parameters."""
+    step_names: Mapped[list[Any]]
+    status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus))
+    attempt: Mapped[int] = mapped_column(default=1)
+    resume_from: Mapped[int] = mapped_column(default=0)
+    """Index of the first step to run; later than 0 when resuming an interrupted task."""
+    worker: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[OptionalTimestamp]
+    current_step: Mapped[int | None]
+    started_at: Mapped[OptionalTimestamp]
+    finished_at: Mapped[OptionalTimestamp]
+    # The failure point, when the task failed.
+    failed_step: Mapped[int | None]
+    failed_step_name: Mapped[str | None] = mapped_column(String(200))
+    exit_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    last_lines: Mapped[list[Any] | None] = mapped_column(JsonValue)
+
+    stage: Mapped[Stage] = relationship(back_populates="tasks")
+
+
+class StepResult(Base):
+    __tablename__ = "step_results"
+    __table_args__ = (UniqueConstraint("task_id", "attempt", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("node_tasks.id", ondelete="CASCADE"))
+    attempt: Mapped[int]
+    position: Mapped[int]
+    name: Mapped[Name]
+    status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus))
+    exit_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JsonValue)
+    started_at: Mapped[Timestamp]
+    finished_at: Mapped[OptionalTimestamp]
+
+
+class LogLine(Base):
+    __tablename__ = "log_lines"
+    __table_args__ = (
+        Index("ix_log_lines_deployment", "deployment_id", "id"),
+        Index("ix_log_lines_task", "task_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    task_id: Mapped[int] = mapped_column(ForeignKey("node_tasks.id", ondelete="CASCADE"))
+    attempt: Mapped[int]
+    step: Mapped[int | None]
+    stream: Mapped[str] = mapped_column(String(10))
+    at: Mapped[Timestamp]
+    text: Mapped[str] = mapped_column(Text)
+
+
+class Event(Base):
+    """Every state change, written in the transaction that makes it; integrations read it as an outbox."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_deployment", "deployment_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE")
+    )
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("node_tasks.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(60))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[Timestamp]
+
+
+class AuditRecord(Base):
+    """Every human action, append-only, each record hashing the one before it."""
+
+    __tablename__ = "audit_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[Timestamp]
+    actor: Mapped[str] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    target: Mapped[str] = mapped_column(String(300))
+    details: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class NodeLease(Base):
+    """A node is worked on by at most one deployment at a time: the primary key says so."""
+
+    __tablename__ = "node_leases"
+
+    node_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    task_id: Mapped[int] = mapped_column(ForeignKey("node_tasks.id", ondelete="CASCADE"))
+    acquired_at: Mapped[Timestamp]
+
+
+class EventCursor(Base):
+    """How far a consumer of the event table has read."""
+
+    __tablename__ = "event_cursors"
+
+    consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)

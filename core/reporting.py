@@ -1,0 +1,62 @@
+"""What reports are made of: a summary of a deployment and the sections plugins add."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StepSummary:
+    position: int
+    name: str
+    status: str
+    exit_code: int | None
+    error: str | None
+    data: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    node: str
+    cluster: str
+    stage: str
+    status: str
+    attempt: int
+    exit_code: int | None
+    error: str | None
+    failed_step: str | None
+    last_lines: tuple[str, ...]
+    steps: tuple[StepSummary, ...]
+    """Step results of the task's latest attempt."""
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class DeploymentSummary:
+    id: int
+    type: str
+    title: str
+    status: str
+    requester: str
+    ticket: str | None
+    params: Mapping[str, Any]
+    """Secrets appear as `***`."""
+    selector: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    tasks: tuple[TaskSummary, ...]
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """A titled block of a report: free text, a table, or both."""
+
+    title: str
+    text: str = ""
+    headers: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()

@@ -1,0 +1,62 @@
+"""Everything a running Squall process shares: settings, database, plugins, keys, transports."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.db import Database
+from core.plugins import PluginHost, build_host
+from core.secrets import SecretBox
+from core.settings import Settings
+from core.transports.local import LocalConnector
+from core.transports.ssh import SSHConnector
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    plugins: PluginHost
+    secrets: SecretBox
+    _ssh: SSHConnector | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        plugins: PluginHost | None = None,
+        *,
+        plugin_modules: tuple[str, ...] = (),
+        entry_points: bool = True,
+        migrate: bool = True,
+    ) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.effective_database_url, pool_size=max(10, settings.engine.workers // 2))
+        if migrate:
+            db.migrate()
+        host = plugins or build_host(plugin_modules, entry_points=entry_points)
+        return cls(settings, db, host, SecretBox.from_settings(settings.secret_key, settings.data_dir))
+
+    @property
+    def ssh(self) -> SSHConnector:
+        """Created on first use: loading keys and known_hosts is not free."""
+        with self._lock:
+            if self._ssh is None:
+                self._ssh = SSHConnector(self.settings.ssh, self.settings.known_hosts_file)
+            return self._ssh
+
+    @property
+    def local(self) -> LocalConnector:
+        return LocalConnector(self.settings.data_dir / "local-nodes")
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()

@@ -1,0 +1,172 @@
+"""Inventory services: import a parsed file, list nodes, resolve a selector to targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from core import audit
+from core.auth import Actor, AuthTarget, authorize
+from core.errors import InventoryError
+from core.events import emit
+from core.inventory import InventorySpec, load_inventory, parse_selector
+from core.models import Cluster, Node, utcnow
+from core.permissions import Permission
+from core.plan import NodeInfo
+from core.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    source: str
+    clusters: tuple[str, ...]
+    added: int
+    updated: int
+    removed: int
+
+
+def import_inventory(session: Session, rt: Runtime, actor: Actor, spec: InventorySpec) -> ImportSummary:
+    """Make each cluster in `spec` exactly as the file describes it; other clusters stay.
+
+    All or nothing: a problem anywhere raises before anything is written.
+    """
+    names = [cluster.name for cluster in spec.clusters]
+    authorize(
+        rt.plugins.hook,
+        actor,
+        Permission.INVENTORY_EDIT,
+        AuthTarget(
+            "inventory",
+            spec.source,
+            clusters=tuple(names),
+            environments=tuple({c.environment for c in spec.clusters if c.environment}),
+        ),
+    )
+    if not spec.clusters:
+        raise InventoryError("the file defines no clusters", source=spec.source)
+    incoming = {node.name: cluster.name for cluster, node in spec.nodes()}
+    clashes = session.execute(
+        select(Node.name, Cluster.name)
+        .join(Cluster)
+        .where(Node.name.in_(incoming), Cluster.name.not_in(names))
+    ).all()
+    if clashes:
+        node, owner = clashes[0]
+        raise InventoryError(
+            f"node {node!r} already belongs to cluster {owner!r}, which this file does not "
+            f"define; node names are unique across the inventory",
+            source=spec.source,
+        )
+    existing = {
+        cluster.name: cluster
+        for cluster in session.scalars(
+            select(Cluster).where(Cluster.name.in_(names)).options(selectinload(Cluster.nodes))
+        )
+    }
+    added = updated = removed = 0
+    now = utcnow()
+    for cluster_spec in spec.clusters:
+        cluster = existing.get(cluster_spec.name)
+        if cluster is None:
+            cluster = Cluster(name=cluster_spec.name, source=spec.source, nodes=[])
+            session.add(cluster)
+        cluster.environment = cluster_spec.environment
+        cluster.source = spec.source
+        cluster.updated_at = now
+        current = {node.name: node for node in cluster.nodes}
+        wanted = {node.name for node in cluster_spec.nodes}
+        for name, node in current.items():
+            if name not in wanted:
+                cluster.nodes.remove(node)
+                removed += 1
+        session.flush()  # removed names may be reused by nodes moving between clusters
+        for node_spec in cluster_spec.nodes:
+            values = {
+                "host": node_spec.host,
+                "port": node_spec.port,
+                "user": node_spec.user,
+                "transport": node_spec.transport,
+                "tags": list(node_spec.tags),
+                "vars": dict(node_spec.vars),
+            }
+            node = current.get(node_spec.name)
+            if node is None:
+                cluster.nodes.append(Node(name=node_spec.name, **values))
+                added += 1
+            elif any(getattr(node, key) != value for key, value in values.items()):
+                for key, value in values.items():
+                    setattr(node, key, value)
+                updated += 1
+    session.flush()
+    summary = ImportSummary(spec.source, tuple(names), added, updated, removed)
+    details = {"clusters": list(names), "added": added, "updated": updated, "removed": removed}
+    emit(session, "inventory.imported", actor=actor.name, source=spec.source, **details)
+    audit.record(session, actor, "inventory.import", spec.source, details)
+    return summary
+
+
+def import_file(session: Session, rt: Runtime, actor: Actor, path: Path) -> ImportSummary:
+    return import_inventory(session, rt, actor, load_inventory(path))
+
+
+def all_nodes(session: Session) -> list[NodeInfo]:
+    rows = session.execute(
+        select(Node, Cluster.name, Cluster.environment).join(Cluster).order_by(Cluster.name, Node.name)
+    ).all()
+    return [_info(node, cluster, environment) for node, cluster, environment in rows]
+
+
+def resolve_targets(session: Session, selector_text: str) -> list[NodeInfo]:
+    """The nodes a selector picks, in inventory order; an error when it picks none."""
+    selector = parse_selector(selector_text)
+    nodes = selector.select(all_nodes(session))
+    if not nodes:
+        raise InventoryError(f"the target {selector_text!r} matches no node of the inventory")
+    return nodes
+
+
+def _info(node: Node, cluster: str, environment: str | None) -> NodeInfo:
+    return NodeInfo(
+        name=node.name,
+        cluster=cluster,
+        host=node.host,
+        port=node.port,
+        user=node.user,
+        transport=node.transport,
+        tags=tuple(node.tags),
+        vars=dict(node.vars),
+        environment=environment,
+    )
+
+
+DEMO_CLUSTERS = {"demo-web": 3, "demo-api": 3, "demo-cache": 2}
+
+
+def ensure_demo_inventory(session: Session, rt: Runtime, actor: Actor) -> Path | None:
+    """On a fresh installation, create and import a demo inventory of local nodes."""
+    if not rt.settings.demo_inventory or session.scalar(select(Cluster.id).limit(1)) is not None:
+        return None
+    root = rt.settings.data_dir / "demo"
+    clusters = {
+        name: {
+            "environment": "demo",
+            "defaults": {"transport": "local", "tags": ["demo", name.removeprefix("demo-")]},
+            "nodes": [
+                {"name": f"{name}-{index}", "host": "localhost", "root": str(root / f"{name}-{index}")}
+                for index in range(1, count + 1)
+            ],
+        }
+        for name, count in DEMO_CLUSTERS.items()
+    }
+    path = root / "inventory.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Demo inventory: local nodes, each a folder under this directory.\n"
+        + yaml.safe_dump({"clusters": clusters}, sort_keys=False)
+    )
+    import_file(session, rt, actor, path)
+    return path

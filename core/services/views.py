@@ -1,0 +1,249 @@
+"""Read models: what the CLI, the web UI and reports show about deployments and logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from core.auth import Actor, AuthTarget, authorize
+from core.models import Deployment, LogLine, NodeLease, NodeTask, Stage, StepResult
+from core.permissions import Permission
+from core.reporting import DeploymentSummary, StepSummary, TaskSummary
+from core.runtime import Runtime
+from core.secrets import redacted_params
+from core.services.deployments import get
+from core.status import TaskStatus
+
+T = TaskStatus
+
+
+@dataclass(frozen=True)
+class StageProgress:
+    name: str
+    status: str
+    total: int
+    counts: Mapping[str, int]
+    """Tasks by status; `queued` counts pending tasks whose node another deployment holds."""
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.get(status, 0) for status in ("succeeded", "failed", "skipped", "cancelled", "interrupted"))
+
+
+@dataclass(frozen=True)
+class FailurePoint:
+    node: str
+    cluster: str
+    stage: str
+    status: str
+    attempt: int
+    step: str | None
+    exit_code: int | None
+    error: str | None
+    last_lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeploymentView:
+    id: int
+    type: str
+    title: str
+    status: str
+    requester: str
+    ticket: str | None
+    target: str
+    attempt: int
+    params: Mapping[str, Any]
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    stages: tuple[StageProgress, ...]
+    failures: tuple[FailurePoint, ...]
+
+    @property
+    def counts(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for stage in self.stages:
+            total.update(stage.counts)
+        return total
+
+    @property
+    def node_count(self) -> int:
+        return sum(stage.total for stage in self.stages)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    id: int
+    node: str
+    attempt: int
+    step: int | None
+    stream: str
+    at: dt.datetime
+    text: str
+
+
+def deployment_view(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> DeploymentView:
+    deployment = get(session, rt, actor, deployment_id)
+    counts: dict[int, Counter[str]] = defaultdict(Counter)
+    for stage_id, status, count in session.execute(
+        select(NodeTask.stage_id, NodeTask.status, func.count())
+        .where(NodeTask.deployment_id == deployment_id)
+        .group_by(NodeTask.stage_id, NodeTask.status)
+    ):
+        counts[stage_id][status.value] = count
+    for stage_id, count in session.execute(
+        select(NodeTask.stage_id, func.count())
+        .join(
+            NodeLease,
+            and_(NodeLease.node_name == NodeTask.node_name, NodeLease.deployment_id != deployment_id),
+        )
+        .where(NodeTask.deployment_id == deployment_id, NodeTask.status == T.PENDING)
+        .group_by(NodeTask.stage_id)
+    ):
+        counts[stage_id]["queued"] = count
+    stages = tuple(
+        StageProgress(
+            name=stage.name,
+            status=stage.status.value,
+            total=sum(count for status, count in counts[stage.id].items() if status != "queued"),
+            counts=dict(counts[stage.id]),
+            started_at=stage.started_at,
+            finished_at=stage.finished_at,
+        )
+        for stage in session.scalars(
+            select(Stage).where(Stage.deployment_id == deployment_id).order_by(Stage.position)
+        )
+    )
+    failures = tuple(
+        FailurePoint(
+            node=task.node_name,
+            cluster=task.cluster_name,
+            stage=stage_name,
+            status=task.status.value,
+            attempt=task.attempt,
+            step=task.failed_step_name,
+            exit_code=task.exit_code,
+            error=task.error,
+            last_lines=tuple(task.last_lines or ()),
+        )
+        for task, stage_name in session.execute(
+            select(NodeTask, Stage.name)
+            .join(Stage, Stage.id == NodeTask.stage_id)
+            .where(
+                NodeTask.deployment_id == deployment_id,
+                NodeTask.status.in_([T.FAILED, T.INTERRUPTED]),
+            )
+            .order_by(NodeTask.finished_at, NodeTask.id)
+        )
+    )
+    return DeploymentView(
+        id=deployment.id,
+        type=deployment.type,
+        title=deployment.title,
+        status=deployment.status.value,
+        requester=deployment.requester,
+        ticket=deployment.ticket,
+        target=deployment.selector,
+        attempt=deployment.attempt,
+        params=redacted_params(deployment.params),
+        created_at=deployment.created_at,
+        started_at=deployment.started_at,
+        finished_at=deployment.finished_at,
+        stages=stages,
+        failures=failures,
+    )
+
+
+def recent_deployments(
+    session: Session, rt: Runtime, actor: Actor, *, limit: int = 20
+) -> list[DeploymentView]:
+    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("deployment"))
+    ids = session.scalars(select(Deployment.id).order_by(Deployment.id.desc()).limit(limit)).all()
+    return [deployment_view(session, rt, actor, deployment_id) for deployment_id in ids]
+
+
+def read_logs(
+    session: Session,
+    rt: Runtime,
+    actor: Actor,
+    deployment_id: int,
+    *,
+    node: str | None = None,
+    after: int = 0,
+    limit: int = 5000,
+) -> list[LogEntry]:
+    """Log lines in the order they were written, from line id `after` on (for following)."""
+    get(session, rt, actor, deployment_id)
+    query = (
+        select(LogLine, NodeTask.node_name)
+        .join(NodeTask, NodeTask.id == LogLine.task_id)
+        .where(LogLine.deployment_id == deployment_id, LogLine.id > after)
+        .order_by(LogLine.id)
+        .limit(limit)
+    )
+    if node is not None:
+        query = query.where(NodeTask.node_name == node)
+    return [
+        LogEntry(line.id, node_name, line.attempt, line.step, line.stream, line.at, line.text)
+        for line, node_name in session.execute(query)
+    ]
+
+
+def deployment_summary(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> DeploymentSummary:
+    """The value handed to report plugins: every task with its latest attempt's steps."""
+    deployment = get(session, rt, actor, deployment_id)
+    rows = session.execute(
+        select(NodeTask, Stage.name)
+        .join(Stage, Stage.id == NodeTask.stage_id)
+        .where(NodeTask.deployment_id == deployment_id)
+        .order_by(Stage.position, NodeTask.position)
+    ).all()
+    steps: dict[int, list[StepSummary]] = defaultdict(list)
+    for result in session.scalars(
+        select(StepResult)
+        .join(NodeTask, and_(NodeTask.id == StepResult.task_id, NodeTask.attempt == StepResult.attempt))
+        .where(NodeTask.deployment_id == deployment_id)
+        .order_by(StepResult.task_id, StepResult.position)
+    ):
+        steps[result.task_id].append(
+            StepSummary(result.position, result.name, result.status.value, result.exit_code, result.error, result.data)
+        )
+    return DeploymentSummary(
+        id=deployment.id,
+        type=deployment.type,
+        title=deployment.title,
+        status=deployment.status.value,
+        requester=deployment.requester,
+        ticket=deployment.ticket,
+        params=redacted_params(deployment.params),
+        selector=deployment.selector,
+        created_at=deployment.created_at,
+        started_at=deployment.started_at,
+        finished_at=deployment.finished_at,
+        tasks=tuple(
+            TaskSummary(
+                node=task.node_name,
+                cluster=task.cluster_name,
+                stage=stage_name,
+                status=task.status.value,
+                attempt=task.attempt,
+                exit_code=task.exit_code,
+                error=task.error,
+                failed_step=task.failed_step_name,
+                last_lines=tuple(task.last_lines or ()),
+                steps=tuple(steps[task.id]),
+                started_at=task.started_at,
+                finished_at=task.finished_at,
+            )
+            for task, stage_name in rows
+        ),
+    )

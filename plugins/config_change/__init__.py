@@ -1,0 +1,80 @@
+"""Configuration change: write a file on every node, keep a backup, validate, reload.
+
+The file's new content is given whole, or as a template filled from parameters (and the
+node's own name, cluster and host). On each node Squall backs up the current file,
+writes the new one atomically, logs the diff, runs the validate command (and puts the
+old file back if it fails), then runs the reload command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from core import (
+    DeploymentSummary,
+    DeploymentType,
+    LogSink,
+    NodeConnection,
+    NodeInfo,
+    ReportSection,
+    Step,
+    StepOutcome,
+    hookimpl,
+)
+from plugins.config_change.plan import ConfigChangeParams, plan
+from plugins.config_change.steps import VALIDATE, WRITE, validate, write
+
+
+@hookimpl
+def squall_register_types(register: Callable[[DeploymentType[Any]], None]) -> None:
+    register(
+        DeploymentType(
+            name="config_change",
+            title="Configuration change",
+            description="Writes a configuration file on each node (whole content or a template), "
+            "keeps a backup, shows the diff, validates it (restoring the backup on failure) "
+            "and reloads the service.",
+            parameters=ConfigChangeParams,
+            plan=plan,
+            retry_interrupted=True,
+        )
+    )
+
+
+@hookimpl
+def squall_execute_step(
+    step: Step, node: NodeInfo, connection: NodeConnection, log: LogSink
+) -> StepOutcome | None:
+    if step.kind == WRITE:
+        return write(step, connection, log)
+    if step.kind == VALIDATE:
+        return validate(step, connection, log)
+    return None
+
+
+@hookimpl
+def squall_report_sections(deployment: DeploymentSummary) -> list[ReportSection] | None:
+    if deployment.type != "config_change":
+        return None
+    rows = []
+    for task in deployment.tasks:
+        written = next((step for step in task.steps if step.name == "write"), None)
+        if written is None or written.data is None:
+            continue
+        data = written.data
+        change = "created" if data.get("created") else ("changed" if data.get("changed") else "unchanged")
+        rows.append(
+            (task.node, change, f"+{data.get('added', 0)} -{data.get('removed', 0)}", str(data.get("backup") or ""))
+        )
+    if not rows:
+        return None
+    changed = sum(1 for row in rows if row[1] != "unchanged")
+    return [
+        ReportSection(
+            title="Files written",
+            text=f"{deployment.params.get('path')}: {changed} of {len(rows)} node(s) changed",
+            headers=("node", "change", "lines", "backup"),
+            rows=tuple(rows),
+        )
+    ]

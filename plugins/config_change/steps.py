@@ -1,0 +1,111 @@
+"""What the configuration change does on a node, through the connection core hands in.
+
+Files next to the target keep what a later step (or a rollback) needs:
+`<path>.squall-backup-<deployment>` holds the previous content, and
+`<path>.squall-created-<deployment>` marks a file that did not exist before.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+from types import MappingProxyType
+
+from core import LogSink, NodeConnection, Shell, Step, StepOutcome, sh
+
+WRITE = "config_change.write"
+VALIDATE = "config_change.validate"
+MAX_DIFF_LINES = 2000
+
+
+def write_step(path: str, content: str, *, mode: int | None, tag: str, timeout: float) -> Step:
+    return Step(
+        "write",
+        WRITE,
+        MappingProxyType(
+            {"path": path, "content_base64": base64.b64encode(content.encode()).decode(), "mode": mode, "tag": tag}
+        ),
+        timeout,
+        f"back up and write {path} ({len(content.splitlines())} lines"
+        + (f", mode {mode:o})" if mode is not None else ")"),
+    )
+
+
+def validate_step(path: str, command: Shell, *, tag: str, timeout: float) -> Step:
+    return Step(
+        "validate",
+        VALIDATE,
+        MappingProxyType({"path": path, "command": command.text, "tag": tag}),
+        timeout,
+        f"$ {command.text}  [restores {path} on failure]",
+    )
+
+
+def backup_path(path: str, tag: str) -> str:
+    return f"{path}.squall-backup-{tag}"
+
+
+def created_marker(path: str, tag: str) -> str:
+    return f"{path}.squall-created-{tag}"
+
+
+def write(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
+    path, tag, timeout = step.args["path"], step.args["tag"], step.timeout or 60
+    new = base64.b64decode(step.args["content_base64"])
+    old = connection.read_file(path, timeout=timeout)
+    if old == new:
+        log.write(f"{path} already has the wanted content; nothing written")
+        return StepOutcome.ok({"changed": False, "created": False, "added": 0, "removed": 0})
+    backup = None
+    if old is None:
+        connection.write_file(created_marker(path, tag), b"", mode=0o600, timeout=timeout)
+    else:
+        backup = backup_path(path, tag)
+        connection.write_file(backup, old, mode=None, timeout=timeout)
+        log.write(f"kept the previous content in {backup}")
+    connection.write_file(path, new, mode=step.args.get("mode"), timeout=timeout)
+    added, removed = _log_diff(path, old, new, log)
+    log.write(f"wrote {len(new)} bytes to {path}")
+    return StepOutcome.ok(
+        {"changed": True, "created": old is None, "added": added, "removed": removed, "backup": backup}
+    )
+
+
+def validate(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
+    path, tag, timeout = step.args["path"], step.args["tag"], step.timeout or 60
+    result = connection.run(step.args["command"], timeout=timeout, log=log)
+    outcome = StepOutcome.from_command(result, timeout)
+    if outcome.succeeded or result.interrupted:
+        return outcome
+    restored = restore(path, tag, connection, timeout)
+    log.write(f"validation failed; {restored}")
+    return StepOutcome.failure(f"validation failed ({outcome.error}); {restored}", exit_code=outcome.exit_code)
+
+
+def restore(path: str, tag: str, connection: NodeConnection, timeout: float) -> str:
+    """Put back what the write step replaced; says what it did."""
+    backup = backup_path(path, tag)
+    previous = connection.read_file(backup, timeout=timeout)
+    if previous is not None:
+        connection.write_file(path, previous, mode=None, timeout=timeout)
+        return f"restored the previous content from {backup}"
+    if connection.read_file(created_marker(path, tag), timeout=timeout) is not None:
+        result = connection.run(sh("rm -f -- {path}", path=path).text, timeout=timeout, log=None)
+        if result.succeeded:
+            return f"removed {path}, which did not exist before"
+    return "nothing to restore (the file was already as wanted)"
+
+
+def _log_diff(path: str, old: bytes | None, new: bytes, log: LogSink) -> tuple[int, int]:
+    before = (old or b"").decode("utf-8", errors="replace").splitlines()
+    after = new.decode("utf-8", errors="replace").splitlines()
+    diff = list(
+        difflib.unified_diff(before, after, f"{path} (before)", f"{path} (after)", lineterm="")
+    )
+    for line in diff[:MAX_DIFF_LINES]:
+        log.write(line)
+    if len(diff) > MAX_DIFF_LINES:
+        log.write(f"… diff truncated: {len(diff) - MAX_DIFF_LINES} more lines")
+    added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
+    removed = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
+    return added, removed

@@ -1,0 +1,76 @@
+"""Shared fixtures: databases (SQLite and a throw-away PostgreSQL database), harnesses."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from core.testing.fleet import Fleet
+from core.testing.harness import SquallHarness
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SQUALL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+ALL_PLUGINS = (
+    "plugins.noop",
+    "plugins.config_change",
+    "plugins.cache_rebuild",
+    "plugins.single_instance",
+    "plugins.group_phases",
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[str]:
+    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        pytest.fail(f"PostgreSQL is needed at {POSTGRES_ADMIN_URL} (set SQUALL_TEST_POSTGRES_URL): {exc}")
+    yield POSTGRES_ADMIN_URL
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped after the test."""
+    name = f"squall_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_admin, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield postgres_admin.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each engine test runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'squall.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def squall(tmp_path: Path, fleet: Fleet) -> Iterator[SquallHarness]:
+    """Squall with every built-in type, on SQLite, with the fleet as its inventory."""
+    with SquallHarness(tmp_path / "squall", ALL_PLUGINS, fleet=fleet) as harness:
+        yield harness
+
+
+@pytest.fixture
+def squall_on_each_database(tmp_path: Path, fleet: Fleet, database_url: str) -> Iterator[SquallHarness]:
+    """Squall with every built-in type and the fleet, once on SQLite and once on PostgreSQL."""
+    with SquallHarness(tmp_path / "squall", ALL_PLUGINS, fleet=fleet, database_url=database_url) as harness:
+        yield harness

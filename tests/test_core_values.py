@@ -1,0 +1,167 @@
+"""Pure pieces of core: shell quoting, thresholds, parameters, secrets, settings, status."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel, SecretStr
+
+from core.errors import ConfigError, InvalidTransition, ValidationError
+from core.params import parse_assignments
+from core.plan import DeploymentOptions, Step, Threshold, run, upload
+from core.secrets import MASK, Redactor, SecretBox, redacted_params, seal_params, secret_values, unseal_params
+from core.settings import load_settings
+from core.shell import Shell, argv, sh
+from core.status import DeploymentStatus, check_deployment
+from core.types import Argv
+
+NASTY = ["a b", "$(touch x)", "`touch x`", "; touch x", "' ; touch x; '", '" && touch x "', "\n touch x", "*", "~root", ""]
+
+
+@pytest.mark.parametrize("value", NASTY)
+def test_sh_passes_each_value_to_the_shell_as_one_literal_word(value: str) -> None:
+    command = sh("printf '%s' {value}", value=value)
+    printed = subprocess.run(["sh", "-c", command.text], capture_output=True, check=True, text=True)
+    assert printed.stdout == value
+
+
+def test_argv_quotes_every_word_and_keeps_them_apart() -> None:
+    words = ["printf", "%s|", "a b", "$(id)", ";"]
+    printed = subprocess.run(["sh", "-c", argv(words).text], capture_output=True, check=True, text=True)
+    assert printed.stdout == "a b|$(id)|;|"
+
+
+def test_sh_refuses_a_template_field_without_value() -> None:
+    with pytest.raises(ValidationError, match="needs values for: unit"):
+        sh("systemctl reload {unit}")
+
+
+def test_run_refuses_a_plain_string_command() -> None:
+    with pytest.raises(TypeError, match="never a plain string"):
+        run("x", "rm -rf /")  # type: ignore[arg-type]
+
+
+def test_argv_parameter_splits_text_like_a_shell_but_runs_nothing() -> None:
+    class Params(BaseModel):
+        command: Argv
+
+    assert Params.model_validate({"command": "app rebuild --name 'a b'; rm -rf /"}).command == [
+        "app", "rebuild", "--name", "a b;", "rm", "-rf", "/",
+    ]
+    assert Params.model_validate({"command": ["x", "y z"]}).command == ["x", "y z"]
+    with pytest.raises(ValueError, match="cannot split"):
+        Params.model_validate({"command": "unbalanced 'quote"})
+
+
+@pytest.mark.parametrize(
+    ("text", "total", "allowed"),
+    [("3", 100, 3), ("10%", 100, 10), ("10%", 9, 0), ("0", 5, 0), ("50%", 5, 2), ("2.5%", 200, 5)],
+)
+def test_threshold_tolerates_a_count_or_a_share_of_the_stage(text: str, total: int, allowed: int) -> None:
+    assert Threshold.parse(text).allowed(total) == allowed
+
+
+@pytest.mark.parametrize("text", ["", "x", "-1", "1.5", "101%", "3 nodes"])
+def test_threshold_rejects_what_is_neither_count_nor_percentage(text: str) -> None:
+    with pytest.raises(ValidationError):
+        Threshold.parse(text)
+
+
+def test_deployment_options_reject_impossible_values() -> None:
+    with pytest.raises(ValidationError):
+        DeploymentOptions(parallelism=0)
+    with pytest.raises(ValidationError):
+        DeploymentOptions(step_timeout=0)
+
+
+def test_steps_survive_a_round_trip_through_json() -> None:
+    steps = [run("a", sh("echo {x}", x="1"), attempts=3, interval=1.5, timeout=9), upload("b", "f.txt", b"\x00\xff")]
+    assert [Step.from_json(step.to_json()) for step in steps] == steps
+
+
+def test_assignments_nest_repeat_and_read_files(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("s3cret!")
+    parsed = parse_assignments(["a=1", "b.c=2", "b.d=3", "e=x", "e=y", f"p=@{secret}", "q=k=v"])
+    assert parsed == {"a": "1", "b": {"c": "2", "d": "3"}, "e": ["x", "y"], "p": "s3cret!", "q": "k=v"}
+
+
+@pytest.mark.parametrize("item", ["novalue", "=x", "a=@/does/not/exist"])
+def test_assignments_reject_malformed_items(item: str) -> None:
+    with pytest.raises(ValidationError):
+        parse_assignments([item])
+
+
+class WithSecrets(BaseModel):
+    user: str
+    password: SecretStr
+    extra: dict[str, SecretStr] = {}
+
+
+def test_secret_parameters_are_encrypted_at_rest_and_come_back_whole(tmp_path: Path) -> None:
+    box = SecretBox.from_settings(None, tmp_path)
+    params = WithSecrets(user="app", password=SecretStr("hunter22"), extra={"token": SecretStr("tok-123")})
+    stored = seal_params(params, box)
+    assert "hunter22" not in str(stored) and "tok-123" not in str(stored)
+    assert stored["user"] == "app"
+    restored = WithSecrets.model_validate(unseal_params(stored, box))
+    assert restored.password.get_secret_value() == "hunter22"
+    assert restored.extra["token"].get_secret_value() == "tok-123"
+    assert redacted_params(stored) == {"user": "app", "password": MASK, "extra": {"token": MASK}}
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_different_key_cannot_read_stored_secrets(tmp_path: Path) -> None:
+    stored = seal_params(WithSecrets(user="u", password=SecretStr("pw-value")), SecretBox.from_settings(None, tmp_path / "a"))
+    with pytest.raises(ConfigError, match="cannot be decrypted"):
+        unseal_params(stored, SecretBox.from_settings(None, tmp_path / "b"))
+
+
+def test_redactor_masks_values_and_their_shell_quoted_form() -> None:
+    params = WithSecrets(user="u", password=SecretStr("it's secret"))
+    redact = Redactor(secret_values(params))
+    quoted = sh("login {pw}", pw="it's secret").text
+    assert "secret" not in redact(quoted)
+    assert redact("password is it's secret!") == f"password is {MASK}!"
+
+
+def test_redactor_refuses_secrets_too_short_to_mask_safely() -> None:
+    with pytest.raises(ValidationError, match="at least 3"):
+        Redactor(["ab"])
+
+
+def test_settings_come_from_the_environment_and_a_file(tmp_path: Path) -> None:
+    config = tmp_path / "squall.yaml"
+    config.write_text("engine:\n  workers: 7\nssh:\n  trust_unknown_hosts: true\n")
+    settings = load_settings(
+        {"SQUALL_CONFIG": str(config), "SQUALL_DATA_DIR": str(tmp_path), "SQUALL_ENGINE__LEASE_SECONDS": "12.5"}
+    )
+    assert settings.engine.workers == 7
+    assert settings.engine.lease_seconds == 12.5
+    assert settings.ssh.trust_unknown_hosts is True
+    assert settings.effective_database_url == f"sqlite:///{tmp_path / 'squall.db'}"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"SQUALL_ENGINE__WORKERS": "many"}, "not a valid int"),
+        ({"SQUALL_NO_SUCH": "1"}, "unknown setting no_such"),
+        ({"SQUALL_SSH__TRUST_UNKNOWN_HOSTS": "perhaps"}, "not a valid bool"),
+    ],
+)
+def test_bad_settings_name_the_setting(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ)
+
+
+def test_status_machine_refuses_transitions_it_does_not_define() -> None:
+    check_deployment(DeploymentStatus.FAILED, DeploymentStatus.RUNNING, "retry")
+    with pytest.raises(InvalidTransition, match="cannot cancel a deployment that is succeeded"):
+        check_deployment(DeploymentStatus.SUCCEEDED, DeploymentStatus.CANCELLED, "cancel")
+
+
+def test_shell_is_a_value_with_its_text() -> None:
+    assert str(Shell("true")) == "true"

@@ -1,0 +1,105 @@
+"""Schema, migrations and the tamper-evident audit chain, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select, text, update
+
+from core import audit
+from core.auth import Actor
+from core.db import Database
+from core.models import AuditRecord, Base
+
+ALICE = Actor("alice", frozenset({"admin"}), "sso")
+
+
+def test_migrations_build_exactly_the_schema_the_models_describe(database_url: str) -> None:
+    db = Database(database_url)
+    db.migrate()
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+        assert "alembic_version" in inspect(connection).get_table_names()
+    db.dispose()
+
+
+def test_migrating_twice_and_concurrently_is_harmless(database_url: str) -> None:
+    dbs = [Database(database_url) for _ in range(3)]
+    threads = [threading.Thread(target=db.migrate) for db in dbs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    dbs[0].migrate()
+    with dbs[0].engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    for db in dbs:
+        db.dispose()
+
+
+def test_sqlite_database_runs_in_wal_mode(tmp_path: pytest.TempPathFactory) -> None:
+    db = Database(f"sqlite:///{tmp_path}/w.db")
+    with db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    db.dispose()
+
+
+@pytest.fixture
+def audited(database_url: str) -> Database:
+    db = Database(database_url)
+    db.migrate()
+    for number in range(5):
+        with db.write() as session:
+            audit.record(session, ALICE, "deployment.create", f"deployment {number}", {"n": number})
+    return db
+
+
+def records(db: Database) -> list[AuditRecord]:
+    with db.read() as session:
+        return list(session.scalars(select(AuditRecord).order_by(AuditRecord.id)))
+
+
+def test_an_untouched_audit_chain_verifies(audited: Database) -> None:
+    assert audit.verify(records(audited)) == []
+    assert records(audited)[0].details == {"via": "sso", "n": 0}
+
+
+def test_editing_an_audit_record_is_detected(audited: Database) -> None:
+    with audited.write() as session:
+        session.execute(update(AuditRecord).where(AuditRecord.id == 3).values(actor="mallory"))
+    breaks = audit.verify(records(audited))
+    assert [(found.record_id, "edited" in found.reason) for found in breaks] == [(3, True)]
+
+
+def test_deleting_an_audit_record_is_detected(audited: Database) -> None:
+    with audited.write() as session:
+        session.delete(session.get(AuditRecord, 2))
+    breaks = audit.verify(records(audited))
+    assert [found.record_id for found in breaks] == [3]
+    assert "deleted or reordered" in breaks[0].reason
+
+
+def test_reordering_audit_records_is_detected(audited: Database) -> None:
+    chain = records(audited)
+    chain[1], chain[2] = chain[2], chain[1]
+    assert audit.verify(chain)
+
+
+def test_concurrent_writers_never_fork_the_audit_chain(audited: Database) -> None:
+    def write_some() -> None:
+        for _ in range(5):
+            with audited.write() as session:
+                audit.record(session, ALICE, "deployment.cancel", "deployment 1")
+
+    threads = [threading.Thread(target=write_some) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    chain = records(audited)
+    assert len(chain) == 25
+    assert audit.verify(chain) == []

@@ -1,0 +1,349 @@
+"""The engine on a fleet of real sshd nodes, with SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paramiko
+import pytest
+from sqlalchemy import event, select, update
+
+from core.engine.claims import claim_tasks
+from core.engine.progress import reap_expired
+from core.engine.worker import Engine
+from core.errors import InvalidTransition, ValidationError
+from core.models import Event, LogLine, NodeTask, utcnow
+from core.services import deployments
+from core.settings import SSHSettings
+from core.testing.fleet import Fleet
+from core.testing.harness import SquallHarness
+from tests.conftest import ALL_PLUGINS
+
+
+def events(harness: SquallHarness, deployment_id: int, kind: str | None = None) -> list[Event]:
+    with harness.runtime.db.read() as session:
+        query = select(Event).where(Event.deployment_id == deployment_id).order_by(Event.id)
+        if kind:
+            query = query.where(Event.kind == kind)
+        return list(session.scalars(query))
+
+
+def tasks(harness: SquallHarness, deployment_id: int) -> dict[str, NodeTask]:
+    with harness.runtime.db.read() as session:
+        return {
+            task.node_name: task
+            for task in session.scalars(select(NodeTask).where(NodeTask.deployment_id == deployment_id))
+        }
+
+
+def remote_processes(command: str) -> list[str]:
+    """Processes on this machine (where the fleet's nodes run) whose command line is `command`."""
+    found = subprocess.run(["pgrep", "-xaf", command], capture_output=True, text=True)
+    return found.stdout.splitlines()
+
+
+# --- on both databases ------------------------------------------------------------------
+
+
+def test_noop_reaches_every_node_and_records_its_facts(squall_on_each_database: SquallHarness, fleet: Fleet) -> None:
+    squall = squall_on_each_database
+    result = squall.deploy("noop")
+    assert result.status == "succeeded"
+    assert result.counts == {"succeeded": len(fleet.nodes)}
+    facts = squall.facts(result.id, "probe")
+    assert set(facts) == {node.name for node in fleet.nodes}
+    assert all(entry["user"] == fleet.nodes[0].user and int(entry["disk_free_kib"]) > 0 for entry in facts.values())
+    kinds = [found.kind for found in events(squall, result.id)]
+    assert kinds[:3] == ["deployment.created", "deployment.started", "stage.started"]
+    assert kinds.count("task.started") == kinds.count("task.succeeded") == len(fleet.nodes)
+    assert kinds[-2:] == ["stage.succeeded", "deployment.succeeded"]
+
+
+def test_an_unreachable_node_fails_alone_with_its_failure_point(
+    squall_on_each_database: SquallHarness, fleet: Fleet
+) -> None:
+    squall = squall_on_each_database
+    fleet.stop_node("node-04")
+    result = squall.deploy("noop")
+    assert result.status == "failed"
+    assert result.counts == {"succeeded": len(fleet.nodes) - 1, "failed": 1}
+    (failure,) = result.failures
+    assert (failure.node, failure.stage, failure.step) == ("node-04", "probe", "connect")
+    assert "connection refused" in (failure.error or "")
+    assert "node-04" not in squall.facts(result.id, "probe")
+
+
+def test_a_stage_halts_once_its_failure_threshold_is_exceeded(
+    squall_on_each_database: SquallHarness, fleet: Fleet
+) -> None:
+    squall = squall_on_each_database
+    result = squall.deploy(
+        "cache_rebuild",
+        params={"rebuild_command": "sh -c 'echo cannot rebuild >&2; exit 3'"},
+        parallelism=1,
+        max_failures="1",
+    )
+    assert result.status == "failed"
+    assert result.stages[0].status == "failed"
+    # With one node at a time: the first failure is tolerated, the second halts the stage.
+    assert result.counts == {"failed": 2, "skipped": len(fleet.nodes) - 2}
+    ran = {failure.node for failure in result.failures}
+    for node in fleet.nodes:
+        if node.name not in ran:
+            assert squall.logs(result.id, node=node.name) == []
+    assert [found.data["failed"] for found in events(squall, result.id, "stage.halting")] == [2]
+    assert all(failure.exit_code == 3 and "cannot rebuild" in failure.last_lines for failure in result.failures)
+
+
+def test_retry_runs_only_the_failed_nodes_again(squall_on_each_database: SquallHarness, fleet: Fleet) -> None:
+    squall = squall_on_each_database
+    fleet.stop_node("node-02")
+    fleet.refuse_key("node-07")
+    first = squall.deploy("noop")
+    assert {failure.node for failure in first.failures} == {"node-02", "node-07"}
+    fleet.heal()
+    with squall.runtime.db.write() as session:
+        attempt = deployments.retry(session, squall.runtime, squall.actor, first.id)
+    assert attempt == 2
+    second = squall.run(first.id)
+    assert second.status == "succeeded"
+    assert second.attempt == 2
+    by_node = tasks(squall, first.id)
+    assert {name for name, task in by_node.items() if task.attempt == 2} == {"node-02", "node-07"}
+    # Nodes that had succeeded were not touched again: one probe in their log.
+    assert squall.logs(first.id, node="node-01").count("step 1/1: probe") == 1
+    assert squall.logs(first.id, node="node-02").count("step 1/1: probe") == 1  # only attempt 2 got that far
+    with pytest.raises(InvalidTransition), squall.runtime.db.write() as session:
+        deployments.retry(session, squall.runtime, squall.actor, first.id)
+
+
+def test_cancel_interrupts_running_steps_on_the_nodes(squall_on_each_database: SquallHarness, fleet: Fleet) -> None:
+    squall = squall_on_each_database
+    marker = f"sleep 417.{time.monotonic_ns() % 1000}"
+    deployment_id = squall.create("cache_rebuild", params={"rebuild_command": marker})
+    engine = Engine(squall.runtime).start()
+    try:
+        _wait_until(lambda: len(remote_processes(marker)) == len(fleet.nodes), "every node to run the step")
+        started = time.monotonic()
+        with squall.runtime.db.write() as session:
+            deployments.cancel(session, squall.runtime, squall.actor, deployment_id)
+        _wait_until(
+            lambda: set(squall.view(deployment_id).counts) == {"cancelled"}, "tasks to stop", timeout=15
+        )
+        assert time.monotonic() - started < 10
+    finally:
+        engine.stop()
+    assert remote_processes(marker) == []
+    view = squall.view(deployment_id)
+    assert view.status == "cancelled"
+    assert {found.kind for found in events(squall, deployment_id)} >= {"deployment.cancelled", "task.cancelled"}
+
+
+def test_two_deployments_never_work_on_one_node_at_once(
+    squall_on_each_database: SquallHarness, fleet: Fleet
+) -> None:
+    squall = squall_on_each_database
+    first = squall.create("cache_rebuild", params={"rebuild_command": "sleep 1.5"}, target="host:node-0[1-5]")
+    second = squall.create("noop", target="host:node-0[3-8]")
+    engine = Engine(squall.runtime).start()
+    try:
+        # Nodes 06-08 are free and done at once; 03-05 wait for the first deployment.
+        _wait_until(
+            lambda: squall.view(second).counts == {"queued": 3, "pending": 3, "succeeded": 3},
+            "the shared nodes to queue while the free ones finish",
+        )
+        assert squall.view(first).counts.get("running") == 5
+        _wait_until(lambda: squall.view(second).status == "succeeded", "the second deployment", timeout=30)
+    finally:
+        engine.stop()
+    assert squall.view(first).status == "succeeded"
+    first_tasks, second_tasks = tasks(squall, first), tasks(squall, second)
+    for name in ("node-03", "node-04", "node-05"):
+        assert second_tasks[name].started_at >= first_tasks[name].finished_at
+
+
+def test_a_dead_workers_tasks_are_interrupted_then_resumed_by_policy(
+    squall_on_each_database: SquallHarness, fleet: Fleet
+) -> None:
+    squall = squall_on_each_database
+    deployment_id = squall.create("noop", params={"message": "hello"})
+    with squall.runtime.db.write() as session:
+        claimed = claim_tasks(session, worker="dead-worker", capacity=3, lease_seconds=30, box=squall.runtime.secrets)
+        # The dead worker had finished the first step of its tasks.
+        from core.models import StepResult
+        from core.status import TaskStatus
+
+        for task in claimed:
+            session.add(StepResult(task_id=task.id, attempt=1, position=0, name="message", status=TaskStatus.SUCCEEDED))
+            session.execute(update(NodeTask).where(NodeTask.id == task.id).values(current_step=1))
+    later = utcnow() + dt.timedelta(seconds=31)
+    with squall.runtime.db.write() as session:
+        assert len(reap_expired(session, now=later)) == 3
+    interrupted = events(squall, deployment_id, "task.interrupted")
+    requeued = events(squall, deployment_id, "task.requeued")
+    assert len(interrupted) == len(requeued) == 3
+    assert all("dead-worker" in found.data["error"] for found in interrupted)
+    assert all(found.data["resume_from"] == 1 and "probe" in found.data["note"] for found in requeued)
+    result = squall.run(deployment_id)
+    assert result.status == "succeeded", result.failures
+    resumed = claimed[0].node.name
+    log = squall.logs(deployment_id, node=resumed)
+    assert "hello" not in log  # the finished step did not run again
+    assert any("resuming at step 2" in line for line in log)
+
+
+# --- SQLite is enough for these -----------------------------------------------------------
+
+
+def test_a_dead_workers_task_fails_when_its_type_cannot_run_twice(squall: SquallHarness) -> None:
+    deployment_id = squall.create("single_instance", target="host:node-01", params={"version": "1.0"})
+    with squall.runtime.db.write() as session:
+        claim_tasks(session, worker="dead-worker", capacity=1, lease_seconds=1, box=squall.runtime.secrets)
+    with squall.runtime.db.write() as session:
+        reap_expired(session, now=utcnow() + dt.timedelta(seconds=2))
+    view = squall.view(deployment_id)
+    assert view.status == "failed"
+    assert view.failures[0].status == "interrupted"
+    assert events(squall, deployment_id, "task.requeued") == []
+
+
+def test_an_auth_failure_names_the_user_and_host(squall: SquallHarness, fleet: Fleet) -> None:
+    fleet.refuse_key("node-09")
+    result = squall.deploy("noop", target="host:node-09")
+    (failure,) = result.failures
+    assert failure.step == "connect"
+    assert f"authentication failed for {fleet.node('node-09').user}@{fleet.node('node-09').host}" in (failure.error or "")
+
+
+def test_a_step_past_its_timeout_is_stopped_on_the_node(squall: SquallHarness) -> None:
+    marker = f"sleep 93.{time.monotonic_ns() % 1000}"
+    started = time.monotonic()
+    result = squall.deploy("cache_rebuild", target="host:node-0[12]", params={"rebuild_command": marker, "timeout": 1})
+    assert time.monotonic() - started < 15
+    assert result.status == "failed"
+    assert {failure.error for failure in result.failures} == {"timed out after 1s"}
+    assert {failure.step for failure in result.failures} == {"rebuild"}
+    assert remote_processes(marker) == []
+
+
+def test_a_non_zero_exit_records_code_and_last_lines(squall: SquallHarness) -> None:
+    script = "for i in $(seq 1 30); do echo line $i; done; echo fatal: disk full >&2; exit 42"
+    result = squall.deploy("cache_rebuild", target="host:node-03", params={"rebuild_command": ["sh", "-c", script]})
+    (failure,) = result.failures
+    assert failure.exit_code == 42
+    assert failure.error == "exited with status 42"
+    assert failure.last_lines[-1] == "fatal: disk full"
+    assert failure.last_lines[0] == "line 12"  # the last 20 lines are kept
+    assert len(failure.last_lines) == 20
+
+
+def test_output_that_is_huge_binary_or_one_long_line_is_kept_whole(squall: SquallHarness) -> None:
+    script = (
+        "printf 'caf\\303\\251 \\377\\376 end\\n'; "
+        "head -c 100000 /dev/zero | tr '\\0' x; echo; "
+        "seq 1 20000"
+    )
+    commits = 0
+
+    def count(_connection: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    event.listen(squall.runtime.db.engine, "commit", count)
+    result = squall.deploy("cache_rebuild", target="host:node-05", params={"rebuild_command": ["sh", "-c", script]})
+    event.remove(squall.runtime.db.engine, "commit", count)
+    assert result.status == "succeeded"
+    with squall.runtime.db.read() as session:
+        lines = list(
+            session.scalars(
+                select(LogLine.text).where(LogLine.deployment_id == result.id, LogLine.stream == "stdout").order_by(LogLine.id)
+            )
+        )
+    assert lines[0] == "café \ufffd\ufffd end"
+    long_parts = [line for line in lines if line and set(line) == {"x"}]
+    assert "".join(long_parts) == "x" * 100000 and len(long_parts) > 1
+    assert lines[-20000:] == [str(number) for number in range(1, 20001)]
+    assert commits < 100, f"{commits} commits for {len(lines)} lines: log lines must be written in batches"
+
+
+def test_one_connection_serves_all_steps_of_a_node_task(squall: SquallHarness, fleet: Fleet) -> None:
+    before = fleet.sshd_log("node-06").read_text().count("Accepted publickey")
+    result = squall.deploy(
+        "single_instance",
+        target="host:node-06",
+        params={"version": "2.0", "stop_command": "true", "start_command": "true", "health_command": "true"},
+    )
+    assert result.status == "succeeded"
+    assert fleet.sshd_log("node-06").read_text().count("Accepted publickey") == before + 1
+
+
+def test_the_ssh_key_is_loaded_once_for_all_connections(squall: SquallHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    loads: list[Path] = []
+    original = paramiko.PKey.from_path
+
+    def counting(path: Path, passphrase: str | None = None) -> paramiko.PKey:
+        loads.append(path)
+        return original(path, passphrase)
+
+    monkeypatch.setattr(paramiko.PKey, "from_path", staticmethod(counting))
+    assert squall.deploy("noop").status == "succeeded"
+    assert len(loads) <= 1
+
+
+def _harness_with_ssh(tmp_path: Path, fleet: Fleet, **ssh: object) -> SquallHarness:
+    return SquallHarness(
+        tmp_path, ALL_PLUGINS, fleet=fleet, ssh=SSHSettings(key_file=fleet.client_key, **ssh)  # type: ignore[arg-type]
+    )
+
+
+def test_an_unknown_host_key_is_refused_by_default(tmp_path: Path, fleet: Fleet) -> None:
+    with _harness_with_ssh(tmp_path, fleet) as harness:
+        result = harness.deploy("noop", target="host:node-01")
+    assert "is not known" in (result.failures[0].error or "")
+
+
+def test_trusting_unknown_host_keys_is_recorded(tmp_path: Path, fleet: Fleet) -> None:
+    with _harness_with_ssh(tmp_path, fleet, trust_unknown_hosts=True) as harness:
+        result = harness.deploy("noop", target="host:node-0[12]")
+        assert result.status == "succeeded"
+        learned = harness.runtime.settings.known_hosts_file.read_text().splitlines()
+        trusted = events(harness, result.id, "host_key.trusted")
+        assert len(learned) == 2 and len(trusted) == 2
+        assert {found.data["node"] for found in trusted} == {"node-01", "node-02"}
+        assert all(found.data["fingerprint"].startswith("SHA256:") for found in trusted)
+        assert any("on first use" in line for line in harness.logs(result.id, node="node-01"))
+        # Once recorded, the key is known: no new trust event on the next run.
+        again = harness.deploy("noop", target="host:node-01")
+        assert events(harness, again.id, "host_key.trusted") == []
+
+
+def test_a_host_key_that_changed_is_refused(tmp_path: Path, fleet: Fleet) -> None:
+    other = paramiko.Ed25519Key.from_private_key_file(str(fleet.client_key))  # any other ed25519 key
+    node = fleet.node("node-01")
+    wrong = tmp_path / "known_hosts"
+    wrong.write_text(f"[{node.host}]:{node.port} ssh-ed25519 {other.get_base64()}\n")
+    with _harness_with_ssh(tmp_path / "s", fleet, known_hosts=wrong, trust_unknown_hosts=True) as harness:
+        result = harness.deploy("noop", target="host:node-01")
+    assert "does not match known_hosts" in (result.failures[0].error or "")
+
+
+def test_retry_refuses_a_deployment_without_failures(squall: SquallHarness) -> None:
+    result = squall.deploy("noop", target="host:node-01")
+    with pytest.raises(InvalidTransition), squall.runtime.db.write() as session:
+        deployments.retry(session, squall.runtime, squall.actor, result.id)
+    with pytest.raises(ValidationError, match="not paused"), squall.runtime.db.write() as session:
+        deployments.resume(session, squall.runtime, squall.actor, result.id)
+
+
+def _wait_until(condition: object, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+

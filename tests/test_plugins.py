@@ -1,0 +1,356 @@
+"""The plugin contract: every hook documented and exercised, plugins loading and failing loudly."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from core import (
+    DeploymentSummary,
+    DeploymentType,
+    LogSink,
+    NodeConnection,
+    NodeInfo,
+    NodePlan,
+    Plan,
+    PlanRequest,
+    ReportSection,
+    StagePlan,
+    Step,
+    StepOutcome,
+    hookimpl,
+    run,
+    sh,
+)
+from core import hookspecs
+from core.auth import Actor, AuthTarget
+from core.errors import PermissionDenied, PluginError
+from core.events import EventInfo
+from core.plugins import build_host
+from core.testing.harness import SquallHarness
+
+TESTS = Path(__file__).parent
+HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("squall_"))
+
+
+def local_inventory(path: Path, nodes: int = 3) -> Path:
+    inventory = {
+        "clusters": {
+            "local": {
+                "defaults": {"transport": "local"},
+                "nodes": [{"name": f"n{i}", "root": str(path / f"n{i}")} for i in range(1, nodes + 1)],
+            }
+        }
+    }
+    path.mkdir(parents=True, exist_ok=True)
+    file = path / "inventory.yaml"
+    file.write_text(yaml.safe_dump(inventory))
+    return file
+
+
+@pytest.fixture
+def harness_with(tmp_path: Path) -> Iterator[Callable[..., SquallHarness]]:
+    made: list[SquallHarness] = []
+
+    def make(*plugins: object) -> SquallHarness:
+        harness = SquallHarness(tmp_path / f"squall{len(made)}", plugins)
+        harness.import_inventory(local_inventory(tmp_path / f"nodes{len(made)}"))
+        made.append(harness)
+        return harness
+
+    yield make
+    for harness in made:
+        harness.close()
+
+
+# --- the contract keeps itself honest ---------------------------------------------------
+
+
+def test_every_hook_has_a_docstring_that_names_each_argument() -> None:
+    for name in HOOKS:
+        spec = getattr(hookspecs, name)
+        doc = inspect.getdoc(spec) or ""
+        assert len(doc) > 80, f"{name} needs a real docstring"
+        for argument in inspect.signature(spec).parameters:
+            assert f":param {argument}:" in doc, f"{name} does not document {argument}"
+
+
+def test_every_hook_has_a_test_of_its_own() -> None:
+    source = Path(__file__).read_text()
+    for name in HOOKS:
+        assert f"def test_hook_{name}" in source, f"no test_hook_{name}"
+
+
+def test_every_hook_is_documented_in_the_plugin_guide() -> None:
+    guide = (TESTS.parent / "docs" / "plugins.md").read_text()
+    for name in HOOKS:
+        assert f"`{name}`" in guide, f"docs/plugins.md does not document {name}"
+        for argument in inspect.signature(getattr(hookspecs, name)).parameters:
+            assert re.search(rf"{name}.*{argument}", guide, re.S), f"docs/plugins.md: {name}({argument})"
+
+
+def test_every_built_in_plugin_loads_and_registers_its_type() -> None:
+    host = build_host(
+        ("plugins.noop", "plugins.config_change", "plugins.cache_rebuild", "plugins.single_instance", "plugins.group_phases")
+    )
+    assert set(host.types) == {"noop", "config_change", "cache_rebuild", "single_instance", "group"}
+    for deployment_type in host.types.values():
+        assert issubclass(deployment_type.parameters, BaseModel)
+        assert deployment_type.description
+
+
+def test_a_misspelled_hook_implementation_stops_start_up() -> None:
+    class Misspelled:
+        @hookimpl
+        def squall_regster_types(self, register: Any) -> None:
+            """A typo that would otherwise be silently ignored."""
+
+    with pytest.raises(PluginError, match="squall_regster_types"):
+        build_host([Misspelled()])
+
+
+def test_a_hook_implementation_with_an_unknown_argument_stops_start_up() -> None:
+    class WrongArgument:
+        @hookimpl
+        def squall_on_event(self, evnt: EventInfo) -> None:
+            """`evnt` is not an argument of the hook."""
+
+    with pytest.raises(PluginError):
+        build_host([WrongArgument()])
+
+
+def test_two_plugins_registering_one_type_name_stop_start_up() -> None:
+    with pytest.raises(PluginError, match="two plugins register a deployment type named 'noop'"):
+        build_host(["plugins.noop", Registering(echo_type("noop"))])
+
+
+def test_a_plugin_module_that_does_not_import_is_reported_by_name() -> None:
+    with pytest.raises(PluginError, match="no_such_plugin_module"):
+        build_host(["no_such_plugin_module"])
+
+
+def test_plugins_load_from_the_squall_entry_point_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An out-of-tree package, installed as its metadata says, is found through its entry point."""
+    site = tmp_path / "site"
+    package = site / "outside_type"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(OUTSIDE_PLUGIN)
+    dist_info = site / "outside_type-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: outside-type\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text("[squall]\noutside = outside_type\n")
+    monkeypatch.syspath_prepend(str(site))
+    host = build_host(entry_points=True)
+    assert "outside" in host.types
+    assert "outside" in host.plugin_names
+    sys.modules.pop("outside_type", None)
+
+
+OUTSIDE_PLUGIN = textwrap.dedent(
+    '''
+    from pydantic import BaseModel
+    from core import DeploymentType, NodePlan, Plan, StagePlan, hookimpl, run, sh
+
+    class Params(BaseModel):
+        word: str = "outside"
+
+    def plan(request):
+        steps = (run("say", sh("echo {word}", word=request.params.word)),)
+        return Plan((StagePlan("all", tuple(NodePlan(node, steps) for node in request.targets)),))
+
+    @hookimpl
+    def squall_register_types(register):
+        register(DeploymentType("outside", "Outside", "A type from another package.", Params, plan))
+    '''
+)
+
+
+def test_an_out_of_tree_type_installed_by_entry_point_runs_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    (site / "outside_type").mkdir(parents=True)
+    (site / "outside_type" / "__init__.py").write_text(OUTSIDE_PLUGIN)
+    dist_info = site / "outside_type-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: outside-type\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text("[squall]\noutside = outside_type\n")
+    monkeypatch.syspath_prepend(str(site))
+    with SquallHarness(tmp_path / "squall", host=build_host(entry_points=True)) as harness:
+        harness.import_inventory(local_inventory(tmp_path / "nodes"))
+        result = harness.deploy("outside", params={"word": "hello from outside"})
+        assert result.status == "succeeded"
+        assert harness.logs(result.id, node="n2").count("hello from outside") == 1
+    sys.modules.pop("outside_type", None)
+
+
+# --- one test per hook ------------------------------------------------------------------
+
+
+class EchoParams(BaseModel):
+    word: str = "hi"
+
+
+def echo_type(name: str, plan: Callable[[PlanRequest[EchoParams]], Plan] | None = None) -> DeploymentType[EchoParams]:
+    def default_plan(request: PlanRequest[EchoParams]) -> Plan:
+        steps = (run("echo", sh("echo {word}", word=request.params.word)),)
+        return Plan((StagePlan("all", tuple(NodePlan(node, steps) for node in request.targets)),))
+
+    return DeploymentType(name, name.title(), "Echoes a word.", EchoParams, plan or default_plan)
+
+
+class Registering:
+    def __init__(self, *types: DeploymentType[Any]) -> None:
+        self.types = types
+
+    @hookimpl
+    def squall_register_types(self, register: Callable[[DeploymentType[Any]], None]) -> None:
+        for deployment_type in self.types:
+            register(deployment_type)
+
+
+def test_hook_squall_register_types(harness_with: Callable[..., SquallHarness]) -> None:
+    harness = harness_with(Registering(echo_type("echo"), echo_type("shout")))
+    assert {"echo", "shout"} <= set(harness.runtime.plugins.types)
+    result = harness.deploy("shout", params={"word": "loud"})
+    assert result.status == "succeeded"
+    assert "loud" in harness.logs(result.id, node="n1")
+
+
+def test_hook_squall_authorize(harness_with: Callable[..., SquallHarness]) -> None:
+    seen: list[tuple[str, str, str | None]] = []
+
+    class NoEchoOnFridays:
+        @hookimpl
+        def squall_authorize(self, actor: Actor, permission: str, target: AuthTarget) -> bool | None:
+            seen.append((actor.name, permission, target.name))
+            return False if target.name == "echo" else None
+
+    harness = harness_with(Registering(echo_type("echo"), echo_type("other")), NoEchoOnFridays())
+    with pytest.raises(PermissionDenied, match="missing permission 'deployment.create' on deployment_type echo"):
+        harness.create("echo")
+    assert harness.deploy("other").status == "succeeded"
+    assert (harness.actor.name, "deployment.create", "echo") in seen
+    # A viewer is allowed nothing but viewing by the built-in roles: no plugin says yes.
+    with pytest.raises(PermissionDenied):
+        harness.create("other", actor=Actor("val", frozenset({"viewer"})))
+
+
+def test_hook_squall_plan(harness_with: Callable[..., SquallHarness]) -> None:
+    class CanaryFirst:
+        """Plans another plugin's type differently: one node first, then the rest."""
+
+        @hookimpl(wrapper=True)
+        def squall_plan(self, request: PlanRequest[Any], deployment_type: DeploymentType[Any]) -> Iterator[None]:
+            plan: Plan = yield
+            if request.type != "echo":
+                return plan
+            nodes = plan.stages[0].nodes
+            return Plan((StagePlan("canary", nodes[:1]), StagePlan("rest", nodes[1:])))
+
+    harness = harness_with(Registering(echo_type("echo")), CanaryFirst())
+    result = harness.deploy("echo")
+    assert [(stage.name, stage.total, stage.status) for stage in result.stages] == [
+        ("canary", 1, "succeeded"),
+        ("rest", 2, "succeeded"),
+    ]
+
+
+def test_hook_squall_plan_output_is_checked_like_user_input(harness_with: Callable[..., SquallHarness]) -> None:
+    def rogue(request: PlanRequest[EchoParams]) -> Plan:
+        stranger = NodeInfo("not-a-target", "x", "10.0.0.1")
+        return Plan((StagePlan("all", (NodePlan(stranger, ()),)),))
+
+    harness = harness_with(Registering(echo_type("rogue", rogue)))
+    with pytest.raises(Exception, match="not-a-target"):
+        harness.create("rogue")
+    with harness.runtime.db.read() as session:
+        from core.models import Deployment
+
+        assert session.query(Deployment).count() == 0
+
+
+def test_hook_squall_execute_step(harness_with: Callable[..., SquallHarness]) -> None:
+    class Stamp:
+        """Adds a step kind: write the node's name into a file, through the connection."""
+
+        @hookimpl
+        def squall_execute_step(
+            self, step: Step, node: NodeInfo, connection: NodeConnection, log: LogSink
+        ) -> StepOutcome | None:
+            if step.kind != "stamp":
+                return None
+            connection.write_file("stamp.txt", node.name.encode(), mode=0o600, timeout=5)
+            log.write(f"stamped {node.name}")
+            return StepOutcome.ok({"stamped": node.name})
+
+    def plan(request: PlanRequest[EchoParams]) -> Plan:
+        steps = (Step("stamp", "stamp", {}),)
+        return Plan((StagePlan("all", tuple(NodePlan(node, steps) for node in request.targets)),))
+
+    harness = harness_with(Registering(echo_type("stamper", plan)), Stamp())
+    result = harness.deploy("stamper")
+    assert result.status == "succeeded"
+    root = harness.runtime.settings.data_dir.parent / "nodes0"
+    assert (root / "n3" / "stamp.txt").read_text() == "n3"
+    assert harness.facts(result.id, "stamp")["n1"] == {"stamped": "n1"}
+
+
+def test_a_step_kind_no_plugin_executes_fails_with_a_clear_error(harness_with: Callable[..., SquallHarness]) -> None:
+    def plan(request: PlanRequest[EchoParams]) -> Plan:
+        return Plan((StagePlan("all", tuple(NodePlan(node, (Step("x", "teleport", {}),)) for node in request.targets)),))
+
+    harness = harness_with(Registering(echo_type("teleporter", plan)))
+    result = harness.deploy("teleporter")
+    assert result.status == "failed"
+    assert {failure.error for failure in result.failures} == {"no plugin executes steps of kind 'teleport'"}
+
+
+def test_hook_squall_report_sections(harness_with: Callable[..., SquallHarness]) -> None:
+    class CountSucceeded:
+        @hookimpl
+        def squall_report_sections(self, deployment: DeploymentSummary) -> list[ReportSection] | None:
+            done = sum(1 for task in deployment.tasks if task.status == "succeeded")
+            return [ReportSection("Echoes", text=f"{done} of {len(deployment.tasks)} nodes echoed")]
+
+    harness = harness_with(Registering(echo_type("echo")), CountSucceeded())
+    result = harness.deploy("echo")
+    sections = harness.runtime.plugins.hook.squall_report_sections(deployment=harness.summary(result.id))
+    assert [section.text for found in sections for section in found] == ["3 of 3 nodes echoed"]
+
+
+def test_hook_squall_on_event(harness_with: Callable[..., SquallHarness]) -> None:
+    received: list[EventInfo] = []
+
+    class Listener:
+        @hookimpl
+        def squall_on_event(self, event: EventInfo) -> None:
+            received.append(event)
+
+    class Broken:
+        @hookimpl
+        def squall_on_event(self, event: EventInfo) -> None:
+            raise RuntimeError("this plugin is broken")
+
+    harness = harness_with(Registering(echo_type("echo")), Broken(), Listener())
+    result = harness.deploy("echo")
+    from core.engine.dispatch import deliver_events
+
+    while deliver_events(harness.runtime):
+        pass
+    kinds = [event.kind for event in received if event.deployment_id == result.id]
+    assert kinds[0] == "deployment.created"
+    assert kinds[-1] == "deployment.succeeded"
+    assert kinds.count("task.succeeded") == 3
+    assert [event.id for event in received] == sorted({event.id for event in received})

@@ -83,16 +83,34 @@ def fail(exc: SquallError) -> NoReturn:
 
 @cli.command()
 def deploy(
-    type_name: Annotated[str, typer.Argument(metavar="TYPE", help="Deployment type (see `squall types`).")],
-    target: Annotated[str, typer.Option("--target", "-t", help="Selector: all, cluster:web*, tag:db, host:web-1, combined with , & !")],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="key=value (repeat; key=@file reads a file).")] = None,
+    type_name: Annotated[
+        str, typer.Argument(metavar="TYPE", help="Deployment type (see `squall types`).")
+    ],
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            "-t",
+            help="Selector: all, cluster:web*, tag:db, host:web-1, combined with , & !",
+        ),
+    ],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="key=value (repeat; key=@file reads a file)."),
+    ] = None,
     parallel: Annotated[int, typer.Option(help="Nodes worked on at once per stage.")] = 50,
-    max_fail: Annotated[str | None, typer.Option(help="Failures tolerated per stage before it halts: 3 or 10%.")] = None,
-    step_timeout: Annotated[float | None, typer.Option(help="Seconds before a step is interrupted.")] = None,
+    max_fail: Annotated[
+        str | None, typer.Option(help="Failures tolerated per stage before it halts: 3 or 10%.")
+    ] = None,
+    step_timeout: Annotated[
+        float | None, typer.Option(help="Seconds before a step is interrupted.")
+    ] = None,
     ticket: Annotated[str | None, typer.Option(help="Ticket key, e.g. OPS-123.")] = None,
     title: Annotated[str | None, typer.Option(help="A title for the deployment.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; run nothing.")] = False,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Also stream every node's output.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Also stream every node's output.")
+    ] = False,
 ) -> None:
     """Plan a deployment, then run it here with live progress (Ctrl-C cancels it)."""
     with squall() as (runtime, actor):
@@ -114,7 +132,9 @@ def deploy(
 
         console.print(plan_table(planned.plan, planned.redact, with_commands=dry_run))
         if dry_run:
-            console.print(Text(f"dry run: {planned.plan.node_count} nodes, nothing was executed", style="dim"))
+            console.print(
+                Text(f"dry run: {planned.plan.node_count} nodes, nothing was executed", style="dim")
+            )
             return
         with runtime.db.write() as session:
             deployment_id = deployments.create(session, runtime, actor, request)
@@ -169,7 +189,9 @@ def _act(action: Callable[..., Any], deployment_id: int, done: str) -> None:
         console.print(f"deployment {deployment_id} {done}")
 
 
-def _run_here(runtime: Runtime, actor: Actor, deployment_id: int, *, follow: bool) -> DeploymentStatus:
+def _run_here(
+    runtime: Runtime, actor: Actor, deployment_id: int, *, follow: bool
+) -> DeploymentStatus:
     """Run the deployment in this process, showing progress; Ctrl-C cancels it."""
     from ui.console import StageBars, failure_line, log_line, print_view
 
@@ -203,7 +225,12 @@ def _run_here(runtime: Runtime, actor: Actor, deployment_id: int, *, follow: boo
         if cancelled.is_set():
             raise KeyboardInterrupt
         cancelled.set()
-        errors.print(Text(f"cancelling deployment {deployment_id}… (Ctrl-C again to leave at once)", style="yellow"))
+        errors.print(
+            Text(
+                f"cancelling deployment {deployment_id}… (Ctrl-C again to leave at once)",
+                style="yellow",
+            )
+        )
         with runtime.db.write() as session:
             deployments.cancel(session, runtime, actor, deployment_id)
 
@@ -221,7 +248,9 @@ def _run_here(runtime: Runtime, actor: Actor, deployment_id: int, *, follow: boo
     console.print()
     print_view(console, view)
     if status == DeploymentStatus.PAUSED:
-        console.print(Text.assemble(("paused", "yellow"), f": `squall resume {deployment_id}` to go on"))
+        console.print(
+            Text.assemble(("paused", "yellow"), f": `squall resume {deployment_id}` to go on")
+        )
     return status
 
 
@@ -238,7 +267,9 @@ def status(
 
     with squall() as (runtime, actor), runtime.db.read() as session:
         if deployment_id is None:
-            console.print(deployments_table(views.recent_deployments(session, runtime, actor, limit=limit)))
+            console.print(
+                deployments_table(views.recent_deployments(session, runtime, actor, limit=limit))
+            )
             return
         print_view(console, views.deployment_view(session, runtime, actor, deployment_id))
         summary = views.deployment_summary(session, runtime, actor, deployment_id)
@@ -262,7 +293,9 @@ def _print_section(section: Any) -> None:
 def logs(
     deployment_id: Annotated[int, typer.Argument(metavar="ID")],
     node: Annotated[str | None, typer.Option(help="Only this node's lines.")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Wait for new lines until it ends.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Wait for new lines until it ends.")
+    ] = False,
 ) -> None:
     """Print a deployment's log, oldest first (all nodes, or one)."""
     from ui.console import log_line
@@ -271,7 +304,9 @@ def logs(
         after = 0
         while True:
             with runtime.db.read() as session:
-                entries = views.read_logs(session, runtime, actor, deployment_id, node=node, after=after)
+                entries = views.read_logs(
+                    session, runtime, actor, deployment_id, node=node, after=after
+                )
                 finished = deployments.get(session, runtime, actor, deployment_id).status.is_final
             for entry in entries:
                 console.print(log_line(entry, show_node=node is None), soft_wrap=True)
@@ -288,7 +323,9 @@ def logs(
 
 @inventory_cli.command("import")
 def inventory_import(
-    file: Annotated[Path, typer.Argument(help="Squall YAML, or an Ansible inventory (INI or YAML).")],
+    file: Annotated[
+        Path, typer.Argument(help="Squall YAML, or an Ansible inventory (INI or YAML).")
+    ],
 ) -> None:
     """Import clusters and nodes; each cluster in the file replaces the one of that name."""
     with squall() as (runtime, actor), runtime.db.write() as session:
@@ -301,7 +338,9 @@ def inventory_import(
 
 @inventory_cli.command("list")
 def inventory_list(
-    target: Annotated[str, typer.Option("--target", "-t", help="Only nodes this selector picks.")] = "all",
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="Only nodes this selector picks.")
+    ] = "all",
 ) -> None:
     """List nodes with their cluster, address, transport and tags."""
     with squall() as (runtime, _actor), runtime.db.read() as session:
@@ -310,8 +349,14 @@ def inventory_list(
     for column in ("cluster", "node", "address", "user", "transport", "tags"):
         table.add_column(column)
     for node in nodes:
-        address = node.vars.get("root", node.host) if node.transport == "local" else f"{node.host}:{node.port}"
-        table.add_row(node.cluster, node.name, address, node.user or "", node.transport, ", ".join(node.tags))
+        address = (
+            node.vars.get("root", node.host)
+            if node.transport == "local"
+            else f"{node.host}:{node.port}"
+        )
+        table.add_row(
+            node.cluster, node.name, address, node.user or "", node.transport, ", ".join(node.tags)
+        )
     console.print(table)
     console.print(f"{len(nodes)} node(s)")
 
@@ -321,11 +366,15 @@ def types() -> None:
     """The deployment types installed plugins provide, with their parameters."""
     with squall() as (runtime, _actor):
         for deployment_type in runtime.plugins.types.values():
-            console.print(Text.assemble((deployment_type.name, "bold"), f" — {deployment_type.title}"))
+            console.print(
+                Text.assemble((deployment_type.name, "bold"), f" — {deployment_type.title}")
+            )
             console.print(f"  {deployment_type.description}")
             for name, field in deployment_type.parameters.model_fields.items():
                 required = "required" if field.is_required() else f"default {field.default!r}"
-                console.print(Text.assemble("  ", (name, "cyan"), f" ({required}): {field.description or ''}"))
+                console.print(
+                    Text.assemble("  ", (name, "cyan"), f" ({required}): {field.description or ''}")
+                )
             console.print()
 
 
@@ -334,7 +383,9 @@ def types() -> None:
 
 @cli.command()
 def worker(
-    workers: Annotated[int | None, typer.Option(help="Node tasks run at once (default: settings).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Node tasks run at once (default: settings).")
+    ] = None,
 ) -> None:
     """Run node tasks of every deployment until stopped (SIGTERM or Ctrl-C)."""
     with squall() as (runtime, _actor):
@@ -352,8 +403,12 @@ def worker(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
-    no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the UI only; run no tasks.")] = False,
-    no_browser: Annotated[bool, typer.Option("--no-browser", help="Don't open a browser window.")] = False,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Serve the UI only; run no tasks.")
+    ] = False,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Don't open a browser window.")
+    ] = False,
 ) -> None:
     """Serve the web console (and run tasks, unless --no-worker)."""
     from ui.server import run_server
@@ -370,7 +425,9 @@ def serve(
 @plugin_cli.command("new")
 def plugin_new(
     name: Annotated[str, typer.Argument(help="The deployment type's name, e.g. nginx_reload.")],
-    directory: Annotated[Path | None, typer.Option(help="Where to create the package (default: ./squall-NAME).")] = None,
+    directory: Annotated[
+        Path | None, typer.Option(help="Where to create the package (default: ./squall-NAME).")
+    ] = None,
 ) -> None:
     """Create a plugin package: pyproject with its entry point, the type, a test on real nodes."""
     from core.testing.scaffold import scaffold

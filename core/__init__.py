@@ -42,7 +42,36 @@ _EXPORTS = {
     "DeploymentType": "core.types",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Argv",
+    "CommandResult",
+    "DeploymentOptions",
+    "DeploymentSummary",
+    "DeploymentType",
+    "LogSink",
+    "NodeConnection",
+    "NodeInfo",
+    "NodePlan",
+    "Plan",
+    "PlanError",
+    "PlanRequest",
+    "ReportSection",
+    "Shell",
+    "StagePlan",
+    "Step",
+    "StepOutcome",
+    "StepSummary",
+    "TaskSummary",
+    "Threshold",
+    "ValidationError",
+    "argv",
+    "check",
+    "hookimpl",
+    "quote",
+    "run",
+    "sh",
+    "upload",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -74,7 +74,9 @@ def verify(records: Iterable[AuditRecord]) -> list[ChainBreak]:
     expected_previous = GENESIS
     for entry in records:
         if entry.prev_hash != expected_previous:
-            breaks.append(ChainBreak(entry.id, "does not follow the record before it (deleted or reordered)"))
+            breaks.append(
+                ChainBreak(entry.id, "does not follow the record before it (deleted or reordered)")
+            )
         if chain_hash(entry) != entry.hash:
             breaks.append(ChainBreak(entry.id, "content does not match its hash (edited)"))
         expected_previous = entry.hash

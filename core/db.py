@@ -120,7 +120,9 @@ def _sqlite_engine(url: str, pool_size: int, *, immediate: bool = True) -> Engin
     return engine
 
 
-def insert_or_ignore(session: Session, table: Any, rows: list[dict[str, Any]], key: list[str]) -> list[Any]:
+def insert_or_ignore(
+    session: Session, table: Any, rows: list[dict[str, Any]], key: list[str]
+) -> list[Any]:
     """Insert rows, skipping those whose key exists; returns the key values inserted."""
     if not rows:
         return []

@@ -10,5 +10,5 @@ from core.types import DeploymentType
 
 
 @hookimpl(trylast=True)
-def squall_plan(request: PlanRequest, deployment_type: DeploymentType[Any]) -> Plan:
+def squall_plan(request: PlanRequest[Any], deployment_type: DeploymentType[Any]) -> Plan:
     return deployment_type.plan(request)

@@ -28,7 +28,13 @@ class EventInfo:
     @classmethod
     def from_row(cls, row: Event) -> EventInfo:
         return cls(
-            row.id, row.kind, row.deployment_id, row.task_id, row.actor, dict(row.data), row.created_at
+            row.id,
+            row.kind,
+            row.deployment_id,
+            row.task_id,
+            row.actor,
+            dict(row.data),
+            row.created_at,
         )
 
 

@@ -99,7 +99,9 @@ class Node(Base):
     __tablename__ = "nodes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"), index=True)
+    cluster_id: Mapped[int] = mapped_column(
+        ForeignKey("clusters.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[Name] = mapped_column(unique=True)
     host: Mapped[str] = mapped_column(String(255))
     port: Mapped[int] = mapped_column(default=22)
@@ -228,7 +230,10 @@ class LogLine(Base):
 
 
 class Event(Base):
-    """Every state change, written in the transaction that makes it; integrations read it as an outbox."""
+    """Every state change, written in the transaction that makes it.
+
+    Integrations read it as an outbox.
+    """
 
     __tablename__ = "events"
     __table_args__ = (Index("ix_events_deployment", "deployment_id", "id"),)

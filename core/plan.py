@@ -84,7 +84,9 @@ class Step:
             return self.summary
         if self.kind == "run":
             attempts = int(self.args.get("attempts", 1))
-            return f"$ {self.args['command']}" + (f"  [up to {attempts} attempts]" if attempts > 1 else "")
+            return f"$ {self.args['command']}" + (
+                f"  [up to {attempts} attempts]" if attempts > 1 else ""
+            )
         if self.kind == "upload":
             return f"write {self.args['path']}"
         return self.kind
@@ -136,7 +138,12 @@ def run(
 
 
 def check(
-    name: str, command: Shell, *, attempts: int = 5, interval: float = 2.0, timeout: float | None = None
+    name: str,
+    command: Shell,
+    *,
+    attempts: int = 5,
+    interval: float = 2.0,
+    timeout: float | None = None,
 ) -> Step:
     """A health check: a command retried until it exits 0."""
     return run(name, command, timeout=timeout, attempts=attempts, interval=interval)
@@ -183,7 +190,9 @@ class Threshold:
         """`3` tolerates three failures; `10%` tolerates a tenth of the stage's nodes."""
         match = _THRESHOLD.match(str(text))
         if not match:
-            raise ValidationError(f"invalid failure threshold {text!r}: use a count like 3 or a percentage like 10%")
+            raise ValidationError(
+                f"invalid failure threshold {text!r}: use a count like 3 or a percentage like 10%"
+            )
         number, percent = match.groups()
         if percent:
             return cls(percent=float(number))

@@ -29,9 +29,13 @@ class PluginHost:
 
         def register(deployment_type: DeploymentType[Any]) -> None:
             if not isinstance(deployment_type, DeploymentType):
-                raise PluginError(f"register() takes a DeploymentType, not {type(deployment_type).__name__}")
+                raise PluginError(
+                    f"register() takes a DeploymentType, not {type(deployment_type).__name__}"
+                )
             if deployment_type.name in registered:
-                raise PluginError(f"two plugins register a deployment type named {deployment_type.name!r}")
+                raise PluginError(
+                    f"two plugins register a deployment type named {deployment_type.name!r}"
+                )
             registered[deployment_type.name] = deployment_type
 
         self.hook.squall_register_types(register=register)
@@ -62,7 +66,9 @@ def build_host(plugins: Iterable[str | object] = (), *, entry_points: bool = Fal
         try:
             manager.load_setuptools_entrypoints(hookspecs.PROJECT)
         except (ImportError, AttributeError) as exc:
-            raise PluginError(f"a plugin from the 'squall' entry points failed to load: {exc}") from exc
+            raise PluginError(
+                f"a plugin from the 'squall' entry points failed to load: {exc}"
+            ) from exc
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:

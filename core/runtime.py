@@ -34,11 +34,15 @@ class Runtime:
         migrate: bool = True,
     ) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.effective_database_url, pool_size=max(10, settings.engine.workers // 2))
+        db = Database(
+            settings.effective_database_url, pool_size=max(10, settings.engine.workers // 2)
+        )
         if migrate:
             db.migrate()
         host = plugins or build_host(plugin_modules, entry_points=entry_points)
-        return cls(settings, db, host, SecretBox.from_settings(settings.secret_key, settings.data_dir))
+        return cls(
+            settings, db, host, SecretBox.from_settings(settings.secret_key, settings.data_dir)
+        )
 
     @property
     def ssh(self) -> SSHConnector:

@@ -30,7 +30,9 @@ class SecretBox:
         try:
             self._fernet = Fernet(key)
         except ValueError as exc:
-            raise ConfigError("the secret key is not a valid Fernet key (32 url-safe base64 bytes)") from exc
+            raise ConfigError(
+                "the secret key is not a valid Fernet key (32 url-safe base64 bytes)"
+            ) from exc
 
     @classmethod
     def from_settings(cls, secret_key: str | None, data_dir: Path) -> SecretBox:
@@ -54,25 +56,33 @@ class SecretBox:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
             raise ConfigError(
-                "a stored secret cannot be decrypted: is SQUALL_SECRET_KEY the key it was stored with?"
+                "a stored secret cannot be decrypted: "
+                "is SQUALL_SECRET_KEY the key it was stored with?"
             ) from exc
 
 
 def seal_params(model: BaseModel, box: SecretBox) -> dict[str, Any]:
     """The model as JSON for storage, secrets encrypted."""
-    return _walk(model.model_dump(), lambda value: {_MARKER: box.encrypt(_plain(value))})
+    sealed: dict[str, Any] = _walk(
+        model.model_dump(), lambda value: {_MARKER: box.encrypt(_plain(value))}
+    )
+    return sealed
 
 
 def unseal_params(stored: dict[str, Any], box: SecretBox) -> dict[str, Any]:
     """Stored parameters with secrets decrypted, ready for `Model.model_validate`."""
-    return _unwalk(stored, box.decrypt)
+    unsealed: dict[str, Any] = _unwalk(stored, box.decrypt)
+    return unsealed
 
 
 def redacted_params(stored_or_model: dict[str, Any] | BaseModel) -> dict[str, Any]:
     """Parameters fit to show anyone: every secret is `***`."""
+    shown: dict[str, Any]
     if isinstance(stored_or_model, BaseModel):
-        return _walk(stored_or_model.model_dump(), lambda _value: MASK)
-    return _unwalk(stored_or_model, lambda _token: MASK)
+        shown = _walk(stored_or_model.model_dump(), lambda _value: MASK)
+    else:
+        shown = _unwalk(stored_or_model, lambda _token: MASK)
+    return shown
 
 
 def secret_values(model: BaseModel) -> list[str]:

@@ -21,7 +21,7 @@ class SSHSettings:
     """How Squall reaches `ssh` nodes."""
 
     key_file: Path | None = None
-    """Private key used for every node; default: the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa."""
+    """Private key for every node; default: the first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa."""
     known_hosts: Path | None = None
     """Extra known_hosts file; ~/.ssh/known_hosts and Squall's own file are always read."""
     trust_unknown_hosts: bool = False
@@ -93,14 +93,17 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         for part in path[:-1]:
             target = target.setdefault(part, {})
         target[path[-1]] = value
-    return _build(Settings, values, "")
+    settings: Settings = _build(Settings, values, "")
+    return settings
 
 
 def _build(cls: type[Any], values: dict[str, Any], prefix: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ConfigError(f"unknown setting {prefix}{unknown[0]}; known: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"unknown setting {prefix}{unknown[0]}; known: {', '.join(sorted(known))}"
+        )
     kwargs: dict[str, Any] = {}
     defaults = cls()
     for name, value in values.items():

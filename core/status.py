@@ -51,7 +51,11 @@ class TaskStatus(StrEnum):
         return self in _FINAL_TASK
 
 
-_FINAL_DEPLOYMENT = {DeploymentStatus.SUCCEEDED, DeploymentStatus.FAILED, DeploymentStatus.CANCELLED}
+_FINAL_DEPLOYMENT = {
+    DeploymentStatus.SUCCEEDED,
+    DeploymentStatus.FAILED,
+    DeploymentStatus.CANCELLED,
+}
 _FINAL_STAGE = {
     StageStatus.SUCCEEDED,
     StageStatus.FAILED,
@@ -105,8 +109,6 @@ def check_deployment(current: DeploymentStatus, new: DeploymentStatus, action: s
         raise InvalidTransition(f"cannot {action} a deployment that is {current.value}")
 
 
-def sources(
-    table: dict[TaskStatus, frozenset[TaskStatus]], new: TaskStatus
-) -> list[TaskStatus]:
+def sources(table: dict[TaskStatus, frozenset[TaskStatus]], new: TaskStatus) -> list[TaskStatus]:
     """Every task status from which `new` may be reached (for conditional updates)."""
     return [status for status, targets in table.items() if new in targets]

@@ -84,7 +84,11 @@ class StageBars:
 
 
 def _counts_line(counts: Any, status: str) -> str:
-    shown = [f"[{STATUS_STYLE.get(name, 'white')}]{counts[name]} {name}[/]" for name in sorted(counts) if counts[name]]
+    shown = [
+        f"[{STATUS_STYLE.get(name, 'white')}]{counts[name]} {name}[/]"
+        for name in sorted(counts)
+        if counts[name]
+    ]
     return f"{status}: " + ", ".join(shown)
 
 
@@ -111,13 +115,20 @@ def print_view(console: Console, view: DeploymentView) -> None:
         )
     )
     if view.params:
-        console.print(Text("parameters: " + ", ".join(f"{key}={value!r}" for key, value in view.params.items())))
+        console.print(
+            Text(
+                "parameters: " + ", ".join(f"{key}={value!r}" for key, value in view.params.items())
+            )
+        )
     table = Table(title="stages", title_justify="left")
     for column in ("stage", "status", "nodes", "done", "detail"):
         table.add_column(column)
     for stage in view.stages:
         table.add_row(
-            stage.name, status_text(stage.status), str(stage.total), str(stage.done),
+            stage.name,
+            status_text(stage.status),
+            str(stage.total),
+            str(stage.done),
             Text.from_markup(_counts_line(stage.counts, stage.status).split(": ", 1)[1]),
         )
     console.print(table)
@@ -131,7 +142,17 @@ def print_view(console: Console, view: DeploymentView) -> None:
 
 def deployments_table(views: Sequence[DeploymentView]) -> Table:
     table = Table()
-    for column in ("id", "type", "status", "nodes", "failed", "target", "requester", "created", "took"):
+    for column in (
+        "id",
+        "type",
+        "status",
+        "nodes",
+        "failed",
+        "target",
+        "requester",
+        "created",
+        "took",
+    ):
         table.add_column(column)
     for view in views:
         counts = view.counts

@@ -34,7 +34,9 @@ def build_pages(runtime: Runtime) -> None:
             {"name": name, "label": name, "field": name, "align": "left"}
             for name in ("id", "type", "status", "nodes", "failed", "target", "requester", "took")
         ]
-        table = ui.table(columns=columns, rows=[], row_key="id").mark("deployments").classes("w-full")
+        table = (
+            ui.table(columns=columns, rows=[], row_key="id").mark("deployments").classes("w-full")
+        )
 
         def refresh() -> None:
             with runtime.db.read() as session:

@@ -64,7 +64,10 @@ def claim_tasks(
         stage_id: count
         for stage_id, count in session.execute(
             select(NodeTask.stage_id, func.count())
-            .where(NodeTask.stage_id.in_([stage.id for stage in stages]), NodeTask.status == TaskStatus.RUNNING)
+            .where(
+                NodeTask.stage_id.in_([stage.id for stage in stages]),
+                NodeTask.status == TaskStatus.RUNNING,
+            )
             .group_by(NodeTask.stage_id)
         )
     }

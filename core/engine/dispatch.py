@@ -29,18 +29,21 @@ def deliver_events(runtime: Runtime, *, batch: int = 500) -> int:
             [{"consumer": CONSUMER, "position": 0}],
             ["consumer"],
         )
-        position = session.scalar(select(EventCursor.position).where(EventCursor.consumer == CONSUMER))
+        position = session.scalar(
+            select(EventCursor.position).where(EventCursor.consumer == CONSUMER)
+        )
         rows = session.scalars(
             select(Event).where(Event.id > position).order_by(Event.id).limit(batch)
         ).all()
         if not rows:
             return 0
-        moved = session.execute(
+        moved = session.scalar(
             update(EventCursor)
             .where(EventCursor.consumer == CONSUMER, EventCursor.position == position)
             .values(position=rows[-1].id)
-        ).rowcount
-        if not moved:
+            .returning(EventCursor.consumer)
+        )
+        if moved is None:  # another process took this batch
             return 0
         events = [EventInfo.from_row(row) for row in rows]
     for event in events:
@@ -49,6 +52,6 @@ def deliver_events(runtime: Runtime, *, batch: int = 500) -> int:
                 implementation.function(
                     **{name: event for name in implementation.argnames if name == "event"}
                 )
-            except Exception:  # noqa: BLE001 - one plugin's failure must not stop the others
+            except Exception:
                 log.exception("plugin %s failed on event %s", implementation.plugin_name, event.id)
     return len(events)

@@ -111,7 +111,9 @@ def _advance_one(
             note("stage.started", stage=stage.name, nodes=total)
             return
         halted = halted or exceeded(stage, tally)
-    all_succeeded = all(counts[stage.id][T.SUCCEEDED] == sum(counts[stage.id].values()) for stage in stages)
+    all_succeeded = all(
+        counts[stage.id][T.SUCCEEDED] == sum(counts[stage.id].values()) for stage in stages
+    )
     deployment.status = D.SUCCEEDED if all_succeeded else D.FAILED
     deployment.finished_at = now
     failed = sum(counts[stage.id][status] for stage in stages for status in FAILURES)
@@ -154,7 +156,9 @@ def _skip_pending(
         .returning(NodeTask.id)
     ).all()
     events.extend(
-        NewEvent("task.skipped", deployment_id=deployment_id, task_id=task_id, data={"stage": stage.name})
+        NewEvent(
+            "task.skipped", deployment_id=deployment_id, task_id=task_id, data={"stage": stage.name}
+        )
         for task_id in skipped
     )
 

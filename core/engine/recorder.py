@@ -219,7 +219,11 @@ class Recorder:
             )
         ).rowcount
         if not changed:
-            log.warning("task %s was no longer claimed by %s; its outcome is dropped", outcome.task_id, outcome.worker)
+            log.warning(
+                "task %s was no longer claimed by %s; its outcome is dropped",
+                outcome.task_id,
+                outcome.worker,
+            )
             return False
         session.execute(delete(NodeLease).where(NodeLease.task_id == outcome.task_id))
         data: dict[str, Any] = {"node": outcome.node, "stage": outcome.stage}

@@ -18,8 +18,7 @@ from core.execution import StepOutcome, Stream
 from core.models import utcnow
 from core.plan import NodeInfo, Step
 from core.plugins import PluginHost
-from core.secrets import Redactor, secret_values, unseal_params
-from core.secrets import SecretBox
+from core.secrets import Redactor, SecretBox, secret_values, unseal_params
 from core.status import TaskStatus
 from core.transports.base import ShellConnection, TransportError
 
@@ -83,7 +82,7 @@ class TaskRun:
         sink = TaskLog(self.recorder, task, redact)
         try:
             outcome = self._run_steps(sink)
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must not kill the worker
+        except Exception as exc:
             log.exception("task %s crashed", task.id)
             sink.write(f"internal error: {type(exc).__name__}: {exc}")
             outcome = self._outcome(TaskStatus.FAILED, sink, error=f"internal error: {exc}")
@@ -105,7 +104,9 @@ class TaskRun:
         task = self.task
         node = task.node
         attempt_note = f" (attempt {task.attempt})" if task.attempt > 1 else ""
-        sink.write(f"connecting to {node.name} ({node.transport} {node.host}:{node.port}){attempt_note}")
+        sink.write(
+            f"connecting to {node.name} ({node.transport} {node.host}:{node.port}){attempt_note}"
+        )
         try:
             self.connection = self.connect(node, lambda host, key: self._trusted(sink, host, key))
         except TransportError as exc:
@@ -115,14 +116,18 @@ class TaskRun:
             self.connection.interrupt()
         try:
             if task.resume_from:
-                sink.write(f"resuming at step {task.resume_from + 1}: earlier steps already succeeded")
+                sink.write(
+                    f"resuming at step {task.resume_from + 1}: earlier steps already succeeded"
+                )
             for position in range(task.resume_from, len(task.steps)):
                 step = task.steps[position]
                 if step.timeout is None:
                     step = dataclasses.replace(step, timeout=self.default_timeout)
                 outcome = self._run_step(position, step, sink)
                 if self.cancelled:
-                    return self._outcome(TaskStatus.CANCELLED, sink, step=position, error="cancelled")
+                    return self._outcome(
+                        TaskStatus.CANCELLED, sink, step=position, error="cancelled"
+                    )
                 if outcome.failed:
                     return self._outcome(
                         TaskStatus.FAILED,
@@ -147,14 +152,14 @@ class TaskRun:
         clock = time.monotonic()
         assert self.connection is not None
         try:
-            outcome = self.plugins.hook.squall_execute_step(
+            outcome: StepOutcome | None = self.plugins.hook.squall_execute_step(
                 step=step, node=task.node, connection=self.connection, log=sink
             )
             if outcome is None:
                 outcome = StepOutcome.failure(f"no plugin executes steps of kind {step.kind!r}")
         except TransportError as exc:
             outcome = StepOutcome.failure(str(exc))
-        except Exception as exc:  # noqa: BLE001 - plugin code: report, don't crash the worker
+        except Exception as exc:
             log.exception("step %r of task %s raised", step.name, task.id)
             outcome = StepOutcome.failure(f"{type(exc).__name__}: {exc}")
         elapsed = time.monotonic() - clock
@@ -189,7 +194,11 @@ class TaskRun:
                     "host_key.trusted",
                     deployment_id=self.task.deployment_id,
                     task_id=self.task.id,
-                    data={"node": self.task.node.name, "host": hostname, "fingerprint": key_fingerprint},
+                    data={
+                        "node": self.task.node.name,
+                        "host": hostname,
+                        "fingerprint": key_fingerprint,
+                    },
                 )
             )
         )

@@ -47,7 +47,9 @@ def worker_name() -> str:
 
 
 class Engine:
-    def __init__(self, runtime: Runtime, *, workers: int | None = None, name: str | None = None) -> None:
+    def __init__(
+        self, runtime: Runtime, *, workers: int | None = None, name: str | None = None
+    ) -> None:
         self.runtime = runtime
         self.name = name or worker_name()
         self.capacity = workers or runtime.settings.engine.workers
@@ -129,7 +131,7 @@ class Engine:
                     lease_seconds=self._lease,
                     box=self.runtime.secrets,
                 )
-        except Exception:  # noqa: BLE001 - a database hiccup must not kill the dispatcher
+        except Exception:
             log.exception("claiming tasks failed; retrying")
             self._stopping.wait(1.0)
             return []
@@ -173,7 +175,7 @@ class Engine:
             if mine:
                 try:
                     self._renew(mine)
-                except Exception:  # noqa: BLE001 - retried on the next round, before the lease ends
+                except Exception:
                     log.exception("renewing task claims failed")
 
     def _renew(self, mine: dict[int, TaskRun]) -> None:
@@ -195,7 +197,9 @@ class Engine:
                 session.scalars(
                     select(NodeTask.id)
                     .join(Deployment, Deployment.id == NodeTask.deployment_id)
-                    .where(NodeTask.id.in_(renewed), Deployment.status == DeploymentStatus.CANCELLED)
+                    .where(
+                        NodeTask.id.in_(renewed), Deployment.status == DeploymentStatus.CANCELLED
+                    )
                 )
             )
         for task_id, run in mine.items():
@@ -206,7 +210,9 @@ class Engine:
     def interrupt_deployment(self, deployment_id: int) -> None:
         """Interrupt this process's running tasks of a deployment now (cancel, in-process)."""
         with self._wake:
-            runs = [run for run in self._in_flight.values() if run.task.deployment_id == deployment_id]
+            runs = [
+                run for run in self._in_flight.values() if run.task.deployment_id == deployment_id
+            ]
         for run in runs:
             run.interrupt()
 
@@ -219,7 +225,7 @@ class Engine:
                     reap_expired(session)
                     advance(session)
                 deliver_events(self.runtime)
-            except Exception:  # noqa: BLE001 - the next round tries again
+            except Exception:
                 log.exception("scheduling round failed")
 
 
@@ -248,7 +254,9 @@ def run_until_settled(
             if status == DeploymentStatus.PAUSED and not running:
                 return status
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"deployment {deployment_id} still {status.value} after {timeout}s")
+                raise TimeoutError(
+                    f"deployment {deployment_id} still {status.value} after {timeout}s"
+                )
             time.sleep(interval)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from core import audit
@@ -60,11 +60,15 @@ class PlannedDeployment(ValidRequest):
     plan: Plan
 
 
-def preview(session: Session, rt: Runtime, actor: Actor, request: DeploymentRequest) -> PlannedDeployment:
+def preview(
+    session: Session, rt: Runtime, actor: Actor, request: DeploymentRequest
+) -> PlannedDeployment:
     """Validate and plan without changing anything (`--dry-run`)."""
     validated = _validate(session, rt, actor, request)
     plan = _plan(rt, validated, request.options, None)
-    return PlannedDeployment(validated.type, validated.params, validated.targets, validated.redact, plan)
+    return PlannedDeployment(
+        validated.type, validated.params, validated.targets, validated.redact, plan
+    )
 
 
 def create(session: Session, rt: Runtime, actor: Actor, request: DeploymentRequest) -> int:
@@ -100,7 +104,7 @@ def create(session: Session, rt: Runtime, actor: Actor, request: DeploymentReque
         session.add(stage)
         session.flush()
         session.execute(
-            NodeTask.__table__.insert(),
+            insert(NodeTask),
             [
                 {
                     "deployment_id": deployment.id,
@@ -110,7 +114,12 @@ def create(session: Session, rt: Runtime, actor: Actor, request: DeploymentReque
                     "cluster_name": node_plan.node.cluster,
                     "node": node_plan.node.to_json(),
                     "steps": seal_steps(
-                        json.dumps([_with_timeout(step.to_json(), request.options) for step in node_plan.steps]),
+                        json.dumps(
+                            [
+                                _with_timeout(step.to_json(), request.options)
+                                for step in node_plan.steps
+                            ]
+                        ),
                         rt.secrets,
                         has_secrets,
                     ),
@@ -138,7 +147,12 @@ def create(session: Session, rt: Runtime, actor: Actor, request: DeploymentReque
         actor,
         "deployment.create",
         f"deployment {deployment.id}",
-        {"type": deployment.type, "target": request.target, "params": shown, "ticket": request.ticket},
+        {
+            "type": deployment.type,
+            "target": request.target,
+            "params": shown,
+            "ticket": request.ticket,
+        },
     )
     advance(session, [deployment.id])
     return deployment.id
@@ -159,12 +173,18 @@ def cancel(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> N
     ).all()
     session.execute(
         update(Stage)
-        .where(Stage.deployment_id == deployment_id, Stage.status.in_([S.PENDING, S.RUNNING, S.HALTING]))
+        .where(
+            Stage.deployment_id == deployment_id,
+            Stage.status.in_([S.PENDING, S.RUNNING, S.HALTING]),
+        )
         .values(status=S.CANCELLED, finished_at=now)
     )
     emit_many(
         session,
-        [NewEvent("task.cancelled", deployment_id=deployment_id, task_id=task_id) for task_id in cancelled],
+        [
+            NewEvent("task.cancelled", deployment_id=deployment_id, task_id=task_id)
+            for task_id in cancelled
+        ],
     )
     emit(session, "deployment.cancelled", deployment_id=deployment_id, actor=actor.name)
     audit.record(session, actor, "deployment.cancel", f"deployment {deployment_id}")
@@ -182,7 +202,9 @@ def pause(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> No
 def resume(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> None:
     deployment = _get_for(session, rt, actor, deployment_id, Permission.CONTROL)
     if deployment.status != D.PAUSED:
-        raise ValidationError(f"deployment {deployment_id} is {deployment.status.value}, not paused")
+        raise ValidationError(
+            f"deployment {deployment_id} is {deployment.status.value}, not paused"
+        )
     deployment.status = D.RUNNING
     emit(session, "deployment.resumed", deployment_id=deployment_id, actor=actor.name)
     audit.record(session, actor, "deployment.resume", f"deployment {deployment_id}")
@@ -239,7 +261,11 @@ def retry(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> in
         nodes=nodes,
     )
     audit.record(
-        session, actor, "deployment.retry", f"deployment {deployment_id}", {"attempt": deployment.attempt, "nodes": nodes}
+        session,
+        actor,
+        "deployment.retry",
+        f"deployment {deployment_id}",
+        {"attempt": deployment.attempt, "nodes": nodes},
     )
     advance(session, [deployment_id])
     return deployment.attempt
@@ -264,12 +290,19 @@ def _get_for(
         rt.plugins.hook,
         actor,
         permission,
-        AuthTarget("deployment", str(deployment_id), clusters=clusters, attributes={"type": deployment.type}),
+        AuthTarget(
+            "deployment",
+            str(deployment_id),
+            clusters=clusters,
+            attributes={"type": deployment.type},
+        ),
     )
     return deployment
 
 
-def _validate(session: Session, rt: Runtime, actor: Actor, request: DeploymentRequest) -> ValidRequest:
+def _validate(
+    session: Session, rt: Runtime, actor: Actor, request: DeploymentRequest
+) -> ValidRequest:
     deployment_type = rt.plugins.type(request.type)
     targets = tuple(resolve_targets(session, request.target))
     authorize(
@@ -289,7 +322,8 @@ def _validate(session: Session, rt: Runtime, actor: Actor, request: DeploymentRe
 
 def validate_params(deployment_type: DeploymentType[Any], raw: Mapping[str, Any]) -> BaseModel:
     try:
-        return deployment_type.parameters.model_validate(dict(raw))
+        params: BaseModel = deployment_type.parameters.model_validate(dict(raw))
+        return params
     except PydanticValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -300,13 +334,19 @@ def validate_params(deployment_type: DeploymentType[Any], raw: Mapping[str, Any]
         ) from None
 
 
-def _plan(rt: Runtime, planned: ValidRequest, options: DeploymentOptions, deployment_id: int | None) -> Plan:
+def _plan(
+    rt: Runtime, planned: ValidRequest, options: DeploymentOptions, deployment_id: int | None
+) -> Plan:
     def plan_nested(type_name: str, raw: Mapping[str, Any], targets: tuple[NodeInfo, ...]) -> Plan:
         inner_type = rt.plugins.type(type_name)
         params = validate_params(inner_type, raw)
         if secret_values(params):
-            raise ValidationError(f"{type_name} parameters with secrets cannot be wrapped by {planned.type.name} yet")
-        return _plan(rt, ValidRequest(inner_type, params, targets, Redactor([])), options, deployment_id)
+            raise ValidationError(
+                f"{type_name} parameters with secrets cannot be wrapped by {planned.type.name} yet"
+            )
+        return _plan(
+            rt, ValidRequest(inner_type, params, targets, Redactor([])), options, deployment_id
+        )
 
     request = PlanRequest(
         type=planned.type.name,

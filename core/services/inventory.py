@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import yaml
@@ -29,7 +30,9 @@ class ImportSummary:
     removed: int
 
 
-def import_inventory(session: Session, rt: Runtime, actor: Actor, spec: InventorySpec) -> ImportSummary:
+def import_inventory(
+    session: Session, rt: Runtime, actor: Actor, spec: InventorySpec
+) -> ImportSummary:
     """Make each cluster in `spec` exactly as the file describes it; other clusters stay.
 
     All or nothing: a problem anywhere raises before anything is written.
@@ -55,9 +58,9 @@ def import_inventory(session: Session, rt: Runtime, actor: Actor, spec: Inventor
         .where(Node.name.in_(incoming), Cluster.name.not_in(names))
     ).all()
     if clashes:
-        node, owner = clashes[0]
+        taken, owner = clashes[0]
         raise InventoryError(
-            f"node {node!r} already belongs to cluster {owner!r}, which this file does not "
+            f"node {taken!r} already belongs to cluster {owner!r}, which this file does not "
             f"define; node names are unique across the inventory",
             source=spec.source,
         )
@@ -77,11 +80,11 @@ def import_inventory(session: Session, rt: Runtime, actor: Actor, spec: Inventor
         cluster.environment = cluster_spec.environment
         cluster.source = spec.source
         cluster.updated_at = now
-        current = {node.name: node for node in cluster.nodes}
-        wanted = {node.name for node in cluster_spec.nodes}
-        for name, node in current.items():
+        current = {existing.name: existing for existing in cluster.nodes}
+        wanted = {node_spec.name for node_spec in cluster_spec.nodes}
+        for name, stale in current.items():
             if name not in wanted:
-                cluster.nodes.remove(node)
+                cluster.nodes.remove(stale)
                 removed += 1
         session.flush()  # removed names may be reused by nodes moving between clusters
         for node_spec in cluster_spec.nodes:
@@ -93,17 +96,22 @@ def import_inventory(session: Session, rt: Runtime, actor: Actor, spec: Inventor
                 "tags": list(node_spec.tags),
                 "vars": dict(node_spec.vars),
             }
-            node = current.get(node_spec.name)
-            if node is None:
+            known = current.get(node_spec.name)
+            if known is None:
                 cluster.nodes.append(Node(name=node_spec.name, **values))
                 added += 1
-            elif any(getattr(node, key) != value for key, value in values.items()):
+            elif any(getattr(known, key) != value for key, value in values.items()):
                 for key, value in values.items():
-                    setattr(node, key, value)
+                    setattr(known, key, value)
                 updated += 1
     session.flush()
     summary = ImportSummary(spec.source, tuple(names), added, updated, removed)
-    details = {"clusters": list(names), "added": added, "updated": updated, "removed": removed}
+    details: dict[str, Any] = {
+        "clusters": list(names),
+        "added": added,
+        "updated": updated,
+        "removed": removed,
+    }
     emit(session, "inventory.imported", actor=actor.name, source=spec.source, **details)
     audit.record(session, actor, "inventory.import", spec.source, details)
     return summary
@@ -115,7 +123,9 @@ def import_file(session: Session, rt: Runtime, actor: Actor, path: Path) -> Impo
 
 def all_nodes(session: Session) -> list[NodeInfo]:
     rows = session.execute(
-        select(Node, Cluster.name, Cluster.environment).join(Cluster).order_by(Cluster.name, Node.name)
+        select(Node, Cluster.name, Cluster.environment)
+        .join(Cluster)
+        .order_by(Cluster.name, Node.name)
     ).all()
     return [_info(node, cluster, environment) for node, cluster, environment in rows]
 
@@ -156,7 +166,11 @@ def ensure_demo_inventory(session: Session, rt: Runtime, actor: Actor) -> Path |
             "environment": "demo",
             "defaults": {"transport": "local", "tags": ["demo", name.removeprefix("demo-")]},
             "nodes": [
-                {"name": f"{name}-{index}", "host": "localhost", "root": str(root / f"{name}-{index}")}
+                {
+                    "name": f"{name}-{index}",
+                    "host": "localhost",
+                    "root": str(root / f"{name}-{index}"),
+                }
                 for index in range(1, count + 1)
             ],
         }

@@ -35,7 +35,10 @@ class StageProgress:
 
     @property
     def done(self) -> int:
-        return sum(self.counts.get(status, 0) for status in ("succeeded", "failed", "skipped", "cancelled", "interrupted"))
+        return sum(
+            self.counts.get(status, 0)
+            for status in ("succeeded", "failed", "skipped", "cancelled", "interrupted")
+        )
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,9 @@ class LogEntry:
     text: str
 
 
-def deployment_view(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> DeploymentView:
+def deployment_view(
+    session: Session, rt: Runtime, actor: Actor, deployment_id: int
+) -> DeploymentView:
     deployment = get(session, rt, actor, deployment_id)
     counts: dict[int, Counter[str]] = defaultdict(Counter)
     for stage_id, status, count in session.execute(
@@ -104,7 +109,9 @@ def deployment_view(session: Session, rt: Runtime, actor: Actor, deployment_id: 
         select(NodeTask.stage_id, func.count())
         .join(
             NodeLease,
-            and_(NodeLease.node_name == NodeTask.node_name, NodeLease.deployment_id != deployment_id),
+            and_(
+                NodeLease.node_name == NodeTask.node_name, NodeLease.deployment_id != deployment_id
+            ),
         )
         .where(NodeTask.deployment_id == deployment_id, NodeTask.status == T.PENDING)
         .group_by(NodeTask.stage_id)
@@ -198,7 +205,9 @@ def read_logs(
     ]
 
 
-def deployment_summary(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> DeploymentSummary:
+def deployment_summary(
+    session: Session, rt: Runtime, actor: Actor, deployment_id: int
+) -> DeploymentSummary:
     """The value handed to report plugins: every task with its latest attempt's steps."""
     deployment = get(session, rt, actor, deployment_id)
     rows = session.execute(
@@ -210,12 +219,22 @@ def deployment_summary(session: Session, rt: Runtime, actor: Actor, deployment_i
     steps: dict[int, list[StepSummary]] = defaultdict(list)
     for result in session.scalars(
         select(StepResult)
-        .join(NodeTask, and_(NodeTask.id == StepResult.task_id, NodeTask.attempt == StepResult.attempt))
+        .join(
+            NodeTask,
+            and_(NodeTask.id == StepResult.task_id, NodeTask.attempt == StepResult.attempt),
+        )
         .where(NodeTask.deployment_id == deployment_id)
         .order_by(StepResult.task_id, StepResult.position)
     ):
         steps[result.task_id].append(
-            StepSummary(result.position, result.name, result.status.value, result.exit_code, result.error, result.data)
+            StepSummary(
+                result.position,
+                result.name,
+                result.status.value,
+                result.exit_code,
+                result.error,
+                result.data,
+            )
         )
     return DeploymentSummary(
         id=deployment.id,

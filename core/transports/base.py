@@ -179,7 +179,8 @@ class ShellConnection(abc.ABC):
         )
 
     def read_file(self, path: str, *, timeout: float) -> bytes | None:
-        script = f"if [ -e {quote(path)} ]; then cat -- {quote(path)}; else exit {MISSING_FILE_STATUS}; fi"
+        quoted = quote(path)
+        script = f"if [ -e {quoted} ]; then cat -- {quoted}; else exit {MISSING_FILE_STATUS}; fi"
         result = self.run(script, timeout=timeout, log=None)
         if result.exit_code == MISSING_FILE_STATUS:
             return None
@@ -196,7 +197,8 @@ class ShellConnection(abc.ABC):
         )
         script = (
             f'mkdir -p "$(dirname -- {target})" && cat > {temporary} && {keep_mode} && '
-            f"{{ [ ! -e {target} ] || chown --reference={target} {temporary} 2>/dev/null || true; }} && "
+            f"{{ [ ! -e {target} ] || chown --reference={target} {temporary} 2>/dev/null "
+            "|| true; } && "
             f"mv -f -- {temporary} {target}"
         )
         self._check(self.run(script, timeout=timeout, log=None, stdin=data), f"cannot write {path}")

@@ -7,6 +7,7 @@ Squall's own environment, which may hold its secrets.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import signal
@@ -54,7 +55,10 @@ class LocalConnection(ShellConnection):
         if stdin is not None:
             threading.Thread(target=_feed, args=(process, stdin), daemon=True).start()
         assert process.stdout is not None and process.stderr is not None
-        routes = {process.stdout.fileno(): output.stdout, process.stderr.fileno(): output.stderr.feed}
+        routes = {
+            process.stdout.fileno(): output.stdout,
+            process.stderr.fileno(): output.stderr.feed,
+        }
         stop: Stop | None = None
         stopped_at = 0.0
         killed = False
@@ -98,7 +102,5 @@ def _feed(process: subprocess.Popen[bytes], data: bytes) -> None:
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # already gone
         os.killpg(process.pid, signum)
-    except ProcessLookupError:
-        pass  # already gone

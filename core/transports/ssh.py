@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import select
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -38,11 +37,11 @@ def known_host_name(host: str, port: int) -> str:
     return host if port == 22 else f"[{host}]:{port}"
 
 
-class UnknownHostKey(paramiko.SSHException):
+class UnknownHostKey(paramiko.SSHException):  # type: ignore[misc]  # paramiko is untyped
     pass
 
 
-class HostKeyVerifier(paramiko.MissingHostKeyPolicy):
+class HostKeyVerifier(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
     """Checks every server key against known_hosts; learns new ones only when trusted.
 
     Connections start with no host keys of their own, so paramiko asks this policy about
@@ -83,14 +82,18 @@ class HostKeyVerifier(paramiko.MissingHostKeyPolicy):
                 known[key.get_name()] = key
         return known
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
         with self._lock:
             known = self._known(hostname)
             if known:
                 expected = known.get(key.get_name())
                 if expected == key:
                     return
-                raise paramiko.BadHostKeyException(hostname, key, expected or next(iter(known.values())))
+                raise paramiko.BadHostKeyException(
+                    hostname, key, expected or next(iter(known.values()))
+                )
             if not self._trust_unknown:
                 raise UnknownHostKey(hostname)
             self._plain.setdefault(hostname, {})[key.get_name()] = key
@@ -144,7 +147,7 @@ class SSHConnector:
             raise TransportError(
                 f"authentication failed for {connection.user}@{node.host}:{node.port}: {exc}"
             ) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             connection.close()
             raise TransportError(
                 f"cannot connect to {node.host}:{node.port}: timed out after "
@@ -152,7 +155,9 @@ class SSHConnector:
             ) from None
         except (OSError, paramiko.SSHException) as exc:
             connection.close()
-            raise TransportError(f"cannot connect to {node.host}:{node.port}: {_reason(exc)}") from None
+            raise TransportError(
+                f"cannot connect to {node.host}:{node.port}: {_reason(exc)}"
+            ) from None
         finally:
             self._verifier.on_trusted.callback = None
         return SSHConnection(node, connection)

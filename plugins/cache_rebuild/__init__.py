@@ -7,17 +7,32 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core import Argv, DeploymentType, NodePlan, Plan, PlanRequest, StagePlan, argv, check, hookimpl, run
+from core import (
+    Argv,
+    DeploymentType,
+    NodePlan,
+    Plan,
+    PlanRequest,
+    StagePlan,
+    argv,
+    check,
+    hookimpl,
+    run,
+)
 
 
 class CacheRebuildParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rebuild_command: Argv = Field(description="The command that rebuilds the cache, e.g. app-cache rebuild --all.")
+    rebuild_command: Argv = Field(
+        description="The command that rebuilds the cache, e.g. app-cache rebuild --all."
+    )
     verify_command: Argv | None = Field(
         None, description="Checks the rebuilt cache; retried until it succeeds or attempts run out."
     )
-    verify_attempts: int = Field(3, ge=1, le=100, description="How often the verify command is tried.")
+    verify_attempts: int = Field(
+        3, ge=1, le=100, description="How often the verify command is tried."
+    )
     verify_interval: float = Field(5.0, ge=0, description="Seconds between verify attempts.")
     timeout: float = Field(1800, gt=0, description="Seconds the rebuild may take.")
 
@@ -35,7 +50,9 @@ def plan(request: PlanRequest[CacheRebuildParams]) -> Plan:
                 timeout=min(params.timeout, 600),
             )
         )
-    return Plan((StagePlan("rebuild", tuple(NodePlan(node, tuple(steps)) for node in request.targets)),))
+    return Plan(
+        (StagePlan("rebuild", tuple(NodePlan(node, tuple(steps)) for node in request.targets)),)
+    )
 
 
 @hookimpl

@@ -63,9 +63,18 @@ def squall_report_sections(deployment: DeploymentSummary) -> list[ReportSection]
         if written is None or written.data is None:
             continue
         data = written.data
-        change = "created" if data.get("created") else ("changed" if data.get("changed") else "unchanged")
+        change = (
+            "created"
+            if data.get("created")
+            else ("changed" if data.get("changed") else "unchanged")
+        )
         rows.append(
-            (task.node, change, f"+{data.get('added', 0)} -{data.get('removed', 0)}", str(data.get("backup") or ""))
+            (
+                task.node,
+                change,
+                f"+{data.get('added', 0)} -{data.get('removed', 0)}",
+                str(data.get("backup") or ""),
+            )
         )
     if not rows:
         return None

@@ -23,13 +23,20 @@ class ConfigChangeParams(BaseModel):
     )
     values: dict[str, str] = Field(default_factory=dict, description="Values for the template.")
     secrets: dict[str, SecretStr] = Field(
-        default_factory=dict, description="Secret values for the template (never shown or stored in clear)."
+        default_factory=dict,
+        description="Secret values for the template (never shown or stored in clear).",
     )
-    mode: str | None = Field(None, description="Octal file mode, e.g. 0640; default: keep the old file's.")
+    mode: str | None = Field(
+        None, description="Octal file mode, e.g. 0640; default: keep the old file's."
+    )
     validate_command: Argv | None = Field(
-        None, description="Checks the new file; a word {path} stands for the file. On failure the old file is put back."
+        None,
+        description="Checks the new file; a word {path} stands for the file. "
+        "On failure the old file is put back.",
     )
-    reload_command: Argv | None = Field(None, description="Run after a successful write, e.g. systemctl reload nginx.")
+    reload_command: Argv | None = Field(
+        None, description="Run after a successful write, e.g. systemctl reload nginx."
+    )
     timeout: float = Field(60, gt=0, description="Seconds each command may take.")
 
     @field_validator("path")
@@ -44,7 +51,9 @@ class ConfigChangeParams(BaseModel):
     @field_validator("mode")
     @classmethod
     def _octal(cls, value: str | None) -> str | None:
-        if value is not None and (not value or any(c not in "01234567" for c in value) or int(value, 8) > 0o7777):
+        if value is not None and (
+            not value or any(c not in "01234567" for c in value) or int(value, 8) > 0o7777
+        ):
             raise ValueError("must be an octal file mode such as 0644")
         return value
 
@@ -81,19 +90,20 @@ def render(params: ConfigChangeParams, node: NodeInfo) -> str:
 
 def plan(request: PlanRequest[ConfigChangeParams]) -> Plan:
     params = request.params
-    if request.deployment_id is None:
-        backup_tag = "preview"
-    else:
-        backup_tag = str(request.deployment_id)
+    backup_tag = "preview" if request.deployment_id is None else str(request.deployment_id)
     mode = int(params.mode, 8) if params.mode else None
     nodes = []
     for node in request.targets:
         steps: list[Step] = [
-            write_step(params.path, render(params, node), mode=mode, tag=backup_tag, timeout=params.timeout)
+            write_step(
+                params.path, render(params, node), mode=mode, tag=backup_tag, timeout=params.timeout
+            )
         ]
         if params.validate_command:
             words = [params.path if word == "{path}" else word for word in params.validate_command]
-            steps.append(validate_step(params.path, argv(words), tag=backup_tag, timeout=params.timeout))
+            steps.append(
+                validate_step(params.path, argv(words), tag=backup_tag, timeout=params.timeout)
+            )
         if params.reload_command:
             steps.append(run("reload", argv(params.reload_command), timeout=params.timeout))
         nodes.append(NodePlan(node, tuple(steps)))

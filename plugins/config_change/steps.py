@@ -23,7 +23,12 @@ def write_step(path: str, content: str, *, mode: int | None, tag: str, timeout: 
         "write",
         WRITE,
         MappingProxyType(
-            {"path": path, "content_base64": base64.b64encode(content.encode()).decode(), "mode": mode, "tag": tag}
+            {
+                "path": path,
+                "content_base64": base64.b64encode(content.encode()).decode(),
+                "mode": mode,
+                "tag": tag,
+            }
         ),
         timeout,
         f"back up and write {path} ({len(content.splitlines())} lines"
@@ -67,7 +72,13 @@ def write(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
     added, removed = _log_diff(path, old, new, log)
     log.write(f"wrote {len(new)} bytes to {path}")
     return StepOutcome.ok(
-        {"changed": True, "created": old is None, "added": added, "removed": removed, "backup": backup}
+        {
+            "changed": True,
+            "created": old is None,
+            "added": added,
+            "removed": removed,
+            "backup": backup,
+        }
     )
 
 
@@ -79,7 +90,9 @@ def validate(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcom
         return outcome
     restored = restore(path, tag, connection, timeout)
     log.write(f"validation failed; {restored}")
-    return StepOutcome.failure(f"validation failed ({outcome.error}); {restored}", exit_code=outcome.exit_code)
+    return StepOutcome.failure(
+        f"validation failed ({outcome.error}); {restored}", exit_code=outcome.exit_code
+    )
 
 
 def restore(path: str, tag: str, connection: NodeConnection, timeout: float) -> str:

@@ -15,7 +15,9 @@ class GroupParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     inner_type: str = Field(description="The deployment type every node runs, e.g. config_change.")
-    inner_params: dict[str, Any] = Field(default_factory=dict, description="Parameters of that type.")
+    inner_params: dict[str, Any] = Field(
+        default_factory=dict, description="Parameters of that type."
+    )
 
 
 def lightning_size(total: int) -> int:
@@ -53,4 +55,3 @@ def plan(request: PlanRequest[GroupParams]) -> Plan:
     if rest:
         stages.append(StagePlan("thunder", rest))
     return Plan(tuple(stages))
-

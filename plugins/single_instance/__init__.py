@@ -36,15 +36,23 @@ _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 class SingleInstanceParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: str = Field(description="The release to deploy, e.g. 2.4.1 (letters, digits, . _ + -).")
-    app_dir: str = Field("app", description="Folder holding releases/ and the current link (relative to home).")
+    version: str = Field(
+        description="The release to deploy, e.g. 2.4.1 (letters, digits, . _ + -)."
+    )
+    app_dir: str = Field(
+        "app", description="Folder holding releases/ and the current link (relative to home)."
+    )
     install_command: Argv | None = Field(
-        None, description="Run inside the new release folder to fill it, e.g. tar -xzf /srv/artifacts/app-2.4.1.tgz."
+        None,
+        description="Run inside the new release folder to fill it, "
+        "e.g. tar -xzf /srv/artifacts/app-2.4.1.tgz.",
     )
     drain_command: Argv | None = Field(None, description="Takes the node out of rotation first.")
     stop_command: Argv | None = Field(None, description="Stops the service before the switch.")
     start_command: Argv | None = Field(None, description="Starts the service after the switch.")
-    health_command: Argv | None = Field(None, description="Succeeds once the new release is healthy.")
+    health_command: Argv | None = Field(
+        None, description="Succeeds once the new release is healthy."
+    )
     health_attempts: int = Field(10, ge=1, le=1000)
     health_interval: float = Field(3.0, ge=0)
     timeout: float = Field(300, gt=0, description="Seconds each command may take.")
@@ -94,7 +102,7 @@ def plan(request: PlanRequest[SingleInstanceParams]) -> Plan:
         run(
             "switch",
             sh(
-                'previous=$(readlink {current} 2>/dev/null || true); '
+                "previous=$(readlink {current} 2>/dev/null || true); "
                 "ln -sfn {target} {current}.squall-new && mv -Tf {current}.squall-new {current} && "
                 'printf "previous=%s\\n" "${{previous##*/}}" && printf "current=%s\\n" {version}',
                 current=current,
@@ -142,7 +150,9 @@ def squall_report_sections(deployment: DeploymentSummary) -> list[ReportSection]
     for task in deployment.tasks:
         switch = next((step for step in task.steps if step.name == "switch"), None)
         if switch is not None and switch.data:
-            rows.append((task.node, switch.data.get("previous") or "(none)", switch.data.get("current", "")))
+            rows.append(
+                (task.node, switch.data.get("previous") or "(none)", switch.data.get("current", ""))
+            )
     if not rows:
         return None
     return [ReportSection(title="Versions", headers=("node", "before", "after"), rows=tuple(rows))]

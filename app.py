@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -283,7 +284,7 @@ def _print_section(section: Any) -> None:
     if section.text:
         console.print(section.text)
     if section.rows:
-        table = Table(*section.headers)
+        table = Table(*section.headers, box=box.SIMPLE_HEAD)
         for row in section.rows:
             table.add_row(*row)
         console.print(table)
@@ -345,7 +346,7 @@ def inventory_list(
     """List nodes with their cluster, address, transport and tags."""
     with squall() as (runtime, _actor), runtime.db.read() as session:
         nodes = inventory.resolve_targets(session, target)
-    table = Table()
+    table = Table(box=box.SIMPLE_HEAD)
     for column in ("cluster", "node", "address", "user", "transport", "tags"):
         table.add_column(column)
     for node in nodes:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.db import Database
 from core.plugins import PluginHost, build_host
 from core.secrets import SecretBox
 from core.settings import Settings
 from core.transports.local import LocalConnector
-from core.transports.ssh import SSHConnector
+
+if TYPE_CHECKING:
+    from core.transports.ssh import SSHConnector
 
 
 @dataclass
@@ -46,7 +48,9 @@ class Runtime:
 
     @property
     def ssh(self) -> SSHConnector:
-        """Created on first use: loading keys and known_hosts is not free."""
+        """Created on first use: loading paramiko, keys and known_hosts is not free."""
+        from core.transports.ssh import SSHConnector
+
         with self._lock:
             if self._ssh is None:
                 self._ssh = SSHConnector(self.settings.ssh, self.settings.known_hosts_file)

@@ -103,3 +103,14 @@ def test_concurrent_writers_never_fork_the_audit_chain(audited: Database) -> Non
     chain = records(audited)
     assert len(chain) == 25
     assert audit.verify(chain) == []
+
+
+def test_the_schema_revision_constant_is_alembics_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from core.db import MIGRATIONS, SCHEMA_REVISION
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_REVISION

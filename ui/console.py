@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
@@ -44,7 +45,7 @@ def plan_table(plan: Plan, redact: Redactor, *, with_commands: bool) -> Group:
                 f" — {len(stage.nodes)} nodes in {len(clusters)} cluster(s): {', '.join(clusters)}",
             )
         )
-        table = Table(box=None, show_header=True, pad_edge=False)
+        table = Table(box=box.SIMPLE_HEAD, show_header=True, pad_edge=False)
         table.add_column("node")
         table.add_column("cluster")
         table.add_column("steps")
@@ -120,7 +121,7 @@ def print_view(console: Console, view: DeploymentView) -> None:
                 "parameters: " + ", ".join(f"{key}={value!r}" for key, value in view.params.items())
             )
         )
-    table = Table(title="stages", title_justify="left")
+    table = Table(title="stages", title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("stage", "status", "nodes", "done", "detail"):
         table.add_column(column)
     for stage in view.stages:
@@ -141,7 +142,7 @@ def print_view(console: Console, view: DeploymentView) -> None:
 
 
 def deployments_table(views: Sequence[DeploymentView]) -> Table:
-    table = Table()
+    table = Table(box=box.SIMPLE_HEAD)
     for column in (
         "id",
         "type",

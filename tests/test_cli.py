@@ -1,0 +1,324 @@
+"""The `squall` command, run as a user runs it: a separate process on a fresh data directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from core.auth import local_operator
+from core.runtime import Runtime
+from core.services import deployments
+from core.settings import load_settings
+
+DEMO_NODES = [
+    "demo-api-1",
+    "demo-api-2",
+    "demo-api-3",
+    "demo-cache-1",
+    "demo-cache-2",
+    "demo-web-1",
+    "demo-web-2",
+    "demo-web-3",
+]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def env_for(data_dir: Path) -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("SQUALL_", "PYTEST_"))
+    }
+    env.update(SQUALL_DATA_DIR=str(data_dir), COLUMNS="200", NO_COLOR="1")
+    return env
+
+
+def squall(data_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        env=env_for(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def demo_node(data_dir: Path, name: str) -> Path:
+    return data_dir / "demo" / name
+
+
+def test_first_run_creates_a_demo_inventory_that_really_deploys(data_dir: Path) -> None:
+    result = squall(data_dir, "deploy", "noop", "--target", "all", "--follow")
+    assert result.returncode == 0, result.stderr
+    assert "created a demo inventory" in result.stderr
+    for node in DEMO_NODES:
+        assert re.search(rf"{node} hostname=\S+", result.stdout), node
+    assert "status succeeded" in result.stdout
+    listing = squall(data_dir, "status")
+    assert re.search(r"1\s+noop\s+succeeded\s+8/8\s+0\s+all", listing.stdout), listing.stdout
+
+
+def test_dry_run_shows_the_plan_and_executes_nothing(data_dir: Path) -> None:
+    result = squall(
+        data_dir,
+        "deploy",
+        "cache_rebuild",
+        "-t",
+        "cluster:demo-web",
+        "-p",
+        "rebuild_command=touch rebuilt",
+        "--dry-run",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "$ touch rebuilt" in result.stdout
+    assert "dry run: 3 nodes, nothing was executed" in result.stdout
+    assert not any(demo_node(data_dir, node).joinpath("rebuilt").exists() for node in DEMO_NODES)
+    assert (
+        "noop" not in squall(data_dir, "status").stdout
+        and "cache_rebuild" not in squall(data_dir, "status").stdout
+    )
+
+
+def test_failures_are_reported_with_their_failure_point_and_exit_status(data_dir: Path) -> None:
+    result = squall(
+        data_dir,
+        "deploy",
+        "cache_rebuild",
+        "-t",
+        "cluster:demo-api",
+        "-p",
+        "rebuild_command=sh -c 'echo no space >&2; exit 3'",
+    )
+    assert result.returncode == 1
+    for node in ("demo-api-1", "demo-api-2", "demo-api-3"):
+        assert re.search(
+            rf"✗ {node} \[demo-api\] failed at step rebuild \(exit 3\): exited with status 3",
+            result.stdout,
+        )
+    assert "| no space" in result.stdout
+    status = squall(data_dir, "status", "1")
+    assert "3 failed node(s)" in status.stdout
+
+
+def test_retry_runs_the_failed_nodes_again_until_they_succeed(data_dir: Path) -> None:
+    failed = squall(
+        data_dir,
+        "deploy",
+        "cache_rebuild",
+        "-t",
+        "cluster:demo-cache",
+        "-p",
+        "rebuild_command=test -e ready",
+    )
+    assert failed.returncode == 1
+    demo_node(data_dir, "demo-cache-2").joinpath("ready").touch()
+    still = squall(data_dir, "retry", "1")
+    assert still.returncode == 1
+    assert "✗ demo-cache-1" in still.stdout and "✗ demo-cache-2" not in still.stdout
+    demo_node(data_dir, "demo-cache-1").joinpath("ready").touch()
+    done = squall(data_dir, "retry", "1")
+    assert done.returncode == 0, done.stdout
+    assert "attempt 3" in done.stdout
+    log = squall(data_dir, "logs", "1", "--node", "demo-cache-2").stdout
+    assert log.count("step 1/1: rebuild") == 2  # attempts 1 and 2; attempt 3 left it alone
+
+
+def test_cancel_from_another_terminal_stops_a_running_deployment(data_dir: Path) -> None:
+    assert squall(data_dir, "inventory", "list").returncode == 0  # creates the demo inventory
+    running = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "deploy",
+            "cache_rebuild",
+            "-t",
+            "all",
+            "-p",
+            "rebuild_command=sleep 60",
+        ],
+        env=env_for(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while "running" not in squall(data_dir, "status").stdout:
+            assert time.monotonic() < deadline, "the deployment never started"
+            time.sleep(0.3)
+        started = time.monotonic()
+        cancelled = squall(data_dir, "cancel", "1")
+        assert cancelled.returncode == 0 and "deployment 1 cancelled" in cancelled.stdout
+        out, _ = running.communicate(timeout=30)
+        assert time.monotonic() - started < 15
+    finally:
+        running.kill()
+    assert running.returncode == 1
+    assert "status cancelled" in out
+    status = squall(data_dir, "status", "1").stdout
+    assert "8 cancelled" in status
+
+
+def test_ctrl_c_cancels_the_deployment_it_runs(data_dir: Path) -> None:
+    assert squall(data_dir, "inventory", "list").returncode == 0
+    running = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "deploy",
+            "cache_rebuild",
+            "-t",
+            "host:demo-web-1",
+            "-p",
+            "rebuild_command=sleep 60",
+        ],
+        env=env_for(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while "running" not in squall(data_dir, "status").stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    running.send_signal(signal.SIGINT)
+    out, err = running.communicate(timeout=30)
+    assert "cancelling deployment 1" in err
+    assert "status cancelled" in out
+
+
+def test_logs_of_one_node_or_all(data_dir: Path) -> None:
+    assert (
+        squall(
+            data_dir, "deploy", "noop", "-t", "cluster:demo-cache", "-p", "message=hello $(id)"
+        ).returncode
+        == 0
+    )
+    one = squall(data_dir, "logs", "1", "--node", "demo-cache-1").stdout
+    assert "hello $(id)" in one and "demo-cache-2" not in one
+    every = squall(data_dir, "logs", "1").stdout
+    assert "demo-cache-1 hello $(id)" in every and "demo-cache-2 hello $(id)" in every
+
+
+def test_a_malformed_inventory_names_its_line_and_imports_nothing(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "hosts.ini"
+    bad.write_text("[web]\nweb1 ansible_host=10.0.0.1\nweb2 ansible_port=twenty-two\n[db]\ndb1\n")
+    before = squall(data_dir, "inventory", "list").stdout
+    result = squall(data_dir, "inventory", "import", str(bad))
+    assert result.returncode == 2
+    assert f"{bad}:3:" in result.stderr and "ansible_port" in result.stderr
+    assert squall(data_dir, "inventory", "list").stdout == before
+
+
+def test_an_ansible_inventory_imports_groups_as_clusters(data_dir: Path, tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts.ini"
+    hosts.write_text(
+        "[web]\nweb[1:3].example.com ansible_user=deploy\n\n[db]\ndb1 ansible_host=10.0.0.9 ansible_port=2222\n"
+    )
+    result = squall(data_dir, "inventory", "import", str(hosts))
+    assert result.returncode == 0, result.stderr
+    assert "imported 2 cluster(s)" in result.stdout and "4 node(s) added" in result.stdout
+    listing = squall(data_dir, "inventory", "list", "--target", "cluster:web,cluster:db").stdout
+    assert re.search(r"web\s+web2\.example\.com\s+web2\.example\.com:22\s+deploy", listing)
+    assert re.search(r"db\s+db1\s+10\.0\.0\.9:2222", listing)
+    assert "4 node(s)" in listing
+
+
+def test_invalid_parameters_are_refused_before_anything_is_created(data_dir: Path) -> None:
+    result = squall(data_dir, "deploy", "config_change", "-t", "all", "-p", "content=x")
+    assert result.returncode == 2
+    assert "invalid parameters for config_change: path: Field required" in result.stderr
+    unknown = squall(data_dir, "deploy", "teleport", "-t", "all")
+    assert unknown.returncode == 2 and "no deployment type named 'teleport'" in unknown.stderr
+    nothing = squall(data_dir, "deploy", "noop", "-t", "cluster:nope")
+    assert nothing.returncode == 2 and "matches no node" in nothing.stderr
+    too_many = squall(data_dir, "deploy", "single_instance", "-t", "all", "-p", "version=1.0")
+    assert too_many.returncode == 2 and "exactly one node; the target selects 8" in too_many.stderr
+    assert "No deployment" not in squall(data_dir, "status").stdout
+    assert re.search(r"^\s*id\s", squall(data_dir, "status").stdout, re.M)
+    assert not re.search(
+        r"^\s*\d+\s+\w+\s+(pending|running|failed)", squall(data_dir, "status").stdout, re.M
+    )
+
+
+def test_types_lists_every_installed_type_with_its_parameters(data_dir: Path) -> None:
+    result = squall(data_dir, "types")
+    for name in ("noop", "config_change", "cache_rebuild", "single_instance", "group"):
+        assert re.search(rf"^{name} — ", result.stdout, re.M)
+    assert "rebuild_command (required)" in result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_serve_refuses_to_listen_beyond_this_machine_without_sign_on(data_dir: Path) -> None:
+    result = squall(data_dir, "serve", "--host", "0.0.0.0", "--no-browser")
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0" in result.stderr
+
+
+def test_serve_answers_on_loopback_and_runs_deployments(data_dir: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port), "--no-browser"],
+        env=env_for(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    assert response.status == 200
+                    assert "Squall" in response.read().decode()
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() < deadline, "the server did not answer"
+                time.sleep(0.3)
+        # The server's worker runs what another process creates in the shared database.
+        settings = load_settings({"SQUALL_DATA_DIR": str(data_dir)})
+        with Runtime.open(
+            settings, plugin_modules=("plugins.noop",), entry_points=False
+        ) as runtime, runtime.db.write() as session:
+            created = deployments.create(
+                session,
+                runtime,
+                local_operator(),
+                deployments.DeploymentRequest("noop", {}, "all"),
+            )
+        deadline = time.monotonic() + 30
+        while not re.search(
+            rf"^\s*{created}\s+noop\s+succeeded", squall(data_dir, "status").stdout, re.M
+        ):
+            assert time.monotonic() < deadline, "the server's worker did not run the deployment"
+            time.sleep(0.3)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()

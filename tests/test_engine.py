@@ -17,6 +17,7 @@ from core.engine.progress import reap_expired
 from core.engine.worker import Engine
 from core.errors import InvalidTransition, ValidationError
 from core.models import Event, LogLine, NodeTask, utcnow
+from core.runtime import Runtime
 from core.services import deployments
 from core.settings import SSHSettings
 from core.testing.fleet import Fleet
@@ -347,3 +348,27 @@ def _wait_until(condition: object, what: str, timeout: float = 20) -> None:
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
 
+
+
+def test_workers_in_separate_processes_share_work_within_the_stage_parallelism(
+    squall_on_each_database: SquallHarness, fleet: Fleet
+) -> None:
+    squall = squall_on_each_database
+    deployment_id = squall.create("cache_rebuild", params={"rebuild_command": "sleep 0.4"}, parallelism=3)
+    # A second runtime on the same database stands for a worker process elsewhere.
+    other = Runtime.open(squall.runtime.settings, squall.runtime.plugins)
+    engines = [Engine(squall.runtime, name="worker-a").start(), Engine(other, name="worker-b").start()]
+    try:
+        _wait_until(lambda: squall.view(deployment_id).status == "succeeded", "the deployment", timeout=60)
+    finally:
+        for engine in engines:
+            engine.stop()
+        other.close()
+    ran = tasks(squall, deployment_id).values()
+    assert {task.worker for task in ran} == {"worker-a", "worker-b"}
+    moments = sorted([(task.started_at, 1) for task in ran] + [(task.finished_at, -1) for task in ran])
+    running = peak = 0
+    for _moment, change in moments:
+        running += change
+        peak = max(peak, running)
+    assert peak <= 3

@@ -12,6 +12,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
+    "Actor": "core.auth",
+    "AuthTarget": "core.auth",
+    "EventInfo": "core.events",
     "PlanError": "core.errors",
     "ValidationError": "core.errors",
     "CommandResult": "core.execution",
@@ -43,11 +46,14 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Actor",
     "Argv",
+    "AuthTarget",
     "CommandResult",
     "DeploymentOptions",
     "DeploymentSummary",
     "DeploymentType",
+    "EventInfo",
     "LogSink",
     "NodeConnection",
     "NodeInfo",
@@ -84,7 +90,9 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    from core.auth import Actor, AuthTarget
     from core.errors import PlanError, ValidationError
+    from core.events import EventInfo
     from core.execution import CommandResult, LogSink, NodeConnection, StepOutcome
     from core.hookspecs import hookimpl
     from core.plan import (

@@ -49,7 +49,8 @@ def squall_authorize(actor: Actor, permission: str, target: AuthTarget) -> bool 
     """Vote on whether `actor` may use `permission` on `target`.
 
     :param actor: who is acting (name, roles, how they signed in).
-    :param permission: e.g. `deployment.create`, `deployment.cancel`, `inventory.edit`.
+    :param permission: one of `core.permissions.Permission`, e.g. `deployment.create`,
+        `deployment.control` (pause, resume, cancel), `inventory.edit`.
     :param target: what the action applies to (kind, name, clusters, environments).
     :return: True to allow, False to deny, None for no opinion.
 

@@ -276,9 +276,11 @@ class NodeLease(Base):
 
 
 class EventCursor(Base):
-    """How far a consumer of the event table has read."""
+    """How far a consumer of the event table has read, and who is delivering the next batch."""
 
     __tablename__ = "event_cursors"
 
     consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    held_until: Mapped[OptionalTimestamp]

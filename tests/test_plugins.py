@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import inspect
 import re
 import sys
@@ -28,10 +30,10 @@ from core import (
     Step,
     StepOutcome,
     hookimpl,
+    hookspecs,
     run,
     sh,
 )
-from core import hookspecs
 from core.auth import Actor, AuthTarget
 from core.errors import PermissionDenied, PluginError
 from core.events import EventInfo
@@ -47,7 +49,9 @@ def local_inventory(path: Path, nodes: int = 3) -> Path:
         "clusters": {
             "local": {
                 "defaults": {"transport": "local"},
-                "nodes": [{"name": f"n{i}", "root": str(path / f"n{i}")} for i in range(1, nodes + 1)],
+                "nodes": [
+                    {"name": f"n{i}", "root": str(path / f"n{i}")} for i in range(1, nodes + 1)
+                ],
             }
         }
     }
@@ -95,12 +99,20 @@ def test_every_hook_is_documented_in_the_plugin_guide() -> None:
     for name in HOOKS:
         assert f"`{name}`" in guide, f"docs/plugins.md does not document {name}"
         for argument in inspect.signature(getattr(hookspecs, name)).parameters:
-            assert re.search(rf"{name}.*{argument}", guide, re.S), f"docs/plugins.md: {name}({argument})"
+            assert re.search(rf"{name}.*{argument}", guide, re.S), (
+                f"docs/plugins.md: {name}({argument})"
+            )
 
 
 def test_every_built_in_plugin_loads_and_registers_its_type() -> None:
     host = build_host(
-        ("plugins.noop", "plugins.config_change", "plugins.cache_rebuild", "plugins.single_instance", "plugins.group_phases")
+        (
+            "plugins.noop",
+            "plugins.config_change",
+            "plugins.cache_rebuild",
+            "plugins.single_instance",
+            "plugins.group_phases",
+        )
     )
     assert set(host.types) == {"noop", "config_change", "cache_rebuild", "single_instance", "group"}
     for deployment_type in host.types.values():
@@ -158,7 +170,7 @@ def test_plugins_load_from_the_squall_entry_point_group(
 
 
 OUTSIDE_PLUGIN = textwrap.dedent(
-    '''
+    """
     from pydantic import BaseModel
     from core import DeploymentType, NodePlan, Plan, StagePlan, hookimpl, run, sh
 
@@ -172,7 +184,7 @@ OUTSIDE_PLUGIN = textwrap.dedent(
     @hookimpl
     def squall_register_types(register):
         register(DeploymentType("outside", "Outside", "A type from another package.", Params, plan))
-    '''
+    """
 )
 
 
@@ -202,7 +214,9 @@ class EchoParams(BaseModel):
     word: str = "hi"
 
 
-def echo_type(name: str, plan: Callable[[PlanRequest[EchoParams]], Plan] | None = None) -> DeploymentType[EchoParams]:
+def echo_type(
+    name: str, plan: Callable[[PlanRequest[EchoParams]], Plan] | None = None
+) -> DeploymentType[EchoParams]:
     def default_plan(request: PlanRequest[EchoParams]) -> Plan:
         steps = (run("echo", sh("echo {word}", word=request.params.word)),)
         return Plan((StagePlan("all", tuple(NodePlan(node, steps) for node in request.targets)),))
@@ -233,12 +247,16 @@ def test_hook_squall_authorize(harness_with: Callable[..., SquallHarness]) -> No
 
     class NoEchoOnFridays:
         @hookimpl
-        def squall_authorize(self, actor: Actor, permission: str, target: AuthTarget) -> bool | None:
+        def squall_authorize(
+            self, actor: Actor, permission: str, target: AuthTarget
+        ) -> bool | None:
             seen.append((actor.name, permission, target.name))
             return False if target.name == "echo" else None
 
     harness = harness_with(Registering(echo_type("echo"), echo_type("other")), NoEchoOnFridays())
-    with pytest.raises(PermissionDenied, match="missing permission 'deployment.create' on deployment_type echo"):
+    with pytest.raises(
+        PermissionDenied, match=r"missing permission 'deployment\.create' on deployment_type echo"
+    ):
         harness.create("echo")
     assert harness.deploy("other").status == "succeeded"
     assert (harness.actor.name, "deployment.create", "echo") in seen
@@ -252,7 +270,9 @@ def test_hook_squall_plan(harness_with: Callable[..., SquallHarness]) -> None:
         """Plans another plugin's type differently: one node first, then the rest."""
 
         @hookimpl(wrapper=True)
-        def squall_plan(self, request: PlanRequest[Any], deployment_type: DeploymentType[Any]) -> Iterator[None]:
+        def squall_plan(
+            self, request: PlanRequest[Any], deployment_type: DeploymentType[Any]
+        ) -> Iterator[None]:
             plan: Plan = yield
             if request.type != "echo":
                 return plan
@@ -267,7 +287,9 @@ def test_hook_squall_plan(harness_with: Callable[..., SquallHarness]) -> None:
     ]
 
 
-def test_hook_squall_plan_output_is_checked_like_user_input(harness_with: Callable[..., SquallHarness]) -> None:
+def test_hook_squall_plan_output_is_checked_like_user_input(
+    harness_with: Callable[..., SquallHarness],
+) -> None:
     def rogue(request: PlanRequest[EchoParams]) -> Plan:
         stranger = NodeInfo("not-a-target", "x", "10.0.0.1")
         return Plan((StagePlan("all", (NodePlan(stranger, ()),)),))
@@ -307,26 +329,41 @@ def test_hook_squall_execute_step(harness_with: Callable[..., SquallHarness]) ->
     assert harness.facts(result.id, "stamp")["n1"] == {"stamped": "n1"}
 
 
-def test_a_step_kind_no_plugin_executes_fails_with_a_clear_error(harness_with: Callable[..., SquallHarness]) -> None:
+def test_a_step_kind_no_plugin_executes_fails_with_a_clear_error(
+    harness_with: Callable[..., SquallHarness],
+) -> None:
     def plan(request: PlanRequest[EchoParams]) -> Plan:
-        return Plan((StagePlan("all", tuple(NodePlan(node, (Step("x", "teleport", {}),)) for node in request.targets)),))
+        return Plan(
+            (
+                StagePlan(
+                    "all",
+                    tuple(NodePlan(node, (Step("x", "teleport", {}),)) for node in request.targets),
+                ),
+            )
+        )
 
     harness = harness_with(Registering(echo_type("teleporter", plan)))
     result = harness.deploy("teleporter")
     assert result.status == "failed"
-    assert {failure.error for failure in result.failures} == {"no plugin executes steps of kind 'teleport'"}
+    assert {failure.error for failure in result.failures} == {
+        "no plugin executes steps of kind 'teleport'"
+    }
 
 
 def test_hook_squall_report_sections(harness_with: Callable[..., SquallHarness]) -> None:
     class CountSucceeded:
         @hookimpl
-        def squall_report_sections(self, deployment: DeploymentSummary) -> list[ReportSection] | None:
+        def squall_report_sections(
+            self, deployment: DeploymentSummary
+        ) -> list[ReportSection] | None:
             done = sum(1 for task in deployment.tasks if task.status == "succeeded")
             return [ReportSection("Echoes", text=f"{done} of {len(deployment.tasks)} nodes echoed")]
 
     harness = harness_with(Registering(echo_type("echo")), CountSucceeded())
     result = harness.deploy("echo")
-    sections = harness.runtime.plugins.hook.squall_report_sections(deployment=harness.summary(result.id))
+    sections = harness.runtime.plugins.hook.squall_report_sections(
+        deployment=harness.summary(result.id)
+    )
     assert [section.text for found in sections for section in found] == ["3 of 3 nodes echoed"]
 
 
@@ -345,12 +382,52 @@ def test_hook_squall_on_event(harness_with: Callable[..., SquallHarness]) -> Non
 
     harness = harness_with(Registering(echo_type("echo")), Broken(), Listener())
     result = harness.deploy("echo")
-    from core.engine.dispatch import deliver_events
-
-    while deliver_events(harness.runtime):
-        pass
+    harness.deliver_events()
     kinds = [event.kind for event in received if event.deployment_id == result.id]
     assert kinds[0] == "deployment.created"
     assert kinds[-1] == "deployment.succeeded"
     assert kinds.count("task.succeeded") == 3
     assert [event.id for event in received] == sorted({event.id for event in received})
+
+
+def test_events_are_delivered_again_when_a_deliverer_dies_before_moving_on(
+    harness_with: Callable[..., SquallHarness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.engine import dispatch
+
+    received: list[int] = []
+
+    class Listener:
+        @hookimpl
+        def squall_on_event(self, event: EventInfo) -> None:
+            received.append(event.id)
+
+    class Died(Exception):
+        pass
+
+    harness = harness_with(Registering(echo_type("echo")), Listener())
+    harness.deliver_events()
+    delivered_before = len(received)
+    harness.create("echo")  # new events, not delivered yet
+    real_write = harness.runtime.db.write
+    transactions = 0
+
+    @contextlib.contextmanager
+    def dies_after_delivering() -> Iterator[Any]:
+        nonlocal transactions
+        transactions += 1
+        if transactions == 2:  # the one that would move the cursor on
+            raise Died
+        with real_write() as session:
+            yield session
+
+    monkeypatch.setattr(dispatch, "LEASE", dt.timedelta(seconds=-1))  # its lease ends at once
+    monkeypatch.setattr(harness.runtime.db, "write", dies_after_delivering)
+    with pytest.raises(Died):
+        dispatch.deliver_events(harness.runtime, holder="first")
+    monkeypatch.setattr(harness.runtime.db, "write", real_write)
+    first = received[delivered_before:]
+    assert first, "the first deliverer handed the events over before dying"
+    assert dispatch.deliver_events(harness.runtime, holder="second") == len(first)
+    assert received[delivered_before:] == first + first
+    assert dispatch.deliver_events(harness.runtime, holder="second") == 0

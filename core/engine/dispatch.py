@@ -1,52 +1,56 @@
-"""Hands committed events to the `squall_on_event` hook, in order.
+"""Hands committed events to the `squall_on_event` hook, in order, at least once.
 
-The event table is the outbox; a cursor row says how far delivery got. A process takes a
-batch by moving the cursor with a conditional update, so two processes never deliver the
-same batch.
+The event table is the outbox; a cursor row says how far delivery got. A process takes
+the next batch by leasing the cursor (a conditional update), delivers it, then moves the
+cursor on. If it dies in between, the lease runs out and another process delivers the
+batch again: an event may arrive twice, never not at all.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from core.db import insert_or_ignore
 from core.events import EventInfo
-from core.models import Event, EventCursor
+from core.models import Event, EventCursor, utcnow
 from core.runtime import Runtime
 
 log = logging.getLogger(__name__)
 CONSUMER = "hooks"
+LEASE = dt.timedelta(seconds=60)
 
 
-def deliver_events(runtime: Runtime, *, batch: int = 500) -> int:
+def deliver_events(runtime: Runtime, *, holder: str = "squall", batch: int = 500) -> int:
     """Deliver the next batch of events to plugins; returns how many were delivered."""
+    now = utcnow()
     with runtime.db.write() as session:
         insert_or_ignore(
-            session,
-            EventCursor.__table__,
-            [{"consumer": CONSUMER, "position": 0}],
-            ["consumer"],
+            session, EventCursor.__table__, [{"consumer": CONSUMER, "position": 0}], ["consumer"]
         )
         position = session.scalar(
-            select(EventCursor.position).where(EventCursor.consumer == CONSUMER)
+            update(EventCursor)
+            .where(
+                EventCursor.consumer == CONSUMER,
+                or_(
+                    EventCursor.holder.is_(None),
+                    EventCursor.holder == holder,
+                    EventCursor.held_until < now,
+                ),
+            )
+            .values(holder=holder, held_until=now + LEASE)
+            .returning(EventCursor.position)
         )
+        if position is None:
+            return 0  # another process is delivering
         rows = session.scalars(
             select(Event).where(Event.id > position).order_by(Event.id).limit(batch)
         ).all()
-        if not rows:
-            return 0
-        moved = session.scalar(
-            update(EventCursor)
-            .where(EventCursor.consumer == CONSUMER, EventCursor.position == position)
-            .values(position=rows[-1].id)
-            .returning(EventCursor.consumer)
-        )
-        if moved is None:  # another process took this batch
-            return 0
         events = [EventInfo.from_row(row) for row in rows]
     for event in events:
+        # Each implementation on its own: one plugin's failure must not stop the others.
         for implementation in runtime.plugins.hook.squall_on_event.get_hookimpls():
             try:
                 implementation.function(
@@ -54,4 +58,10 @@ def deliver_events(runtime: Runtime, *, batch: int = 500) -> int:
                 )
             except Exception:
                 log.exception("plugin %s failed on event %s", implementation.plugin_name, event.id)
+    with runtime.db.write() as session:
+        session.execute(
+            update(EventCursor)
+            .where(EventCursor.consumer == CONSUMER, EventCursor.holder == holder)
+            .values(position=events[-1].id if events else position, holder=None, held_until=None)
+        )
     return len(events)

@@ -33,12 +33,12 @@ class TaskLog:
     def __init__(self, recorder: Recorder, task: ClaimedTask, redact: Redactor) -> None:
         self._recorder = recorder
         self._task = task
-        self._redact = redact
+        self.redact = redact
         self.step: int | None = None
         self.tail: collections.deque[str] = collections.deque(maxlen=LAST_LINES)
 
     def write(self, line: str, stream: Stream = "squall") -> None:
-        text = self._redact(line) if self._redact else line
+        text = self.redact(line) if self.redact else line
         if stream != "squall":
             self.tail.append(text)
         self._recorder.put(
@@ -162,6 +162,13 @@ class TaskRun:
         except Exception as exc:
             log.exception("step %r of task %s raised", step.name, task.id)
             outcome = StepOutcome.failure(f"{type(exc).__name__}: {exc}")
+        if sink.redact:
+            # Plugins may echo a secret in an error or in facts; they are shown and stored.
+            outcome = StepOutcome(
+                exit_code=outcome.exit_code,
+                error=sink.redact(outcome.error) if outcome.error else None,
+                data=sink.redact.redact_json(dict(outcome.data)) if outcome.data else None,
+            )
         elapsed = time.monotonic() - clock
         if self.cancelled:
             status, verdict = TaskStatus.CANCELLED, "cancelled"

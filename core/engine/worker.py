@@ -224,7 +224,7 @@ class Engine:
                 with self.runtime.db.write() as session:
                     reap_expired(session)
                     advance(session)
-                deliver_events(self.runtime)
+                deliver_events(self.runtime, holder=self.name)
             except Exception:
                 log.exception("scheduling round failed")
 

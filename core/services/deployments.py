@@ -359,19 +359,19 @@ def _plan(
     plan = rt.plugins.hook.squall_plan(request=request, deployment_type=planned.type)
     if not isinstance(plan, Plan):
         raise PlanError(f"no plugin planned the {planned.type.name} deployment")
-    _check_plan(plan, planned.targets)
-    return plan
+    return _check_plan(plan, planned.targets)
 
 
-def _check_plan(plan: Plan, targets: tuple[NodeInfo, ...]) -> None:
-    """A planner's output is checked like user input: it comes from plugin code."""
+def _check_plan(plan: Plan, targets: tuple[NodeInfo, ...]) -> Plan:
+    """A planner's output is checked like user input: it comes from plugin code.
+
+    Stages without nodes are dropped, so a planner need not special-case small targets."""
+    plan = Plan(tuple(stage for stage in plan.stages if stage.nodes))
     if not plan.stages:
-        raise PlanError("the plan has no stage")
+        raise PlanError("the plan has no node to work on")
     allowed = {node.name for node in targets}
     seen: set[str] = set()
     for stage in plan.stages:
-        if not stage.nodes:
-            raise PlanError(f"stage {stage.name!r} has no node")
         for node_plan in stage.nodes:
             name = node_plan.node.name
             if name not in allowed:
@@ -379,6 +379,7 @@ def _check_plan(plan: Plan, targets: tuple[NodeInfo, ...]) -> None:
             if name in seen:
                 raise PlanError(f"the plan runs node {name!r} twice")
             seen.add(name)
+    return plan
 
 
 def _with_timeout(step: dict[str, Any], options: DeploymentOptions) -> dict[str, Any]:

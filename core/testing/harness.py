@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.auth import Actor, local_operator
+from core.engine.dispatch import deliver_events
 from core.engine.worker import run_until_settled
 from core.inventory import load_inventory
 from core.plan import DeploymentOptions, Threshold
@@ -54,7 +55,9 @@ class SquallHarness:
 
     def import_inventory(self, path: Path) -> inventory.ImportSummary:
         with self.runtime.db.write() as session:
-            return inventory.import_inventory(session, self.runtime, self.actor, load_inventory(path))
+            return inventory.import_inventory(
+                session, self.runtime, self.actor, load_inventory(path)
+            )
 
     def create(
         self,
@@ -85,9 +88,18 @@ class SquallHarness:
         run_until_settled(self.runtime, deployment_id, interval=0.05, timeout=timeout)
         return self.view(deployment_id)
 
-    def deploy(self, type_name: str, *, timeout: float = 120, **options: Any) -> views.DeploymentView:
+    def deploy(
+        self, type_name: str, *, timeout: float = 120, **options: Any
+    ) -> views.DeploymentView:
         """Create and run a deployment; its final view (status, stages, failure points)."""
         return self.run(self.create(type_name, **options), timeout=timeout)
+
+    def deliver_events(self) -> int:
+        """Hand every committed event to the `squall_on_event` hooks now; how many."""
+        delivered = 0
+        while count := deliver_events(self.runtime):
+            delivered += count
+        return delivered
 
     def view(self, deployment_id: int) -> views.DeploymentView:
         with self.runtime.db.read() as session:
@@ -122,4 +134,3 @@ class SquallHarness:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-

@@ -1,4 +1,5 @@
-"""pytest fixtures that give tests real SSH nodes: a fleet of OpenSSH sshd processes on loopback.
+"""pytest fixtures that give tests real SSH nodes (a fleet of OpenSSH sshd processes on
+loopback) and an in-process Squall deploying to them.
 
 Installing Squall registers this plugin through the ``pytest11`` entry point ``squall``;
 from a source checkout, enable it with ``-p core.testing.pytest_plugin`` (or
@@ -23,6 +24,33 @@ Fixtures:
     ``fleet_factory(size, clusters=1, *, prefix="node") -> Fleet`` starts another fleet, on
     its own addresses, and stops it after the test. For tests that need a particular size or
     cluster layout, or two fleets at once.
+
+``squall_plugins`` (function scope)
+    The plugins the ``squall`` fixture loads: module names (``"squall_nginx"``) or plugin
+    objects. Returns ``()``; override it in your ``conftest.py`` to name the plugin under
+    test::
+
+        @pytest.fixture
+        def squall_plugins():
+            return ["squall_nginx"]
+
+    Modules are imported by name, so the package only has to be importable (installed, or
+    on ``sys.path`` through pytest's ``pythonpath`` option); its entry point is not read.
+
+``squall`` (function scope)
+    An in-process Squall (:class:`~core.testing.harness.SquallHarness`) on a fresh SQLite
+    database under ``tmp_path``, with the ``squall_plugins`` loaded and the ``fleet`` as its
+    inventory (one cluster, nodes ``node-01`` …), closed after the test::
+
+        def test_reload_runs_everywhere(squall, fleet):
+            result = squall.deploy("nginx_reload", target="all", params={"unit": "nginx"})
+            assert result.status == "succeeded"
+            assert result.counts == {"succeeded": len(fleet.nodes)}
+            assert "reloaded" in squall.logs(result.id, node="node-01")
+
+    ``deploy()`` runs the deployment to its end in the test's process; the view it returns
+    has ``status``, ``counts`` and ``failures`` (node, step, exit code, error, last lines).
+    Invalid parameters raise :class:`core.errors.ValidationError` before anything runs.
 
 Options: ``--squall-fleet-size=N`` or the ini option ``squall_fleet_size`` (default 10) set the
 size of the session fleet; the command-line option exists only when the plugin is loaded at
@@ -53,13 +81,15 @@ home directory, not the node's folder: use ``$NODE_ROOT`` (equal to ``$HOME``) i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
 if TYPE_CHECKING:
     from core.testing.fleet import Fleet
+    from core.testing.harness import SquallHarness
 
 DEFAULT_FLEET_SIZE = 10
 
@@ -138,3 +168,21 @@ def fleet_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetFac
     yield start
     for fleet in reversed(started):
         fleet.stop()
+
+
+@pytest.fixture
+def squall_plugins() -> Sequence[str | object]:
+    """Plugins the ``squall`` fixture loads; override it to name the plugin under test."""
+    return ()
+
+
+@pytest.fixture
+def squall(
+    tmp_path: Path, fleet: Fleet, squall_plugins: Sequence[str | object]
+) -> Iterator[SquallHarness]:
+    """Squall with the ``squall_plugins`` on a fresh SQLite database, the fleet as inventory."""
+    # Imported here: the harness pulls in the database layer, which most test runs never need.
+    from core.testing.harness import SquallHarness
+
+    with SquallHarness(tmp_path / "squall", squall_plugins, fleet=fleet) as harness:
+        yield harness

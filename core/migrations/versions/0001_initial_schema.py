@@ -95,6 +95,8 @@ def upgrade() -> None:
         "event_cursors",
         sa.Column("consumer", sa.String(length=100), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("holder", sa.String(length=200), nullable=True),
+        sa.Column("held_until", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("consumer", name=op.f("pk_event_cursors")),
     )
     op.create_table(

@@ -357,7 +357,11 @@ def test_workers_in_separate_processes_share_work_within_the_stage_parallelism(
     deployment_id = squall.create("cache_rebuild", params={"rebuild_command": "sleep 0.4"}, parallelism=3)
     # A second runtime on the same database stands for a worker process elsewhere.
     other = Runtime.open(squall.runtime.settings, squall.runtime.plugins)
-    engines = [Engine(squall.runtime, name="worker-a").start(), Engine(other, name="worker-b").start()]
+    # Two slots each: neither worker alone can fill the stage's three.
+    engines = [
+        Engine(squall.runtime, workers=2, name="worker-a").start(),
+        Engine(other, workers=2, name="worker-b").start(),
+    ]
     try:
         _wait_until(lambda: squall.view(deployment_id).status == "succeeded", "the deployment", timeout=60)
     finally:
@@ -371,4 +375,21 @@ def test_workers_in_separate_processes_share_work_within_the_stage_parallelism(
     for _moment, change in moments:
         running += change
         peak = max(peak, running)
-    assert peak <= 3
+    assert peak == 3
+
+
+def test_a_worker_shutting_down_hands_its_tasks_back_at_once(squall: SquallHarness, fleet: Fleet) -> None:
+    script = "if [ -e started ]; then exit 0; fi; touch started; sleep 60"
+    deployment_id = squall.create("cache_rebuild", target="host:node-0[1-4]", params={"rebuild_command": ["sh", "-c", script]})
+    engine = Engine(squall.runtime).start()
+    _wait_until(lambda: all((fleet.node(f"node-0{i}").root / "started").exists() for i in range(1, 5)), "steps to start")
+    started = time.monotonic()
+    engine.stop(grace=0.2)
+    interrupted = events(squall, deployment_id, "task.interrupted")
+    assert len(interrupted) == 4
+    assert all("stopped before the task finished" in found.data["error"] for found in interrupted)
+    assert len(events(squall, deployment_id, "task.requeued")) == 4
+    result = squall.run(deployment_id)
+    assert result.status == "succeeded"
+    # Handed back, not left to expire: far sooner than a lease (10 s here) would allow.
+    assert time.monotonic() - started < 8

@@ -164,37 +164,20 @@ def _skip_pending(
 
 
 def reap_expired(session: Session, now: dt.datetime | None = None) -> list[int]:
-    """Running tasks whose worker stopped renewing the claim become `interrupted`; those of
-    deployments whose type allows it are queued again from their first unfinished step."""
+    """Running tasks whose worker stopped renewing the claim become `interrupted`."""
     now = now or utcnow()
     lost = session.execute(
         update(NodeTask)
         .where(NodeTask.status == T.RUNNING, NodeTask.lease_expires_at < now)
         .values(status=T.INTERRUPTED, finished_at=now, lease_expires_at=None)
-        .returning(
-            NodeTask.id,
-            NodeTask.deployment_id,
-            NodeTask.worker,
-            NodeTask.attempt,
-            NodeTask.current_step,
-            NodeTask.step_names,
-        )
+        .returning(NodeTask.id, NodeTask.deployment_id, NodeTask.worker, NodeTask.node_name)
     ).all()
     if not lost:
         return []
     task_ids = [row.id for row in lost]
     session.execute(delete(NodeLease).where(NodeLease.task_id.in_(task_ids)))
-    retry = {
-        deployment_id: allowed
-        for deployment_id, allowed in session.execute(
-            select(Deployment.id, Deployment.retry_interrupted).where(
-                Deployment.id.in_({row.deployment_id for row in lost})
-            )
-        )
-    }
     events: list[NewEvent] = []
     for row in lost:
-        in_flight = row.step_names[row.current_step] if row.current_step is not None else None
         error = f"worker {row.worker} stopped renewing its claim (crashed or cut off)"
         session.execute(update(NodeTask).where(NodeTask.id == row.id).values(error=error))
         events.append(
@@ -202,11 +185,36 @@ def reap_expired(session: Session, now: dt.datetime | None = None) -> list[int]:
                 "task.interrupted",
                 deployment_id=row.deployment_id,
                 task_id=row.id,
-                data={"worker": row.worker, "step": in_flight, "error": error},
+                data={"node": row.node_name, "worker": row.worker, "error": error},
             )
         )
-        if not retry.get(row.deployment_id):
-            continue
+    emit_many(session, events)
+    requeue_interrupted(session, task_ids)
+    advance(session, {row.deployment_id for row in lost})
+    return task_ids
+
+
+def requeue_interrupted(session: Session, task_ids: list[int]) -> None:
+    """Queue interrupted tasks again where their type allows it, from their first unfinished
+    step; the event says which step was in flight and so runs a second time."""
+    rows = session.execute(
+        select(
+            NodeTask.id,
+            NodeTask.deployment_id,
+            NodeTask.attempt,
+            NodeTask.current_step,
+            NodeTask.step_names,
+        )
+        .join(Deployment, Deployment.id == NodeTask.deployment_id)
+        .where(
+            NodeTask.id.in_(task_ids),
+            NodeTask.status == T.INTERRUPTED,
+            Deployment.retry_interrupted.is_(True),
+            Deployment.status.in_(ACTIVE),
+        )
+    ).all()
+    events: list[NewEvent] = []
+    for row in rows:
         done = session.scalar(
             select(func.count()).where(
                 StepResult.task_id == row.id,
@@ -214,6 +222,7 @@ def reap_expired(session: Session, now: dt.datetime | None = None) -> list[int]:
                 StepResult.status == T.SUCCEEDED,
             )
         )
+        in_flight = row.step_names[row.current_step] if row.current_step is not None else None
         session.execute(
             update(NodeTask)
             .where(NodeTask.id == row.id, NodeTask.status == T.INTERRUPTED)
@@ -235,5 +244,3 @@ def reap_expired(session: Session, now: dt.datetime | None = None) -> list[int]:
             )
         )
     emit_many(session, events)
-    advance(session, {row.deployment_id for row in lost})
-    return task_ids

@@ -22,7 +22,7 @@ from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.db import Database, upsert
-from core.engine.progress import advance
+from core.engine.progress import advance, requeue_interrupted
 from core.events import NewEvent, emit_many
 from core.models import LogLine, NodeLease, NodeTask, StepResult
 from core.status import TaskStatus
@@ -245,4 +245,6 @@ class Recorder:
                 )
             ],
         )
+        if outcome.status == TaskStatus.INTERRUPTED:
+            requeue_interrupted(session, [outcome.task_id])
         return True

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError as PydanticValidationError
 
@@ -25,6 +25,10 @@ from core.transports.base import ShellConnection, TransportError
 log = logging.getLogger(__name__)
 
 LAST_LINES = 20
+
+Stop = Literal["cancel", "shutdown", "lost"]
+"""Why a running task is stopped: its deployment was cancelled, its worker is shutting
+down, or its worker no longer holds the claim (another may run it)."""
 
 
 class TaskLog:
@@ -69,10 +73,13 @@ class TaskRun:
     connect: Connect
     default_timeout: float
     connection: ShellConnection | None = None
-    cancelled: bool = False
+    stopped: Stop | None = None
+    """Why the task was told to stop, if it was."""
 
-    def interrupt(self) -> None:
-        self.cancelled = True
+    def interrupt(self, reason: Stop) -> None:
+        """Stop the running step and run no more; safe from any thread."""
+        if self.stopped is None:
+            self.stopped = reason
         if self.connection is not None:
             self.connection.interrupt()
 
@@ -112,7 +119,7 @@ class TaskRun:
         except TransportError as exc:
             sink.write(f"connection failed: {exc}")
             return self._outcome(TaskStatus.FAILED, sink, step=None, error=str(exc))
-        if self.cancelled:
+        if self.stopped is not None:
             self.connection.interrupt()
         try:
             if task.resume_from:
@@ -124,10 +131,8 @@ class TaskRun:
                 if step.timeout is None:
                     step = dataclasses.replace(step, timeout=self.default_timeout)
                 outcome = self._run_step(position, step, sink)
-                if self.cancelled:
-                    return self._outcome(
-                        TaskStatus.CANCELLED, sink, step=position, error="cancelled"
-                    )
+                if self.stopped is not None:
+                    return self._stopped_outcome(sink, position)
                 if outcome.failed:
                     return self._outcome(
                         TaskStatus.FAILED,
@@ -170,8 +175,8 @@ class TaskRun:
                 data=sink.redact.redact_json(dict(outcome.data)) if outcome.data else None,
             )
         elapsed = time.monotonic() - clock
-        if self.cancelled:
-            status, verdict = TaskStatus.CANCELLED, "cancelled"
+        if self.stopped is not None:
+            status, verdict = TaskStatus(self._stopped_status()), f"stopped ({self.stopped})"
         elif outcome.succeeded:
             status, verdict = TaskStatus.SUCCEEDED, "ok"
         else:
@@ -192,6 +197,20 @@ class TaskRun:
             )
         )
         return outcome
+
+    def _stopped_status(self) -> TaskStatus:
+        return TaskStatus.CANCELLED if self.stopped == "cancel" else TaskStatus.INTERRUPTED
+
+    def _stopped_outcome(self, sink: TaskLog, position: int) -> TaskOutcome:
+        reasons = {
+            "cancel": "cancelled",
+            "shutdown": f"worker {self.worker} stopped before the task finished",
+            "lost": f"worker {self.worker} lost its claim on the task",
+        }
+        assert self.stopped is not None
+        return self._outcome(
+            self._stopped_status(), sink, step=position, error=reasons[self.stopped]
+        )
 
     def _trusted(self, sink: TaskLog, hostname: str, key_fingerprint: str) -> None:
         sink.write(f"trusted the new host key of {hostname} on first use: {key_fingerprint}")

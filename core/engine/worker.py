@@ -84,7 +84,7 @@ class Engine:
             self._wake.wait_for(lambda: not self._in_flight, timeout=grace)
             leftovers = list(self._in_flight.values())
         for run in leftovers:
-            run.interrupt()
+            run.interrupt("shutdown")
         self._pool.shutdown(wait=True)
         for thread in self._threads:
             thread.join(timeout=5)
@@ -204,8 +204,10 @@ class Engine:
             )
         for task_id, run in mine.items():
             # A task no longer ours was reaped (we were cut off too long) or finished.
-            if task_id in cancelled or (task_id not in renewed and not run.cancelled):
-                run.interrupt()
+            if task_id in cancelled:
+                run.interrupt("cancel")
+            elif task_id not in renewed:
+                run.interrupt("lost")
 
     def interrupt_deployment(self, deployment_id: int) -> None:
         """Interrupt this process's running tasks of a deployment now (cancel, in-process)."""
@@ -214,7 +216,7 @@ class Engine:
                 run for run in self._in_flight.values() if run.task.deployment_id == deployment_id
             ]
         for run in runs:
-            run.interrupt()
+            run.interrupt("cancel")
 
     # --- scheduler -------------------------------------------------------------------
 

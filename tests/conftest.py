@@ -33,7 +33,9 @@ def postgres_admin() -> Iterator[str]:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except OperationalError as exc:
-        pytest.fail(f"PostgreSQL is needed at {POSTGRES_ADMIN_URL} (set SQUALL_TEST_POSTGRES_URL): {exc}")
+        pytest.fail(
+            f"PostgreSQL is needed at {POSTGRES_ADMIN_URL} (set SQUALL_TEST_POSTGRES_URL): {exc}"
+        )
     yield POSTGRES_ADMIN_URL
     engine.dispose()
 
@@ -69,7 +71,11 @@ def squall_plugins() -> tuple[str, ...]:
 
 
 @pytest.fixture
-def squall_on_each_database(tmp_path: Path, fleet: Fleet, database_url: str) -> Iterator[SquallHarness]:
+def squall_on_each_database(
+    tmp_path: Path, fleet: Fleet, database_url: str
+) -> Iterator[SquallHarness]:
     """Squall with every built-in type and the fleet, once on SQLite and once on PostgreSQL."""
-    with SquallHarness(tmp_path / "squall", ALL_PLUGINS, fleet=fleet, database_url=database_url) as harness:
+    with SquallHarness(
+        tmp_path / "squall", ALL_PLUGINS, fleet=fleet, database_url=database_url
+    ) as harness:
         yield harness

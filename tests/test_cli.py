@@ -301,9 +301,10 @@ def test_serve_answers_on_loopback_and_runs_deployments(data_dir: Path) -> None:
                 time.sleep(0.3)
         # The server's worker runs what another process creates in the shared database.
         settings = load_settings({"SQUALL_DATA_DIR": str(data_dir)})
-        with Runtime.open(
-            settings, plugin_modules=("plugins.noop",), entry_points=False
-        ) as runtime, runtime.db.write() as session:
+        with (
+            Runtime.open(settings, plugin_modules=("plugins.noop",), entry_points=False) as runtime,
+            runtime.db.write() as session,
+        ):
             created = deployments.create(
                 session,
                 runtime,

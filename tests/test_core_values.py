@@ -11,13 +11,32 @@ from pydantic import BaseModel, SecretStr
 from core.errors import ConfigError, InvalidTransition, ValidationError
 from core.params import parse_assignments
 from core.plan import DeploymentOptions, Step, Threshold, run, upload
-from core.secrets import MASK, Redactor, SecretBox, redacted_params, seal_params, secret_values, unseal_params
+from core.secrets import (
+    MASK,
+    Redactor,
+    SecretBox,
+    redacted_params,
+    seal_params,
+    secret_values,
+    unseal_params,
+)
 from core.settings import load_settings
 from core.shell import Shell, argv, sh
 from core.status import DeploymentStatus, check_deployment
 from core.types import Argv
 
-NASTY = ["a b", "$(touch x)", "`touch x`", "; touch x", "' ; touch x; '", '" && touch x "', "\n touch x", "*", "~root", ""]
+NASTY = [
+    "a b",
+    "$(touch x)",
+    "`touch x`",
+    "; touch x",
+    "' ; touch x; '",
+    '" && touch x "',
+    "\n touch x",
+    "*",
+    "~root",
+    "",
+]
 
 
 @pytest.mark.parametrize("value", NASTY)
@@ -29,7 +48,9 @@ def test_sh_passes_each_value_to_the_shell_as_one_literal_word(value: str) -> No
 
 def test_argv_quotes_every_word_and_keeps_them_apart() -> None:
     words = ["printf", "%s|", "a b", "$(id)", ";"]
-    printed = subprocess.run(["sh", "-c", argv(words).text], capture_output=True, check=True, text=True)
+    printed = subprocess.run(
+        ["sh", "-c", argv(words).text], capture_output=True, check=True, text=True
+    )
     assert printed.stdout == "a b|$(id)|;|"
 
 
@@ -48,7 +69,13 @@ def test_argv_parameter_splits_text_like_a_shell_but_runs_nothing() -> None:
         command: Argv
 
     assert Params.model_validate({"command": "app rebuild --name 'a b'; rm -rf /"}).command == [
-        "app", "rebuild", "--name", "a b;", "rm", "-rf", "/",
+        "app",
+        "rebuild",
+        "--name",
+        "a b;",
+        "rm",
+        "-rf",
+        "/",
     ]
     assert Params.model_validate({"command": ["x", "y z"]}).command == ["x", "y z"]
     with pytest.raises(ValueError, match="cannot split"):
@@ -59,7 +86,9 @@ def test_argv_parameter_splits_text_like_a_shell_but_runs_nothing() -> None:
     ("text", "total", "allowed"),
     [("3", 100, 3), ("10%", 100, 10), ("10%", 9, 0), ("0", 5, 0), ("50%", 5, 2), ("2.5%", 200, 5)],
 )
-def test_threshold_tolerates_a_count_or_a_share_of_the_stage(text: str, total: int, allowed: int) -> None:
+def test_threshold_tolerates_a_count_or_a_share_of_the_stage(
+    text: str, total: int, allowed: int
+) -> None:
     assert Threshold.parse(text).allowed(total) == allowed
 
 
@@ -77,7 +106,10 @@ def test_deployment_options_reject_impossible_values() -> None:
 
 
 def test_steps_survive_a_round_trip_through_json() -> None:
-    steps = [run("a", sh("echo {x}", x="1"), attempts=3, interval=1.5, timeout=9), upload("b", "f.txt", b"\x00\xff")]
+    steps = [
+        run("a", sh("echo {x}", x="1"), attempts=3, interval=1.5, timeout=9),
+        upload("b", "f.txt", b"\x00\xff"),
+    ]
     assert [Step.from_json(step.to_json()) for step in steps] == steps
 
 
@@ -85,7 +117,13 @@ def test_assignments_nest_repeat_and_read_files(tmp_path: Path) -> None:
     secret = tmp_path / "password"
     secret.write_text("s3cret!")
     parsed = parse_assignments(["a=1", "b.c=2", "b.d=3", "e=x", "e=y", f"p=@{secret}", "q=k=v"])
-    assert parsed == {"a": "1", "b": {"c": "2", "d": "3"}, "e": ["x", "y"], "p": "s3cret!", "q": "k=v"}
+    assert parsed == {
+        "a": "1",
+        "b": {"c": "2", "d": "3"},
+        "e": ["x", "y"],
+        "p": "s3cret!",
+        "q": "k=v",
+    }
 
 
 @pytest.mark.parametrize("item", ["novalue", "=x", "a=@/does/not/exist"])
@@ -102,7 +140,9 @@ class WithSecrets(BaseModel):
 
 def test_secret_parameters_are_encrypted_at_rest_and_come_back_whole(tmp_path: Path) -> None:
     box = SecretBox.from_settings(None, tmp_path)
-    params = WithSecrets(user="app", password=SecretStr("hunter22"), extra={"token": SecretStr("tok-123")})
+    params = WithSecrets(
+        user="app", password=SecretStr("hunter22"), extra={"token": SecretStr("tok-123")}
+    )
     stored = seal_params(params, box)
     assert "hunter22" not in str(stored) and "tok-123" not in str(stored)
     assert stored["user"] == "app"
@@ -114,7 +154,10 @@ def test_secret_parameters_are_encrypted_at_rest_and_come_back_whole(tmp_path: P
 
 
 def test_a_different_key_cannot_read_stored_secrets(tmp_path: Path) -> None:
-    stored = seal_params(WithSecrets(user="u", password=SecretStr("pw-value")), SecretBox.from_settings(None, tmp_path / "a"))
+    stored = seal_params(
+        WithSecrets(user="u", password=SecretStr("pw-value")),
+        SecretBox.from_settings(None, tmp_path / "a"),
+    )
     with pytest.raises(ConfigError, match="cannot be decrypted"):
         unseal_params(stored, SecretBox.from_settings(None, tmp_path / "b"))
 
@@ -136,7 +179,11 @@ def test_settings_come_from_the_environment_and_a_file(tmp_path: Path) -> None:
     config = tmp_path / "squall.yaml"
     config.write_text("engine:\n  workers: 7\nssh:\n  trust_unknown_hosts: true\n")
     settings = load_settings(
-        {"SQUALL_CONFIG": str(config), "SQUALL_DATA_DIR": str(tmp_path), "SQUALL_ENGINE__LEASE_SECONDS": "12.5"}
+        {
+            "SQUALL_CONFIG": str(config),
+            "SQUALL_DATA_DIR": str(tmp_path),
+            "SQUALL_ENGINE__LEASE_SECONDS": "12.5",
+        }
     )
     assert settings.engine.workers == 7
     assert settings.engine.lease_seconds == 12.5

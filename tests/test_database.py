@@ -36,7 +36,9 @@ def test_migrating_twice_and_concurrently_is_harmless(database_url: str) -> None
         thread.join()
     dbs[0].migrate()
     with dbs[0].engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert (
+            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        )
     for db in dbs:
         db.dispose()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
@@ -37,7 +36,9 @@ def tasks(harness: SquallHarness, deployment_id: int) -> dict[str, NodeTask]:
     with harness.runtime.db.read() as session:
         return {
             task.node_name: task
-            for task in session.scalars(select(NodeTask).where(NodeTask.deployment_id == deployment_id))
+            for task in session.scalars(
+                select(NodeTask).where(NodeTask.deployment_id == deployment_id)
+            )
         }
 
 
@@ -50,14 +51,19 @@ def remote_processes(command: str) -> list[str]:
 # --- on both databases ------------------------------------------------------------------
 
 
-def test_noop_reaches_every_node_and_records_its_facts(squall_on_each_database: SquallHarness, fleet: Fleet) -> None:
+def test_noop_reaches_every_node_and_records_its_facts(
+    squall_on_each_database: SquallHarness, fleet: Fleet
+) -> None:
     squall = squall_on_each_database
     result = squall.deploy("noop")
     assert result.status == "succeeded"
     assert result.counts == {"succeeded": len(fleet.nodes)}
     facts = squall.facts(result.id, "probe")
     assert set(facts) == {node.name for node in fleet.nodes}
-    assert all(entry["user"] == fleet.nodes[0].user and int(entry["disk_free_kib"]) > 0 for entry in facts.values())
+    assert all(
+        entry["user"] == fleet.nodes[0].user and int(entry["disk_free_kib"]) > 0
+        for entry in facts.values()
+    )
     kinds = [found.kind for found in events(squall, result.id)]
     assert kinds[:3] == ["deployment.created", "deployment.started", "stage.started"]
     assert kinds.count("task.started") == kinds.count("task.succeeded") == len(fleet.nodes)
@@ -97,10 +103,15 @@ def test_a_stage_halts_once_its_failure_threshold_is_exceeded(
         if node.name not in ran:
             assert squall.logs(result.id, node=node.name) == []
     assert [found.data["failed"] for found in events(squall, result.id, "stage.halting")] == [2]
-    assert all(failure.exit_code == 3 and "cannot rebuild" in failure.last_lines for failure in result.failures)
+    assert all(
+        failure.exit_code == 3 and "cannot rebuild" in failure.last_lines
+        for failure in result.failures
+    )
 
 
-def test_retry_runs_only_the_failed_nodes_again(squall_on_each_database: SquallHarness, fleet: Fleet) -> None:
+def test_retry_runs_only_the_failed_nodes_again(
+    squall_on_each_database: SquallHarness, fleet: Fleet
+) -> None:
     squall = squall_on_each_database
     fleet.stop_node("node-02")
     fleet.refuse_key("node-07")
@@ -117,23 +128,31 @@ def test_retry_runs_only_the_failed_nodes_again(squall_on_each_database: SquallH
     assert {name for name, task in by_node.items() if task.attempt == 2} == {"node-02", "node-07"}
     # Nodes that had succeeded were not touched again: one probe in their log.
     assert squall.logs(first.id, node="node-01").count("step 1/1: probe") == 1
-    assert squall.logs(first.id, node="node-02").count("step 1/1: probe") == 1  # only attempt 2 got that far
+    assert (
+        squall.logs(first.id, node="node-02").count("step 1/1: probe") == 1
+    )  # only attempt 2 got that far
     with pytest.raises(InvalidTransition), squall.runtime.db.write() as session:
         deployments.retry(session, squall.runtime, squall.actor, first.id)
 
 
-def test_cancel_interrupts_running_steps_on_the_nodes(squall_on_each_database: SquallHarness, fleet: Fleet) -> None:
+def test_cancel_interrupts_running_steps_on_the_nodes(
+    squall_on_each_database: SquallHarness, fleet: Fleet
+) -> None:
     squall = squall_on_each_database
     marker = f"sleep 417.{time.monotonic_ns() % 1000}"
     deployment_id = squall.create("cache_rebuild", params={"rebuild_command": marker})
     engine = Engine(squall.runtime).start()
     try:
-        _wait_until(lambda: len(remote_processes(marker)) == len(fleet.nodes), "every node to run the step")
+        _wait_until(
+            lambda: len(remote_processes(marker)) == len(fleet.nodes), "every node to run the step"
+        )
         started = time.monotonic()
         with squall.runtime.db.write() as session:
             deployments.cancel(session, squall.runtime, squall.actor, deployment_id)
         _wait_until(
-            lambda: set(squall.view(deployment_id).counts) == {"cancelled"}, "tasks to stop", timeout=15
+            lambda: set(squall.view(deployment_id).counts) == {"cancelled"},
+            "tasks to stop",
+            timeout=15,
         )
         assert time.monotonic() - started < 10
     finally:
@@ -141,14 +160,19 @@ def test_cancel_interrupts_running_steps_on_the_nodes(squall_on_each_database: S
     assert remote_processes(marker) == []
     view = squall.view(deployment_id)
     assert view.status == "cancelled"
-    assert {found.kind for found in events(squall, deployment_id)} >= {"deployment.cancelled", "task.cancelled"}
+    assert {found.kind for found in events(squall, deployment_id)} >= {
+        "deployment.cancelled",
+        "task.cancelled",
+    }
 
 
 def test_two_deployments_never_work_on_one_node_at_once(
     squall_on_each_database: SquallHarness, fleet: Fleet
 ) -> None:
     squall = squall_on_each_database
-    first = squall.create("cache_rebuild", params={"rebuild_command": "sleep 1.5"}, target="host:node-0[1-5]")
+    first = squall.create(
+        "cache_rebuild", params={"rebuild_command": "sleep 1.5"}, target="host:node-0[1-5]"
+    )
     second = squall.create("noop", target="host:node-0[3-8]")
     engine = Engine(squall.runtime).start()
     try:
@@ -158,7 +182,9 @@ def test_two_deployments_never_work_on_one_node_at_once(
             "the shared nodes to queue while the free ones finish",
         )
         assert squall.view(first).counts.get("running") == 5
-        _wait_until(lambda: squall.view(second).status == "succeeded", "the second deployment", timeout=30)
+        _wait_until(
+            lambda: squall.view(second).status == "succeeded", "the second deployment", timeout=30
+        )
     finally:
         engine.stop()
     assert squall.view(first).status == "succeeded"
@@ -173,13 +199,23 @@ def test_a_dead_workers_tasks_are_interrupted_then_resumed_by_policy(
     squall = squall_on_each_database
     deployment_id = squall.create("noop", params={"message": "hello"})
     with squall.runtime.db.write() as session:
-        claimed = claim_tasks(session, worker="dead-worker", capacity=3, lease_seconds=30, box=squall.runtime.secrets)
+        claimed = claim_tasks(
+            session, worker="dead-worker", capacity=3, lease_seconds=30, box=squall.runtime.secrets
+        )
         # The dead worker had finished the first step of its tasks.
         from core.models import StepResult
         from core.status import TaskStatus
 
         for task in claimed:
-            session.add(StepResult(task_id=task.id, attempt=1, position=0, name="message", status=TaskStatus.SUCCEEDED))
+            session.add(
+                StepResult(
+                    task_id=task.id,
+                    attempt=1,
+                    position=0,
+                    name="message",
+                    status=TaskStatus.SUCCEEDED,
+                )
+            )
             session.execute(update(NodeTask).where(NodeTask.id == task.id).values(current_step=1))
     later = utcnow() + dt.timedelta(seconds=31)
     with squall.runtime.db.write() as session:
@@ -188,7 +224,9 @@ def test_a_dead_workers_tasks_are_interrupted_then_resumed_by_policy(
     requeued = events(squall, deployment_id, "task.requeued")
     assert len(interrupted) == len(requeued) == 3
     assert all("dead-worker" in found.data["error"] for found in interrupted)
-    assert all(found.data["resume_from"] == 1 and "probe" in found.data["note"] for found in requeued)
+    assert all(
+        found.data["resume_from"] == 1 and "probe" in found.data["note"] for found in requeued
+    )
     result = squall.run(deployment_id)
     assert result.status == "succeeded", result.failures
     resumed = claimed[0].node.name
@@ -201,9 +239,13 @@ def test_a_dead_workers_tasks_are_interrupted_then_resumed_by_policy(
 
 
 def test_a_dead_workers_task_fails_when_its_type_cannot_run_twice(squall: SquallHarness) -> None:
-    deployment_id = squall.create("single_instance", target="host:node-01", params={"version": "1.0"})
+    deployment_id = squall.create(
+        "single_instance", target="host:node-01", params={"version": "1.0"}
+    )
     with squall.runtime.db.write() as session:
-        claim_tasks(session, worker="dead-worker", capacity=1, lease_seconds=1, box=squall.runtime.secrets)
+        claim_tasks(
+            session, worker="dead-worker", capacity=1, lease_seconds=1, box=squall.runtime.secrets
+        )
     with squall.runtime.db.write() as session:
         reap_expired(session, now=utcnow() + dt.timedelta(seconds=2))
     view = squall.view(deployment_id)
@@ -217,13 +259,18 @@ def test_an_auth_failure_names_the_user_and_host(squall: SquallHarness, fleet: F
     result = squall.deploy("noop", target="host:node-09")
     (failure,) = result.failures
     assert failure.step == "connect"
-    assert f"authentication failed for {fleet.node('node-09').user}@{fleet.node('node-09').host}" in (failure.error or "")
+    assert (
+        f"authentication failed for {fleet.node('node-09').user}@{fleet.node('node-09').host}"
+        in (failure.error or "")
+    )
 
 
 def test_a_step_past_its_timeout_is_stopped_on_the_node(squall: SquallHarness) -> None:
     marker = f"sleep 93.{time.monotonic_ns() % 1000}"
     started = time.monotonic()
-    result = squall.deploy("cache_rebuild", target="host:node-0[12]", params={"rebuild_command": marker, "timeout": 1})
+    result = squall.deploy(
+        "cache_rebuild", target="host:node-0[12]", params={"rebuild_command": marker, "timeout": 1}
+    )
     assert time.monotonic() - started < 15
     assert result.status == "failed"
     assert {failure.error for failure in result.failures} == {"timed out after 1s"}
@@ -233,7 +280,9 @@ def test_a_step_past_its_timeout_is_stopped_on_the_node(squall: SquallHarness) -
 
 def test_a_non_zero_exit_records_code_and_last_lines(squall: SquallHarness) -> None:
     script = "for i in $(seq 1 30); do echo line $i; done; echo fatal: disk full >&2; exit 42"
-    result = squall.deploy("cache_rebuild", target="host:node-03", params={"rebuild_command": ["sh", "-c", script]})
+    result = squall.deploy(
+        "cache_rebuild", target="host:node-03", params={"rebuild_command": ["sh", "-c", script]}
+    )
     (failure,) = result.failures
     assert failure.exit_code == 42
     assert failure.error == "exited with status 42"
@@ -255,34 +304,49 @@ def test_output_that_is_huge_binary_or_one_long_line_is_kept_whole(squall: Squal
         commits += 1
 
     event.listen(squall.runtime.db.engine, "commit", count)
-    result = squall.deploy("cache_rebuild", target="host:node-05", params={"rebuild_command": ["sh", "-c", script]})
+    result = squall.deploy(
+        "cache_rebuild", target="host:node-05", params={"rebuild_command": ["sh", "-c", script]}
+    )
     event.remove(squall.runtime.db.engine, "commit", count)
     assert result.status == "succeeded"
     with squall.runtime.db.read() as session:
         lines = list(
             session.scalars(
-                select(LogLine.text).where(LogLine.deployment_id == result.id, LogLine.stream == "stdout").order_by(LogLine.id)
+                select(LogLine.text)
+                .where(LogLine.deployment_id == result.id, LogLine.stream == "stdout")
+                .order_by(LogLine.id)
             )
         )
     assert lines[0] == "café \ufffd\ufffd end"
     long_parts = [line for line in lines if line and set(line) == {"x"}]
     assert "".join(long_parts) == "x" * 100000 and len(long_parts) > 1
     assert lines[-20000:] == [str(number) for number in range(1, 20001)]
-    assert commits < 100, f"{commits} commits for {len(lines)} lines: log lines must be written in batches"
+    assert commits < 100, (
+        f"{commits} commits for {len(lines)} lines: log lines must be written in batches"
+    )
 
 
-def test_one_connection_serves_all_steps_of_a_node_task(squall: SquallHarness, fleet: Fleet) -> None:
+def test_one_connection_serves_all_steps_of_a_node_task(
+    squall: SquallHarness, fleet: Fleet
+) -> None:
     before = fleet.sshd_log("node-06").read_text().count("Accepted publickey")
     result = squall.deploy(
         "single_instance",
         target="host:node-06",
-        params={"version": "2.0", "stop_command": "true", "start_command": "true", "health_command": "true"},
+        params={
+            "version": "2.0",
+            "stop_command": "true",
+            "start_command": "true",
+            "health_command": "true",
+        },
     )
     assert result.status == "succeeded"
     assert fleet.sshd_log("node-06").read_text().count("Accepted publickey") == before + 1
 
 
-def test_the_ssh_key_is_loaded_once_for_all_connections(squall: SquallHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_ssh_key_is_loaded_once_for_all_connections(
+    squall: SquallHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     loads: list[Path] = []
     original = paramiko.PKey.from_path
 
@@ -297,7 +361,10 @@ def test_the_ssh_key_is_loaded_once_for_all_connections(squall: SquallHarness, m
 
 def _harness_with_ssh(tmp_path: Path, fleet: Fleet, **ssh: object) -> SquallHarness:
     return SquallHarness(
-        tmp_path, ALL_PLUGINS, fleet=fleet, ssh=SSHSettings(key_file=fleet.client_key, **ssh)  # type: ignore[arg-type]
+        tmp_path,
+        ALL_PLUGINS,
+        fleet=fleet,
+        ssh=SSHSettings(key_file=fleet.client_key, **ssh),  # type: ignore[arg-type]
     )
 
 
@@ -323,11 +390,15 @@ def test_trusting_unknown_host_keys_is_recorded(tmp_path: Path, fleet: Fleet) ->
 
 
 def test_a_host_key_that_changed_is_refused(tmp_path: Path, fleet: Fleet) -> None:
-    other = paramiko.Ed25519Key.from_private_key_file(str(fleet.client_key))  # any other ed25519 key
+    other = paramiko.Ed25519Key.from_private_key_file(
+        str(fleet.client_key)
+    )  # any other ed25519 key
     node = fleet.node("node-01")
     wrong = tmp_path / "known_hosts"
     wrong.write_text(f"[{node.host}]:{node.port} ssh-ed25519 {other.get_base64()}\n")
-    with _harness_with_ssh(tmp_path / "s", fleet, known_hosts=wrong, trust_unknown_hosts=True) as harness:
+    with _harness_with_ssh(
+        tmp_path / "s", fleet, known_hosts=wrong, trust_unknown_hosts=True
+    ) as harness:
         result = harness.deploy("noop", target="host:node-01")
     assert "does not match known_hosts" in (result.failures[0].error or "")
 
@@ -349,12 +420,13 @@ def _wait_until(condition: object, what: str, timeout: float = 20) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-
 def test_workers_in_separate_processes_share_work_within_the_stage_parallelism(
     squall_on_each_database: SquallHarness, fleet: Fleet
 ) -> None:
     squall = squall_on_each_database
-    deployment_id = squall.create("cache_rebuild", params={"rebuild_command": "sleep 0.4"}, parallelism=3)
+    deployment_id = squall.create(
+        "cache_rebuild", params={"rebuild_command": "sleep 0.4"}, parallelism=3
+    )
     # A second runtime on the same database stands for a worker process elsewhere.
     other = Runtime.open(squall.runtime.settings, squall.runtime.plugins)
     # Two slots each: neither worker alone can fill the stage's three.
@@ -363,14 +435,18 @@ def test_workers_in_separate_processes_share_work_within_the_stage_parallelism(
         Engine(other, workers=2, name="worker-b").start(),
     ]
     try:
-        _wait_until(lambda: squall.view(deployment_id).status == "succeeded", "the deployment", timeout=60)
+        _wait_until(
+            lambda: squall.view(deployment_id).status == "succeeded", "the deployment", timeout=60
+        )
     finally:
         for engine in engines:
             engine.stop()
         other.close()
     ran = tasks(squall, deployment_id).values()
     assert {task.worker for task in ran} == {"worker-a", "worker-b"}
-    moments = sorted([(task.started_at, 1) for task in ran] + [(task.finished_at, -1) for task in ran])
+    moments = sorted(
+        [(task.started_at, 1) for task in ran] + [(task.finished_at, -1) for task in ran]
+    )
     running = peak = 0
     for _moment, change in moments:
         running += change
@@ -378,11 +454,18 @@ def test_workers_in_separate_processes_share_work_within_the_stage_parallelism(
     assert peak == 3
 
 
-def test_a_worker_shutting_down_hands_its_tasks_back_at_once(squall: SquallHarness, fleet: Fleet) -> None:
+def test_a_worker_shutting_down_hands_its_tasks_back_at_once(
+    squall: SquallHarness, fleet: Fleet
+) -> None:
     script = "if [ -e started ]; then exit 0; fi; touch started; sleep 60"
-    deployment_id = squall.create("cache_rebuild", target="host:node-0[1-4]", params={"rebuild_command": ["sh", "-c", script]})
+    deployment_id = squall.create(
+        "cache_rebuild", target="host:node-0[1-4]", params={"rebuild_command": ["sh", "-c", script]}
+    )
     engine = Engine(squall.runtime).start()
-    _wait_until(lambda: all((fleet.node(f"node-0{i}").root / "started").exists() for i in range(1, 5)), "steps to start")
+    _wait_until(
+        lambda: all((fleet.node(f"node-0{i}").root / "started").exists() for i in range(1, 5)),
+        "steps to start",
+    )
     started = time.monotonic()
     engine.stop(grace=0.2)
     interrupted = events(squall, deployment_id, "task.interrupted")

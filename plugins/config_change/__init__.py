@@ -63,11 +63,15 @@ def squall_report_sections(deployment: DeploymentSummary) -> list[ReportSection]
         if written is None or written.data is None:
             continue
         data = written.data
-        change = (
-            "created"
-            if data.get("created")
-            else ("changed" if data.get("changed") else "unchanged")
-        )
+        validated = next((step for step in task.steps if step.name == "validate"), None)
+        if data.get("changed") and validated is not None and validated.status == "failed":
+            change = "rolled back"  # the validate step put the previous file back
+        elif data.get("created"):
+            change = "created"
+        elif data.get("changed"):
+            change = "changed"
+        else:
+            change = "mode changed" if data.get("mode_changed") else "unchanged"
         rows.append(
             (
                 task.node,
@@ -78,7 +82,7 @@ def squall_report_sections(deployment: DeploymentSummary) -> list[ReportSection]
         )
     if not rows:
         return None
-    changed = sum(1 for row in rows if row[1] != "unchanged")
+    changed = sum(1 for row in rows if row[1] not in ("unchanged", "rolled back"))
     return [
         ReportSection(
             title="Files written",

@@ -62,9 +62,18 @@ class ConfigChangeParams(BaseModel):
         if (self.content is None) == (self.template is None):
             raise ValueError("give exactly one of content and template")
         if self.template is not None:
+            matches = list(string.Template.pattern.finditer(self.template))
+            invalid = [match for match in matches if match.group("invalid") is not None]
+            if invalid:
+                # Found here, not by substitute() while planning, which would raise ValueError.
+                line = self.template.count("\n", 0, invalid[0].start()) + 1
+                raise ValueError(
+                    f"template has a '$' that starts no placeholder (line {line}); "
+                    "write $$ for a literal $"
+                )
             fields = {
                 match.group("named") or match.group("braced")
-                for match in string.Template.pattern.finditer(self.template)
+                for match in matches
                 if match.group("named") or match.group("braced")
             }
             known = set(self.values) | set(self.secrets) | {"node", "cluster", "host"}
@@ -88,15 +97,35 @@ def render(params: ConfigChangeParams, node: NodeInfo) -> str:
     return string.Template(params.template).substitute(values)
 
 
+def secret_lines(params: ConfigChangeParams) -> list[str]:
+    """Every line of every secret value, longest first, for the write step to mask in its diff.
+
+    The diff is logged line by line and core redacts whole secret values only, so a secret
+    spanning several lines (a private key) would otherwise reach the log piece by piece.
+    """
+    lines = {
+        line.strip()
+        for secret in params.secrets.values()
+        for line in secret.get_secret_value().splitlines()
+    }
+    return sorted((line for line in lines if line), key=len, reverse=True)
+
+
 def plan(request: PlanRequest[ConfigChangeParams]) -> Plan:
     params = request.params
     backup_tag = "preview" if request.deployment_id is None else str(request.deployment_id)
     mode = int(params.mode, 8) if params.mode else None
+    hidden = secret_lines(params) if params.template is not None else []
     nodes = []
     for node in request.targets:
         steps: list[Step] = [
             write_step(
-                params.path, render(params, node), mode=mode, tag=backup_tag, timeout=params.timeout
+                params.path,
+                render(params, node),
+                mode=mode,
+                tag=backup_tag,
+                timeout=params.timeout,
+                hidden=hidden,
             )
         ]
         if params.validate_command:

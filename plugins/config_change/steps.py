@@ -1,24 +1,37 @@
 """What the configuration change does on a node, through the connection core hands in.
 
 Files next to the target keep what a later step (or a rollback) needs:
-`<path>.squall-backup-<deployment>` holds the previous content, and
-`<path>.squall-created-<deployment>` marks a file that did not exist before.
+`<path>.squall-backup-<deployment>` holds the previous content (with its mode and owner:
+a copy of a private file stays private), and `<path>.squall-created-<deployment>` marks a
+file that did not exist before.
 """
 
 from __future__ import annotations
 
 import base64
 import difflib
+from collections.abc import Sequence
 from types import MappingProxyType
 
-from core import LogSink, NodeConnection, Shell, Step, StepOutcome, sh
+from core import CommandResult, LogSink, NodeConnection, Shell, Step, StepOutcome, sh
 
 WRITE = "config_change.write"
 VALIDATE = "config_change.validate"
 MAX_DIFF_LINES = 2000
+MASK = "***"
 
 
-def write_step(path: str, content: str, *, mode: int | None, tag: str, timeout: float) -> Step:
+def write_step(
+    path: str,
+    content: str,
+    *,
+    mode: int | None,
+    tag: str,
+    timeout: float,
+    hidden: Sequence[str] = (),
+) -> Step:
+    """`hidden`: text the logged diff must not show (lines of secret values). Core stores
+    the steps of a deployment with secrets encrypted."""
     return Step(
         "write",
         WRITE,
@@ -28,6 +41,7 @@ def write_step(path: str, content: str, *, mode: int | None, tag: str, timeout: 
                 "content_base64": base64.b64encode(content.encode()).decode(),
                 "mode": mode,
                 "tag": tag,
+                "hidden": list(hidden),
             }
         ),
         timeout,
@@ -59,17 +73,35 @@ def write(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
     new = base64.b64decode(step.args["content_base64"])
     old = connection.read_file(path, timeout=timeout)
     if old == new:
-        log.write(f"{path} already has the wanted content; nothing written")
-        return StepOutcome.ok({"changed": False, "created": False, "added": 0, "removed": 0})
+        mode = step.args.get("mode")
+        unchanged = {"changed": False, "created": False, "added": 0, "removed": 0}
+        if mode is None:
+            log.write(f"{path} already has the wanted content; nothing written")
+            return StepOutcome.ok(unchanged)
+        # The content is right, but the mode asked for must hold all the same.
+        chmod = sh(
+            '[ "$(stat -c %a -- {path})" = {mode} ] || {{ chmod {mode} -- {path} && echo set; }}',
+            path=path,
+            mode=f"{mode:o}",
+        )
+        result = connection.run(chmod.text, timeout=timeout, log=None)
+        if result.failed:
+            return _failure(f"cannot set the mode of {path}", result, timeout)
+        mode_changed = result.stdout.strip() == b"set"
+        note = f"set its mode to {mode:04o}" if mode_changed else "nothing written"
+        log.write(f"{path} already has the wanted content; {note}")
+        return StepOutcome.ok({**unchanged, "mode_changed": mode_changed})
     backup = None
     if old is None:
         connection.write_file(created_marker(path, tag), b"", mode=0o600, timeout=timeout)
     else:
         backup = backup_path(path, tag)
-        connection.write_file(backup, old, mode=None, timeout=timeout)
+        copied = _copy(connection, path, backup, timeout)
+        if copied.failed:
+            return _failure(f"cannot back up {path} to {backup}", copied, timeout)
         log.write(f"kept the previous content in {backup}")
     connection.write_file(path, new, mode=step.args.get("mode"), timeout=timeout)
-    added, removed = _log_diff(path, old, new, log)
+    added, removed = _log_diff(path, old, new, log, step.args.get("hidden") or ())
     log.write(f"wrote {len(new)} bytes to {path}")
     return StepOutcome.ok(
         {
@@ -98,10 +130,19 @@ def validate(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcom
 def restore(path: str, tag: str, connection: NodeConnection, timeout: float) -> str:
     """Put back what the write step replaced; says what it did."""
     backup = backup_path(path, tag)
-    previous = connection.read_file(backup, timeout=timeout)
-    if previous is not None:
-        connection.write_file(path, previous, mode=None, timeout=timeout)
-        return f"restored the previous content from {backup}"
+    if connection.read_file(backup, timeout=timeout) is not None:
+        # A copy renamed over the file: atomic, and the old mode and owner come back too.
+        staged = f"{path}.squall-restore-{tag}"
+        copied = _copy(connection, backup, staged, timeout)
+        if copied.succeeded:
+            moved = connection.run(
+                sh("mv -f -- {staged} {path}", staged=staged, path=path).text,
+                timeout=timeout,
+                log=None,
+            )
+            if moved.succeeded:
+                return f"restored the previous content from {backup}"
+        return f"could not restore {path} from {backup}: put it back by hand"
     if connection.read_file(created_marker(path, tag), timeout=timeout) is not None:
         result = connection.run(sh("rm -f -- {path}", path=path).text, timeout=timeout, log=None)
         if result.succeeded:
@@ -109,13 +150,29 @@ def restore(path: str, tag: str, connection: NodeConnection, timeout: float) -> 
     return "nothing to restore (the file was already as wanted)"
 
 
-def _log_diff(path: str, old: bytes | None, new: bytes, log: LogSink) -> tuple[int, int]:
+def _copy(connection: NodeConnection, source: str, target: str, timeout: float) -> CommandResult:
+    command = sh("cp -p -- {source} {target}", source=source, target=target)
+    return connection.run(command.text, timeout=timeout, log=None)
+
+
+def _failure(what: str, result: CommandResult, timeout: float) -> StepOutcome:
+    outcome = StepOutcome.from_command(result, timeout)
+    detail = result.stderr.decode("utf-8", errors="replace").strip().splitlines()
+    reason = detail[-1] if detail else outcome.error
+    return StepOutcome.failure(f"{what}: {reason}", exit_code=outcome.exit_code)
+
+
+def _log_diff(
+    path: str, old: bytes | None, new: bytes, log: LogSink, hidden: Sequence[str]
+) -> tuple[int, int]:
     before = (old or b"").decode("utf-8", errors="replace").splitlines()
     after = new.decode("utf-8", errors="replace").splitlines()
     diff = list(
         difflib.unified_diff(before, after, f"{path} (before)", f"{path} (after)", lineterm="")
     )
     for line in diff[:MAX_DIFF_LINES]:
+        for text in hidden:
+            line = line.replace(text, MASK)
         log.write(line)
     if len(diff) > MAX_DIFF_LINES:
         log.write(f"… diff truncated: {len(diff) - MAX_DIFF_LINES} more lines")

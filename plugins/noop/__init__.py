@@ -40,7 +40,9 @@ def plan(request: PlanRequest[NoopParams]) -> Plan:
     steps = [run("probe", PROBE, facts=True, timeout=30)]
     if request.params.message:
         # sh() quotes every value it inserts: a parameter never reaches the shell as code.
-        steps.insert(0, run("message", sh("echo {message}", message=request.params.message)))
+        # printf, not echo: echo would expand backslashes and swallow a message like "-n".
+        message = sh("printf '%s\\n' {message}", message=request.params.message)
+        steps.insert(0, run("message", message))
     nodes = tuple(NodePlan(node, tuple(steps)) for node in request.targets)
     return Plan((StagePlan("probe", nodes),))
 

@@ -30,7 +30,7 @@ from core import (
     sh,
 )
 
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 
 
 class SingleInstanceParams(BaseModel):
@@ -60,7 +60,8 @@ class SingleInstanceParams(BaseModel):
     @field_validator("version")
     @classmethod
     def _safe_version(cls, value: str) -> str:
-        if not _VERSION.match(value) or value in {".", ".."}:
+        # fullmatch: `$` in match() would let a trailing newline through.
+        if not _VERSION.fullmatch(value) or value in {".", ".."}:
             raise ValueError("use letters, digits and . _ + - only (it names a folder)")
         return value
 
@@ -88,22 +89,24 @@ def plan(request: PlanRequest[SingleInstanceParams]) -> Plan:
         steps.append(run("drain", argv(params.drain_command), timeout=params.timeout))
     if params.stop_command:
         steps.append(run("stop", argv(params.stop_command), timeout=params.timeout))
+    # `--` everywhere a path is an operand: an app_dir such as "-x" must not become an option.
     if params.install_command:
         # A list value becomes its words, each quoted: the command runs, nothing in it is parsed.
         prepare = sh(
-            "mkdir -p {release} && cd {release} && {install}",
+            "mkdir -p -- {release} && cd -- {release} && {install}",
             release=release,
             install=params.install_command,
         )
     else:
-        prepare = sh("mkdir -p {release}", release=release)
+        prepare = sh("mkdir -p -- {release}", release=release)
     steps.append(run("prepare", prepare, timeout=params.timeout))
     steps.append(
         run(
             "switch",
             sh(
-                "previous=$(readlink {current} 2>/dev/null || true); "
-                "ln -sfn {target} {current}.squall-new && mv -Tf {current}.squall-new {current} && "
+                "previous=$(readlink -- {current} 2>/dev/null || true); "
+                "ln -sfn -- {target} {current}.squall-new && "
+                "mv -Tf -- {current}.squall-new {current} && "
                 'printf "previous=%s\\n" "${{previous##*/}}" && printf "current=%s\\n" {version}',
                 current=current,
                 target=f"releases/{params.version}",

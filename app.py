@@ -50,8 +50,9 @@ cli.add_typer(inventory_cli, name="inventory")
 cli.add_typer(plugin_cli, name="plugin")
 
 # Markup is off: node output, names and messages are printed as they are, never parsed.
-console = Console(highlight=False, markup=False)
-errors = Console(stderr=True, highlight=False, markup=False)
+# Lines are not wrapped either: paths and commands stay whole for copying.
+console = Console(highlight=False, markup=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
 def open_runtime() -> Runtime:

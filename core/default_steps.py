@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-import time
 
 from core.execution import LogSink, NodeConnection, StepOutcome, Stream
 from core.hookspecs import hookimpl
 from core.plan import NodeInfo, Step
+from core.shell import Shell
 
 
 @hookimpl(trylast=True)
@@ -42,14 +42,14 @@ def run_command(step: Step, connection: NodeConnection, log: LogSink) -> StepOut
     outcome = StepOutcome.failure("not run")
     for attempt in range(1, attempts + 1):
         sink = _FactsTee(log) if step.args.get("facts") else log
-        result = connection.run(step.args["command"], timeout=step.timeout, log=sink)
+        result = connection.run(Shell(step.args["command"]), timeout=step.timeout, log=sink)
         outcome = StepOutcome.from_command(result, step.timeout)
         if isinstance(sink, _FactsTee) and outcome.succeeded:
             outcome = StepOutcome.ok(data=sink.facts)
         if outcome.succeeded or result.interrupted or attempt == attempts:
             return outcome
         log.write(f"attempt {attempt}/{attempts} {outcome.error}; next in {interval:g}s")
-        if not _pause(connection, interval):
+        if not connection.sleep(interval):
             return StepOutcome.failure("interrupted")
     return outcome
 
@@ -61,13 +61,3 @@ def upload_file(step: Step, connection: NodeConnection, log: LogSink) -> StepOut
     connection.write_file(path, data, mode=step.args.get("mode"), timeout=step.timeout)
     log.write(f"wrote {len(data)} bytes to {path}")
     return StepOutcome.ok()
-
-
-def _pause(connection: NodeConnection, seconds: float) -> bool:
-    """Sleep between attempts, but wake up at once when the task is interrupted."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if connection.interrupted:
-            return False
-        time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
-    return not connection.interrupted

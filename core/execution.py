@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from core.plan import NodeInfo
+from core.shell import Shell
 
 Stream = Literal["stdout", "stderr", "squall"]
 
@@ -52,9 +53,14 @@ class NodeConnection(Protocol):
         ...
 
     def run(
-        self, command: str, *, timeout: float, log: LogSink | None, stdin: bytes | None = None
+        self, command: Shell, *, timeout: float, log: LogSink | None, stdin: bytes | None = None
     ) -> CommandResult:
-        """Run a shell command; stream its output to `log`, or capture stdout when `log` is None."""
+        """Run a command built with `sh()` or `argv()`; stream its output to `log`, or
+        capture it (`stdout`, `stderr`) when `log` is None."""
+        ...
+
+    def sleep(self, seconds: float) -> bool:
+        """Wait `seconds`, waking up at once when interrupted; False if interrupted."""
         ...
 
     def read_file(self, path: str, *, timeout: float) -> bytes | None:

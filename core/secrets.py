@@ -20,6 +20,9 @@ from pydantic_core import to_jsonable_python
 from core.errors import ConfigError, ValidationError
 
 MASK = "***"
+_MIN_LINE = 3
+"""Lines of a multi-line secret shorter than this are left alone: masking `==` everywhere
+would wreck every log without protecting anything."""
 _MARKER = "$secret"
 
 
@@ -118,7 +121,11 @@ def _unwalk(value: Any, on_token: Any) -> Any:
 
 
 class Redactor:
-    """Replaces known secret values in text, also in the quoted form a shell command shows."""
+    """Replaces known secret values in text, also in the quoted form a shell command shows.
+
+    Output is logged line by line, so each line of a multi-line secret (a private key) is
+    masked on its own as well.
+    """
 
     def __init__(self, secrets: Iterable[str]) -> None:
         forms: set[str] = set()
@@ -126,6 +133,9 @@ class Redactor:
             if len(secret) < 3:
                 raise ValidationError("secret values must be at least 3 characters long")
             forms.update({secret, shlex.quote(secret)})
+            forms.update(
+                line.strip() for line in secret.splitlines() if len(line.strip()) >= _MIN_LINE
+            )
         # Longest first, so a quoted form is replaced whole before its inner value.
         self._forms = sorted(forms, key=len, reverse=True)
 

@@ -8,6 +8,8 @@ values, and every value is quoted:
     argv(["app-cache", "rebuild", "--region", params.region])
 
 Templates use `str.format` fields, so a literal brace is doubled: `awk '{{print $1}}'`.
+A Shell value is inserted as it is (it is already quoted), so commands compose:
+`sh("cd {dir} && {build}", dir=path, build=argv(words))`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Union
 
 from core.errors import ValidationError
 
-Value = Union[str, int, float, "PathLike[str]", Sequence[str]]
+Value = Union["Shell", str, int, float, "PathLike[str]", Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Shell:
 
 def quote(value: Value) -> str:
     """Quote one value for the shell; a sequence becomes several quoted words."""
+    if isinstance(value, Shell):
+        return value.text
     if isinstance(value, (str, int, float, PathLike)):
         return shlex.quote(str(value))
     return " ".join(shlex.quote(str(item)) for item in value)
@@ -43,7 +47,12 @@ def quote(value: Value) -> str:
 
 def sh(template: str, /, **values: Value) -> Shell:
     """Fill `{name}` fields of a trusted template with quoted values."""
-    wanted = {field for _, field, _, _ in string.Formatter().parse(template) if field}
+    fields = [parsed for parsed in string.Formatter().parse(template) if parsed[1] is not None]
+    for _literal, field, spec, conversion in fields:
+        if spec or conversion:
+            # `{x!r}` or `{x:>9}` would change the value after quoting it.
+            raise ValidationError(f"command template field {{{field}}} may not convert or format")
+    wanted = {field for _, field, _, _ in fields if field}
     missing = wanted - values.keys()
     if missing:
         raise ValidationError(f"command template needs values for: {', '.join(sorted(missing))}")

@@ -54,6 +54,19 @@ def test_argv_quotes_every_word_and_keeps_them_apart() -> None:
     assert printed.stdout == "a b|$(id)|;|"
 
 
+@pytest.mark.parametrize("template", ["echo {x!r}", "echo {x!s}", "echo {x:>20}"])
+def test_sh_refuses_fields_that_would_change_a_value_after_quoting_it(template: str) -> None:
+    with pytest.raises(ValidationError, match="may not convert or format"):
+        sh(template, x="$(id -u)")
+
+
+def test_a_shell_value_is_inserted_as_it_is_so_commands_compose() -> None:
+    inner = argv(["printf", "%s|", "a b", "$(id)"])
+    outer = sh("cd {dir} && {inner}", dir="/", inner=inner)
+    printed = subprocess.run(["sh", "-c", outer.text], capture_output=True, check=True, text=True)
+    assert printed.stdout == "a b|$(id)|"
+
+
 def test_sh_refuses_a_template_field_without_value() -> None:
     with pytest.raises(ValidationError, match="needs values for: unit"):
         sh("systemctl reload {unit}")
@@ -168,6 +181,14 @@ def test_redactor_masks_values_and_their_shell_quoted_form() -> None:
     quoted = sh("login {pw}", pw="it's secret").text
     assert "secret" not in redact(quoted)
     assert redact("password is it's secret!") == f"password is {MASK}!"
+
+
+def test_redactor_masks_each_line_of_a_multi_line_secret() -> None:
+    key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkq\n==\n-----END KEY-----"
+    redact = Redactor([key])
+    assert redact("+MIIEvQIBADANBgkq") == f"+{MASK}"
+    assert redact("  -----END KEY-----") == f"  {MASK}"
+    assert redact("a == b") == "a == b"  # too short to mask without wrecking the log
 
 
 def test_redactor_refuses_secrets_too_short_to_mask_safely() -> None:

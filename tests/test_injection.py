@@ -474,11 +474,6 @@ def test_values_starting_with_a_dash_are_never_taken_as_options(
     assert (app / "releases" / "1.0" / "-y").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: ShellConnection.write_file (core/transports/base.py) passes the path to "
-    "mkdir, chmod and chown without `--`, so a path starting with '-' is read as options",
-)
 def test_a_config_path_starting_with_a_dash_is_written_literally(
     squall: SquallHarness, fleet: Fleet
 ) -> None:
@@ -487,3 +482,11 @@ def test_a_config_path_starting_with_a_dash_is_written_literally(
     )
     assert result.status == "succeeded", result.failures
     assert (fleet.node("node-01").root / "-x" / "app.conf").read_text() == "ok\n"
+    again = squall.deploy(
+        "config_change",
+        target="host:node-01",
+        params={"path": "-x/app.conf", "content": "changed\n", "mode": "0600"},
+    )
+    assert again.status == "succeeded", again.failures
+    written = fleet.node("node-01").root / "-x" / "app.conf"
+    assert written.read_text() == "changed\n" and written.stat().st_mode & 0o777 == 0o600

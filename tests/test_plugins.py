@@ -431,3 +431,12 @@ def test_events_are_delivered_again_when_a_deliverer_dies_before_moving_on(
     assert dispatch.deliver_events(harness.runtime, holder="second") == len(first)
     assert received[delivered_before:] == first + first
     assert dispatch.deliver_events(harness.runtime, holder="second") == 0
+
+
+def test_a_connection_refuses_a_plain_string_command(tmp_path: Path) -> None:
+    from core.transports.local import LocalConnection
+
+    connection = LocalConnection(NodeInfo("n", "c", "localhost", transport="local"), tmp_path)
+    with pytest.raises(TypeError, match="never a plain string"):
+        connection.run("rm -rf /", timeout=5, log=None)  # type: ignore[arg-type]
+    assert connection.run(sh("echo {x}", x="ok"), timeout=5, log=None).stdout == b"ok\n"

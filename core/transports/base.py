@@ -17,7 +17,7 @@ from typing import Literal
 from core.errors import SquallError
 from core.execution import CommandResult, LogSink, Stream
 from core.plan import NodeInfo
-from core.shell import quote
+from core.shell import Shell, quote, sh
 
 MAX_LINE_BYTES = 16 * 1024
 """Longer lines are stored as several consecutive lines; nothing is dropped."""
@@ -159,14 +159,16 @@ class ShellConnection(abc.ABC):
         self._interrupt.set()
 
     def run(
-        self, command: str, *, timeout: float, log: LogSink | None, stdin: bytes | None = None
+        self, command: Shell, *, timeout: float, log: LogSink | None, stdin: bytes | None = None
     ) -> CommandResult:
+        if not isinstance(command, Shell):
+            raise TypeError("run() takes a Shell built with sh() or argv(), never a plain string")
         started = time.monotonic()
         if self._interrupt.is_set():
             return CommandResult(None, 0.0, interrupted=True)
         output = Output(log)
         exit_code, stopped = self._execute(
-            wrap(command), stdin=stdin, output=output, deadline=started + timeout
+            wrap(command.text), stdin=stdin, output=output, deadline=started + timeout
         )
         output.close()
         return CommandResult(
@@ -178,9 +180,16 @@ class ShellConnection(abc.ABC):
             stderr=bytes(output.captured_stderr),
         )
 
+    def sleep(self, seconds: float) -> bool:
+        """Wait, but wake up at once when interrupted; False if interrupted."""
+        return not self._interrupt.wait(seconds)
+
     def read_file(self, path: str, *, timeout: float) -> bytes | None:
-        quoted = quote(path)
-        script = f"if [ -e {quoted} ]; then cat -- {quoted}; else exit {MISSING_FILE_STATUS}; fi"
+        script = sh(
+            "if [ -e {path} ]; then cat -- {path}; else exit {missing}; fi",
+            path=path,
+            missing=MISSING_FILE_STATUS,
+        )
         result = self.run(script, timeout=timeout, log=None)
         if result.exit_code == MISSING_FILE_STATUS:
             return None
@@ -188,18 +197,26 @@ class ShellConnection(abc.ABC):
         return result.stdout
 
     def write_file(self, path: str, data: bytes, *, mode: int | None, timeout: float) -> None:
-        target = quote(path)
-        temporary = quote(f"{path}.squall-tmp")
-        keep_mode = (
-            f"chmod {mode:o} {temporary}"
-            if mode is not None
-            else f"if [ -e {target} ]; then chmod --reference={target} {temporary}; fi"
-        )
-        script = (
-            f'mkdir -p "$(dirname -- {target})" && cat > {temporary} && {keep_mode} && '
-            f"{{ [ ! -e {target} ] || chown --reference={target} {temporary} 2>/dev/null "
-            "|| true; } && "
-            f"mv -f -- {temporary} {target}"
+        # Written beside the target and renamed over it; `--` everywhere, a path may start
+        # with a dash. The old file's mode and owner carry over unless a mode is given.
+        if mode is not None:
+            keep_mode = sh(
+                "chmod {mode} -- {temporary}", mode=f"{mode:o}", temporary=f"{path}.squall-tmp"
+            )
+        else:
+            keep_mode = sh(
+                "if [ -e {path} ]; then chmod --reference={path} -- {temporary}; fi",
+                path=path,
+                temporary=f"{path}.squall-tmp",
+            )
+        script = sh(
+            'mkdir -p -- "$(dirname -- {path})" && cat > {temporary} && {keep_mode} && '
+            "{{ [ ! -e {path} ] || chown --reference={path} -- {temporary} 2>/dev/null "
+            "|| true; }} && "
+            "mv -f -- {temporary} {path}",
+            path=path,
+            temporary=f"{path}.squall-tmp",
+            keep_mode=keep_mode,
         )
         self._check(self.run(script, timeout=timeout, log=None, stdin=data), f"cannot write {path}")
 

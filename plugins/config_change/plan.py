@@ -97,25 +97,10 @@ def render(params: ConfigChangeParams, node: NodeInfo) -> str:
     return string.Template(params.template).substitute(values)
 
 
-def secret_lines(params: ConfigChangeParams) -> list[str]:
-    """Every line of every secret value, longest first, for the write step to mask in its diff.
-
-    The diff is logged line by line and core redacts whole secret values only, so a secret
-    spanning several lines (a private key) would otherwise reach the log piece by piece.
-    """
-    lines = {
-        line.strip()
-        for secret in params.secrets.values()
-        for line in secret.get_secret_value().splitlines()
-    }
-    return sorted((line for line in lines if line), key=len, reverse=True)
-
-
 def plan(request: PlanRequest[ConfigChangeParams]) -> Plan:
     params = request.params
     backup_tag = "preview" if request.deployment_id is None else str(request.deployment_id)
     mode = int(params.mode, 8) if params.mode else None
-    hidden = secret_lines(params) if params.template is not None else []
     nodes = []
     for node in request.targets:
         steps: list[Step] = [
@@ -125,7 +110,6 @@ def plan(request: PlanRequest[ConfigChangeParams]) -> Plan:
                 mode=mode,
                 tag=backup_tag,
                 timeout=params.timeout,
-                hidden=hidden,
             )
         ]
         if params.validate_command:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import difflib
-from collections.abc import Sequence
 from types import MappingProxyType
 
 from core import CommandResult, LogSink, NodeConnection, Shell, Step, StepOutcome, sh
@@ -18,7 +17,6 @@ from core import CommandResult, LogSink, NodeConnection, Shell, Step, StepOutcom
 WRITE = "config_change.write"
 VALIDATE = "config_change.validate"
 MAX_DIFF_LINES = 2000
-MASK = "***"
 
 
 def write_step(
@@ -28,10 +26,7 @@ def write_step(
     mode: int | None,
     tag: str,
     timeout: float,
-    hidden: Sequence[str] = (),
 ) -> Step:
-    """`hidden`: text the logged diff must not show (lines of secret values). Core stores
-    the steps of a deployment with secrets encrypted."""
     return Step(
         "write",
         WRITE,
@@ -41,7 +36,6 @@ def write_step(
                 "content_base64": base64.b64encode(content.encode()).decode(),
                 "mode": mode,
                 "tag": tag,
-                "hidden": list(hidden),
             }
         ),
         timeout,
@@ -84,7 +78,7 @@ def write(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
             path=path,
             mode=f"{mode:o}",
         )
-        result = connection.run(chmod.text, timeout=timeout, log=None)
+        result = connection.run(chmod, timeout=timeout, log=None)
         if result.failed:
             return _failure(f"cannot set the mode of {path}", result, timeout)
         mode_changed = result.stdout.strip() == b"set"
@@ -101,7 +95,7 @@ def write(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
             return _failure(f"cannot back up {path} to {backup}", copied, timeout)
         log.write(f"kept the previous content in {backup}")
     connection.write_file(path, new, mode=step.args.get("mode"), timeout=timeout)
-    added, removed = _log_diff(path, old, new, log, step.args.get("hidden") or ())
+    added, removed = _log_diff(path, old, new, log)
     log.write(f"wrote {len(new)} bytes to {path}")
     return StepOutcome.ok(
         {
@@ -116,7 +110,7 @@ def write(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
 
 def validate(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
     path, tag, timeout = step.args["path"], step.args["tag"], step.timeout or 60
-    result = connection.run(step.args["command"], timeout=timeout, log=log)
+    result = connection.run(Shell(step.args["command"]), timeout=timeout, log=log)
     outcome = StepOutcome.from_command(result, timeout)
     if outcome.succeeded or result.interrupted:
         return outcome
@@ -136,7 +130,7 @@ def restore(path: str, tag: str, connection: NodeConnection, timeout: float) -> 
         copied = _copy(connection, backup, staged, timeout)
         if copied.succeeded:
             moved = connection.run(
-                sh("mv -f -- {staged} {path}", staged=staged, path=path).text,
+                sh("mv -f -- {staged} {path}", staged=staged, path=path),
                 timeout=timeout,
                 log=None,
             )
@@ -144,7 +138,7 @@ def restore(path: str, tag: str, connection: NodeConnection, timeout: float) -> 
                 return f"restored the previous content from {backup}"
         return f"could not restore {path} from {backup}: put it back by hand"
     if connection.read_file(created_marker(path, tag), timeout=timeout) is not None:
-        result = connection.run(sh("rm -f -- {path}", path=path).text, timeout=timeout, log=None)
+        result = connection.run(sh("rm -f -- {path}", path=path), timeout=timeout, log=None)
         if result.succeeded:
             return f"removed {path}, which did not exist before"
     return "nothing to restore (the file was already as wanted)"
@@ -152,7 +146,7 @@ def restore(path: str, tag: str, connection: NodeConnection, timeout: float) -> 
 
 def _copy(connection: NodeConnection, source: str, target: str, timeout: float) -> CommandResult:
     command = sh("cp -p -- {source} {target}", source=source, target=target)
-    return connection.run(command.text, timeout=timeout, log=None)
+    return connection.run(command, timeout=timeout, log=None)
 
 
 def _failure(what: str, result: CommandResult, timeout: float) -> StepOutcome:
@@ -162,17 +156,14 @@ def _failure(what: str, result: CommandResult, timeout: float) -> StepOutcome:
     return StepOutcome.failure(f"{what}: {reason}", exit_code=outcome.exit_code)
 
 
-def _log_diff(
-    path: str, old: bytes | None, new: bytes, log: LogSink, hidden: Sequence[str]
-) -> tuple[int, int]:
+def _log_diff(path: str, old: bytes | None, new: bytes, log: LogSink) -> tuple[int, int]:
     before = (old or b"").decode("utf-8", errors="replace").splitlines()
     after = new.decode("utf-8", errors="replace").splitlines()
     diff = list(
         difflib.unified_diff(before, after, f"{path} (before)", f"{path} (after)", lineterm="")
     )
+    # The log masks secret values, line by line, as it does for any command's output.
     for line in diff[:MAX_DIFF_LINES]:
-        for text in hidden:
-            line = line.replace(text, MASK)
         log.write(line)
     if len(diff) > MAX_DIFF_LINES:
         log.write(f"… diff truncated: {len(diff) - MAX_DIFF_LINES} more lines")

@@ -1,0 +1,683 @@
+#!/usr/bin/env python
+"""Fan-out benchmark: one trivial probe on every node of a loopback SSH fleet.
+
+    python bench/fanout.py [--nodes 200] [--repeat 3] [--parallel 50]
+
+Starts ONE fleet of real sshd processes on loopback (core.testing.fleet.Fleet) and, with
+that same fleet, measures several repetitions of each contender, interleaved:
+
+* squall          a no-op deployment of every node through Squall's engine (SQLite
+                  database, logs, events, facts), in this process. Each repetition gets a
+                  fresh data directory (new database, migrations, inventory import), so it
+                  is a cold start of the deployment but not of Python imports. The clock runs
+                  from `create` to the deployment's final status (SquallHarness.create + run).
+* fabric          bare Fabric: ThreadPoolExecutor(parallel), one fabric.Connection per node,
+                  client key loaded once, known_hosts parsed once and each client given its
+                  node's entry with paramiko's RejectPolicy, `run(PROBE, hide=True)`, close.
+* ansible         `ansible all -m raw -a PROBE -f parallel`, OpenSSH checking host keys
+                  against the fleet's known_hosts, default key exchange.
+* ansible-c25519  the same with `-o KexAlgorithms=curve25519-sha256`.
+
+Every contender runs the very same probe command as the noop plugin (plugins.noop.PROBE) and
+its output is checked on every node. Reported per contender: wall seconds (median, min-max),
+CPU seconds of the client process(es), and CPU seconds of the fleet's sshd processes
+(accounted on the loopback machine, where they share the cores with the client).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import fabric
+import paramiko
+
+from core.testing.fleet import Fleet, FleetNode
+from core.testing.harness import SquallHarness
+from plugins.noop import PROBE
+
+PROBE_KEYS = ("hostname", "kernel", "user", "load", "disk_free_kib")
+TARGET_VS_FABRIC = 1.25  # Squall's wall time at most this many times bare Fabric's
+TARGET_VS_ANSIBLE = 4.0  # Ansible's wall time at least this many times Squall's
+CONTENDERS = ("squall", "fabric", "ansible", "ansible-c25519")
+LABELS = {
+    "squall": "Squall (noop deployment)",
+    "fabric": "bare Fabric (thread pool)",
+    "ansible": "Ansible -m raw (default kex)",
+    "ansible-c25519": "Ansible -m raw (curve25519)",
+}
+
+
+# -- measurements ------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    contender: str
+    wall: float
+    cpu: float
+    sshd_cpu: float
+    other_cpu: float
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def _rusage(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def client_cpu() -> float:
+    """CPU seconds of this process (all threads) plus its reaped children."""
+    return _rusage(resource.RUSAGE_SELF) + _rusage(resource.RUSAGE_CHILDREN)
+
+
+def sshd_cpu(fleet: Fleet) -> float:
+    """CPU seconds of the fleet's sshd processes and of the per-connection processes they
+    forked and reaped (utime + stime + cutime + cstime of every node's listening sshd)."""
+    ticks = 0
+    for node in fleet.nodes:
+        pid = fleet.pid(node.name)
+        if pid is None:
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks += sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> float:
+    """CPU seconds every core of the machine spent busy since boot (from /proc/stat)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def check_probe(output: str, user: str) -> str | None:
+    """None when `output` is a complete probe answer, else what is wrong with it."""
+    facts: dict[str, str] = {}
+    for line in output.replace("\r", "").splitlines():
+        key, separator, value = line.partition("=")
+        if separator:
+            facts[key.strip()] = value.strip()
+    return check_facts(facts, user)
+
+
+def check_facts(facts: dict[str, Any], user: str) -> str | None:
+    missing = [key for key in PROBE_KEYS if not str(facts.get(key, "")).strip()]
+    if missing:
+        return f"missing {', '.join(missing)} in {facts!r}"
+    if facts["user"] != user:
+        return f"user={facts['user']!r}, expected {user!r}"
+    if not str(facts["disk_free_kib"]).isdigit():
+        return f"disk_free_kib={facts['disk_free_kib']!r} is not a number"
+    return None
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+class Clock:
+    """The timed part of one run: wall time, client CPU, and (for the "other CPU" column)
+    the machine's busy CPU and the fleet's sshd CPU over exactly the same interval."""
+
+    def __init__(self, fleet: Fleet, *, children_only: bool = False) -> None:
+        self.fleet = fleet
+        self.children_only = children_only
+
+    def _cpu(self) -> float:
+        return _rusage(resource.RUSAGE_CHILDREN) if self.children_only else client_cpu()
+
+    def __enter__(self) -> Clock:
+        self.busy = machine_busy()
+        self.sshd_start = sshd_cpu(self.fleet)
+        self.cpu = self._cpu()
+        self.wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = self._cpu() - self.cpu
+        self.sshd = sshd_cpu(self.fleet) - self.sshd_start
+        self.busy = machine_busy() - self.busy
+
+
+Measured = tuple[Clock, dict[str, float]]
+
+
+# -- contenders ------------------------------------------------------------------------------
+
+
+class SquallContender:
+    def __init__(self, fleet: Fleet, workdir: Path, parallel: int) -> None:
+        self.fleet = fleet
+        self.workdir = workdir
+        self.parallel = parallel
+        self.count = 0
+
+    def __call__(self) -> Measured:
+        self.count += 1
+        data_dir = self.workdir / f"squall-data-{self.count}"
+        # Untimed: new database and migrations, plugin host, fleet inventory import.
+        harness = SquallHarness(data_dir, ["plugins.noop"], fleet=self.fleet)
+        try:
+            with Clock(self.fleet) as clock:
+                started = time.perf_counter()
+                deployment_id = harness.create("noop", parallelism=self.parallel)
+                created = time.perf_counter()
+                view = harness.run(deployment_id, timeout=600)
+            counts = dict(view.counts)
+            if view.status != "succeeded" or counts.get("succeeded") != len(self.fleet.nodes):
+                raise BenchError(f"Squall deployment ended {view.status} with {counts}")
+            facts = harness.facts(deployment_id, "probe")
+            if len(facts) != len(self.fleet.nodes):
+                raise BenchError(f"Squall recorded facts of {len(facts)} nodes only")
+            for node in self.fleet.nodes:
+                problem = check_facts(dict(facts.get(node.name, {})), node.user)
+                if problem:
+                    raise BenchError(f"Squall, {node.name}: {problem}")
+        finally:
+            harness.close()
+            shutil.rmtree(data_dir, ignore_errors=True)
+        return clock, {"create": created - started}
+
+
+class FabricContender:
+    def __init__(self, fleet: Fleet, parallel: int) -> None:
+        self.fleet = fleet
+        self.parallel = parallel
+        # Loaded once, handed to every connection.
+        self.key = paramiko.PKey.from_path(fleet.client_key)
+        # Parsed once; each client gets only its own node's entry and refuses anything else.
+        self.host_keys = paramiko.HostKeys(str(fleet.known_hosts))
+        self.negotiated: dict[str, str] = {}
+
+    def _known_name(self, node: FleetNode) -> str:
+        return node.host if node.port == 22 else f"[{node.host}]:{node.port}"
+
+    def connection(self, node: FleetNode) -> fabric.Connection:
+        connection = fabric.Connection(
+            node.host,
+            port=node.port,
+            user=node.user,
+            connect_kwargs={"pkey": self.key, "look_for_keys": False, "allow_agent": False},
+        )
+        known = self.host_keys.lookup(self._known_name(node))
+        if not known:
+            raise BenchError(f"no known_hosts entry for {node.host}:{node.port}")
+        client_keys = connection.client.get_host_keys()
+        for key_type, key in known.items():
+            client_keys.add(self._known_name(node), key_type, key)
+        connection.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        return connection
+
+    def probe(self, node: FleetNode) -> str | None:
+        connection = self.connection(node)
+        try:
+            result = connection.run(PROBE.text, hide=True)
+            return check_probe(result.stdout, node.user)
+        finally:
+            connection.close()
+
+    def __call__(self) -> Measured:
+        with Clock(self.fleet) as clock, ThreadPoolExecutor(self.parallel) as pool:
+            problems = list(pool.map(self.probe, self.fleet.nodes))
+        bad = [
+            (node.name, problem)
+            for node, problem in zip(self.fleet.nodes, problems, strict=True)
+            if problem
+        ]
+        if bad:
+            raise BenchError(f"bare Fabric: {len(bad)} nodes answered wrongly, e.g. {bad[0]}")
+        return clock, {}
+
+    def describe_transport(self) -> dict[str, str]:
+        """What paramiko negotiates with a node (Squall uses paramiko too): read from
+        paramiko's own debug log of one connection."""
+        import logging
+
+        seen: list[str] = []
+
+        class Catch(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                message = record.getMessage()
+                if message.startswith("Kex: "):
+                    seen.append(message)
+
+        logger = logging.getLogger("paramiko.transport")
+        handler, level = Catch(), logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+        connection = self.connection(self.fleet.nodes[0])
+        try:
+            connection.open()
+            host_key = connection.transport.host_key_type
+            cipher = connection.transport.local_cipher
+        finally:
+            connection.close()
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        kex = seen[0].split(": ", 1)[1] if seen else "unknown"
+        return {"kex": kex, "host key": str(host_key), "cipher": str(cipher)}
+
+
+_ANSIBLE_HEADER = re.compile(r"^(\S+) \| ([A-Z!]+)(?: \| rc=(-?\d+))? (>>|=>)")
+
+
+class AnsibleContender:
+    def __init__(
+        self, fleet: Fleet, workdir: Path, parallel: int, extra_ssh: list[str], ansible: str
+    ) -> None:
+        self.fleet = fleet
+        self.workdir = workdir
+        self.parallel = parallel
+        self.inventory = workdir / "ansible-inventory.ini"
+        lines = ["[fleet]"]
+        for node in fleet.nodes:
+            lines.append(
+                f"{node.name} ansible_host={node.host} ansible_port={node.port} "
+                f"ansible_user={node.user} ansible_ssh_private_key_file={fleet.client_key}"
+            )
+        self.inventory.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.common_args = " ".join(
+            [
+                f"-o UserKnownHostsFile={fleet.known_hosts}",
+                "-o StrictHostKeyChecking=yes",
+                *extra_ssh,
+            ]
+        )
+        self.command = [
+            ansible,
+            "all",
+            "-i",
+            str(self.inventory),
+            "-m",
+            "raw",
+            "-a",
+            PROBE.text,
+            "-f",
+            str(parallel),
+            "-e",
+            json.dumps({"ansible_ssh_common_args": self.common_args}),
+        ]
+        self.env = dict(os.environ)
+        self.env.update(
+            {
+                # Ansible's default ssh_args are "-C -o ControlMaster=auto -o ControlPersist=60s".
+                # OpenSSH takes the first value of an option and ssh_args come first, so they
+                # are replaced here: every repetition connects anew, in processes Ansible reaps
+                # (a persistent master would outlive the run and hide its CPU).
+                "ANSIBLE_SSH_ARGS": "-C -o ControlMaster=no",
+                "ANSIBLE_HOME": str(workdir / "ansible-home"),
+                "ANSIBLE_CONFIG": str(workdir / "no-ansible.cfg"),
+                "ANSIBLE_NOCOLOR": "1",
+                "ANSIBLE_DEPRECATION_WARNINGS": "False",
+            }
+        )
+        self.env.pop("ANSIBLE_HOST_KEY_CHECKING", None)  # default: checked
+
+    def shell_command(self) -> str:
+        import shlex
+
+        env = " ".join(f"{name}={shlex.quote(self.env[name])}" for name in ("ANSIBLE_SSH_ARGS",))
+        return f"{env} {shlex.join(self.command)}"
+
+    def __call__(self) -> Measured:
+        with Clock(self.fleet, children_only=True) as clock:
+            done = subprocess.run(
+                self.command,
+                env=self.env,
+                cwd=self.workdir,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        self.verify(done)
+        return clock, {}
+
+    def verify(self, done: subprocess.CompletedProcess[str]) -> None:
+        blocks: dict[str, tuple[str, str | None, list[str]]] = {}
+        current: list[str] | None = None
+        for line in done.stdout.splitlines():
+            match = _ANSIBLE_HEADER.match(line)
+            if match:
+                current = []
+                blocks[match[1]] = (match[2], match[3], current)
+            elif current is not None:
+                current.append(line)
+        bad = []
+        for node in self.fleet.nodes:
+            status, rc, lines = blocks.get(node.name, ("MISSING", None, []))
+            problem = None
+            if status not in ("CHANGED", "SUCCESS") or rc not in ("0", None):
+                problem = f"{status} rc={rc}: {' '.join(lines)[:300]}"
+            else:
+                problem = check_probe("\n".join(lines), node.user)
+            if problem:
+                bad.append((node.name, problem))
+        if bad or done.returncode != 0:
+            tail = done.stderr.strip().splitlines()[-5:]
+            raise BenchError(
+                f"ansible exited {done.returncode}; {len(bad)} nodes failed, e.g. "
+                f"{bad[:1]}; stderr: {tail}"
+            )
+
+
+# -- machine ---------------------------------------------------------------------------------
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_facts() -> dict[str, str]:
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    sshd = subprocess.run(["/usr/sbin/sshd", "-V"], capture_output=True, text=True)
+    ssh = subprocess.run(["ssh", "-V"], capture_output=True, text=True)
+    os_name = "unknown"
+    if Path("/etc/os-release").exists():
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                os_name = line.split("=", 1)[1].strip('"')
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": model,
+        "os": f"{os_name}, Linux {platform.release()}",
+        "sshd": (sshd.stderr or sshd.stdout).strip().splitlines()[0],
+        "ssh client": (ssh.stderr or ssh.stdout).strip().splitlines()[0],
+        "python": platform.python_version(),
+        "fabric": _version("fabric"),
+        "paramiko": _version("paramiko"),
+        "ansible-core": _version("ansible-core"),
+        "sqlalchemy": _version("sqlalchemy"),
+        "load before": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+    }
+
+
+def openssh_kex(fleet: Fleet, extra: list[str]) -> str:
+    """The key exchange and host key algorithm OpenSSH's client negotiates with a node."""
+    node = fleet.nodes[0]
+    command = [
+        "ssh", "-v", "-o", "BatchMode=yes", "-o", "ControlMaster=no",
+        "-o", f"UserKnownHostsFile={fleet.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+        "-i", str(fleet.client_key), "-p", str(node.port), *extra,
+        f"{node.user}@{node.host}", "true",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    kex = re.search(r"kex: algorithm: (\S+)", done.stderr)
+    host_key = re.search(r"kex: host key algorithm: (\S+)", done.stderr)
+    cipher = re.search(r"kex: server->client cipher: (\S+)", done.stderr)
+    if done.returncode != 0 or not kex:
+        return f"unknown (ssh exited {done.returncode})"
+    parts = [kex[1]]
+    if host_key:
+        parts.append(f"host key {host_key[1]}")
+    if cipher:
+        parts.append(f"cipher {cipher[1]}")
+    return ", ".join(parts)
+
+
+def find_ansible() -> str | None:
+    found = shutil.which("ansible")
+    if found:
+        return found
+    print("`ansible` is not on PATH: installing ansible-core with pip …", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "ansible-core"], check=False)
+    found = shutil.which("ansible")
+    if not found:
+        print("ansible is still not available: the Ansible contenders are skipped.")
+    return found
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def summarize(runs: list[Run]) -> dict[str, dict[str, Any]]:
+    summary: dict[str, dict[str, Any]] = {}
+    for name in CONTENDERS:
+        mine = [run for run in runs if run.contender == name]
+        if not mine:
+            continue
+        walls = [run.wall for run in mine]
+        summary[name] = {
+            "runs": len(mine),
+            "wall": _median(walls),
+            "wall_min": min(walls),
+            "wall_max": max(walls),
+            "walls": walls,
+            "cpu": _median([run.cpu for run in mine]),
+            "sshd_cpu": _median([run.sshd_cpu for run in mine]),
+            "other_cpu": _median([run.other_cpu for run in mine]),
+        }
+        extras = sorted({key for run in mine for key in run.extra})
+        for key in extras:
+            summary[name][key] = _median([run.extra.get(key, 0.0) for run in mine])
+    return summary
+
+
+def table(summary: dict[str, dict[str, Any]], nodes: int, parallel: int) -> str:
+    header = (
+        f"{'contender':<30} {'wall s (median)':>15} {'min-max':>13} "
+        f"{'client CPU s':>12} {'sshd CPU s':>10} {'other CPU s':>11} {'runs':>4}"
+    )
+    lines = [f"{nodes} nodes, parallelism {parallel}", header, "-" * len(header)]
+    for name, row in summary.items():
+        spread = f"{row['wall_min']:.2f}-{row['wall_max']:.2f}"
+        lines.append(
+            f"{LABELS[name]:<30} {row['wall']:>15.2f} {spread:>13} "
+            f"{row['cpu']:>12.2f} {row['sshd_cpu']:>10.2f} {row['other_cpu']:>11.2f} "
+            f"{row['runs']:>4}"
+        )
+    lines.append(
+        "client CPU: the benchmark process (Squall, Fabric) or ansible and its ssh children;"
+        "\nsshd CPU: the fleet's sshd and everything it forked; other CPU: the rest of the"
+        "\nmachine while the clock ran (other programs; 0 on a quiet machine)."
+    )
+    lines.append("")
+    squall = summary.get("squall")
+    fabric_row = summary.get("fabric")
+    ratios: list[tuple[str, float, str, str]] = []
+    if squall and fabric_row:
+        ratio = squall["wall"] / fabric_row["wall"]
+        verdict = "PASS" if ratio <= TARGET_VS_FABRIC else "MISS"
+        ratios.append(
+            (
+                "Squall / bare Fabric, wall",
+                ratio,
+                _paired(squall["walls"], fabric_row["walls"]),
+                f"target <= {TARGET_VS_FABRIC:g}x  {verdict}",
+            )
+        )
+        if fabric_row["cpu"]:
+            ratios.append(
+                ("Squall / bare Fabric, client CPU", squall["cpu"] / fabric_row["cpu"], "", "")
+            )
+    for name in ("ansible", "ansible-c25519"):
+        ansible_row = summary.get(name)
+        if squall and ansible_row:
+            ratio = ansible_row["wall"] / squall["wall"]
+            verdict = "PASS" if ratio >= TARGET_VS_ANSIBLE else "MISS"
+            label = "default kex" if name == "ansible" else "curve25519"
+            ratios.append(
+                (
+                    f"Ansible ({label}) / Squall, wall",
+                    ratio,
+                    _paired(ansible_row["walls"], squall["walls"]),
+                    f"target >= {TARGET_VS_ANSIBLE:g}x  {verdict}",
+                )
+            )
+    if ratios:
+        lines.append(f"{'ratio of the medians':<36} {'':>6}   {'per repetition':<14}")
+    for label, ratio, paired, verdict in ratios:
+        lines.append(f"{label:<36} {ratio:5.2f}x   {paired:<14} {verdict}".rstrip())
+    return "\n".join(lines)
+
+
+def _paired(numerators: list[float], denominators: list[float]) -> str:
+    """Range of the ratio within each repetition (the contenders ran back to back)."""
+    pairs = [a / b for a, b in zip(numerators, denominators, strict=False) if b]
+    return f"{min(pairs):.2f}-{max(pairs):.2f}x" if pairs else ""
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nodes", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--parallel", type=int, default=50)
+    parser.add_argument(
+        "--only",
+        default=",".join(CONTENDERS),
+        help=f"comma-separated contenders to run (default: all of {', '.join(CONTENDERS)})",
+    )
+    parser.add_argument("--settle", type=float, default=1.0, help="seconds of rest between runs")
+    parser.add_argument("--json", type=Path, help="also write every measurement to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args(argv)
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(chosen) - set(CONTENDERS)
+    if unknown:
+        parser.error(f"unknown contenders: {', '.join(sorted(unknown))}")
+
+    ansible = find_ansible() if any(name.startswith("ansible") for name in chosen) else None
+    if ansible is None:
+        chosen = [name for name in chosen if not name.startswith("ansible")]
+
+    machine = machine_facts()
+    workdir = Path(tempfile.mkdtemp(prefix="squall-fanout-"))
+    fleet = Fleet(workdir / "fleet", args.nodes)
+    try:
+        started = time.perf_counter()
+        fleet.start()
+        print(
+            f"fleet of {args.nodes} sshd started in {time.perf_counter() - started:.1f}s",
+            flush=True,
+        )
+
+        fabric_contender = FabricContender(fleet, args.parallel)
+        machine["paramiko negotiates (Fabric, Squall)"] = ", ".join(
+            f"{key} {value}" if key != "kex" else value
+            for key, value in fabric_contender.describe_transport().items()
+        )
+        contenders: dict[str, Callable[[], Measured]] = {}
+        if "squall" in chosen:
+            contenders["squall"] = SquallContender(fleet, workdir, args.parallel)
+        if "fabric" in chosen:
+            contenders["fabric"] = fabric_contender
+        commands: dict[str, str] = {}
+        if "ansible" in chosen and ansible:
+            contenders["ansible"] = AnsibleContender(fleet, workdir, args.parallel, [], ansible)
+            machine["OpenSSH negotiates (Ansible default)"] = openssh_kex(fleet, [])
+        if "ansible-c25519" in chosen and ansible:
+            kex = ["-o", "KexAlgorithms=curve25519-sha256"]
+            contenders["ansible-c25519"] = AnsibleContender(
+                fleet, workdir, args.parallel, [" ".join(kex)], ansible
+            )
+            machine["OpenSSH negotiates (Ansible curve25519)"] = openssh_kex(fleet, kex)
+        for name, contender in contenders.items():
+            if isinstance(contender, AnsibleContender):
+                commands[name] = contender.shell_command()
+
+        print("\nMachine:")
+        for key, value in machine.items():
+            print(f"  {key:<40} {value}")
+        print(
+            "\nSquall: SquallHarness with plugins.noop only, a fresh data directory (database,"
+            "\nmigrations, inventory) per repetition, set up outside the clock; imports are"
+            "\nwarm. Ansible: ssh_args '-C -o ControlMaster=no' (no ControlPersist), so every"
+            "\nrepetition connects anew; OpenSSH verifies host keys against the fleet's"
+            "\nknown_hosts (StrictHostKeyChecking=yes)."
+        )
+        for name, command in commands.items():
+            print(f"  {name}: {command}")
+
+        # Untimed warm-up: imports, lazily built caches, sshd binary and page cache.
+        print("\nwarm-up …", flush=True)
+        for contender in contenders.values():
+            if not isinstance(contender, AnsibleContender):
+                contender()
+        time.sleep(args.settle)
+
+        runs: list[Run] = []
+        for repetition in range(1, args.repeat + 1):
+            for name, contender in contenders.items():
+                clock, extra = contender()
+                time.sleep(args.settle)  # lets every sshd reap its sessions before counting
+                served = sshd_cpu(fleet) - clock.sshd_start
+                # CPU that neither the client nor the fleet used while the clock ran: other
+                # programs on the machine, which make the wall times less reliable.
+                other = max(clock.busy - clock.cpu - clock.sshd, 0.0)
+                wall, cpu = clock.wall, clock.cpu
+                run = Run(name, wall, cpu, served, other, extra)
+                runs.append(run)
+                print(
+                    f"  run {repetition}/{args.repeat} {LABELS[name]:<30} wall {wall:6.2f}s  "
+                    f"client CPU {cpu:6.2f}s  sshd CPU {served:6.2f}s  other CPU {other:5.2f}s",
+                    flush=True,
+                )
+
+        summary = summarize(runs)
+        print()
+        print(table(summary, args.nodes, args.parallel))
+        if args.json:
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "nodes": args.nodes,
+                        "parallel": args.parallel,
+                        "repeat": args.repeat,
+                        "machine": machine,
+                        "commands": commands,
+                        "runs": [asdict(run) for run in runs],
+                        "summary": summary,
+                    },
+                    indent=2,
+                ),
+                encoding="utf-8",
+            )
+        return 0
+    except BenchError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        fleet.stop()
+        if args.keep:
+            print(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -291,9 +291,12 @@ def test_a_non_zero_exit_records_code_and_last_lines(squall: SquallHarness) -> N
     assert len(failure.last_lines) == 20
 
 
-def test_output_that_is_huge_binary_or_one_long_line_is_kept_whole(squall: SquallHarness) -> None:
+def test_output_that_is_huge_binary_or_one_long_line_is_kept_whole(
+    squall_on_each_database: SquallHarness,
+) -> None:
+    squall = squall_on_each_database
     script = (
-        "printf 'caf\\303\\251 \\377\\376 end\\n'; "
+        "printf 'caf\\303\\251 \\377\\376 \\000 end\\n'; "
         "head -c 100000 /dev/zero | tr '\\0' x; echo; "
         "seq 1 20000"
     )
@@ -317,7 +320,7 @@ def test_output_that_is_huge_binary_or_one_long_line_is_kept_whole(squall: Squal
                 .order_by(LogLine.id)
             )
         )
-    assert lines[0] == "café \ufffd\ufffd end"
+    assert lines[0] == "café \ufffd\ufffd \ufffd end"
     long_parts = [line for line in lines if line and set(line) == {"x"}]
     assert "".join(long_parts) == "x" * 100000 and len(long_parts) > 1
     assert lines[-20000:] == [str(number) for number in range(1, 20001)]

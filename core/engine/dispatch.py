@@ -25,6 +25,9 @@ LEASE = dt.timedelta(seconds=60)
 
 def deliver_events(runtime: Runtime, *, holder: str = "squall", batch: int = 500) -> int:
     """Deliver the next batch of events to plugins; returns how many were delivered."""
+    implementations = runtime.plugins.hook.squall_on_event.get_hookimpls()
+    if not implementations or not _undelivered(runtime):
+        return 0  # nothing to do: no write transaction
     now = utcnow()
     with runtime.db.write() as session:
         insert_or_ignore(
@@ -51,7 +54,7 @@ def deliver_events(runtime: Runtime, *, holder: str = "squall", batch: int = 500
         events = [EventInfo.from_row(row) for row in rows]
     for event in events:
         # Each implementation on its own: one plugin's failure must not stop the others.
-        for implementation in runtime.plugins.hook.squall_on_event.get_hookimpls():
+        for implementation in implementations:
             try:
                 implementation.function(
                     **{name: event for name in implementation.argnames if name == "event"}
@@ -65,3 +68,13 @@ def deliver_events(runtime: Runtime, *, holder: str = "squall", batch: int = 500
             .values(position=events[-1].id if events else position, holder=None, held_until=None)
         )
     return len(events)
+
+
+def _undelivered(runtime: Runtime) -> bool:
+    with runtime.db.read() as session:
+        position = session.scalar(
+            select(EventCursor.position).where(EventCursor.consumer == CONSUMER)
+        )
+        return (
+            session.scalar(select(Event.id).where(Event.id > (position or 0)).limit(1)) is not None
+        )

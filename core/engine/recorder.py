@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from core.db import Database, upsert
 from core.engine.progress import advance, requeue_interrupted
@@ -88,7 +89,7 @@ class Recorder:
         max_queue: int = 200_000,
     ) -> None:
         self._db = db
-        self._queue: queue.Queue[Record] = queue.Queue(maxsize=max_queue)
+        self._queue: queue.Queue[Record | None] = queue.Queue(maxsize=max_queue)
         self._on_flushed = on_flushed
         self._stopping = threading.Event()
         self._idle = threading.Condition()
@@ -118,19 +119,19 @@ class Recorder:
     def stop(self) -> None:
         self.drain()
         self._stopping.set()
+        self._queue.put(None)  # wakes the thread up at once
         self._thread.join(timeout=10)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            try:
-                first = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            batch = [first]
+            first = self._queue.get()
+            if first is None:
+                break
+            batch: list[Record] = [first]
             deadline = time.monotonic() + 0.05
             while len(batch) < 20_000:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     # Outcomes free a worker slot: write them now. Log lines can wait a
                     # moment for company.
@@ -139,6 +140,11 @@ class Recorder:
                     if time.monotonic() >= deadline:
                         break
                     time.sleep(0.005)
+                    continue
+                if item is None:
+                    self._stopping.set()
+                    break
+                batch.append(item)
             self._write_until_done(batch)
             with self._idle:
                 self._pending -= len(batch)
@@ -175,7 +181,8 @@ class Recorder:
                 outcomes.append(record)
             else:
                 events.append(record.event)
-        applied: list[TaskOutcome] = []
+        for outcome in outcomes:
+            current_step.pop(outcome.task_id, None)  # finished: no point in saying where it is
         with self._db.write() as session:
             if lines:
                 session.execute(insert(LogLine), lines)
@@ -185,66 +192,101 @@ class Recorder:
                 [step.__dict__.copy() for step in steps.values()],
                 ["task_id", "attempt", "position"],
             )
-            for task_id, position in current_step.items():
+            if current_step:
                 session.execute(
-                    update(NodeTask)
-                    .where(NodeTask.id == task_id, NodeTask.status == TaskStatus.RUNNING)
-                    .values(current_step=position)
+                    update(TASKS)
+                    .where(
+                        TASKS.c.id == bindparam("new_task"), TASKS.c.status == TaskStatus.RUNNING
+                    )
+                    .values(current_step=bindparam("new_position")),
+                    [
+                        {"new_task": task, "new_position": position}
+                        for task, position in current_step.items()
+                    ],
                 )
             emit_many(session, events)
-            for outcome in outcomes:
-                if self._apply(session, outcome):
-                    applied.append(outcome)
+            applied = self._apply(session, outcomes)
             advance(session, {outcome.deployment_id for outcome in applied})
         return outcomes
 
-    def _apply(self, session: Any, outcome: TaskOutcome) -> bool:
-        """Record a task's end, unless the task stopped being this worker's meanwhile."""
-        changed = session.execute(
-            update(NodeTask)
-            .where(
-                NodeTask.id == outcome.task_id,
-                NodeTask.status == TaskStatus.RUNNING,
-                NodeTask.worker == outcome.worker,
-            )
-            .values(
-                status=outcome.status,
-                finished_at=outcome.finished_at,
-                lease_expires_at=None,
-                failed_step=outcome.failed_step,
-                failed_step_name=outcome.failed_step_name,
-                exit_code=outcome.exit_code,
-                error=outcome.error,
-                last_lines=outcome.last_lines or None,
-            )
-        ).rowcount
-        if not changed:
-            log.warning(
-                "task %s was no longer claimed by %s; its outcome is dropped",
-                outcome.task_id,
-                outcome.worker,
-            )
-            return False
-        session.execute(delete(NodeLease).where(NodeLease.task_id == outcome.task_id))
-        data: dict[str, Any] = {"node": outcome.node, "stage": outcome.stage}
-        if outcome.status != TaskStatus.SUCCEEDED:
-            data.update(
-                step=outcome.failed_step_name,
-                exit_code=outcome.exit_code,
-                error=outcome.error,
-                last_lines=outcome.last_lines[-5:],
-            )
-        emit_many(
-            session,
-            [
-                NewEvent(
-                    f"task.{outcome.status.value}",
-                    deployment_id=outcome.deployment_id,
-                    task_id=outcome.task_id,
-                    data=data,
+    def _apply(self, session: Session, outcomes: list[TaskOutcome]) -> list[TaskOutcome]:
+        """Record the end of tasks, except those that stopped being their worker's meanwhile
+        (reaped after a lost claim: another worker may be running them)."""
+        if not outcomes:
+            return []
+        owners = {
+            row.id: row.worker
+            for row in session.execute(
+                select(TASKS.c.id, TASKS.c.worker).where(
+                    TASKS.c.id.in_([outcome.task_id for outcome in outcomes]),
+                    TASKS.c.status == TaskStatus.RUNNING,
                 )
+            )
+        }
+        applied = [outcome for outcome in outcomes if owners.get(outcome.task_id) == outcome.worker]
+        for outcome in outcomes:
+            if outcome not in applied:
+                log.warning(
+                    "task %s was no longer %s's; its outcome is dropped",
+                    outcome.task_id,
+                    outcome.worker,
+                )
+        if not applied:
+            return []
+        session.execute(
+            update(TASKS)
+            .where(TASKS.c.id == bindparam("new_task"), TASKS.c.status == TaskStatus.RUNNING)
+            .values(
+                status=bindparam("new_status"),
+                finished_at=bindparam("new_finished_at"),
+                lease_expires_at=None,
+                failed_step=bindparam("new_failed_step"),
+                failed_step_name=bindparam("new_failed_step_name"),
+                exit_code=bindparam("new_exit_code"),
+                error=bindparam("new_error"),
+                last_lines=bindparam("new_last_lines"),
+            ),
+            [
+                {
+                    "new_task": outcome.task_id,
+                    "new_status": outcome.status,
+                    "new_finished_at": outcome.finished_at,
+                    "new_failed_step": outcome.failed_step,
+                    "new_failed_step_name": outcome.failed_step_name,
+                    "new_exit_code": outcome.exit_code,
+                    "new_error": outcome.error,
+                    "new_last_lines": outcome.last_lines or None,
+                }
+                for outcome in applied
             ],
         )
-        if outcome.status == TaskStatus.INTERRUPTED:
-            requeue_interrupted(session, [outcome.task_id])
-        return True
+        task_ids = [outcome.task_id for outcome in applied]
+        session.execute(delete(NodeLease).where(NodeLease.task_id.in_(task_ids)))
+        emit_many(session, [_finished_event(outcome) for outcome in applied])
+        requeue_interrupted(
+            session,
+            [outcome.task_id for outcome in applied if outcome.status == TaskStatus.INTERRUPTED],
+        )
+        return applied
+
+
+TASKS: Table = NodeTask.__table__  # type: ignore[assignment]  # a mapped class's Table
+"""Statements here use the table, not the ORM: no per-row session bookkeeping. Their
+bound parameters are named `new_…`: SQLAlchemy reserves column names for itself."""
+
+
+def _finished_event(outcome: TaskOutcome) -> NewEvent:
+    data: dict[str, Any] = {"node": outcome.node, "stage": outcome.stage}
+    if outcome.status != TaskStatus.SUCCEEDED:
+        data.update(
+            step=outcome.failed_step_name,
+            exit_code=outcome.exit_code,
+            error=outcome.error,
+            last_lines=outcome.last_lines[-5:],
+        )
+    return NewEvent(
+        f"task.{outcome.status.value}",
+        deployment_id=outcome.deployment_id,
+        task_id=outcome.task_id,
+        data=data,
+    )

@@ -64,7 +64,9 @@ class LineSplitter:
             self._buffer.clear()
 
     def _send(self, raw: bytes) -> None:
-        self._emit(raw.rstrip(b"\r").decode("utf-8", errors="replace"))
+        text = raw.rstrip(b"\r").decode("utf-8", errors="replace")
+        # NUL is valid UTF-8 but no database text column takes it (PostgreSQL refuses it).
+        self._emit(text.replace("\x00", "\ufffd"))
 
 
 def _utf8_boundary(data: bytearray, limit: int) -> int:

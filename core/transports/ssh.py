@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import select
 import threading
 import time
@@ -53,7 +54,9 @@ class HostKeyVerifier(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
         self._learned_file = learned_file
         self._trust_unknown = trust_unknown
         self._plain: dict[str, dict[str, paramiko.PKey]] = {}
-        self._hashed: list[tuple[str, paramiko.PKey]] = []
+        self._hashed: list[tuple[bytes, bytes, paramiko.PKey]] = []
+        """(salt, digest, key) of each hashed entry (`|1|salt|digest`), decoded once."""
+        self._hashed_matches: dict[str, dict[str, paramiko.PKey]] = {}
         for path in files:
             if path.exists():
                 self._load(path)
@@ -70,23 +73,32 @@ class HostKeyVerifier(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
                 continue
             for name in entry.hostnames:
                 if name.startswith("|1|"):
-                    self._hashed.append((name, entry.key))
+                    _, _, salt, digest = name.split("|")
+                    self._hashed.append(
+                        (base64.b64decode(salt), base64.b64decode(digest), entry.key)
+                    )
                 else:
                     self._plain.setdefault(name, {})[entry.key.get_name()] = entry.key
 
-    def _known(self, hostname: str) -> dict[str, paramiko.PKey]:
-        known = dict(self._plain.get(hostname, {}))
-        for hashed, key in self._hashed:
-            salt = hashed.split("|")[2]
-            if paramiko.HostKeys.hash_host(hostname, salt) == hashed:
-                known[key.get_name()] = key
-        return known
+    def _hashed_keys(self, hostname: str) -> dict[str, paramiko.PKey]:
+        """Keys of hashed entries for this host; computed once per host, outside the lock."""
+        found = self._hashed_matches.get(hostname)
+        if found is None:
+            name = hostname.encode()
+            found = {
+                key.get_name(): key
+                for salt, digest, key in self._hashed
+                if hmac.compare_digest(hmac.digest(salt, name, "sha1"), digest)
+            }
+            self._hashed_matches[hostname] = found
+        return found
 
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
+        hashed = self._hashed_keys(hostname)
         with self._lock:
-            known = self._known(hostname)
+            known = {**hashed, **self._plain.get(hostname, {})}
             if known:
                 expected = known.get(key.get_name())
                 if expected == key:

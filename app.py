@@ -24,7 +24,7 @@ from core.errors import SquallError
 from core.params import parse_assignments
 from core.plan import DeploymentOptions, Threshold
 from core.runtime import Runtime
-from core.services import deployments, inventory, views
+from core.services import actions, deployments, inventory, views
 from core.settings import load_settings
 from core.status import DeploymentStatus
 
@@ -153,7 +153,7 @@ def retry(
     """Run the failed nodes of a deployment again, as a new attempt, here."""
     with squall() as (runtime, actor):
         with runtime.db.write() as session:
-            attempt = deployments.retry(session, runtime, actor, deployment_id)
+            attempt = actions.retry(session, runtime, actor, deployment_id)
         console.print(f"deployment {deployment_id}: attempt {attempt} of its failed nodes")
         status = _run_here(runtime, actor, deployment_id, follow=follow)
     raise typer.Exit(0 if status == DeploymentStatus.SUCCEEDED else 1)
@@ -162,13 +162,13 @@ def retry(
 @cli.command()
 def cancel(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Cancel a deployment: nothing new starts, running steps are interrupted."""
-    _act(deployments.cancel, deployment_id, "cancelled")
+    _act(actions.cancel, deployment_id, "cancelled")
 
 
 @cli.command()
 def pause(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Pause a deployment: running nodes finish, no new node starts."""
-    _act(deployments.pause, deployment_id, "paused")
+    _act(actions.pause, deployment_id, "paused")
 
 
 @cli.command()
@@ -179,7 +179,7 @@ def resume(
     """Resume a paused deployment and run it here."""
     with squall() as (runtime, actor):
         with runtime.db.write() as session:
-            deployments.resume(session, runtime, actor, deployment_id)
+            actions.resume(session, runtime, actor, deployment_id)
         status = _run_here(runtime, actor, deployment_id, follow=follow)
     raise typer.Exit(0 if status == DeploymentStatus.SUCCEEDED else 1)
 
@@ -234,7 +234,7 @@ def _run_here(
             )
         )
         with runtime.db.write() as session:
-            deployments.cancel(session, runtime, actor, deployment_id)
+            actions.cancel(session, runtime, actor, deployment_id)
 
     signal.signal(signal.SIGINT, on_interrupt)
     try:

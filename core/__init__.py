@@ -31,6 +31,8 @@ _EXPORTS = {
     "Step": "core.plan",
     "Threshold": "core.plan",
     "check": "core.plan",
+    "health": "core.plan",
+    "StageKind": "core.status",
     "run": "core.plan",
     "upload": "core.plan",
     "DeploymentSummary": "core.reporting",
@@ -63,6 +65,7 @@ __all__ = [
     "PlanRequest",
     "ReportSection",
     "Shell",
+    "StageKind",
     "StagePlan",
     "Step",
     "StepOutcome",
@@ -72,6 +75,7 @@ __all__ = [
     "ValidationError",
     "argv",
     "check",
+    "health",
     "hookimpl",
     "quote",
     "run",
@@ -105,9 +109,11 @@ if TYPE_CHECKING:
         Step,
         Threshold,
         check,
+        health,
         run,
         upload,
     )
     from core.reporting import DeploymentSummary, ReportSection, StepSummary, TaskSummary
     from core.shell import Shell, argv, quote, sh
+    from core.status import StageKind
     from core.types import Argv, DeploymentType

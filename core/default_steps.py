@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from core.execution import LogSink, NodeConnection, StepOutcome, Stream
+from core.execution import CommandResult, LogSink, NodeConnection, StepOutcome, Stream
 from core.hookspecs import hookimpl
 from core.plan import NodeInfo, Step
 from core.shell import Shell
@@ -44,6 +44,8 @@ def run_command(step: Step, connection: NodeConnection, log: LogSink) -> StepOut
         sink = _FactsTee(log) if step.args.get("facts") else log
         result = connection.run(Shell(step.args["command"]), timeout=step.timeout, log=sink)
         outcome = StepOutcome.from_command(result, step.timeout)
+        if step.args.get("health"):
+            return health_verdict(result, outcome)
         if isinstance(sink, _FactsTee) and outcome.succeeded:
             outcome = StepOutcome.ok(data=sink.facts)
         if outcome.succeeded or result.interrupted or attempt == attempts:
@@ -61,3 +63,15 @@ def upload_file(step: Step, connection: NodeConnection, log: LogSink) -> StepOut
     connection.write_file(path, data, mode=step.args.get("mode"), timeout=step.timeout)
     log.write(f"wrote {len(data)} bytes to {path}")
     return StepOutcome.ok()
+
+
+UNKNOWN = 3
+"""The exit status monitoring plugins use for "cannot tell"."""
+
+
+def health_verdict(result: CommandResult, outcome: StepOutcome) -> StepOutcome:
+    if result.interrupted or outcome.succeeded:
+        return outcome
+    if result.exit_code is None or result.exit_code == UNKNOWN:
+        return StepOutcome.undecided(f"inconclusive: {outcome.error}", exit_code=result.exit_code)
+    return outcome

@@ -80,10 +80,12 @@ class StepOutcome:
     error: str | None = None
     data: Mapping[str, Any] | None = None
     """Structured facts a step recorded (shown in reports, kept with the step result)."""
+    inconclusive: bool = False
+    """A check that could not decide; the deployment pauses for a person."""
 
     @property
     def succeeded(self) -> bool:
-        return self.error is None and self.exit_code in (0, None)
+        return self.error is None and self.exit_code in (0, None) and not self.inconclusive
 
     @property
     def failed(self) -> bool:
@@ -98,6 +100,10 @@ class StepOutcome:
         cls, error: str, *, exit_code: int | None = None, data: Mapping[str, Any] | None = None
     ) -> StepOutcome:
         return cls(exit_code=exit_code, error=error, data=data)
+
+    @classmethod
+    def undecided(cls, reason: str, *, exit_code: int | None = None) -> StepOutcome:
+        return cls(exit_code=exit_code, error=reason, inconclusive=True)
 
     @classmethod
     def from_command(cls, result: CommandResult, timeout: float) -> StepOutcome:

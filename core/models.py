@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from core.status import DeploymentStatus, StageStatus, TaskStatus
+from core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus
 
 
 def utcnow() -> dt.datetime:
@@ -122,6 +122,8 @@ class Deployment(Base):
     params: Mapped[dict[str, Any]]
     """The type's parameters; secret ones are stored encrypted (see core.secrets)."""
     selector: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """How it runs (parallelism, failure threshold, step timeout), as requested."""
     requester: Mapped[str] = mapped_column(String(200), index=True)
     ticket: Mapped[str | None] = mapped_column(String(50))
     status: Mapped[DeploymentStatus] = mapped_column(_enum(DeploymentStatus), index=True)
@@ -144,9 +146,19 @@ class Stage(Base):
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
     position: Mapped[int]
     name: Mapped[Name]
+    kind: Mapped[StageKind] = mapped_column(_enum(StageKind), default=StageKind.DEPLOY)
     parallelism: Mapped[int]
     max_failures: Mapped[int | None]
     max_failure_percent: Mapped[float | None]
+    gate: Mapped[bool] = mapped_column(default=False)
+    """A person must promote the deployment before this stage starts."""
+    approvals_required: Mapped[int] = mapped_column(default=1)
+    bake_seconds: Mapped[float] = mapped_column(default=0.0)
+    bake_until: Mapped[OptionalTimestamp]
+    undoes_stage_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stages.id", ondelete="SET NULL")
+    )
+    """For a rollback stage: the deploy stage whose nodes it restores."""
     status: Mapped[StageStatus] = mapped_column(_enum(StageStatus))
     started_at: Mapped[OptionalTimestamp]
     finished_at: Mapped[OptionalTimestamp]
@@ -262,6 +274,22 @@ class AuditRecord(Base):
     details: Mapped[dict[str, Any]]
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Approval(Base):
+    """A person's approval of a stage's gate (four-eyes: never the requester's own)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("stage_id", "actor"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id", ondelete="CASCADE"))
+    actor: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[Timestamp]
 
 
 class NodeLease(Base):

@@ -12,10 +12,11 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from core.errors import ValidationError
 from core.shell import Shell
+from core.status import StageKind
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -145,8 +146,20 @@ def check(
     interval: float = 2.0,
     timeout: float | None = None,
 ) -> Step:
-    """A health check: a command retried until it exits 0."""
+    """A command retried until it exits 0 (a service coming up, a port opening)."""
     return run(name, command, timeout=timeout, attempts=attempts, interval=interval)
+
+
+def health(name: str, command: Shell, *, timeout: float | None = None) -> Step:
+    """A health verdict, read from the exit status as monitoring plugins do: 0 passes,
+    3 (unknown) or no status at all (timed out) is inconclusive, anything else fails.
+    An inconclusive check pauses the deployment for a person to decide."""
+    return Step(
+        name,
+        "run",
+        MappingProxyType({"command": command.text, "attempts": 1, "interval": 0.0, "health": True}),
+        timeout,
+    )
 
 
 def upload(name: str, path: str, content: str | bytes, *, mode: int | None = None) -> Step:
@@ -213,12 +226,30 @@ class Threshold:
 
 @dataclass(frozen=True)
 class StagePlan:
+    """Nodes worked on together; stages run one after another.
+
+    A `gate` makes the deployment wait before the stage until a person promotes it (not
+    the requester; as many people as `approvals`). `bake_seconds` is waited out after the
+    stage's nodes are done, before anything else starts. A `check` stage runs a health
+    check (see `health()`) on nodes an earlier stage deployed.
+    """
+
     name: str
     nodes: tuple[NodePlan, ...]
     parallelism: int | None = None
     """Nodes worked on at once; None means the deployment's option (default 50)."""
     max_failures: Threshold | None = None
     """Failures tolerated before the stage halts; None means the deployment's option."""
+    kind: StageKind = StageKind.DEPLOY
+    gate: bool = False
+    approvals: int = 1
+    bake_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.bake_seconds < 0:
+            raise ValidationError("a bake time cannot be negative")
+        if self.approvals < 1:
+            raise ValidationError("a gate needs at least one approval")
 
 
 @dataclass(frozen=True)
@@ -262,9 +293,19 @@ class PlanRequest(Generic[P]):
     """None while previewing (`--dry-run`)."""
     plan_nested: NestedPlanner | None = None
     """Plans a deployment of another type over some of the targets (validating its
-    parameters), for types that wrap others, such as group deployments."""
+    parameters) for the same purpose, for types that wrap others, such as group
+    deployments."""
+    purpose: Purpose = "deploy"
+    """`rollback` when planning the undoing of this deployment's finished nodes (then the
+    type's `rollback` planner is called, and `targets` are those nodes)."""
+    results: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    """For a rollback: what each node's steps recorded (node name → step name → data),
+    e.g. the release a node ran before."""
 
 
+Purpose = Literal["deploy", "rollback"]
 NestedPlanner = Callable[[str, Mapping[str, Any], tuple[NodeInfo, ...]], "Plan"]
 
 

@@ -12,10 +12,14 @@ from types import MappingProxyType, ModuleType
 from typing import Any
 
 import pluggy
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 
 from core import hookspecs
-from core.errors import NotFound, PluginError
+from core.errors import NotFound, PluginError, ValidationError
 from core.types import DeploymentType
+
+PARSE_CONTEXT = "squall_parse"
 
 CORE_PLUGINS = ("core.default_steps", "core.default_planning", "core.default_permissions")
 """Squall's own last-resort behaviour; any plugin may override it."""
@@ -49,6 +53,26 @@ class PluginHost:
         except KeyError:
             known = ", ".join(self.types) or "none"
             raise NotFound(f"no deployment type named {name!r} (installed: {known})") from None
+
+    def parse_params(self, type_name: str, raw: Mapping[str, Any]) -> BaseModel:
+        """A type's parameters, validated by its model; a ValidationError naming each bad field.
+
+        Models that wrap other types (group deployments) find this method in the validation
+        context under `squall_parse`, to validate their inner parameters the same way."""
+        deployment_type = self.type(type_name)
+        try:
+            params: BaseModel = deployment_type.parameters.model_validate(
+                dict(raw), context={PARSE_CONTEXT: self.parse_params}
+            )
+        except PydanticValidationError as exc:
+            problems = [
+                f"{'.'.join(str(part) for part in error['loc']) or 'parameters'}: {error['msg']}"
+                for error in exc.errors()
+            ]
+            raise ValidationError(
+                f"invalid parameters for {type_name}: " + "; ".join(problems)
+            ) from None
+        return params
 
     @property
     def plugin_names(self) -> list[str]:

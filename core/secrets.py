@@ -78,6 +78,13 @@ def unseal_params(stored: dict[str, Any], box: SecretBox) -> dict[str, Any]:
     return unsealed
 
 
+def has_secrets(stored: dict[str, Any]) -> bool:
+    """Whether stored parameters hold a secret (somewhere, encrypted)."""
+    found: list[bool] = []
+    _unwalk(stored, lambda _token: found.append(True))
+    return bool(found)
+
+
 def redacted_params(stored_or_model: dict[str, Any] | BaseModel) -> dict[str, Any]:
     """Parameters fit to show anyone: every secret is `***`."""
     shown: dict[str, Any]

@@ -52,6 +52,8 @@ class Settings:
     """Key that encrypts secret parameters at rest; default: `secret.key` in the data directory."""
     demo_inventory: bool = True
     """Create a demo inventory of local nodes on first run."""
+    four_eyes: bool = True
+    """The requester of a deployment never approves its gates."""
     ssh: SSHSettings = field(default_factory=SSHSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
 

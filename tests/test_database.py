@@ -37,7 +37,7 @@ def test_migrating_twice_and_concurrently_is_harmless(database_url: str) -> None
     dbs[0].migrate()
     with dbs[0].engine.connect() as connection:
         assert (
-            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
         )
     for db in dbs:
         db.dispose()
@@ -116,3 +116,37 @@ def test_the_schema_revision_constant_is_alembics_head() -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_REVISION
+
+
+def test_upgrading_keeps_existing_rows_and_gives_them_the_new_defaults(database_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from core.db import MIGRATIONS
+
+    db = Database(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(
+            text(
+                "INSERT INTO deployments (id, type, title, params, selector, requester, status, attempt,"
+                " retry_interrupted, created_at) VALUES (1, 'noop', 't', '{}', 'all', 'alice', 'succeeded',"
+                " 1, false, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO stages (id, deployment_id, position, name, parallelism, status)"
+                " VALUES (1, 1, 0, 'probe', 50, 'succeeded')"
+            )
+        )
+    db.migrate()
+    with db.engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT name, kind, gate, approvals_required, bake_seconds FROM stages")
+        ).one()
+    assert tuple(row) == ("probe", "deploy", False, 1, 0)
+    db.dispose()

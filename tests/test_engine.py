@@ -17,7 +17,7 @@ from core.engine.worker import Engine
 from core.errors import InvalidTransition, ValidationError
 from core.models import Event, LogLine, NodeTask, utcnow
 from core.runtime import Runtime
-from core.services import deployments
+from core.services import actions
 from core.settings import SSHSettings
 from core.testing.fleet import Fleet
 from core.testing.harness import SquallHarness
@@ -119,7 +119,7 @@ def test_retry_runs_only_the_failed_nodes_again(
     assert {failure.node for failure in first.failures} == {"node-02", "node-07"}
     fleet.heal()
     with squall.runtime.db.write() as session:
-        attempt = deployments.retry(session, squall.runtime, squall.actor, first.id)
+        attempt = actions.retry(session, squall.runtime, squall.actor, first.id)
     assert attempt == 2
     second = squall.run(first.id)
     assert second.status == "succeeded"
@@ -132,7 +132,7 @@ def test_retry_runs_only_the_failed_nodes_again(
         squall.logs(first.id, node="node-02").count("step 1/1: probe") == 1
     )  # only attempt 2 got that far
     with pytest.raises(InvalidTransition), squall.runtime.db.write() as session:
-        deployments.retry(session, squall.runtime, squall.actor, first.id)
+        actions.retry(session, squall.runtime, squall.actor, first.id)
 
 
 def test_cancel_interrupts_running_steps_on_the_nodes(
@@ -148,7 +148,7 @@ def test_cancel_interrupts_running_steps_on_the_nodes(
         )
         started = time.monotonic()
         with squall.runtime.db.write() as session:
-            deployments.cancel(session, squall.runtime, squall.actor, deployment_id)
+            actions.cancel(session, squall.runtime, squall.actor, deployment_id)
         _wait_until(
             lambda: set(squall.view(deployment_id).counts) == {"cancelled"},
             "tasks to stop",
@@ -409,9 +409,9 @@ def test_a_host_key_that_changed_is_refused(tmp_path: Path, fleet: Fleet) -> Non
 def test_retry_refuses_a_deployment_without_failures(squall: SquallHarness) -> None:
     result = squall.deploy("noop", target="host:node-01")
     with pytest.raises(InvalidTransition), squall.runtime.db.write() as session:
-        deployments.retry(session, squall.runtime, squall.actor, result.id)
+        actions.retry(session, squall.runtime, squall.actor, result.id)
     with pytest.raises(ValidationError, match="not paused"), squall.runtime.db.write() as session:
-        deployments.resume(session, squall.runtime, squall.actor, result.id)
+        actions.resume(session, squall.runtime, squall.actor, result.id)
 
 
 def _wait_until(condition: object, what: str, timeout: float = 20) -> None:

@@ -15,20 +15,24 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from core.events import NewEvent, emit_many
-from core.models import Deployment, NodeLease, NodeTask, Stage, StepResult, utcnow
+from core.models import Approval, Deployment, NodeLease, NodeTask, Stage, StepResult, utcnow
 from core.plan import Threshold
-from core.status import DeploymentStatus, StageStatus, TaskStatus
+from core.status import FAILURES, DeploymentStatus, StageKind, StageStatus, TaskStatus
 
-D, S, T = DeploymentStatus, StageStatus, TaskStatus
-ACTIVE = (D.PENDING, D.RUNNING, D.PAUSED)
-FAILURES = (T.FAILED, T.INTERRUPTED)
+D, S, T, K = DeploymentStatus, StageStatus, TaskStatus, StageKind
+ACTIVE = (D.PENDING, D.RUNNING, D.PAUSED, D.AWAITING_APPROVAL)
+DONE_WELL = (T.SUCCEEDED, T.EXCLUDED, T.INCONCLUSIVE)
+"""Task outcomes a stage counts as done: inconclusive checks were accepted by a person
+(the deployment paused on them), excluded nodes were set aside by one."""
 
 
 def active_deployment_ids(session: Session) -> list[int]:
     return list(session.scalars(select(Deployment.id).where(Deployment.status.in_(ACTIVE))))
 
 
-def advance(session: Session, deployment_ids: Iterable[int] | None = None) -> None:
+def advance(
+    session: Session, deployment_ids: Iterable[int] | None = None, *, now: dt.datetime | None = None
+) -> None:
     """Take every given (default: every active) deployment as far as it can go now."""
     ids = list(deployment_ids) if deployment_ids is not None else active_deployment_ids(session)
     if not ids:
@@ -51,86 +55,174 @@ def advance(session: Session, deployment_ids: Iterable[int] | None = None) -> No
         .group_by(NodeTask.stage_id, NodeTask.status)
     ):
         counts[stage_id][status] = count
+    approvals: Counter[int] = Counter(
+        {
+            stage_id: count
+            for stage_id, count in session.execute(
+                select(Approval.stage_id, func.count())
+                .where(Approval.deployment_id.in_(live_ids))
+                .group_by(Approval.stage_id)
+            )
+        }
+    )
     events: list[NewEvent] = []
-    now = utcnow()
     for deployment in deployments:
-        _advance_one(session, deployment, stages[deployment.id], counts, events, now)
+        _Progress(session, deployment, counts, approvals, events, now or utcnow()).run(
+            stages[deployment.id]
+        )
     session.flush()
     emit_many(session, events)
 
 
-def _advance_one(
-    session: Session,
-    deployment: Deployment,
-    stages: list[Stage],
-    counts: dict[int, Counter[TaskStatus]],
-    events: list[NewEvent],
-    now: dt.datetime,
-) -> None:
-    def note(kind: str, **data: object) -> None:
-        events.append(NewEvent(kind, deployment_id=deployment.id, data=data))
+class _Progress:
+    """One deployment moved forward: its stages in order, as far as they can go."""
 
-    if deployment.status == D.PENDING:
-        deployment.status = D.RUNNING
-        deployment.started_at = deployment.started_at or now
-        note("deployment.started")
-    halted = False
-    for stage in stages:
-        tally = counts[stage.id]
-        total = sum(tally.values())
+    def __init__(
+        self,
+        session: Session,
+        deployment: Deployment,
+        counts: dict[int, Counter[TaskStatus]],
+        approvals: Counter[int],
+        events: list[NewEvent],
+        now: dt.datetime,
+    ) -> None:
+        self.session = session
+        self.deployment = deployment
+        self.counts = counts
+        self.approvals = approvals
+        self.events = events
+        self.now = now
+
+    def note(self, kind: str, **data: object) -> None:
+        self.events.append(NewEvent(kind, deployment_id=self.deployment.id, data=data))
+
+    def run(self, stages: list[Stage]) -> None:
+        deployment = self.deployment
+        if deployment.status == D.PENDING:
+            deployment.status = D.RUNNING
+            deployment.started_at = deployment.started_at or self.now
+            self.note("deployment.started")
+        halted = False
+        for stage in stages:
+            tally = self.counts[stage.id]
+            self._settle(stage, tally)
+            if stage.status in (S.RUNNING, S.HALTING, S.BAKING):
+                return  # still working on it
+            if stage.status in (S.PENDING, S.WAITING):
+                if halted and stage.kind != K.ROLLBACK:
+                    self._skip(stage, tally)
+                    continue
+                self._start(stage)
+                return
+            if stage.kind != K.ROLLBACK:
+                halted = halted or exceeded(stage, tally)
+            if deployment.status == D.PAUSED:
+                return  # an inconclusive check paused it just now, or an operator did
+        self._finish(stages)
+
+    def _settle(self, stage: Stage, tally: Counter[TaskStatus]) -> None:
+        """Halt on the threshold, bake, and complete a stage whose nodes are done."""
         if stage.status == S.RUNNING and exceeded(stage, tally):
             stage.status = S.HALTING
-            note(
-                "stage.halting",
-                stage=stage.name,
-                failed=sum(tally[status] for status in FAILURES),
-                allowed=allowed_failures(stage, total),
-            )
+            failed = sum(tally[status] for status in FAILURES)
+            allowed = allowed_failures(stage, sum(tally.values()))
+            self.note("stage.halting", stage=stage.name, failed=failed, allowed=allowed)
         if stage.status in (S.RUNNING, S.HALTING) and tally[T.RUNNING] == 0:
             if stage.status == S.HALTING:
-                _skip_pending(session, deployment.id, stage, events, now)
-                tally[T.SKIPPED] += tally.pop(T.PENDING, 0)
-                _finish_stage(stage, S.FAILED, tally, now, note)
+                self._skip_pending(stage, tally)
+                self._complete(stage, S.FAILED, tally)
             elif tally[T.PENDING] == 0:
-                outcome = S.SUCCEEDED if tally[T.SUCCEEDED] == total else S.FAILED
-                _finish_stage(stage, outcome, tally, now, note)
-        if stage.status in (S.RUNNING, S.HALTING):
-            return
-        if stage.status == S.PENDING:
-            if halted:
-                _skip_pending(session, deployment.id, stage, events, now)
-                tally[T.SKIPPED] += tally.pop(T.PENDING, 0)
-                stage.status = S.SKIPPED
-                stage.finished_at = now
-                note("stage.skipped", stage=stage.name)
-                continue
-            if deployment.status == D.PAUSED:
-                return
-            stage.status = S.RUNNING
-            stage.started_at = now
-            note("stage.started", stage=stage.name, nodes=total)
-            return
-        halted = halted or exceeded(stage, tally)
-    all_succeeded = all(
-        counts[stage.id][T.SUCCEEDED] == sum(counts[stage.id].values()) for stage in stages
-    )
-    deployment.status = D.SUCCEEDED if all_succeeded else D.FAILED
-    deployment.finished_at = now
-    failed = sum(counts[stage.id][status] for stage in stages for status in FAILURES)
-    note(f"deployment.{deployment.status.value}", failed=failed)
+                if stage.bake_seconds > 0 and stage.bake_until is None:
+                    stage.status = S.BAKING
+                    stage.bake_until = self.now + dt.timedelta(seconds=stage.bake_seconds)
+                    self.note("stage.baking", stage=stage.name, until=stage.bake_until.isoformat())
+                else:
+                    self._complete_done(stage, tally)
+        if stage.status == S.BAKING and stage.bake_until and self.now >= stage.bake_until:
+            self._complete_done(stage, tally)
 
+    def _complete_done(self, stage: Stage, tally: Counter[TaskStatus]) -> None:
+        total = sum(tally.values())
+        done_well = sum(tally[status] for status in DONE_WELL)
+        self._complete(stage, S.SUCCEEDED if done_well == total else S.FAILED, tally)
+        undecided = tally[T.INCONCLUSIVE]
+        if undecided and stage.kind == K.CHECK and self.deployment.status == D.RUNNING:
+            self.deployment.status = D.PAUSED
+            self.note(
+                "deployment.paused",
+                reason=f"health check inconclusive on {undecided} node(s) of {stage.name}",
+                stage=stage.name,
+            )
 
-def _finish_stage(
-    stage: Stage, status: StageStatus, tally: Counter[TaskStatus], now: dt.datetime, note: object
-) -> None:
-    stage.status = status
-    stage.finished_at = now
-    assert callable(note)
-    note(
-        f"stage.{status.value}",
-        stage=stage.name,
-        **{state.value: count for state, count in sorted(tally.items()) if count},
-    )
+    def _complete(self, stage: Stage, status: StageStatus, tally: Counter[TaskStatus]) -> None:
+        stage.status = status
+        stage.finished_at = self.now
+        counts = {state.value: count for state, count in sorted(tally.items()) if count}
+        self.note(f"stage.{status.value}", stage=stage.name, **counts)
+
+    def _start(self, stage: Stage) -> None:
+        deployment = self.deployment
+        if deployment.status == D.PAUSED:
+            return
+        if stage.gate and self.approvals[stage.id] < stage.approvals_required:
+            if stage.status == S.PENDING:
+                stage.status = S.WAITING
+                self.note(
+                    "gate.waiting",
+                    stage=stage.name,
+                    approvals=self.approvals[stage.id],
+                    required=stage.approvals_required,
+                )
+            if deployment.status == D.RUNNING:
+                deployment.status = D.AWAITING_APPROVAL
+            return
+        if deployment.status == D.AWAITING_APPROVAL:
+            deployment.status = D.RUNNING
+        stage.status = S.RUNNING
+        stage.started_at = self.now
+        self.note("stage.started", stage=stage.name, nodes=sum(self.counts[stage.id].values()))
+
+    def _skip(self, stage: Stage, tally: Counter[TaskStatus]) -> None:
+        self._skip_pending(stage, tally)
+        stage.status = S.SKIPPED
+        stage.finished_at = self.now
+        self.note("stage.skipped", stage=stage.name)
+
+    def _skip_pending(self, stage: Stage, tally: Counter[TaskStatus]) -> None:
+        skipped = self.session.scalars(
+            update(NodeTask)
+            .where(NodeTask.stage_id == stage.id, NodeTask.status == T.PENDING)
+            .values(status=T.SKIPPED, finished_at=self.now)
+            .returning(NodeTask.id)
+        ).all()
+        tally[T.SKIPPED] += tally.pop(T.PENDING, 0)
+        self.events.extend(
+            NewEvent(
+                "task.skipped",
+                deployment_id=self.deployment.id,
+                task_id=task_id,
+                data={"stage": stage.name},
+            )
+            for task_id in skipped
+        )
+
+    def _finish(self, stages: list[Stage]) -> None:
+        """Every stage is final: so is the deployment."""
+        deployment = self.deployment
+        rollback = [stage for stage in stages if stage.kind == K.ROLLBACK]
+        judged = rollback or [stage for stage in stages if stage.kind != K.ROLLBACK]
+        clean = all(
+            sum(self.counts[stage.id][status] for status in DONE_WELL)
+            == sum(self.counts[stage.id].values())
+            for stage in judged
+        )
+        if rollback:
+            deployment.status = D.ROLLED_BACK if clean else D.FAILED
+        else:
+            deployment.status = D.SUCCEEDED if clean else D.FAILED
+        deployment.finished_at = self.now
+        failed = sum(self.counts[stage.id][status] for stage in judged for status in FAILURES)
+        self.note(f"deployment.{deployment.status.value}", failed=failed)
 
 
 def allowed_failures(stage: Stage, total: int) -> int | None:
@@ -144,23 +236,6 @@ def allowed_failures(stage: Stage, total: int) -> int | None:
 def exceeded(stage: Stage, tally: Counter[TaskStatus]) -> bool:
     allowed = allowed_failures(stage, sum(tally.values()))
     return allowed is not None and sum(tally[status] for status in FAILURES) > allowed
-
-
-def _skip_pending(
-    session: Session, deployment_id: int, stage: Stage, events: list[NewEvent], now: dt.datetime
-) -> None:
-    skipped = session.scalars(
-        update(NodeTask)
-        .where(NodeTask.stage_id == stage.id, NodeTask.status == T.PENDING)
-        .values(status=T.SKIPPED, finished_at=now)
-        .returning(NodeTask.id)
-    ).all()
-    events.extend(
-        NewEvent(
-            "task.skipped", deployment_id=deployment_id, task_id=task_id, data={"stage": stage.name}
-        )
-        for task_id in skipped
-    )
 
 
 def reap_expired(session: Session, now: dt.datetime | None = None) -> list[int]:

@@ -9,10 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import ValidationError as PydanticValidationError
-
 from core.engine.claims import ClaimedTask
 from core.engine.recorder import EventRecord, LogRecord, Recorder, StepRecord, TaskOutcome
+from core.errors import ValidationError
 from core.events import NewEvent
 from core.execution import StepOutcome, Stream
 from core.models import utcnow
@@ -96,14 +95,13 @@ class TaskRun:
         self.recorder.put(outcome)
 
     def _redactor(self) -> Redactor:
-        deployment_type = self.plugins.types.get(self.task.deployment_type)
-        if deployment_type is None:
+        if self.task.deployment_type not in self.plugins.types:
             return Redactor([])
         try:
-            params = deployment_type.parameters.model_validate(
-                unseal_params(self.task.sealed_params, self.box)
+            params = self.plugins.parse_params(
+                self.task.deployment_type, unseal_params(self.task.sealed_params, self.box)
             )
-        except PydanticValidationError:
+        except ValidationError:
             return Redactor([])
         return Redactor(secret_values(params))
 
@@ -133,6 +131,14 @@ class TaskRun:
                 outcome = self._run_step(position, step, sink)
                 if self.stopped is not None:
                     return self._stopped_outcome(sink, position)
+                if outcome.inconclusive:
+                    return self._outcome(
+                        TaskStatus.INCONCLUSIVE,
+                        sink,
+                        step=position,
+                        exit_code=outcome.exit_code,
+                        error=outcome.error,
+                    )
                 if outcome.failed:
                     return self._outcome(
                         TaskStatus.FAILED,
@@ -169,8 +175,8 @@ class TaskRun:
             outcome = StepOutcome.failure(f"{type(exc).__name__}: {exc}")
         if sink.redact:
             # Plugins may echo a secret in an error or in facts; they are shown and stored.
-            outcome = StepOutcome(
-                exit_code=outcome.exit_code,
+            outcome = dataclasses.replace(
+                outcome,
                 error=sink.redact(outcome.error) if outcome.error else None,
                 data=sink.redact.redact_json(dict(outcome.data)) if outcome.data else None,
             )
@@ -179,6 +185,8 @@ class TaskRun:
             status, verdict = TaskStatus(self._stopped_status()), f"stopped ({self.stopped})"
         elif outcome.succeeded:
             status, verdict = TaskStatus.SUCCEEDED, "ok"
+        elif outcome.inconclusive:
+            status, verdict = TaskStatus.INCONCLUSIVE, f"{outcome.error}"
         else:
             status, verdict = TaskStatus.FAILED, f"failed: {outcome.error}"
         sink.write(f"step {step.name}: {verdict} ({elapsed:.2f}s)")

@@ -132,7 +132,7 @@ def deploy(
             planned = deployments.preview(session, runtime, actor, request)
         from ui.console import plan_table
 
-        console.print(plan_table(planned.plan, planned.redact, with_commands=dry_run))
+        console.print(plan_table(planned.plan, planned.redact, with_nodes=dry_run))
         if dry_run:
             console.print(
                 Text(f"dry run: {planned.plan.node_count} nodes, nothing was executed", style="dim")
@@ -142,7 +142,7 @@ def deploy(
             deployment_id = deployments.create(session, runtime, actor, request)
         console.print(f"deployment {deployment_id} created")
         status = _run_here(runtime, actor, deployment_id, follow=follow)
-    raise typer.Exit(0 if status == DeploymentStatus.SUCCEEDED else 1)
+    raise typer.Exit(exit_status(status))
 
 
 @cli.command()
@@ -151,24 +151,30 @@ def retry(
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
 ) -> None:
     """Run the failed nodes of a deployment again, as a new attempt, here."""
-    with squall() as (runtime, actor):
-        with runtime.db.write() as session:
-            attempt = actions.retry(session, runtime, actor, deployment_id)
-        console.print(f"deployment {deployment_id}: attempt {attempt} of its failed nodes")
-        status = _run_here(runtime, actor, deployment_id, follow=follow)
-    raise typer.Exit(0 if status == DeploymentStatus.SUCCEEDED else 1)
+    _act_and_run(actions.retry, deployment_id, follow, "attempt {} of its failed nodes")
 
 
 @cli.command()
-def cancel(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
-    """Cancel a deployment: nothing new starts, running steps are interrupted."""
-    _act(actions.cancel, deployment_id, "cancelled")
+def exclude(
+    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+) -> None:
+    """Set the failed nodes aside and go on with the others, here."""
+    _act_and_run(actions.exclude_failed, deployment_id, follow, "set aside: {}")
 
 
 @cli.command()
-def pause(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
-    """Pause a deployment: running nodes finish, no new node starts."""
-    _act(actions.pause, deployment_id, "paused")
+def promote(
+    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    comment: Annotated[str | None, typer.Option(help="Why, for the record.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+) -> None:
+    """Approve the gate a deployment waits at (not your own deployment's), and run on here."""
+
+    def approve(session: Any, runtime: Runtime, actor: Actor, deployment: int) -> str:
+        return actions.promote(session, runtime, actor, deployment, comment)
+
+    _act_and_run(approve, deployment_id, follow, "approved the gate before {}")
 
 
 @cli.command()
@@ -176,12 +182,35 @@ def resume(
     deployment_id: Annotated[int, typer.Argument(metavar="ID")],
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
 ) -> None:
-    """Resume a paused deployment and run it here."""
-    with squall() as (runtime, actor):
-        with runtime.db.write() as session:
-            actions.resume(session, runtime, actor, deployment_id)
-        status = _run_here(runtime, actor, deployment_id, follow=follow)
-    raise typer.Exit(0 if status == DeploymentStatus.SUCCEEDED else 1)
+    """Resume a paused deployment (accepting an inconclusive health check) and run it here."""
+    _act_and_run(actions.resume, deployment_id, follow, "resumed")
+
+
+@cli.command()
+def rollback(
+    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+) -> None:
+    """Undo every node that completed, last stage first, and run the undoing here."""
+    _act_and_run(actions.rollback, deployment_id, follow, "rolling back {} node(s)")
+
+
+@cli.command()
+def pause(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Pause a deployment: running nodes finish, no new node or stage starts."""
+    _act(actions.pause, deployment_id, "paused")
+
+
+@cli.command()
+def abort(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Abort a deployment: nothing new starts, running steps are interrupted."""
+    _act(actions.cancel, deployment_id, "aborted")
+
+
+@cli.command()
+def cancel(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Cancel a deployment (the same as abort)."""
+    _act(actions.cancel, deployment_id, "cancelled")
 
 
 def _act(action: Callable[..., Any], deployment_id: int, done: str) -> None:
@@ -189,6 +218,26 @@ def _act(action: Callable[..., Any], deployment_id: int, done: str) -> None:
         with runtime.db.write() as session:
             action(session, runtime, actor, deployment_id)
         console.print(f"deployment {deployment_id} {done}")
+
+
+def _act_and_run(
+    action: Callable[..., Any], deployment_id: int, follow: bool, done: str
+) -> NoReturn:
+    """An action that sets the deployment going again, then running it in this process."""
+    with squall() as (runtime, actor):
+        with runtime.db.write() as session:
+            result = action(session, runtime, actor, deployment_id)
+        shown = ", ".join(result) if isinstance(result, list) else result
+        console.print(f"deployment {deployment_id}: {done.format(shown)}")
+        status = _run_here(runtime, actor, deployment_id, follow=follow)
+    raise typer.Exit(exit_status(status))
+
+
+def exit_status(status: DeploymentStatus) -> int:
+    """0 done, 1 failed or cancelled, 3 waiting for a person (2 is a refused request)."""
+    if status in (DeploymentStatus.SUCCEEDED, DeploymentStatus.ROLLED_BACK):
+        return 0
+    return 3 if status.waits_for_a_person else 1
 
 
 def _run_here(
@@ -249,9 +298,14 @@ def _run_here(
         view = views.deployment_view(session, runtime, actor, deployment_id)
     console.print()
     print_view(console, view)
-    if status == DeploymentStatus.PAUSED:
+    if status == DeploymentStatus.AWAITING_APPROVAL:
         console.print(
-            Text.assemble(("paused", "yellow"), f": `squall resume {deployment_id}` to go on")
+            f"next: someone other than {view.requester} runs `squall promote {deployment_id}`"
+        )
+    elif status == DeploymentStatus.PAUSED:
+        console.print(
+            f"next: `squall resume {deployment_id}` to go on, `squall rollback {deployment_id}` "
+            f"to undo, or `squall abort {deployment_id}`"
         )
     return status
 

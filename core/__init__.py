@@ -45,6 +45,7 @@ _EXPORTS = {
     "sh": "core.shell",
     "Argv": "core.types",
     "DeploymentType": "core.types",
+    "parse_nested": "core.types",
 }
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "check",
     "health",
     "hookimpl",
+    "parse_nested",
     "quote",
     "run",
     "sh",
@@ -116,4 +118,4 @@ if TYPE_CHECKING:
     from core.reporting import DeploymentSummary, ReportSection, StepSummary, TaskSummary
     from core.shell import Shell, argv, quote, sh
     from core.status import StageKind
-    from core.types import Argv, DeploymentType
+    from core.types import Argv, DeploymentType, parse_nested

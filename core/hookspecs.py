@@ -67,12 +67,15 @@ def squall_plan(request: PlanRequest, deployment_type: DeploymentType) -> Plan |
     """Turn a validated request into a Plan.
 
     :param request: the type name, its validated parameters (a pydantic model), the
-        selected targets, the deployment options and, once created, the deployment id.
+        selected targets, the deployment options, once created the deployment id, and
+        its `purpose`: `deploy`, or `rollback` to plan the undoing of the nodes in
+        `targets` (with what their steps recorded in `results`).
     :param deployment_type: the registered type named by `request.type`.
     :return: the Plan, or None if this implementation does not plan this request.
 
     First non-None result wins. Squall's own last-resort implementation calls
-    `deployment_type.plan(request)`; implement this hook (or wrap it
+    `deployment_type.plan(request)`, or `deployment_type.rollback(request)` for a
+    rollback; implement this hook (or wrap it
     with `wrapper=True`) to plan another plugin's type differently. Raise
     `core.errors.PlanError` to refuse the request with a message for the user.
     """

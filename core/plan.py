@@ -220,6 +220,13 @@ class Threshold:
         assert self.percent is not None
         return math.floor(total * self.percent / 100)
 
+    def share(self, total: int) -> int:
+        """How many of `total` nodes this is, rounded up (a wave or phase size)."""
+        if self.count is not None:
+            return self.count
+        assert self.percent is not None
+        return math.ceil(total * self.percent / 100)
+
     def __str__(self) -> str:
         return str(self.count) if self.count is not None else f"{self.percent:g}%"
 

@@ -17,9 +17,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from core import hookspecs
 from core.errors import NotFound, PluginError, ValidationError
-from core.types import DeploymentType
-
-PARSE_CONTEXT = "squall_parse"
+from core.types import PARSE_CONTEXT, DeploymentType
 
 CORE_PLUGINS = ("core.default_steps", "core.default_planning", "core.default_permissions")
 """Squall's own last-resort behaviour; any plugin may override it."""

@@ -131,9 +131,7 @@ STAGE_TRANSITIONS: dict[StageStatus, frozenset[StageStatus]] = {
 
 TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     T.PENDING: frozenset({T.RUNNING, T.SKIPPED, T.CANCELLED, T.EXCLUDED}),
-    T.RUNNING: frozenset(
-        {T.SUCCEEDED, T.FAILED, T.INCONCLUSIVE, T.CANCELLED, T.INTERRUPTED}
-    ),
+    T.RUNNING: frozenset({T.SUCCEEDED, T.FAILED, T.INCONCLUSIVE, T.CANCELLED, T.INTERRUPTED}),
     T.SUCCEEDED: frozenset(),
     T.FAILED: frozenset({T.PENDING, T.EXCLUDED}),
     T.INCONCLUSIVE: frozenset({T.PENDING}),

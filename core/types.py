@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BaseModel, BeforeValidator, ValidationInfo
 
 from core.errors import PluginError
 from core.plan import Plan, PlanRequest
@@ -54,3 +54,24 @@ class DeploymentType(Generic[P]):
             raise PluginError(f"deployment type name {self.name!r} must be letters, digits, _ or -")
         if not (isinstance(self.parameters, type) and issubclass(self.parameters, BaseModel)):
             raise PluginError(f"deployment type {self.name!r}: parameters must be a pydantic model")
+
+
+PARSE_CONTEXT = "squall_parse"
+"""Key of the validation context under which Squall hands its parameter parser to models."""
+
+
+def parse_nested(info: ValidationInfo, type_name: str, raw: Any) -> BaseModel:
+    """Validate another type's parameters from inside a parameter model's validator.
+
+    For types that wrap others (group deployments): the inner parameters get the inner
+    type's own model, so its error messages and its secret fields work as if it ran alone.
+    """
+    parse = (info.context or {}).get(PARSE_CONTEXT)
+    if parse is None:
+        raise ValueError("inner parameters are checked when Squall validates the request")
+    if isinstance(raw, BaseModel):
+        raw = raw.model_dump()
+    if not isinstance(raw, dict):
+        raise ValueError(f"parameters of {type_name} must be a mapping")
+    parsed: BaseModel = parse(type_name, raw)
+    return parsed

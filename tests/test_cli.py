@@ -323,3 +323,55 @@ def test_serve_answers_on_loopback_and_runs_deployments(data_dir: Path) -> None:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def test_a_group_deployment_waits_at_its_gate_then_promote_and_rollback_finish_it(
+    data_dir: Path,
+) -> None:
+    group = [
+        "deploy",
+        "group",
+        "-t",
+        "all",
+        "-p",
+        "inner_type=config_change",
+        "-p",
+        "inner_params.path=etc/app.conf",
+        "-p",
+        "inner_params.content=v2",
+    ]
+    waiting = squall(data_dir, *group)
+    assert waiting.returncode == 3, waiting.stderr
+    assert "Stage 1: lightning — 1 node(s): demo-api 1" in waiting.stdout
+    assert "waiting for approval of the gate before thunder 1" in waiting.stdout
+    assert "squall promote 1" in waiting.stdout
+    own = squall(data_dir, "promote", "1")
+    assert own.returncode == 2 and "never approves their own gate" in own.stderr
+    written = [demo_node(data_dir, node) / "etc" / "app.conf" for node in DEMO_NODES]
+    assert sum(path.exists() for path in written) == 1
+    # A team of one can turn four-eyes off.
+    promoted = subprocess.run(
+        [sys.executable, "-m", "app", "promote", "1", "--comment", "checked the canary"],
+        env={**env_for(data_dir), "SQUALL_FOUR_EYES": "false"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert "approved the gate before thunder 1" in promoted.stdout
+    assert all(path.read_text() == "v2" for path in written)
+    status = squall(data_dir, "status", "1").stdout
+    assert "thunder 1 approved by" in status and "checked the canary" in status
+    assert re.search(r"thunder 1\s+demo-\w+\s+\d+\s+\d+\s+0\s+0\s+0", status)  # by cluster
+    undone = squall(data_dir, "rollback", "1")
+    assert undone.returncode == 0, undone.stdout
+    assert "status rolled_back" in undone.stdout
+    assert not any(path.exists() for path in written)  # the file did not exist before
+
+
+def test_abort_stops_a_group_waiting_at_its_gate(data_dir: Path) -> None:
+    waiting = squall(data_dir, "deploy", "group", "-t", "all", "-p", "inner_type=noop")
+    assert waiting.returncode == 3
+    aborted = squall(data_dir, "abort", "1")
+    assert aborted.returncode == 0 and "deployment 1 aborted" in aborted.stdout
+    assert re.search(r"^\s*1\s+group\s+cancelled", squall(data_dir, "status").stdout, re.M)

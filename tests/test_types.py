@@ -17,8 +17,6 @@ from core.models import Base, Deployment
 from core.reporting import ReportSection
 from core.testing.fleet import Fleet
 from core.testing.harness import SquallHarness
-from core.testing.pytest_plugin import FleetFactory
-from tests.conftest import ALL_PLUGINS
 
 
 def deployment_count(harness: SquallHarness) -> int:
@@ -399,57 +397,22 @@ def test_a_health_check_that_never_passes_fails_the_node_at_health(
     assert os.readlink(root / "app" / "current") == "releases/3.1"  # switched before the check
 
 
-# --- group ------------------------------------------------------------------------------
-
-
-def test_group_runs_lightning_on_one_node_then_thunder_on_the_rest(
+def test_single_instance_rolls_back_to_the_release_it_ran_before(
     squall: SquallHarness, fleet: Fleet
 ) -> None:
-    result = squall.deploy(
-        "group",
-        params={
-            "inner_type": "cache_rebuild",
-            "inner_params": {"rebuild_command": ["sh", "-c", "echo ran >> runs"]},
-        },
-    )
-    assert result.status == "succeeded", result.failures
-    lightning, thunder = result.stages
-    assert (lightning.name, lightning.total, thunder.name, thunder.total) == (
-        "lightning",
-        1,
-        "thunder",
-        len(fleet.nodes) - 1,
-    )
-    assert lightning.finished_at is not None and thunder.started_at is not None
-    assert lightning.finished_at <= thunder.started_at
-    for _, root in roots(fleet):
-        assert (root / "runs").read_text() == "ran\n"
-    stages = {task.node: task.stage for task in squall.summary(result.id).tasks}
-    assert [node for node, stage in stages.items() if stage == "lightning"] == ["node-01"]
+    from core.services import actions
 
-
-def test_group_refuses_to_wrap_a_group_and_creates_nothing(squall: SquallHarness) -> None:
-    with pytest.raises(PlanError, match="cannot wrap another group"):
-        squall.create(
-            "group", params={"inner_type": "group", "inner_params": {"inner_type": "noop"}}
-        )
-    assert deployment_count(squall) == 0
-
-
-def test_group_lightning_takes_its_nodes_from_every_cluster(
-    tmp_path: Path, fleet_factory: FleetFactory
-) -> None:
-    # 21 nodes: lightning is ceil(5%) = 2; cluster a holds node-01…11, cluster b 12…21.
-    clustered = fleet_factory(21, clusters=2)
-    with SquallHarness(tmp_path / "clustered", ALL_PLUGINS, fleet=clustered) as squall:
-        result = squall.deploy(
-            "group",
-            params={"inner_type": "cache_rebuild", "inner_params": {"rebuild_command": "true"}},
-        )
-        assert result.status == "succeeded", result.failures
-        stages = {task.node: task.stage for task in squall.summary(result.id).tasks}
-    assert sorted(node for node, stage in stages.items() if stage == "lightning") == [
-        "node-01",
-        "node-12",
-    ]
-    assert len(stages) == 21
+    root = fleet.node("node-04").root
+    steps = {"start_command": ["sh", "-c", "readlink app/current >> started"]}
+    first = squall.deploy("single_instance", target="host:node-04", params={"version": "1.0", **steps})
+    second = squall.deploy("single_instance", target="host:node-04", params={"version": "2.0", **steps})
+    assert os.readlink(root / "app" / "current") == "releases/2.0"
+    squall.act(actions.rollback, second.id)
+    undone = squall.run(second.id)
+    assert undone.status == "rolled_back", undone.failures
+    assert os.readlink(root / "app" / "current") == "releases/1.0"
+    # Started after each switch, the last time on the release it went back to.
+    assert (root / "started").read_text().splitlines() == ["releases/1.0", "releases/2.0", "releases/1.0"]
+    assert squall.facts(second.id, "switch")["node-04"] == {"previous": "2.0", "current": "1.0"}
+    with pytest.raises(PlanError, match=r"ran no release before 1\.0"):
+        squall.act(actions.rollback, first.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,8 @@ from rich.text import Text
 
 from core.plan import Plan
 from core.secrets import Redactor
-from core.services.views import DeploymentView, FailurePoint, LogEntry
+from core.services.views import FINISHED, DeploymentView, FailurePoint, LogEntry
+from core.status import StageKind
 
 STATUS_STYLE = {
     "succeeded": "green",
@@ -27,6 +29,12 @@ STATUS_STYLE = {
     "cancelled": "bright_black",
     "skipped": "bright_black",
     "pending": "white",
+    "waiting": "magenta",
+    "awaiting_approval": "magenta",
+    "baking": "blue",
+    "inconclusive": "yellow",
+    "excluded": "bright_black",
+    "rolled_back": "yellow",
 }
 
 
@@ -34,29 +42,40 @@ def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, "white"))
 
 
-def plan_table(plan: Plan, redact: Redactor, *, with_commands: bool) -> Group:
-    """Stages, their nodes and steps; commands shown with secrets masked."""
+def plan_table(plan: Plan, redact: Redactor, *, with_nodes: bool) -> Group:
+    """Each stage with its blast radius (nodes per cluster), gate, bake time, thresholds;
+    with `with_nodes`, every node and the commands its steps run, secrets masked."""
     parts: list[Any] = []
     for number, stage in enumerate(plan.stages, start=1):
-        clusters = sorted({node_plan.node.cluster for node_plan in stage.nodes})
+        per_cluster = Counter(node_plan.node.cluster for node_plan in stage.nodes)
+        radius = ", ".join(f"{cluster} {count}" for cluster, count in sorted(per_cluster.items()))
+        traits = [stage.kind.value] if stage.kind != StageKind.DEPLOY else []
+        if stage.gate:
+            traits.append(f"manual gate ({stage.approvals} approval(s))")
+        if stage.parallelism:
+            traits.append(f"{stage.parallelism} at once")
+        if stage.max_failures is not None:
+            traits.append(f"max-fail {stage.max_failures}")
+        if stage.bake_seconds:
+            traits.append(f"bake {stage.bake_seconds:g}s")
         parts.append(
             Text.assemble(
                 (f"Stage {number}: {stage.name}", "bold"),
-                f" — {len(stage.nodes)} nodes in {len(clusters)} cluster(s): {', '.join(clusters)}",
+                f" — {len(stage.nodes)} node(s): {radius}",
+                (f"  [{', '.join(traits)}]" if traits else "", "cyan"),
             )
         )
+        if not with_nodes:
+            continue
         table = Table(box=box.SIMPLE_HEAD, show_header=True, pad_edge=False)
         table.add_column("node")
         table.add_column("cluster")
         table.add_column("steps")
         for node_plan in stage.nodes:
-            if with_commands:
-                steps = "\n".join(
-                    f"{index}. {step.name}: {redact(step.describe())}"
-                    for index, step in enumerate(node_plan.steps, start=1)
-                )
-            else:
-                steps = ", ".join(step.name for step in node_plan.steps)
+            steps = "\n".join(
+                f"{index}. {step.name}: {redact(step.describe())}"
+                for index, step in enumerate(node_plan.steps, start=1)
+            )
             table.add_row(node_plan.node.name, node_plan.node.cluster, steps)
         parts.append(table)
     return Group(*parts)
@@ -116,13 +135,10 @@ def print_view(console: Console, view: DeploymentView) -> None:
         )
     )
     if view.params:
-        console.print(
-            Text(
-                "parameters: " + ", ".join(f"{key}={value!r}" for key, value in view.params.items())
-            )
-        )
+        shown = ", ".join(f"{key}={value!r}" for key, value in view.params.items())
+        console.print(Text(f"parameters: {shown}"))
     table = Table(title="stages", title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("stage", "status", "nodes", "done", "detail"):
+    for column in ("stage", "status", "nodes", "done", "running", "left", "took", "detail"):
         table.add_column(column)
     for stage in view.stages:
         table.add_row(
@@ -130,15 +146,58 @@ def print_view(console: Console, view: DeploymentView) -> None:
             status_text(stage.status),
             str(stage.total),
             str(stage.done),
-            Text.from_markup(_counts_line(stage.counts, stage.status).split(": ", 1)[1]),
+            str(stage.counts.get("running", 0)),
+            str(stage.remaining),
+            duration(stage.started_at, stage.finished_at) if stage.started_at else "",
+            Text.from_markup(_stage_detail(stage)),
         )
     console.print(table)
+    if len({cluster for stage in view.stages for cluster in stage.clusters}) > 1:
+        console.print(_cluster_table(view))
+    for approval in view.approvals:
+        note = f": {approval.comment}" if approval.comment else ""
+        when = approval.at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        console.print(Text(f"✓ {approval.stage} approved by {approval.actor} at {when}{note}"))
+    if view.waiting_for:
+        console.print(Text.assemble(("waiting for ", "magenta"), view.waiting_for))
     if view.failures:
         console.print(Text(f"{len(view.failures)} failed node(s):", style="bold red"))
         for failure in view.failures:
             console.print(failure_line(failure))
             for line in failure.last_lines[-5:]:
                 console.print(Text(f"    | {line}", style="bright_black"))
+
+
+def _stage_detail(stage: Any) -> str:
+    detail = _counts_line(stage.counts, stage.status).split(": ", 1)[1]
+    if stage.status == "waiting":
+        detail += f" · gate: {stage.approvals}/{stage.approvals_required} approval(s)"
+    if stage.status == "baking" and stage.bake_until:
+        detail += f" · baking until {stage.bake_until.astimezone().strftime('%H:%M:%S')}"
+    return detail
+
+
+def _cluster_table(view: DeploymentView) -> Table:
+    """Per phase and wave, per cluster: done / failed / running / left."""
+    table = Table(title="by cluster", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("stage", "cluster", "nodes", "done", "failed", "running", "left"):
+        table.add_column(column)
+    for stage in view.stages:
+        for cluster, counts in stage.clusters.items():
+            total = sum(count for status, count in counts.items() if status != "queued")
+            done = sum(counts.get(status, 0) for status in FINISHED)
+            failed = counts.get("failed", 0) + counts.get("interrupted", 0)
+            running = counts.get("running", 0)
+            table.add_row(
+                stage.name,
+                cluster,
+                str(total),
+                str(done),
+                str(failed),
+                str(running),
+                str(total - done - running),
+            )
+    return table
 
 
 def deployments_table(views: Sequence[DeploymentView]) -> Table:
@@ -161,7 +220,7 @@ def deployments_table(views: Sequence[DeploymentView]) -> Table:
             str(view.id),
             view.type,
             status_text(view.status),
-            f"{sum(stage.done for stage in view.stages)}/{view.node_count}",
+            f"{view.nodes_done}/{view.node_count}",
             str(counts.get("failed", 0) + counts.get("interrupted", 0)),
             view.target,
             view.requester,

@@ -46,7 +46,7 @@ def build_pages(runtime: Runtime) -> None:
                     "id": view.id,
                     "type": view.type,
                     "status": view.status,
-                    "nodes": f"{sum(stage.done for stage in view.stages)}/{view.node_count}",
+                    "nodes": f"{view.nodes_done}/{view.node_count}",
                     "failed": view.counts.get("failed", 0) + view.counts.get("interrupted", 0),
                     "target": view.target,
                     "requester": view.requester,

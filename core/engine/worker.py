@@ -241,7 +241,8 @@ def run_until_settled(
 ) -> DeploymentStatus:
     """Run an engine in this process until the deployment stops moving; its final status.
 
-    "Stops moving" means it is finished, or paused with nothing running (a human must act).
+    "Stops moving" means it is finished, or it waits for a person (paused, or at a gate)
+    with nothing running.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     with Engine(runtime) as engine:
@@ -253,7 +254,8 @@ def run_until_settled(
             if status.is_final and not running:
                 engine.recorder.drain()
                 return status
-            if status == DeploymentStatus.PAUSED and not running:
+            if status.waits_for_a_person and not running:
+                engine.recorder.drain()
                 return status
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(

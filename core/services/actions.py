@@ -377,4 +377,3 @@ def _results(session: Session, tasks: list[NodeTask]) -> dict[str, dict[str, dic
     ):
         found[names[result.task_id]][result.name] = dict(result.data or {})
     return dict(found)
-

@@ -334,4 +334,3 @@ def _default_title(planned: ValidRequest) -> str:
     clusters = sorted({node.cluster for node in planned.targets})
     where = clusters[0] if len(clusters) == 1 else f"{len(clusters)} clusters"
     return f"{planned.type.title} on {len(planned.targets)} nodes of {where}"
-

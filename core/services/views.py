@@ -12,33 +12,53 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from core.auth import Actor, AuthTarget, authorize
-from core.models import Deployment, LogLine, NodeLease, NodeTask, Stage, StepResult
+from core.models import Approval, Deployment, Event, LogLine, NodeLease, NodeTask, Stage, StepResult
 from core.permissions import Permission
 from core.reporting import DeploymentSummary, StepSummary, TaskSummary
 from core.runtime import Runtime
 from core.secrets import redacted_params
 from core.services.deployments import get
-from core.status import TaskStatus
+from core.status import DeploymentStatus, TaskStatus
 
-T = TaskStatus
+D, T = DeploymentStatus, TaskStatus
 
 
 @dataclass(frozen=True)
 class StageProgress:
     name: str
+    kind: str
     status: str
     total: int
     counts: Mapping[str, int]
     """Tasks by status; `queued` counts pending tasks whose node another deployment holds."""
+    clusters: Mapping[str, Mapping[str, int]]
+    """The same counts per cluster: the blast radius, and where it is going wrong."""
+    gate: bool
+    approvals: int
+    approvals_required: int
+    bake_seconds: float
+    bake_until: dt.datetime | None
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
 
     @property
     def done(self) -> int:
-        return sum(
-            self.counts.get(status, 0)
-            for status in ("succeeded", "failed", "skipped", "cancelled", "interrupted")
-        )
+        return sum(self.counts.get(status, 0) for status in FINISHED)
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.done - self.counts.get("running", 0)
+
+
+FINISHED = (
+    "succeeded",
+    "failed",
+    "inconclusive",
+    "skipped",
+    "cancelled",
+    "interrupted",
+    "excluded",
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,15 @@ class FailurePoint:
     exit_code: int | None
     error: str | None
     last_lines: tuple[str, ...]
+    finished_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    stage: str
+    actor: str
+    at: dt.datetime
+    comment: str | None
 
 
 @dataclass(frozen=True)
@@ -70,6 +99,9 @@ class DeploymentView:
     finished_at: dt.datetime | None
     stages: tuple[StageProgress, ...]
     failures: tuple[FailurePoint, ...]
+    approvals: tuple[ApprovalView, ...]
+    waiting_for: str | None
+    """What a person must do for it to go on (promote a gate, resume), if anything."""
 
     @property
     def counts(self) -> Counter[str]:
@@ -80,7 +112,20 @@ class DeploymentView:
 
     @property
     def node_count(self) -> int:
-        return sum(stage.total for stage in self.stages)
+        """Nodes the deployment deploys (health checks and rollbacks come back to them)."""
+        return sum(stage.total for stage in self.stages if stage.kind == "deploy")
+
+    @property
+    def nodes_done(self) -> int:
+        return sum(stage.done for stage in self.stages if stage.kind == "deploy")
+
+    @property
+    def current_stage(self) -> StageProgress | None:
+        """The stage being worked on or waited for; the last one when all are done."""
+        for stage in self.stages:
+            if stage.status not in ("succeeded", "failed", "skipped", "cancelled"):
+                return stage
+        return self.stages[-1] if self.stages else None
 
 
 @dataclass(frozen=True)
@@ -99,14 +144,16 @@ def deployment_view(
 ) -> DeploymentView:
     deployment = get(session, rt, actor, deployment_id)
     counts: dict[int, Counter[str]] = defaultdict(Counter)
-    for stage_id, status, count in session.execute(
-        select(NodeTask.stage_id, NodeTask.status, func.count())
+    clusters: dict[int, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    for stage_id, cluster, status, count in session.execute(
+        select(NodeTask.stage_id, NodeTask.cluster_name, NodeTask.status, func.count())
         .where(NodeTask.deployment_id == deployment_id)
-        .group_by(NodeTask.stage_id, NodeTask.status)
+        .group_by(NodeTask.stage_id, NodeTask.cluster_name, NodeTask.status)
     ):
-        counts[stage_id][status.value] = count
-    for stage_id, count in session.execute(
-        select(NodeTask.stage_id, func.count())
+        counts[stage_id][status.value] += count
+        clusters[stage_id][cluster][status.value] += count
+    for stage_id, cluster, count in session.execute(
+        select(NodeTask.stage_id, NodeTask.cluster_name, func.count())
         .join(
             NodeLease,
             and_(
@@ -114,21 +161,37 @@ def deployment_view(
             ),
         )
         .where(NodeTask.deployment_id == deployment_id, NodeTask.status == T.PENDING)
-        .group_by(NodeTask.stage_id)
+        .group_by(NodeTask.stage_id, NodeTask.cluster_name)
     ):
-        counts[stage_id]["queued"] = count
+        counts[stage_id]["queued"] += count
+        clusters[stage_id][cluster]["queued"] += count
+    approvals = session.execute(
+        select(Approval, Stage.name)
+        .join(Stage, Stage.id == Approval.stage_id)
+        .where(Approval.deployment_id == deployment_id)
+        .order_by(Approval.id)
+    ).all()
+    approval_counts = Counter(approval.stage_id for approval, _ in approvals)
+    stage_rows = session.scalars(
+        select(Stage).where(Stage.deployment_id == deployment_id).order_by(Stage.position)
+    ).all()
     stages = tuple(
         StageProgress(
             name=stage.name,
+            kind=stage.kind.value,
             status=stage.status.value,
             total=sum(count for status, count in counts[stage.id].items() if status != "queued"),
             counts=dict(counts[stage.id]),
+            clusters={name: dict(tally) for name, tally in sorted(clusters[stage.id].items())},
+            gate=stage.gate,
+            approvals=approval_counts[stage.id],
+            approvals_required=stage.approvals_required,
+            bake_seconds=stage.bake_seconds,
+            bake_until=stage.bake_until,
             started_at=stage.started_at,
             finished_at=stage.finished_at,
         )
-        for stage in session.scalars(
-            select(Stage).where(Stage.deployment_id == deployment_id).order_by(Stage.position)
-        )
+        for stage in stage_rows
     )
     failures = tuple(
         FailurePoint(
@@ -141,13 +204,14 @@ def deployment_view(
             exit_code=task.exit_code,
             error=task.error,
             last_lines=tuple(task.last_lines or ()),
+            finished_at=task.finished_at,
         )
         for task, stage_name in session.execute(
             select(NodeTask, Stage.name)
             .join(Stage, Stage.id == NodeTask.stage_id)
             .where(
                 NodeTask.deployment_id == deployment_id,
-                NodeTask.status.in_([T.FAILED, T.INTERRUPTED]),
+                NodeTask.status.in_([T.FAILED, T.INTERRUPTED, T.INCONCLUSIVE]),
             )
             .order_by(NodeTask.finished_at, NodeTask.id)
         )
@@ -167,7 +231,32 @@ def deployment_view(
         finished_at=deployment.finished_at,
         stages=stages,
         failures=failures,
+        approvals=tuple(
+            ApprovalView(stage_name, approval.actor, approval.created_at, approval.comment)
+            for approval, stage_name in approvals
+        ),
+        waiting_for=_waiting_for(session, deployment, stages),
     )
+
+
+def _waiting_for(
+    session: Session, deployment: Deployment, stages: tuple[StageProgress, ...]
+) -> str | None:
+    if deployment.status == D.AWAITING_APPROVAL:
+        for stage in stages:
+            if stage.status == "waiting":
+                count = f"{stage.approvals} of {stage.approvals_required}"
+                return f"approval of the gate before {stage.name} ({count}, not by the requester)"
+    if deployment.status == D.PAUSED:
+        reason = session.scalar(
+            select(Event.data)
+            .where(Event.deployment_id == deployment.id, Event.kind == "deployment.paused")
+            .order_by(Event.id.desc())
+            .limit(1)
+        )
+        why = (reason or {}).get("reason", "operator")
+        return "resume (paused by an operator)" if why == "operator" else f"a decision: {why}"
+    return None
 
 
 def recent_deployments(

@@ -9,7 +9,7 @@ Plugin authors get it as the `squall` fixture (see core.testing.pytest_plugin).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,20 @@ class SquallHarness:
             ssh=ssh,
             engine=engine or EngineSettings(lease_seconds=10, poll_seconds=0.1),
         )
-        self.runtime = Runtime.open(settings, host or build_host(plugins))
+        self._plugins = tuple(plugins)
+        self.runtime = Runtime.open(settings, host or build_host(self._plugins))
         self.actor: Actor = local_operator()
         if fleet is not None:
             self.import_inventory(fleet.write_inventory(data_dir / "fleet-inventory.yaml"))
+
+    def restart(self) -> SquallHarness:
+        """Another Squall on the same database and data directory, as after a restart
+        (close it when done; this one is left as it is, like a process that died)."""
+        again = SquallHarness.__new__(SquallHarness)
+        again._plugins = self._plugins
+        again.runtime = Runtime.open(self.runtime.settings, build_host(self._plugins))
+        again.actor = self.actor
+        return again
 
     def import_inventory(self, path: Path) -> inventory.ImportSummary:
         with self.runtime.db.write() as session:
@@ -93,6 +103,18 @@ class SquallHarness:
     ) -> views.DeploymentView:
         """Create and run a deployment; its final view (status, stages, failure points)."""
         return self.run(self.create(type_name, **options), timeout=timeout)
+
+    def act(
+        self,
+        action: Callable[..., Any],
+        deployment_id: int,
+        *args: Any,
+        actor: Actor | None = None,
+    ) -> Any:
+        """Do an operator action (from `core.services.actions`) as `actor` (default: the
+        local operator), e.g. `squall.act(actions.promote, id, actor=bob)`."""
+        with self.runtime.db.write() as session:
+            return action(session, self.runtime, actor or self.actor, deployment_id, *args)
 
     def deliver_events(self) -> int:
         """Hand every committed event to the `squall_on_event` hooks now; how many."""

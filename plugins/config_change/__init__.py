@@ -22,8 +22,8 @@ from core import (
     StepOutcome,
     hookimpl,
 )
-from plugins.config_change.plan import ConfigChangeParams, plan
-from plugins.config_change.steps import VALIDATE, WRITE, validate, write
+from plugins.config_change.plan import ConfigChangeParams, plan, rollback
+from plugins.config_change.steps import RESTORE, VALIDATE, WRITE, restore_previous, validate, write
 
 
 @hookimpl
@@ -34,9 +34,10 @@ def squall_register_types(register: Callable[[DeploymentType[Any]], None]) -> No
             title="Configuration change",
             description="Writes a configuration file on each node (whole content or a template), "
             "keeps a backup, shows the diff, validates it (restoring the backup on failure) "
-            "and reloads the service.",
+            "and reloads the service. Rolls back by restoring the backup.",
             parameters=ConfigChangeParams,
             plan=plan,
+            rollback=rollback,
             retry_interrupted=True,
         )
     )
@@ -50,6 +51,8 @@ def squall_execute_step(
         return write(step, connection, log)
     if step.kind == VALIDATE:
         return validate(step, connection, log)
+    if step.kind == RESTORE:
+        return restore_previous(step, connection, log)
     return None
 
 

@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from core import Argv, NodeInfo, NodePlan, Plan, PlanError, PlanRequest, StagePlan, Step, argv, run
-from plugins.config_change.steps import validate_step, write_step
+from plugins.config_change.steps import restore_step, validate_step, write_step
 
 
 class ConfigChangeParams(BaseModel):
@@ -123,3 +123,19 @@ def plan(request: PlanRequest[ConfigChangeParams]) -> Plan:
     if not nodes:
         raise PlanError("no target node")
     return Plan((StagePlan("change", tuple(nodes)),))
+
+
+def rollback(request: PlanRequest[ConfigChangeParams]) -> Plan:
+    """Each node gets its previous file back (or loses a file it did not have), then the
+    reload command runs again so the service reads it."""
+    params = request.params
+    if request.deployment_id is None:
+        raise PlanError("only a deployment that ran can be rolled back")
+    steps: list[Step] = [
+        restore_step(params.path, str(request.deployment_id), timeout=params.timeout)
+    ]
+    if params.reload_command:
+        steps.append(run("reload", argv(params.reload_command), timeout=params.timeout))
+    return Plan(
+        (StagePlan("restore", tuple(NodePlan(node, tuple(steps)) for node in request.targets)),)
+    )

@@ -16,6 +16,7 @@ from core import CommandResult, LogSink, NodeConnection, Shell, Step, StepOutcom
 
 WRITE = "config_change.write"
 VALIDATE = "config_change.validate"
+RESTORE = "config_change.restore"
 MAX_DIFF_LINES = 2000
 
 
@@ -51,6 +52,16 @@ def validate_step(path: str, command: Shell, *, tag: str, timeout: float) -> Ste
         MappingProxyType({"path": path, "command": command.text, "tag": tag}),
         timeout,
         f"$ {command.text}  [restores {path} on failure]",
+    )
+
+
+def restore_step(path: str, tag: str, *, timeout: float) -> Step:
+    return Step(
+        "restore",
+        RESTORE,
+        MappingProxyType({"path": path, "tag": tag}),
+        timeout,
+        f"put back {path} as it was before deployment {tag}",
     )
 
 
@@ -114,15 +125,22 @@ def validate(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcom
     outcome = StepOutcome.from_command(result, timeout)
     if outcome.succeeded or result.interrupted:
         return outcome
-    restored = restore(path, tag, connection, timeout)
+    _, restored = restore(path, tag, connection, timeout)
     log.write(f"validation failed; {restored}")
     return StepOutcome.failure(
         f"validation failed ({outcome.error}); {restored}", exit_code=outcome.exit_code
     )
 
 
-def restore(path: str, tag: str, connection: NodeConnection, timeout: float) -> str:
-    """Put back what the write step replaced; says what it did."""
+def restore_previous(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
+    """The rollback of a write: the backup back in place, or the new file removed."""
+    restored, what = restore(step.args["path"], step.args["tag"], connection, step.timeout or 60)
+    log.write(what)
+    return StepOutcome.ok({"restored": what}) if restored else StepOutcome.failure(what)
+
+
+def restore(path: str, tag: str, connection: NodeConnection, timeout: float) -> tuple[bool, str]:
+    """Put back what the write step replaced; whether that worked, and what it did."""
     backup = backup_path(path, tag)
     if connection.read_file(backup, timeout=timeout) is not None:
         # A copy renamed over the file: atomic, and the old mode and owner come back too.
@@ -135,13 +153,14 @@ def restore(path: str, tag: str, connection: NodeConnection, timeout: float) -> 
                 log=None,
             )
             if moved.succeeded:
-                return f"restored the previous content from {backup}"
-        return f"could not restore {path} from {backup}: put it back by hand"
+                return True, f"restored the previous content from {backup}"
+        return False, f"could not restore {path} from {backup}: put it back by hand"
     if connection.read_file(created_marker(path, tag), timeout=timeout) is not None:
         result = connection.run(sh("rm -f -- {path}", path=path), timeout=timeout, log=None)
         if result.succeeded:
-            return f"removed {path}, which did not exist before"
-    return "nothing to restore (the file was already as wanted)"
+            return True, f"removed {path}, which did not exist before"
+        return False, f"could not remove {path}, which did not exist before"
+    return True, "nothing to restore (the file was already as wanted)"
 
 
 def _copy(connection: NodeConnection, source: str, target: str, timeout: float) -> CommandResult:

@@ -83,7 +83,6 @@ def plan(request: PlanRequest[SingleInstanceParams]) -> Plan:
         )
     params = request.params
     release = f"{params.app_dir}/releases/{params.version}"
-    current = f"{params.app_dir}/current"
     steps: list[Step] = []
     if params.drain_command:
         steps.append(run("drain", argv(params.drain_command), timeout=params.timeout))
@@ -100,22 +99,51 @@ def plan(request: PlanRequest[SingleInstanceParams]) -> Plan:
     else:
         prepare = sh("mkdir -p -- {release}", release=release)
     steps.append(run("prepare", prepare, timeout=params.timeout))
-    steps.append(
-        run(
-            "switch",
-            sh(
-                "previous=$(readlink -- {current} 2>/dev/null || true); "
-                "ln -sfn -- {target} {current}.squall-new && "
-                "mv -Tf -- {current}.squall-new {current} && "
-                'printf "previous=%s\\n" "${{previous##*/}}" && printf "current=%s\\n" {version}',
-                current=current,
-                target=f"releases/{params.version}",
-                version=params.version,
-            ),
-            facts=True,
-            timeout=params.timeout,
-        )
+    steps.append(_switch(params, params.version))
+    steps.extend(_start_and_check(params))
+    return Plan((StagePlan("deploy", (NodePlan(request.targets[0], tuple(steps)),)),))
+
+
+def rollback(request: PlanRequest[SingleInstanceParams]) -> Plan:
+    """Switch the node back to the release it ran before, then start and check it."""
+    params = request.params
+    plans = []
+    for node in request.targets:
+        previous = request.results.get(node.name, {}).get("switch", {}).get("previous")
+        if not previous:
+            raise PlanError(
+                f"{node.name} ran no release before {params.version}: nothing to switch back to"
+            )
+        steps: list[Step] = []
+        if params.stop_command:
+            steps.append(run("stop", argv(params.stop_command), timeout=params.timeout))
+        steps.append(_switch(params, str(previous)))
+        steps.extend(_start_and_check(params))
+        plans.append(NodePlan(node, tuple(steps)))
+    return Plan((StagePlan("switch back", tuple(plans)),))
+
+
+def _switch(params: SingleInstanceParams, version: str) -> Step:
+    """Point `current` at a release atomically; its facts say what it pointed at before."""
+    current = f"{params.app_dir}/current"
+    return run(
+        "switch",
+        sh(
+            "previous=$(readlink -- {current} 2>/dev/null || true); "
+            "ln -sfn -- {target} {current}.squall-new && "
+            "mv -Tf -- {current}.squall-new {current} && "
+            'printf "previous=%s\\n" "${{previous##*/}}" && printf "current=%s\\n" {version}',
+            current=current,
+            target=f"releases/{version}",
+            version=version,
+        ),
+        facts=True,
+        timeout=params.timeout,
     )
+
+
+def _start_and_check(params: SingleInstanceParams) -> list[Step]:
+    steps = []
     if params.start_command:
         steps.append(run("start", argv(params.start_command), timeout=params.timeout))
     if params.health_command:
@@ -128,7 +156,7 @@ def plan(request: PlanRequest[SingleInstanceParams]) -> Plan:
                 timeout=params.timeout,
             )
         )
-    return Plan((StagePlan("deploy", (NodePlan(request.targets[0], tuple(steps)),)),))
+    return steps
 
 
 @hookimpl
@@ -141,6 +169,7 @@ def squall_register_types(register: Callable[[DeploymentType[Any]], None]) -> No
             "prepare the release, switch the current link, start, check health.",
             parameters=SingleInstanceParams,
             plan=plan,
+            rollback=rollback,
         )
     )
 

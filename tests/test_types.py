@@ -404,15 +404,23 @@ def test_single_instance_rolls_back_to_the_release_it_ran_before(
 
     root = fleet.node("node-04").root
     steps = {"start_command": ["sh", "-c", "readlink app/current >> started"]}
-    first = squall.deploy("single_instance", target="host:node-04", params={"version": "1.0", **steps})
-    second = squall.deploy("single_instance", target="host:node-04", params={"version": "2.0", **steps})
+    first = squall.deploy(
+        "single_instance", target="host:node-04", params={"version": "1.0", **steps}
+    )
+    second = squall.deploy(
+        "single_instance", target="host:node-04", params={"version": "2.0", **steps}
+    )
     assert os.readlink(root / "app" / "current") == "releases/2.0"
     squall.act(actions.rollback, second.id)
     undone = squall.run(second.id)
     assert undone.status == "rolled_back", undone.failures
     assert os.readlink(root / "app" / "current") == "releases/1.0"
     # Started after each switch, the last time on the release it went back to.
-    assert (root / "started").read_text().splitlines() == ["releases/1.0", "releases/2.0", "releases/1.0"]
+    assert (root / "started").read_text().splitlines() == [
+        "releases/1.0",
+        "releases/2.0",
+        "releases/1.0",
+    ]
     assert squall.facts(second.id, "switch")["node-04"] == {"previous": "2.0", "current": "1.0"}
     with pytest.raises(PlanError, match=r"ran no release before 1\.0"):
         squall.act(actions.rollback, first.id)

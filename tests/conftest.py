@@ -11,18 +11,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from app import DEFAULT_PLUGINS
 from core.testing.fleet import Fleet
 from core.testing.harness import SquallHarness
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "SQUALL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-ALL_PLUGINS = (
-    "plugins.noop",
-    "plugins.config_change",
-    "plugins.cache_rebuild",
-    "plugins.single_instance",
-    "plugins.group_phases",
 )
 
 
@@ -67,7 +61,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def squall_plugins() -> tuple[str, ...]:
     """The `squall` fixture (from Squall's pytest plugin) loads every built-in type."""
-    return ALL_PLUGINS
+    return DEFAULT_PLUGINS
 
 
 @pytest.fixture
@@ -76,6 +70,6 @@ def squall_on_each_database(
 ) -> Iterator[SquallHarness]:
     """Squall with every built-in type and the fleet, once on SQLite and once on PostgreSQL."""
     with SquallHarness(
-        tmp_path / "squall", ALL_PLUGINS, fleet=fleet, database_url=database_url
+        tmp_path / "squall", DEFAULT_PLUGINS, fleet=fleet, database_url=database_url
     ) as harness:
         yield harness

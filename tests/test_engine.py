@@ -11,6 +11,7 @@ import paramiko
 import pytest
 from sqlalchemy import event, select, update
 
+from app import DEFAULT_PLUGINS
 from core.engine.claims import claim_tasks
 from core.engine.progress import reap_expired
 from core.engine.worker import Engine
@@ -21,7 +22,6 @@ from core.services import actions
 from core.settings import SSHSettings
 from core.testing.fleet import Fleet
 from core.testing.harness import SquallHarness
-from tests.conftest import ALL_PLUGINS
 
 
 def events(harness: SquallHarness, deployment_id: int, kind: str | None = None) -> list[Event]:
@@ -365,7 +365,7 @@ def test_the_ssh_key_is_loaded_once_for_all_connections(
 def _harness_with_ssh(tmp_path: Path, fleet: Fleet, **ssh: object) -> SquallHarness:
     return SquallHarness(
         tmp_path,
-        ALL_PLUGINS,
+        DEFAULT_PLUGINS,
         fleet=fleet,
         ssh=SSHSettings(key_file=fleet.client_key, **ssh),  # type: ignore[arg-type]
     )

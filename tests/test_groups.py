@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from sqlalchemy import select
 
+from app import DEFAULT_PLUGINS
 from core import DeploymentType, NodePlan, Plan, PlanRequest, StagePlan, hookimpl, run, sh
 from core.auth import Actor
 from core.engine.worker import Engine
@@ -23,7 +24,6 @@ from core.models import Event, NodeTask
 from core.services import actions, deployments
 from core.testing.fleet import Fleet
 from core.testing.harness import SquallHarness
-from tests.conftest import ALL_PLUGINS
 from ui.console import plan_table
 
 BOB = Actor("bob", frozenset({"approver", "operator"}), "sso")
@@ -48,7 +48,7 @@ def fleet30(clusters: Fleet) -> Iterator[Fleet]:
 
 @pytest.fixture
 def squall(tmp_path: Path, fleet30: Fleet) -> Iterator[SquallHarness]:
-    with SquallHarness(tmp_path / "squall", ALL_PLUGINS, fleet=fleet30) as harness:
+    with SquallHarness(tmp_path / "squall", DEFAULT_PLUGINS, fleet=fleet30) as harness:
         yield harness
 
 
@@ -473,7 +473,7 @@ class ThirdParty:
 
 
 def test_a_third_party_type_rolls_out_in_phases(tmp_path: Path, fleet30: Fleet) -> None:
-    with SquallHarness(tmp_path / "s", (*ALL_PLUGINS, ThirdParty()), fleet=fleet30) as squall:
+    with SquallHarness(tmp_path / "s", (*DEFAULT_PLUGINS, ThirdParty()), fleet=fleet30) as squall:
         result = squall.deploy(
             "group",
             params={

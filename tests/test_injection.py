@@ -23,6 +23,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from sqlalchemy import func, select
 
+from app import DEFAULT_PLUGINS
 from core.engine.worker import Engine
 from core.errors import SquallError
 from core.models import Deployment, NodeTask
@@ -32,7 +33,6 @@ from core.status import TaskStatus
 from core.testing.fleet import Fleet
 from core.testing.harness import SquallHarness
 from core.types import Argv, DeploymentType
-from tests.conftest import ALL_PLUGINS
 
 MARKER = "@M@"
 """Stands for a case's own marker file: an absolute path outside every node's folder."""
@@ -420,7 +420,7 @@ def markers(tmp_path: Path) -> Path:
 
 
 def test_every_text_parameter_of_every_type_says_where_its_value_goes() -> None:
-    fields = text_fields(build_host(ALL_PLUGINS).types)
+    fields = text_fields(build_host(DEFAULT_PLUGINS).types)
     assert {"noop", "config_change", "cache_rebuild", "single_instance"} <= {
         name for name, _ in fields
     }

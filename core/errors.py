@@ -26,7 +26,14 @@ class InventoryError(SquallError):
 
 
 class ValidationError(SquallError):
-    """Parameters or options of a request are invalid; nothing was changed."""
+    """Parameters or options of a request are invalid; nothing was changed.
+
+    `fields` maps each bad field (a dotted path such as `lightning.max_fail`) to what is
+    wrong with it, so a form can show the message next to the field."""
+
+    def __init__(self, message: str, *, fields: dict[str, str] | None = None):
+        super().__init__(message)
+        self.fields = fields or {}
 
 
 class PlanError(SquallError):

@@ -55,22 +55,38 @@ class PluginHost:
     def parse_params(self, type_name: str, raw: Mapping[str, Any]) -> BaseModel:
         """A type's parameters, validated by its model; a ValidationError naming each bad field.
 
-        Models that wrap other types (group deployments) find this method in the validation
-        context under `squall_parse`, to validate their inner parameters the same way."""
+        Models that wrap other types (group deployments) validate their inner parameters
+        through `core.types.parse_nested`, and the inner errors come back with the wrapping
+        field's name in front (`inner_params.path`)."""
         deployment_type = self.type(type_name)
         try:
             params: BaseModel = deployment_type.parameters.model_validate(
-                dict(raw), context={PARSE_CONTEXT: self.parse_params}
+                dict(raw), context={PARSE_CONTEXT: self._validate_nested}
             )
         except PydanticValidationError as exc:
-            problems = [
-                f"{'.'.join(str(part) for part in error['loc']) or 'parameters'}: {error['msg']}"
+            fields = {
+                ".".join(str(part) for part in error["loc"]) or "parameters": error[
+                    "msg"
+                ].removeprefix("Value error, ")
                 for error in exc.errors()
-            ]
+            }
+            problems = "; ".join(f"{field}: {message}" for field, message in fields.items())
             raise ValidationError(
-                f"invalid parameters for {type_name}: " + "; ".join(problems)
+                f"invalid parameters for {type_name}: {problems}", fields=fields
             ) from None
         return params
+
+    def _validate_nested(self, type_name: str, raw: Mapping[str, Any]) -> BaseModel:
+        """For models that wrap another type: its own model's errors, as pydantic errors, so
+        they come back under the wrapping field (`inner_params.path`)."""
+        if type_name not in self.types:
+            raise ValueError(
+                f"no deployment type named {type_name!r} (installed: {', '.join(self.types)})"
+            )
+        model: BaseModel = self.types[type_name].parameters.model_validate(
+            dict(raw), context={PARSE_CONTEXT: self._validate_nested}
+        )
+        return model
 
     @property
     def plugin_names(self) -> list[str]:

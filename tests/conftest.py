@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -73,3 +74,46 @@ def squall_on_each_database(
         tmp_path / "squall", DEFAULT_PLUGINS, fleet=fleet, database_url=database_url
     ) as harness:
         yield harness
+
+
+@pytest.fixture
+def console_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data directory with an inventory of 6 local nodes in 2 clusters, for the console
+    tests: the `user` fixture's app (tests/ui_main.py) reads it from the environment.
+    Request it before `user`."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("SQUALL_DATA_DIR", str(data))
+    monkeypatch.setenv("SQUALL_DEMO_INVENTORY", "false")
+    monkeypatch.setenv("SQUALL_ENGINE__POLL_SECONDS", "0.1")
+    for name in [
+        name
+        for name in os.environ
+        if name.startswith("SQUALL_")
+        and name
+        not in (
+            "SQUALL_DATA_DIR",
+            "SQUALL_DEMO_INVENTORY",
+            "SQUALL_ENGINE__POLL_SECONDS",
+            "SQUALL_TEST_POSTGRES_URL",
+        )
+    ]:
+        monkeypatch.delenv(name)
+    clusters = {
+        cluster: {
+            "environment": "test",
+            "defaults": {"transport": "local", "tags": [cluster.removeprefix("lab-")]},
+            "nodes": [
+                {
+                    "name": f"{cluster}-{index}",
+                    "root": str(tmp_path / "nodes" / f"{cluster}-{index}"),
+                }
+                for index in range(1, 4)
+            ],
+        }
+        for cluster in ("lab-web", "lab-db")
+    }
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump({"clusters": clusters}))
+    with SquallHarness(data, DEFAULT_PLUGINS) as harness:
+        harness.import_inventory(inventory)
+    return data

@@ -426,11 +426,11 @@ def test_phases_can_be_chosen_by_cluster(squall: SquallHarness) -> None:
 
 
 def test_group_parameters_are_checked_with_the_inner_types_own_model(squall: SquallHarness) -> None:
-    with pytest.raises(
-        ValidationError,
-        match=r"invalid parameters for cache_rebuild: rebuild_command: Field required",
-    ):
+    with pytest.raises(ValidationError) as refused:
         squall.create("group", params={"inner_type": "cache_rebuild", "inner_params": {}})
+    assert refused.value.fields == {"inner_params.rebuild_command": "Field required"}
+    with pytest.raises(ValidationError, match="no deployment type named 'teleport'"):
+        squall.create("group", params={"inner_type": "teleport"})
     with pytest.raises(ValidationError, match="cannot wrap another group"):
         squall.create("group", params={"inner_type": "group"})
     with pytest.raises(ValidationError, match="wave_size"):

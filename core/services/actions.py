@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.auth import Actor
+from core.auth import Actor, AuthTarget, is_allowed
 from core.engine.progress import advance
 from core.errors import InvalidTransition, PermissionDenied, PlanError, ValidationError
 from core.events import NewEvent, emit, emit_many
@@ -132,8 +132,15 @@ def promote(
     return stage.name
 
 
-def retry(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> int:
-    """Run the failed nodes again as a new attempt; nodes that succeeded are left alone.
+def retry(
+    session: Session,
+    rt: Runtime,
+    actor: Actor,
+    deployment_id: int,
+    nodes: list[str] | None = None,
+) -> int:
+    """Run the failed nodes (or only `nodes` among them) again as a new attempt; nodes
+    that succeeded are left alone.
 
     Nodes skipped because a threshold halted their stage run too (they never ran), and
     inconclusive health checks are taken again. Returns the new attempt number."""
@@ -142,11 +149,13 @@ def retry(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> in
         raise InvalidTransition(f"cannot retry a deployment that is {deployment.status.value}")
     _refuse_after_rollback(session, deployment)
     attempt = deployment.attempt + 1
+    chosen = [NodeTask.node_name.in_(nodes)] if nodes else []
     retried = session.execute(
         update(NodeTask)
         .where(
             NodeTask.deployment_id == deployment_id,
             NodeTask.status.in_([T.FAILED, T.INTERRUPTED, T.SKIPPED, T.INCONCLUSIVE]),
+            *chosen,
         )
         .values(
             status=T.PENDING,
@@ -165,7 +174,8 @@ def retry(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> in
         .returning(NodeTask.stage_id, NodeTask.node_name)
     ).all()
     if not retried:
-        raise ValidationError(f"deployment {deployment_id} has no failed node to retry")
+        which = f" among {', '.join(nodes)}" if nodes else ""
+        raise ValidationError(f"deployment {deployment_id} has no failed node to retry{which}")
     deployment.attempt = attempt
     deployment.status = D.RUNNING
     deployment.finished_at = None
@@ -377,3 +387,50 @@ def _results(session: Session, tasks: list[NodeTask]) -> dict[str, dict[str, dic
     ):
         found[names[result.task_id]][result.name] = dict(result.data or {})
     return dict(found)
+
+
+def available(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> list[str]:
+    """The actions `actor` may take on the deployment now (to show, never to enforce:
+    every action checks again when it is taken)."""
+    deployment = get_for(session, rt, actor, deployment_id, Permission.VIEW)
+    status = deployment.status
+    failed = session.scalar(
+        select(func.count()).where(
+            NodeTask.deployment_id == deployment_id,
+            NodeTask.status.in_([T.FAILED, T.INTERRUPTED, T.INCONCLUSIVE]),
+        )
+    )
+    rolled = session.scalar(
+        select(Stage.id)
+        .where(Stage.deployment_id == deployment_id, Stage.kind == K.ROLLBACK)
+        .limit(1)
+    )
+    offered: list[tuple[str, Permission]] = []
+    if status in (D.RUNNING, D.AWAITING_APPROVAL):
+        offered.append(("pause", Permission.CONTROL))
+    if status == D.PAUSED:
+        offered.append(("resume", Permission.CONTROL))
+    if status == D.AWAITING_APPROVAL and not (
+        rt.settings.four_eyes and actor.name == deployment.requester
+    ):
+        offered.append(("promote", Permission.APPROVE))
+    if failed and status in (D.FAILED, D.PAUSED) and rolled is None:
+        offered.append(("retry", Permission.RETRY))
+    if failed and status in (D.FAILED, D.PAUSED, D.RUNNING, D.AWAITING_APPROVAL) and rolled is None:
+        offered.append(("exclude", Permission.RETRY))
+    rollback_states = (D.FAILED, D.SUCCEEDED, D.CANCELLED, D.PAUSED, D.AWAITING_APPROVAL)
+    if (
+        status in rollback_states
+        and rolled is None
+        and rt.plugins.types.get(deployment.type) is not None
+        and rt.plugins.type(deployment.type).rollback is not None
+    ):
+        offered.append(("rollback", Permission.ROLLBACK))
+    if not status.is_final:
+        offered.append(("cancel", Permission.CONTROL))
+    target = AuthTarget("deployment", str(deployment_id), attributes={"type": deployment.type})
+    return [
+        name
+        for name, permission in offered
+        if is_allowed(rt.plugins.hook, actor, permission, target)
+    ]

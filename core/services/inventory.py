@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from core import audit
@@ -15,7 +16,7 @@ from core.auth import Actor, AuthTarget, authorize
 from core.errors import InventoryError
 from core.events import emit
 from core.inventory import InventorySpec, load_inventory, parse_selector
-from core.models import Cluster, Node, utcnow
+from core.models import Cluster, Deployment, Node, NodeTask, utcnow
 from core.permissions import Permission
 from core.plan import NodeInfo
 from core.runtime import Runtime
@@ -184,3 +185,66 @@ def ensure_demo_inventory(session: Session, rt: Runtime, actor: Actor) -> Path |
     )
     import_file(session, rt, actor, path)
     return path
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    """A node with the last deployment that touched it."""
+
+    node: NodeInfo
+    last_deployment: int | None
+    last_type: str | None
+    last_status: str | None
+    last_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    name: str
+    environment: str | None
+    source: str
+    nodes: int
+
+
+def overview(session: Session, rt: Runtime, actor: Actor) -> tuple[list[ClusterRow], list[NodeRow]]:
+    """Clusters, and every node with its last deployment and how that went for the node."""
+    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("inventory"))
+    clusters = [
+        ClusterRow(cluster.name, cluster.environment, cluster.source, count)
+        for cluster, count in session.execute(
+            select(Cluster, func.count(Node.id))
+            .outerjoin(Node)
+            .group_by(Cluster.id)
+            .order_by(Cluster.name)
+        )
+    ]
+    ranked = select(
+        NodeTask.node_name,
+        NodeTask.deployment_id,
+        NodeTask.status,
+        NodeTask.finished_at,
+        func.row_number()
+        .over(partition_by=NodeTask.node_name, order_by=NodeTask.id.desc())
+        .label("rank"),
+    ).subquery()
+    last = {
+        row.node_name: row
+        for row in session.execute(
+            select(ranked, Deployment.type)
+            .join(Deployment, Deployment.id == ranked.c.deployment_id)
+            .where(ranked.c.rank == 1)
+        )
+    }
+    rows = []
+    for node in all_nodes(session):
+        found = last.get(node.name)
+        rows.append(
+            NodeRow(
+                node,
+                found.deployment_id if found else None,
+                found.type if found else None,
+                found.status.value if found else None,
+                found.finished_at if found else None,
+            )
+        )
+    return clusters, rows

@@ -355,3 +355,112 @@ def deployment_summary(
             for task, stage_name in rows
         ),
     )
+
+
+@dataclass(frozen=True)
+class TaskCell:
+    """One node task, for the node grid."""
+
+    node: str
+    cluster: str
+    stage: str
+    kind: str
+    status: str
+    attempt: int
+    current_step: str | None
+    failed_step: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """How the nodes fared at one step: where failures cluster."""
+
+    name: str
+    counts: Mapping[str, int]
+    failed_by_cluster: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class ErrorSignature:
+    """Failed nodes that failed the same way: at one step, with one first error line."""
+
+    step: str
+    error: str
+    nodes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeploymentDetail:
+    view: DeploymentView
+    tasks: tuple[TaskCell, ...]
+    steps: tuple[StepRow, ...]
+    signatures: tuple[ErrorSignature, ...]
+    actions: tuple[str, ...]
+    """What the person looking may do now (see `core.services.actions.available`)."""
+
+
+def deployment_detail(
+    session: Session, rt: Runtime, actor: Actor, deployment_id: int
+) -> DeploymentDetail:
+    from core.services.actions import available
+
+    view = deployment_view(session, rt, actor, deployment_id)
+    rows = session.execute(
+        select(NodeTask, Stage.name, Stage.kind)
+        .join(Stage, Stage.id == NodeTask.stage_id)
+        .where(NodeTask.deployment_id == deployment_id)
+        .order_by(Stage.position, NodeTask.position)
+    ).all()
+    tasks = tuple(
+        TaskCell(
+            node=task.node_name,
+            cluster=task.cluster_name,
+            stage=stage,
+            kind=kind.value,
+            status=task.status.value,
+            attempt=task.attempt,
+            current_step=(
+                task.step_names[task.current_step]
+                if task.current_step is not None and task.status == T.RUNNING
+                else None
+            ),
+            failed_step=task.failed_step_name,
+            error=task.error,
+        )
+        for task, stage, kind in rows
+    )
+    order: dict[str, int] = {}
+    for task, _, _ in rows:
+        for name in task.step_names:
+            order.setdefault(name, len(order))
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    failed_by_cluster: dict[str, Counter[str]] = defaultdict(Counter)
+    cluster_of = {task.id: task.cluster_name for task, _, _ in rows}
+    for result in session.scalars(
+        select(StepResult)
+        .join(
+            NodeTask,
+            and_(NodeTask.id == StepResult.task_id, NodeTask.attempt == StepResult.attempt),
+        )
+        .where(NodeTask.deployment_id == deployment_id)
+    ):
+        counts[result.name][result.status.value] += 1
+        if result.status in (T.FAILED, T.INTERRUPTED):
+            failed_by_cluster[result.name][cluster_of[result.task_id]] += 1
+    steps = tuple(
+        StepRow(name, dict(counts[name]), dict(failed_by_cluster[name]))
+        for name in sorted(order, key=order.__getitem__)
+    )
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for cell in tasks:
+        if cell.status in ("failed", "interrupted", "inconclusive"):
+            first_line = (cell.error or "").strip().splitlines()[0] if cell.error else "no error"
+            groups[(cell.failed_step or "connect", first_line)].append(cell.node)
+    signatures = tuple(
+        ErrorSignature(step, error, tuple(sorted(nodes)))
+        for (step, error), nodes in sorted(groups.items(), key=lambda item: -len(item[1]))
+    )
+    return DeploymentDetail(
+        view, tasks, steps, signatures, tuple(available(session, rt, actor, deployment_id))
+    )

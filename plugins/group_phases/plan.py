@@ -71,7 +71,10 @@ class GroupParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     inner_type: str = Field(description="The deployment type every node runs, e.g. config_change.")
-    inner_params: Any = Field(default_factory=dict, description="Parameters of that type.")
+    # Validated after inner_type (fields validate in order), by the inner type's own model.
+    inner_params: Any = Field(
+        default_factory=dict, validate_default=True, description="Parameters of that type."
+    )
     lightning_size: str = Field(
         "auto", description="auto (min(5%, 10), at least 1), a count, or a percentage."
     )
@@ -102,12 +105,24 @@ class GroupParams(BaseModel):
             raise ValueError("a wave has at least one node")
         return value
 
-    @model_validator(mode="after")
-    def _inner(self, info: ValidationInfo) -> Self:
-        if self.inner_type == "group":
+    @field_validator("inner_type")
+    @classmethod
+    def _not_a_group(cls, value: str) -> str:
+        if value == "group":
             raise ValueError("a group deployment cannot wrap another group deployment")
+        return value
+
+    @field_validator("inner_params")
+    @classmethod
+    def _inner(cls, value: Any, info: ValidationInfo) -> Any:
+        inner_type = info.data.get("inner_type")
+        if inner_type is None:
+            return value  # inner_type itself is wrong: that error says enough
         # The inner type's own model: its validation messages, and its secrets stay secret.
-        self.inner_params = parse_nested(info, self.inner_type, self.inner_params)
+        return parse_nested(info, inner_type, value)
+
+    @model_validator(mode="after")
+    def _one_way_to_choose_lightning(self) -> Self:
         if self.lightning_clusters and self.lightning_nodes:
             raise ValueError("choose lightning by clusters or by nodes, not both")
         return self

@@ -1,0 +1,135 @@
+"""The console's pages and actions, through NiceGUI's simulated user."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from nicegui import ui
+from nicegui.elements.upload_files import SmallFileUpload
+from nicegui.testing import User
+
+from app import DEFAULT_PLUGINS
+from core.auth import Actor
+from core.services import actions
+from core.testing.harness import SquallHarness
+
+BOB = Actor("bob", frozenset({"approver", "deployer"}), "sso")
+
+
+@pytest.fixture
+def squall(console_env: Path) -> SquallHarness:
+    harness = SquallHarness(console_env, DEFAULT_PLUGINS)
+    yield harness
+    harness.close()
+
+
+async def eventually(check: object, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def test_the_catalogue_lists_every_installed_type_with_its_parameters(console_env: Path, user: User) -> None:
+    await user.open("/catalogue")
+    for name in ("noop", "config_change", "cache_rebuild", "single_instance", "group"):
+        await user.should_see(marker=f"type-{name}")
+    rebuild = user.find(marker="params-cache_rebuild").elements.pop()
+    assert [row["name"] for row in rebuild.rows][:2] == ["rebuild_command", "verify_command"]
+    assert rebuild.rows[0]["default"] == "required" and rebuild.rows[0]["type"] == "command (words)"
+    await user.should_see("can roll back")
+    user.find(marker="deploy-cache_rebuild").click()
+    await user.should_see(marker="wizard")
+
+
+async def test_the_inventory_shows_nodes_with_their_last_deployment_and_imports_files(
+    console_env: Path, user: User, squall: SquallHarness, tmp_path: Path
+) -> None:
+    squall.deploy("noop", target="host:lab-web-2")
+    await user.open("/inventory")
+    nodes = user.find(marker="nodes").elements.pop()
+    rows = {row["node"]: row for row in nodes.rows}
+    assert set(rows) == {f"lab-{c}-{i}" for c in ("web", "db") for i in (1, 2, 3)}
+    assert rows["lab-web-2"]["last deployment"] == "#1 noop" and rows["lab-web-2"]["status"] == "succeeded"
+    assert rows["lab-db-1"]["status"] == ""
+    upload = user.find(marker="import").elements.pop()
+    assert isinstance(upload, ui.upload)
+    await upload.handle_uploads([SmallFileUpload("hosts.ini", "text/plain", b"[cache]\ncache1 ansible_host=10.0.0.5\n")])
+    await user.should_see("imported 1 cluster(s): 1 added")
+    assert "cache1" in {row["node"] for row in nodes.rows}
+    await upload.handle_uploads([SmallFileUpload("bad.ini", "text/plain", b"[x]\nh ansible_port=nope\n")])
+    await user.should_see("bad.ini:2:")
+
+
+async def test_a_deployment_page_shows_stages_nodes_and_error_signatures(
+    console_env: Path, user: User, squall: SquallHarness
+) -> None:
+    failed = squall.deploy(
+        "cache_rebuild",
+        target="all",
+        params={"rebuild_command": ["sh", "-c", "case $NODE_ROOT in *db*) echo no disk >&2; exit 7;; esac"]},
+    )
+    await user.open(f"/deployments/{failed.id}")
+    await user.should_see(marker="node-grid")
+    await user.should_see("Cache rebuild on 6 nodes of 2 clusters")
+    await user.should_see("3 node(s) failed at rebuild: exited with status 7")
+    await user.should_see("lab-db-1, lab-db-2, lab-db-3")
+    grid = user.find(marker="node-grid").elements.pop()
+    assert grid.content.count("squall-node") == 6
+    matrix = user.find(marker="step-matrix").elements.pop()
+    assert "lab-db" in matrix.content
+    for name in ("retry", "exclude"):
+        await user.should_see(marker=f"action-{name}")
+    await user.should_not_see(marker="action-pause")
+
+
+async def test_retry_these_nodes_reruns_only_that_signature(
+    console_env: Path, user: User, squall: SquallHarness
+) -> None:
+    failed = squall.deploy("cache_rebuild", target="all", params={"rebuild_command": ["sh", "-c", "test -e ok"]})
+    for node in ("lab-db-1", "lab-db-2", "lab-db-3", "lab-web-1", "lab-web-2", "lab-web-3"):
+        (console_env.parent / "nodes" / node / "ok").touch()
+    await user.open(f"/deployments/{failed.id}")
+    user.find(marker="retry-signature").click()
+    await user.should_see("Attempt 2 started")
+    await eventually(lambda: squall.view(failed.id).status == "succeeded")
+    await user.should_see("No failure.", retries=30)
+
+
+async def test_actions_go_through_the_core_services_and_show_their_refusals(
+    console_env: Path, user: User, squall: SquallHarness
+) -> None:
+    waiting = squall.deploy("group", params={"inner_type": "noop"})
+    assert waiting.status == "awaiting_approval"
+    await user.open(f"/deployments/{waiting.id}")
+    await user.should_see("Waiting for approval of the gate before thunder 1")
+    # The requester sees no promote button; the core refuses anyway when asked.
+    await user.should_not_see(marker="action-promote")
+    user.find(marker="action-pause").click()
+    await user.should_see("Paused")
+    await eventually(lambda: squall.view(waiting.id).status == "paused")
+    await user.should_see(marker="action-resume", retries=20)
+    user.find(marker="action-resume").click()
+    await eventually(lambda: squall.view(waiting.id).status == "awaiting_approval")
+    squall.act(actions.promote, waiting.id, actor=BOB)
+    await eventually(lambda: squall.view(waiting.id).status == "succeeded")
+    await user.should_see("thunder 1: bob at", retries=30)
+
+
+async def test_cancel_asks_first_then_cancels(console_env: Path, user: User, squall: SquallHarness) -> None:
+    waiting = squall.deploy("group", params={"inner_type": "noop"})
+    await user.open(f"/deployments/{waiting.id}")
+    user.find(marker="action-cancel").click()
+    await user.should_see(marker="confirm-no")
+    user.find(marker="confirm-no").click()
+    assert squall.view(waiting.id).status == "awaiting_approval"
+    user.find(marker="action-cancel").click()
+    user.find(marker="confirm-yes").click()
+    await eventually(lambda: squall.view(waiting.id).status == "cancelled")
+
+
+async def test_an_unknown_deployment_says_so(console_env: Path, user: User) -> None:
+    await user.open("/deployments/999")
+    await user.should_see("no deployment 999")

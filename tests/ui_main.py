@@ -1,0 +1,18 @@
+"""The console as the NiceGUI `user` fixture runs it: a runtime from the environment the
+`console_env` fixture prepared, the same pages as `squall serve`, an engine running
+deployments in the background."""
+
+from nicegui import app, ui
+
+from app import DEFAULT_PLUGINS
+from core.engine.worker import Engine
+from core.runtime import Runtime
+from core.settings import load_settings
+from ui.server import create_console
+
+runtime = Runtime.open(load_settings(), plugin_modules=DEFAULT_PLUGINS, entry_points=False)
+engine = Engine(runtime).start()
+create_console(runtime)
+app.on_shutdown(lambda: engine.stop())  # not engine.stop: NiceGUI would pass itself
+app.on_shutdown(runtime.close)
+ui.run(storage_secret="test secret", reload=False)

@@ -1,0 +1,99 @@
+"""Small pieces pages share. Big, repeated things (phase bars of a hundred deployments,
+grids of a thousand nodes) are drawn as one block of HTML rather than thousands of
+elements, so the browser and the page's websocket stay light."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Sequence
+
+from nicegui import ui
+
+from core.services.board import Segment
+from core.services.views import TaskCell
+from ui.theme import STATUS_COLORS
+
+
+def color(status: str) -> str:
+    return STATUS_COLORS.get(status, "#9e9e9e")
+
+
+def status_chip(status: str) -> ui.badge:
+    return (
+        ui.badge(status.replace("_", " "), color=color(status))
+        .classes("text-white")
+        .mark(f"status-{status}")
+    )
+
+
+def phase_bar(segments: Sequence[Segment]) -> str:
+    """A deployment's stages side by side (lightning → thunder waves), each filled as far
+    as its nodes are done, red for the failed part."""
+    parts = []
+    for segment in segments:
+        width = max(segment.total, 1) if segment.kind == "deploy" else max(segment.total // 3, 1)
+        done = 100 * (segment.done - segment.failed) / max(segment.total, 1)
+        failed = 100 * segment.failed / max(segment.total, 1)
+        running = 100 * segment.running / max(segment.total, 1)
+        title = html.escape(
+            f"{segment.name}: {segment.status}, {segment.done}/{segment.total} done, "
+            f"{segment.failed} failed, {segment.running} running"
+        )
+        parts.append(
+            f'<div title="{title}" style="flex:{width} 1 0;min-width:14px;height:12px;'
+            f'background:#e0e0e0;border:1px solid {color(segment.status)};display:flex">'
+            f'<div style="width:{done:.1f}%;background:{color("succeeded")}"></div>'
+            f'<div style="width:{failed:.1f}%;background:{color("failed")}"></div>'
+            f'<div style="width:{running:.1f}%;background:{color("running")}"></div></div>'
+        )
+    return f'<div style="display:flex;gap:2px;width:100%">{"".join(parts)}</div>'
+
+
+def node_grid(tasks: Sequence[TaskCell]) -> str:
+    """One square per node task, coloured by status, grouped by stage; a click opens the
+    node's log (the page listens for the `node-clicked` event)."""
+    stages: dict[str, list[TaskCell]] = {}
+    for task in tasks:
+        stages.setdefault(task.stage, []).append(task)
+    blocks = []
+    for stage, cells in stages.items():
+        squares = "".join(
+            f'<div class="squall-node" data-node="{html.escape(cell.node)}" '
+            f'title="{html.escape(_cell_title(cell))}" '
+            f"onclick=\"emitEvent('node-clicked', this.dataset.node)\" "
+            f'style="width:14px;height:14px;cursor:pointer;background:{color(cell.status)}"></div>'
+            for cell in cells
+        )
+        blocks.append(
+            f'<div style="margin-bottom:6px"><div style="font-size:12px;color:#555">'
+            f"{html.escape(stage)} · {len(cells)}</div>"
+            f'<div style="display:flex;flex-wrap:wrap;gap:2px">{squares}</div></div>'
+        )
+    return "".join(blocks)
+
+
+def _cell_title(cell: TaskCell) -> str:
+    text = f"{cell.node} [{cell.cluster}] {cell.status}"
+    if cell.current_step:
+        text += f" · at {cell.current_step}"
+    if cell.failed_step:
+        text += f" · {cell.failed_step}: {cell.error or ''}"
+    return text
+
+
+def elapsed(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    if start is None:
+        return "—"
+    return seconds((end or dt.datetime.now(dt.UTC)) - start)
+
+
+def seconds(span: dt.timedelta | float | None) -> str:
+    if span is None:
+        return "—"
+    total = int(span.total_seconds() if isinstance(span, dt.timedelta) else span)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

@@ -1,0 +1,163 @@
+"""The board at `/`: every active and recent deployment, live."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+
+from nicegui import ui
+
+from core.services.board import BoardFilter, BoardRow, board
+from ui import components
+from ui.context import Console
+from ui.theme import frame
+
+PERIODS = {"last hour": 1, "last day": 24, "last week": 24 * 7, "any time": None}
+STATUSES = [
+    "pending",
+    "awaiting_approval",
+    "running",
+    "paused",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "rolled_back",
+]
+REFRESH_SECONDS = 1.0
+
+
+def register(console: Console) -> None:
+    @ui.page("/")
+    async def board_page() -> None:
+        with frame(console, "Deployments"):
+            await Board(console).build()
+
+
+class Board:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.shown = ""
+
+    async def build(self) -> None:
+        with ui.row().classes("w-full items-end gap-4"):
+            self.statuses = (
+                ui.select(STATUSES, multiple=True, label="Status", clearable=True)
+                .classes("w-64")
+                .mark("filter-status")
+            )
+            self.type = (
+                ui.select([], label="Type", clearable=True).classes("w-48").mark("filter-type")
+            )
+            self.cluster = (
+                ui.select([], label="Cluster", clearable=True)
+                .classes("w-48")
+                .mark("filter-cluster")
+            )
+            self.requester = (
+                ui.select([], label="Requester", clearable=True)
+                .classes("w-48")
+                .mark("filter-requester")
+            )
+            self.period = (
+                ui.select(list(PERIODS), value="any time", label="Created")
+                .classes("w-36")
+                .mark("filter-period")
+            )
+            ui.button("New deployment", icon="add", on_click=lambda: ui.navigate.to("/new")).mark(
+                "new-deployment"
+            )
+        self.summary = ui.label().classes("text-sm text-gray-600").mark("board-summary")
+        self.table = ui.html("", sanitize=False).classes("w-full").mark("board")
+        for control in (self.statuses, self.type, self.cluster, self.requester, self.period):
+            control.on_value_change(self.refresh)
+        await self.refresh()
+        ui.timer(REFRESH_SECONDS, self.refresh)
+
+    def filters(self) -> BoardFilter:
+        hours = PERIODS.get(self.period.value or "any time")
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours) if hours else None
+        return BoardFilter(
+            statuses=tuple(self.statuses.value or ()),
+            type=self.type.value or None,
+            cluster=self.cluster.value or None,
+            requester=self.requester.value or None,
+            since=since,
+        )
+
+    async def refresh(self) -> None:
+        rows = await self.console.read(board, self.filters())
+        self._offer(self.type, {row.type for row in rows})
+        self._offer(self.cluster, {cluster for row in rows for cluster in row.clusters})
+        self._offer(self.requester, {row.requester for row in rows})
+        active = sum(
+            1 for row in rows if row.status in ("pending", "running", "paused", "awaiting_approval")
+        )
+        waiting = sum(1 for row in rows if row.status == "awaiting_approval")
+        self.summary.set_text(
+            f"{len(rows)} deployment(s) · {active} active · {waiting} awaiting approval"
+        )
+        rendered = render(rows)
+        if rendered != self.shown:  # only send what changed
+            self.shown = rendered
+            self.table.set_content(rendered)
+
+    @staticmethod
+    def _offer(select: ui.select, values: set[str]) -> None:
+        options = sorted(values | ({select.value} if select.value else set()))
+        if options != select.options:
+            select.set_options(options, value=select.value)
+
+
+def render(rows: list[BoardRow]) -> str:
+    if not rows:
+        return '<div class="text-gray-500 p-4">No deployment matches.</div>'
+    head = "".join(
+        f'<th style="text-align:left;padding:4px 8px">{title}</th>'
+        for title in (
+            "#",
+            "status",
+            "deployment",
+            "targets",
+            "by",
+            "ticket",
+            "stages",
+            "done / failed / running / left",
+            "failure point",
+            "elapsed",
+            "left",
+        )
+    )
+    body = "".join(_row(row) for row in rows)
+    return (
+        '<table style="width:100%;border-collapse:collapse;font-size:13px">'
+        f"<thead><tr style='border-bottom:2px solid #ddd'>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _row(row: BoardRow) -> str:
+    escape = html.escape
+    link = f"/deployments/{row.id}"
+    clusters = ", ".join(row.clusters[:3]) + (
+        f" +{len(row.clusters) - 3}" if len(row.clusters) > 3 else ""
+    )
+    eta = components.seconds(row.eta_seconds) if row.eta_seconds is not None else "—"
+    status = (
+        f'<span style="background:{components.color(row.status)};color:white;border-radius:4px;'
+        f'padding:1px 6px">{escape(row.status.replace("_", " "))}</span>'
+    )
+    cells = [
+        f'<a href="{link}" class="squall-deployment" data-id="{row.id}">{row.id}</a>',
+        status,
+        f'<a href="{link}">{escape(row.title)}</a><br><span style="color:#777">{escape(row.type)}</span>',
+        f"{escape(row.target)}<br><span style='color:#777'>{escape(clusters)}</span>",
+        escape(row.requester),
+        escape(row.ticket or ""),
+        f'<div style="min-width:160px">{components.phase_bar(row.segments)}</div>',
+        f"{row.done}/{row.total} · <b style='color:{components.color('failed')}'>{row.failed}</b>"
+        f" · {row.running} · {row.remaining}",
+        f'<span style="color:{components.color("failed")}">{escape(row.failure or "")}</span>',
+        components.elapsed(row.started_at, row.finished_at),
+        eta,
+    ]
+    tds = "".join(f'<td style="padding:4px 8px;vertical-align:top">{cell}</td>' for cell in cells)
+    return f"<tr style='border-bottom:1px solid #eee'>{tds}</tr>"

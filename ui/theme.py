@@ -1,0 +1,56 @@
+"""The frame every page shares: header, navigation, who is signed in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from nicegui import ui
+
+from ui.context import Console
+
+NAVIGATION = (
+    ("Board", "/"),
+    ("New deployment", "/new"),
+    ("Inventory", "/inventory"),
+    ("Catalogue", "/catalogue"),
+)
+
+STATUS_COLORS = {
+    "pending": "#9e9e9e",
+    "queued": "#ab47bc",
+    "waiting": "#ab47bc",
+    "awaiting_approval": "#ab47bc",
+    "running": "#1e88e5",
+    "baking": "#3949ab",
+    "halting": "#fb8c00",
+    "paused": "#fb8c00",
+    "succeeded": "#43a047",
+    "failed": "#e53935",
+    "interrupted": "#c62828",
+    "inconclusive": "#fdd835",
+    "skipped": "#bdbdbd",
+    "excluded": "#78909c",
+    "cancelled": "#757575",
+    "rolled_back": "#8d6e63",
+}
+
+
+@contextmanager
+def frame(console: Console, title: str) -> Iterator[None]:
+    """A page: header with navigation and the signed-in person, then the content."""
+    ui.page_title(f"{title} · Squall")
+    actor = console.actor()
+    with ui.header().classes("items-center justify-between bg-slate-800 px-4 py-2"):
+        with ui.row().classes("items-center gap-6"):
+            ui.link("Squall", "/").classes("text-xl font-bold text-white no-underline")
+            for label, target in NAVIGATION:
+                ui.link(label, target).classes("text-slate-200 no-underline").mark(f"nav-{target}")
+        with ui.row().classes("items-center gap-2 text-slate-200"):
+            ui.icon("person")
+            ui.label(actor.name).mark("actor")
+            if actor.source == "local":
+                ui.badge("local operator · full rights", color="orange").mark("local-mode")
+    with ui.column().classes("w-full max-w-screen-2xl mx-auto p-4 gap-4"):
+        ui.label(title).classes("text-2xl font-semibold")
+        yield

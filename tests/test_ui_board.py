@@ -10,7 +10,9 @@ from app import DEFAULT_PLUGINS
 from core.testing.harness import SquallHarness
 
 
-async def test_the_board_lists_deployments_with_their_progress(console_env: Path, user: User) -> None:
+async def test_the_board_lists_deployments_with_their_progress(
+    console_env: Path, user: User
+) -> None:
     with SquallHarness(console_env, DEFAULT_PLUGINS) as squall:
         squall.deploy("cache_rebuild", target="cluster:lab-db", params={"rebuild_command": "false"})
         squall.deploy("noop", target="cluster:lab-web")

@@ -106,7 +106,7 @@ async def test_the_log_route_refuses_with_a_reason(
     rebuild: int, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"/api/ui/deployments/{rebuild}/log"
-    refusals = [
+    refusals: list[tuple[str, dict[str, str | int], int, str]] = [
         ("/api/ui/deployments/999/log", {}, 404, "no deployment 999"),
         (url, {"mode": "node", "node": "web-9"}, 404, f"deployment {rebuild} has no node web-9"),
         (url, {"mode": "tree"}, 400, "unknown log view 'tree'"),

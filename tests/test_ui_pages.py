@@ -32,7 +32,9 @@ async def eventually(check: object, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_the_catalogue_lists_every_installed_type_with_its_parameters(console_env: Path, user: User) -> None:
+async def test_the_catalogue_lists_every_installed_type_with_its_parameters(
+    console_env: Path, user: User
+) -> None:
     await user.open("/catalogue")
     for name in ("noop", "config_change", "cache_rebuild", "single_instance", "group"):
         await user.should_see(marker=f"type-{name}")
@@ -52,14 +54,21 @@ async def test_the_inventory_shows_nodes_with_their_last_deployment_and_imports_
     nodes = user.find(marker="nodes").elements.pop()
     rows = {row["node"]: row for row in nodes.rows}
     assert set(rows) == {f"lab-{c}-{i}" for c in ("web", "db") for i in (1, 2, 3)}
-    assert rows["lab-web-2"]["last deployment"] == "#1 noop" and rows["lab-web-2"]["status"] == "succeeded"
+    assert (
+        rows["lab-web-2"]["last deployment"] == "#1 noop"
+        and rows["lab-web-2"]["status"] == "succeeded"
+    )
     assert rows["lab-db-1"]["status"] == ""
     upload = user.find(marker="import").elements.pop()
     assert isinstance(upload, ui.upload)
-    await upload.handle_uploads([SmallFileUpload("hosts.ini", "text/plain", b"[cache]\ncache1 ansible_host=10.0.0.5\n")])
+    await upload.handle_uploads(
+        [SmallFileUpload("hosts.ini", "text/plain", b"[cache]\ncache1 ansible_host=10.0.0.5\n")]
+    )
     await user.should_see("imported 1 cluster(s): 1 added")
     assert "cache1" in {row["node"] for row in nodes.rows}
-    await upload.handle_uploads([SmallFileUpload("bad.ini", "text/plain", b"[x]\nh ansible_port=nope\n")])
+    await upload.handle_uploads(
+        [SmallFileUpload("bad.ini", "text/plain", b"[x]\nh ansible_port=nope\n")]
+    )
     await user.should_see("bad.ini:2:")
 
 
@@ -69,7 +78,13 @@ async def test_a_deployment_page_shows_stages_nodes_and_error_signatures(
     failed = squall.deploy(
         "cache_rebuild",
         target="all",
-        params={"rebuild_command": ["sh", "-c", "case $NODE_ROOT in *db*) echo no disk >&2; exit 7;; esac"]},
+        params={
+            "rebuild_command": [
+                "sh",
+                "-c",
+                "case $NODE_ROOT in *db*) echo no disk >&2; exit 7;; esac",
+            ]
+        },
     )
     await user.open(f"/deployments/{failed.id}")
     await user.should_see(marker="node-grid")
@@ -88,7 +103,9 @@ async def test_a_deployment_page_shows_stages_nodes_and_error_signatures(
 async def test_retry_these_nodes_reruns_only_that_signature(
     console_env: Path, user: User, squall: SquallHarness
 ) -> None:
-    failed = squall.deploy("cache_rebuild", target="all", params={"rebuild_command": ["sh", "-c", "test -e ok"]})
+    failed = squall.deploy(
+        "cache_rebuild", target="all", params={"rebuild_command": ["sh", "-c", "test -e ok"]}
+    )
     for node in ("lab-db-1", "lab-db-2", "lab-db-3", "lab-web-1", "lab-web-2", "lab-web-3"):
         (console_env.parent / "nodes" / node / "ok").touch()
     await user.open(f"/deployments/{failed.id}")
@@ -118,7 +135,9 @@ async def test_actions_go_through_the_core_services_and_show_their_refusals(
     await user.should_see("thunder 1: bob at", retries=30)
 
 
-async def test_cancel_asks_first_then_cancels(console_env: Path, user: User, squall: SquallHarness) -> None:
+async def test_cancel_asks_first_then_cancels(
+    console_env: Path, user: User, squall: SquallHarness
+) -> None:
     waiting = squall.deploy("group", params={"inner_type": "noop"})
     await user.open(f"/deployments/{waiting.id}")
     user.find(marker="action-cancel").click()

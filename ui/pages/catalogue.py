@@ -49,9 +49,9 @@ def type_card(deployment_type: DeploymentType[Any]) -> None:
             {"name": key, "label": key, "field": key, "align": "left"}
             for key in ("name", "type", "default", "description")
         ]
-        ui.table(columns=columns, rows=rows, row_key="name").props("dense flat").classes("w-full").mark(
-            f"params-{deployment_type.name}"
-        )
+        ui.table(columns=columns, rows=rows, row_key="name").props("dense flat").classes(
+            "w-full"
+        ).mark(f"params-{deployment_type.name}")
 
 
 def describe(field: FieldInfo) -> str:

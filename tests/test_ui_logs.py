@@ -15,7 +15,7 @@ from core.auth import Actor
 from core.services.logs import log_text
 from core.testing.harness import SquallHarness
 from ui.context import Console
-from ui.log_pane import LogPane, log_view, register_log_routes
+from ui.log_pane import LogPane, log_view
 
 LOG_ROUTE = "/api/ui/deployments/{deployment_id}/log"
 SCRIPTS = {
@@ -33,11 +33,9 @@ def squall(console_env: Path) -> Iterator[SquallHarness]:
 
 @pytest.fixture
 def console(squall: SquallHarness, user: User) -> Console:
-    """A console on the test app's data, its log routes registered."""
-    console = Console(squall.runtime)
-    if not any(getattr(route, "path", None) == LOG_ROUTE for route in app.routes):
-        register_log_routes(console)  # while ui/server.py does not list the log_pane area
-    return console
+    """A console on the test app's data (the app registered the log routes)."""
+    assert any(getattr(route, "path", None) == LOG_ROUTE for route in app.routes)
+    return Console(squall.runtime)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from nicegui import app, ui
 
 from core.errors import ConfigError
 from core.runtime import Runtime
+from ui import log_pane
 from ui.context import Console
 from ui.pages import board, catalogue, deployment, inventory, wizard
 
@@ -27,7 +28,7 @@ def is_loopback(host: str) -> bool:
 def create_console(runtime: Runtime) -> Console:
     """Register every page and route of the console for this runtime."""
     console = Console(runtime)
-    for area in (board, deployment, wizard, inventory, catalogue):
+    for area in (board, deployment, wizard, inventory, catalogue, log_pane):
         area.register(console)
     return console
 

@@ -140,10 +140,13 @@ def _row(row: BoardRow) -> str:
     clusters = ", ".join(row.clusters[:3]) + (
         f" +{len(row.clusters) - 3}" if len(row.clusters) > 3 else ""
     )
-    eta = components.seconds(row.eta_seconds) if row.eta_seconds is not None else "—"
+    if row.status in ("awaiting_approval", "paused"):
+        eta = "waits for a person"
+    else:
+        eta = components.seconds(row.eta_seconds) if row.eta_seconds is not None else "—"
     status = (
         f'<span style="background:{components.color(row.status)};color:white;border-radius:4px;'
-        f'padding:1px 6px">{escape(row.status.replace("_", " "))}</span>'
+        f'padding:1px 6px;white-space:nowrap">{escape(row.status.replace("_", " "))}</span>'
     )
     cells = [
         f'<a href="{link}" class="squall-deployment" data-id="{row.id}">{row.id}</a>',

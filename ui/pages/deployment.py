@@ -13,6 +13,7 @@ from core.services import actions
 from core.services.views import DeploymentDetail, StageProgress, deployment_detail
 from ui import components
 from ui.context import Console
+from ui.log_pane import log_view
 from ui.theme import frame
 
 REFRESH_SECONDS = 1.0
@@ -84,7 +85,8 @@ class DeploymentPage:
                 ui.label("Error signatures").classes("text-lg font-medium")
                 self.signatures = ui.column().classes("w-full gap-1").mark("signatures")
         ui.label("Log").classes("text-lg font-medium")
-        self.log_area = ui.column().classes("w-full").mark("log-area")
+        with ui.column().classes("w-full").mark("log-area"):
+            self.log = await log_view(self.console, self.id)
         self.render()
         ui.timer(REFRESH_SECONDS, self.refresh)
 
@@ -169,6 +171,7 @@ class DeploymentPage:
                 return
             ui.notify(_done(name, result), type="positive")
             await self.refresh()
+            self.log.reload()
 
         return act
 
@@ -198,9 +201,7 @@ class DeploymentPage:
 
     def open_node(self, node: str) -> None:
         """A node was clicked in the grid: show its log."""
-        self.log_area.clear()
-        with self.log_area:
-            ui.label(f"Log of {node}").mark("log-node-title")
+        self.log.show_node(node)
 
 
 def _done(name: str, result: Any) -> str:

@@ -465,14 +465,17 @@ def serve(
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Don't open a browser window.")
     ] = False,
+    native: Annotated[
+        bool, typer.Option("--native", help="A desktop window instead (needs pywebview).")
+    ] = False,
 ) -> None:
-    """Serve the web console (and run tasks, unless --no-worker)."""
+    """Serve the web console and open it in a browser (and run tasks, unless --no-worker)."""
     from ui.server import run_server
 
     with squall() as (runtime, _actor):
         engine = None if no_worker else Engine(runtime).start()
         try:
-            run_server(runtime, host=host, port=port, show=not no_browser)
+            run_server(runtime, host=host, port=port, show=not no_browser, native=native)
         finally:
             if engine is not None:
                 engine.stop()

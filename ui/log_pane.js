@@ -245,6 +245,8 @@ export default {
         return { ...style, background: color + "22", borderLeft: `4px solid ${color}`, fontWeight: 600 };
       }
       if (row.stream === "stderr") return { ...style, color: "#c62828" };
+      // Squall's own line saying a step failed stands out from its other notes.
+      if (row.stream === "squall" && / failed: /.test(row.text)) return { ...style, color: "#c62828", fontStyle: "italic", fontWeight: 600 };
       if (row.stream === "squall") return { ...style, color: "#5c6bc0", fontStyle: "italic" };
       return style;
     },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import shlex
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -85,8 +86,10 @@ class DeploymentPage:
                 ui.label("Error signatures").classes("text-lg font-medium")
                 self.signatures = ui.column().classes("w-full gap-1").mark("signatures")
         ui.label("Log").classes("text-lg font-medium")
+        live = self.detail.view.status not in ("succeeded", "failed", "cancelled", "rolled_back")
         with ui.column().classes("w-full").mark("log-area"):
-            self.log = await log_view(self.console, self.id)
+            # While it runs, the log follows new lines; afterwards it opens at the start.
+            self.log = await log_view(self.console, self.id, follow=live)
         self.render()
         ui.timer(REFRESH_SECONDS, self.refresh)
 
@@ -137,7 +140,11 @@ class DeploymentPage:
             else ""
         )
         ticket = f" · ticket {escape(view.ticket)}" if view.ticket else ""
-        params = ", ".join(f"{escape(str(k))}={escape(repr(v))}" for k, v in view.params.items())
+        params = ", ".join(
+            f"{escape(str(key))}={escape(_shown(value))}"
+            for key, value in view.params.items()
+            if value not in (None, [], {}, "")
+        )
         return (
             f'<div style="font-size:18px;font-weight:600">{escape(view.title)} {status}</div>'
             f'<div style="color:#555">{escape(view.type)} · target {escape(view.target)} · '
@@ -171,6 +178,8 @@ class DeploymentPage:
                 return
             ui.notify(_done(name, result), type="positive")
             await self.refresh()
+            if name in ("retry", "resume", "promote", "exclude", "rollback"):
+                self.log.show(follow=True)  # the deployment runs again: watch it
             self.log.reload()
 
         return act
@@ -202,6 +211,15 @@ class DeploymentPage:
     def open_node(self, node: str) -> None:
         """A node was clicked in the grid: show its log."""
         self.log.show_node(node)
+
+
+def _shown(value: Any) -> str:
+    """A parameter value as an operator typed it: commands as words, mappings as k=v."""
+    if isinstance(value, list) and all(isinstance(word, str) for word in value):
+        return shlex.join(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}={_shown(item)}" for key, item in value.items()) + "}"
+    return str(value)
 
 
 def _done(name: str, result: Any) -> str:
@@ -289,7 +307,7 @@ def _step_matrix(detail: DeploymentDetail) -> str:
         rows.append(
             f"<tr><td style='padding:3px 6px'>{html.escape(step.name)}</td>"
             f"<td style='padding:3px 6px;text-align:right'>{ok}</td>"
-            f"<td style='padding:3px 6px;text-align:right;color:{components.color('failed')}'>{failed}</td>{cells}</tr>"
+            f"<td style='padding:3px 6px;text-align:right;color:{components.color('failed') if failed else 'inherit'}'>{failed}</td>{cells}</tr>"
         )
     return (
         "<table style='font-size:13px;border-collapse:collapse'><thead><tr>"

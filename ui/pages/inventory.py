@@ -115,9 +115,9 @@ class InventoryPage:
                 # The message names the uploaded file's line, not the temporary path.
                 ui.notify(str(exc).replace(str(path), name), type="negative", multi_line=True)
                 return
+        await self.refresh()  # the table is up to date when the note appears
         ui.notify(
             f"imported {len(summary.clusters)} cluster(s): {summary.added} added, "
             f"{summary.updated} updated, {summary.removed} removed",
             type="positive",
         )
-        await self.refresh()

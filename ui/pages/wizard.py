@@ -131,7 +131,7 @@ class Wizard:
             self.host_input = ui.input("Host (glob)").classes("w-48").mark("target-hosts")
             self.exclude_input = (
                 ui.input("Except hosts (globs, comma-separated)")
-                .classes("w-64")
+                .classes("w-80")
                 .mark("target-exclude")
             )
         self.selector_input = (
@@ -190,7 +190,7 @@ class Wizard:
                 .mark("option-parallel")
             )
             self.max_fail = (
-                ui.input("Max failures (3 or 10%)").classes("w-40").mark("option-max-fail")
+                ui.input("Max failures (3 or 10%)").classes("w-52").mark("option-max-fail")
             )
             self.timeout = (
                 ui.number("Step timeout (s)", min=1).classes("w-36").mark("option-timeout")

@@ -173,7 +173,15 @@ class NodeTask(Base):
     __tablename__ = "node_tasks"
     __table_args__ = (
         Index("ix_node_tasks_stage_status", "stage_id", "status"),
-        Index("ix_node_tasks_deployment_status", "deployment_id", "status"),
+        # Covers the board's counts by deployment, status, stage and cluster.
+        Index(
+            "ix_node_tasks_deployment_status",
+            "deployment_id",
+            "status",
+            "stage_id",
+            "cluster_name",
+        ),
+        Index("ix_node_tasks_cluster_deployment", "cluster_name", "deployment_id"),
         Index("ix_node_tasks_status_lease", "status", "lease_expires_at"),
     )
 

@@ -33,21 +33,21 @@ def phase_bar(segments: Sequence[Segment]) -> str:
     parts = []
     for segment in segments:
         width = max(segment.total, 1) if segment.kind == "deploy" else max(segment.total // 3, 1)
-        done = 100 * (segment.done - segment.failed) / max(segment.total, 1)
-        failed = 100 * segment.failed / max(segment.total, 1)
-        running = 100 * segment.running / max(segment.total, 1)
+        total = max(segment.total, 1)
+        done = 100 * (segment.done - segment.failed) / total
+        failed = 100 * segment.failed / total
+        running = 100 * segment.running / total
         title = html.escape(
             f"{segment.name}: {segment.status}, {segment.done}/{segment.total} done, "
             f"{segment.failed} failed, {segment.running} running"
         )
         parts.append(
-            f'<div title="{title}" style="flex:{width} 1 0;min-width:14px;height:12px;'
-            f'background:#e0e0e0;border:1px solid {color(segment.status)};display:flex">'
-            f'<div style="width:{done:.1f}%;background:{color("succeeded")}"></div>'
-            f'<div style="width:{failed:.1f}%;background:{color("failed")}"></div>'
-            f'<div style="width:{running:.1f}%;background:{color("running")}"></div></div>'
+            f'<div class="sq-seg" title="{title}" style="flex-grow:{width}">'
+            f'<div class="sq-succeeded" style="width:{done:.0f}%"></div>'
+            f'<div class="sq-failed" style="width:{failed:.0f}%"></div>'
+            f'<div class="sq-running" style="width:{running:.0f}%"></div></div>'
         )
-    return f'<div style="display:flex;gap:2px;width:100%">{"".join(parts)}</div>'
+    return f'<div class="sq-bar">{"".join(parts)}</div>'
 
 
 def node_grid(tasks: Sequence[TaskCell]) -> str:
@@ -59,18 +59,19 @@ def node_grid(tasks: Sequence[TaskCell]) -> str:
     blocks = []
     for stage, cells in stages.items():
         squares = "".join(
-            f'<div class="squall-node" data-node="{html.escape(cell.node)}" '
-            f'title="{html.escape(_cell_title(cell))}" '
-            f"onclick=\"emitEvent('node-clicked', this.dataset.node)\" "
-            f'style="width:14px;height:14px;cursor:pointer;background:{color(cell.status)}"></div>'
+            f'<div class="squall-node sq-{cell.status}" data-node="{html.escape(cell.node)}" '
+            f'title="{html.escape(_cell_title(cell))}"></div>'
             for cell in cells
         )
         blocks.append(
-            f'<div style="margin-bottom:6px"><div style="font-size:12px;color:#555">'
-            f"{html.escape(stage)} · {len(cells)}</div>"
-            f'<div style="display:flex;flex-wrap:wrap;gap:2px">{squares}</div></div>'
+            f'<div style="margin-bottom:6px"><div class="sq-stage">{html.escape(stage)} · '
+            f'{len(cells)}</div><div class="sq-grid">{squares}</div></div>'
         )
-    return "".join(blocks)
+    # One listener for the whole grid instead of one handler per square.
+    return (
+        "<div onclick=\"const n = event.target.closest('.squall-node'); "
+        "if (n) emitEvent('node-clicked', n.dataset.node)\">" + "".join(blocks) + "</div>"
+    )
 
 
 def _cell_title(cell: TaskCell) -> str:

@@ -36,10 +36,31 @@ STATUS_COLORS = {
 }
 
 
+def stylesheet() -> str:
+    """Classes for the big HTML blocks (board rows, phase bars, node grids): inline styles
+    repeated on every cell made those blocks several times larger."""
+    statuses = "".join(
+        f".sq-{name}{{background:{color}}}.sq-fg-{name}{{color:{color}}}"
+        for name, color in STATUS_COLORS.items()
+    )
+    return (
+        ".sq-table{width:100%;border-collapse:collapse;font-size:13px}"
+        ".sq-table th{text-align:left;padding:4px 8px;border-bottom:2px solid #ddd}"
+        ".sq-table td{padding:4px 8px;vertical-align:top;border-bottom:1px solid #eee}"
+        ".sq-muted{color:#777}.sq-chip{color:white;border-radius:4px;padding:1px 6px;"
+        "white-space:nowrap}.sq-bar{display:flex;gap:2px;width:100%;min-width:160px}"
+        ".sq-seg{flex-basis:0;min-width:14px;height:12px;background:#e0e0e0;display:flex;"
+        "border:1px solid #bbb}.sq-grid{display:flex;flex-wrap:wrap;gap:2px}"
+        ".squall-node{width:14px;height:14px;cursor:pointer}"
+        ".sq-stage{font-size:12px;color:#555}" + statuses
+    )
+
+
 @contextmanager
 def frame(console: Console, title: str) -> Iterator[None]:
     """A page: header with navigation and the signed-in person, then the content."""
     ui.page_title(f"{title} · Squall")
+    ui.add_css(stylesheet())
     actor = console.actor()
     with ui.header().classes("items-center justify-between bg-slate-800 px-4 py-2"):
         with ui.row().classes("items-center gap-6"):

@@ -236,17 +236,20 @@ def step_medians(session: Session, types: Iterable[str]) -> dict[tuple[str, str]
         if time.monotonic() - cached.read_at < _DURATIONS_TTL and set(types) <= cached.types:
             return cached.medians
     samples: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for kind, name, started, finished in session.execute(
-        select(Deployment.type, StepResult.name, StepResult.started_at, StepResult.finished_at)
-        .join(NodeTask, NodeTask.id == StepResult.task_id)
-        .join(Deployment, Deployment.id == NodeTask.deployment_id)
-        .where(
-            StepResult.status == T.SUCCEEDED,
-            StepResult.finished_at.is_not(None),
-            Deployment.type.in_(set(types)),
-        )
+    # The newest successful steps first (by primary key), then their types: joining first
+    # would sort every step result ever recorded.
+    recent = (
+        select(StepResult.task_id, StepResult.name, StepResult.started_at, StepResult.finished_at)
+        .where(StepResult.status == T.SUCCEEDED, StepResult.finished_at.is_not(None))
         .order_by(StepResult.id.desc())
         .limit(20_000)
+        .subquery()
+    )
+    for kind, name, started, finished in session.execute(
+        select(Deployment.type, recent.c.name, recent.c.started_at, recent.c.finished_at)
+        .join(NodeTask, NodeTask.id == recent.c.task_id)
+        .join(Deployment, Deployment.id == NodeTask.deployment_id)
+        .where(Deployment.type.in_(set(types)))
     ):
         if finished is not None:
             samples[(kind, name)].append((finished - started).total_seconds())

@@ -406,48 +406,66 @@ def deployment_detail(
     from core.services.actions import available
 
     view = deployment_view(session, rt, actor, deployment_id)
+    # Only the columns the page shows: not the stored steps, node JSON or output lines.
     rows = session.execute(
-        select(NodeTask, Stage.name, Stage.kind)
+        select(
+            NodeTask.node_name,
+            NodeTask.cluster_name,
+            NodeTask.status,
+            NodeTask.attempt,
+            NodeTask.current_step,
+            NodeTask.step_names,
+            NodeTask.failed_step_name,
+            NodeTask.error,
+            Stage.name,
+            Stage.kind,
+        )
         .join(Stage, Stage.id == NodeTask.stage_id)
         .where(NodeTask.deployment_id == deployment_id)
         .order_by(Stage.position, NodeTask.position)
     ).all()
     tasks = tuple(
         TaskCell(
-            node=task.node_name,
-            cluster=task.cluster_name,
-            stage=stage,
-            kind=kind.value,
-            status=task.status.value,
-            attempt=task.attempt,
+            node=row.node_name,
+            cluster=row.cluster_name,
+            stage=row.name,
+            kind=row.kind.value,
+            status=row.status.value,
+            attempt=row.attempt,
             current_step=(
-                task.step_names[task.current_step]
-                if task.current_step is not None and task.status == T.RUNNING
+                row.step_names[row.current_step]
+                if row.current_step is not None and row.status == T.RUNNING
                 else None
             ),
-            failed_step=task.failed_step_name,
-            error=task.error,
+            failed_step=row.failed_step_name,
+            error=row.error,
         )
-        for task, stage, kind in rows
+        for row in rows
     )
     order: dict[str, int] = {}
-    for task, _, _ in rows:
-        for name in task.step_names:
+    for row in rows:
+        for name in row.step_names:
             order.setdefault(name, len(order))
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     failed_by_cluster: dict[str, Counter[str]] = defaultdict(Counter)
-    cluster_of = {task.id: task.cluster_name for task, _, _ in rows}
-    for result in session.scalars(
-        select(StepResult)
-        .join(
-            NodeTask,
-            and_(NodeTask.id == StepResult.task_id, NodeTask.attempt == StepResult.attempt),
-        )
+    latest = and_(NodeTask.id == StepResult.task_id, NodeTask.attempt == StepResult.attempt)
+    for name, status, count in session.execute(
+        select(StepResult.name, StepResult.status, func.count())
+        .join(NodeTask, latest)
         .where(NodeTask.deployment_id == deployment_id)
+        .group_by(StepResult.name, StepResult.status)
     ):
-        counts[result.name][result.status.value] += 1
-        if result.status in (T.FAILED, T.INTERRUPTED):
-            failed_by_cluster[result.name][cluster_of[result.task_id]] += 1
+        counts[name][status.value] += count
+    for name, cluster, count in session.execute(
+        select(StepResult.name, NodeTask.cluster_name, func.count())
+        .join(NodeTask, latest)
+        .where(
+            NodeTask.deployment_id == deployment_id,
+            StepResult.status.in_([T.FAILED, T.INTERRUPTED]),
+        )
+        .group_by(StepResult.name, NodeTask.cluster_name)
+    ):
+        failed_by_cluster[name][cluster] += count
     steps = tuple(
         StepRow(name, dict(counts[name]), dict(failed_by_cluster[name]))
         for name in sorted(order, key=order.__getitem__)

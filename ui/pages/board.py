@@ -75,7 +75,9 @@ class Board:
 
     def filters(self) -> BoardFilter:
         hours = PERIODS.get(self.period.value or "any time")
-        since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours) if hours else None
+        # To the minute, so that every open board asks the same question (and shares it).
+        now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+        since = now - dt.timedelta(hours=hours) if hours else None
         return BoardFilter(
             statuses=tuple(self.statuses.value or ()),
             type=self.type.value or None,
@@ -85,7 +87,7 @@ class Board:
         )
 
     async def refresh(self) -> None:
-        rows = await self.console.read(board, self.filters())
+        rows = await self.console.read_shared(board, self.filters())
         self._offer(self.type, {row.type for row in rows})
         self._offer(self.cluster, {cluster for row in rows for cluster in row.clusters})
         self._offer(self.requester, {row.requester for row in rows})
@@ -112,7 +114,7 @@ def render(rows: list[BoardRow]) -> str:
     if not rows:
         return '<div class="text-gray-500 p-4">No deployment matches.</div>'
     head = "".join(
-        f'<th style="text-align:left;padding:4px 8px">{title}</th>'
+        f"<th>{title}</th>"
         for title in (
             "#",
             "status",
@@ -128,10 +130,7 @@ def render(rows: list[BoardRow]) -> str:
         )
     )
     body = "".join(_row(row) for row in rows)
-    return (
-        '<table style="width:100%;border-collapse:collapse;font-size:13px">'
-        f"<thead><tr style='border-bottom:2px solid #ddd'>{head}</tr></thead><tbody>{body}</tbody></table>"
-    )
+    return f'<table class="sq-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _row(row: BoardRow) -> str:
@@ -144,23 +143,17 @@ def _row(row: BoardRow) -> str:
         eta = "waits for a person"
     else:
         eta = components.seconds(row.eta_seconds) if row.eta_seconds is not None else "—"
-    status = (
-        f'<span style="background:{components.color(row.status)};color:white;border-radius:4px;'
-        f'padding:1px 6px;white-space:nowrap">{escape(row.status.replace("_", " "))}</span>'
-    )
     cells = [
         f'<a href="{link}" class="squall-deployment" data-id="{row.id}">{row.id}</a>',
-        status,
-        f'<a href="{link}">{escape(row.title)}</a><br><span style="color:#777">{escape(row.type)}</span>',
-        f"{escape(row.target)}<br><span style='color:#777'>{escape(clusters)}</span>",
+        f'<span class="sq-chip sq-{row.status}">{escape(row.status.replace("_", " "))}</span>',
+        f'<a href="{link}">{escape(row.title)}</a><br><span class="sq-muted">{escape(row.type)}</span>',
+        f'{escape(row.target)}<br><span class="sq-muted">{escape(clusters)}</span>',
         escape(row.requester),
         escape(row.ticket or ""),
-        f'<div style="min-width:160px">{components.phase_bar(row.segments)}</div>',
-        f"{row.done}/{row.total} · <b style='color:{components.color('failed')}'>{row.failed}</b>"
-        f" · {row.running} · {row.remaining}",
-        f'<span style="color:{components.color("failed")}">{escape(row.failure or "")}</span>',
+        components.phase_bar(row.segments),
+        f'{row.done}/{row.total} · <b class="sq-fg-failed">{row.failed}</b> · {row.running} · {row.remaining}',
+        f'<span class="sq-fg-failed">{escape(row.failure or "")}</span>',
         components.elapsed(row.started_at, row.finished_at),
         eta,
     ]
-    tds = "".join(f'<td style="padding:4px 8px;vertical-align:top">{cell}</td>' for cell in cells)
-    return f"<tr style='border-bottom:1px solid #eee'>{tds}</tr>"
+    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"

@@ -93,9 +93,10 @@ class DeploymentPage:
         self.render()
         ui.timer(REFRESH_SECONDS, self.refresh)
 
-    async def refresh(self) -> None:
+    async def refresh(self, *, fresh: bool = False) -> None:
+        read = self.console.read if fresh else self.console.read_shared
         try:
-            self.detail = await self.console.read(deployment_detail, self.id)
+            self.detail = await read(deployment_detail, self.id)
         except SquallError:
             return
         self.render()
@@ -177,7 +178,7 @@ class DeploymentPage:
                 ui.notify(str(exc), type="negative", multi_line=True)
                 return
             ui.notify(_done(name, result), type="positive")
-            await self.refresh()
+            await self.refresh(fresh=True)
             if name in ("retry", "resume", "promote", "exclude", "rollback"):
                 self.log.show(follow=True)  # the deployment runs again: watch it
             self.log.reload()

@@ -145,6 +145,7 @@ async def test_cancel_asks_first_then_cancels(
     user.find(marker="confirm-no").click()
     assert squall.view(waiting.id).status == "awaiting_approval"
     user.find(marker="action-cancel").click()
+    await user.should_see(marker="confirm-yes")
     user.find(marker="confirm-yes").click()
     await eventually(lambda: squall.view(waiting.id).status == "cancelled")
 
@@ -152,3 +153,50 @@ async def test_cancel_asks_first_then_cancels(
 async def test_an_unknown_deployment_says_so(console_env: Path, user: User) -> None:
     await user.open("/deployments/999")
     await user.should_see("no deployment 999")
+
+
+async def test_exclude_and_rollback_buttons_act_through_the_core(
+    console_env: Path, user: User, squall: SquallHarness
+) -> None:
+    nodes = console_env.parent / "nodes"
+    (nodes / "lab-db-2").mkdir(parents=True, exist_ok=True)
+    (nodes / "lab-db-2" / "app.conf").write_text("old\n")
+    params = {
+        "inner_type": "config_change",
+        "inner_params": {"path": "app.conf", "content": "new\n", "validate_command": ["sh", "-c", "test ! -e $HOME/broken"]},
+        "lightning_nodes": ["lab-db-1", "lab-web-1"],
+        "lightning": {"max_fail": "0"},
+        "thunder": {"gate": "auto"},
+    }
+    (nodes / "lab-web-1").mkdir(parents=True, exist_ok=True)
+    (nodes / "lab-web-1" / "broken").touch()
+    halted = squall.deploy("group", params=params)
+    assert halted.status == "failed"
+    await user.open(f"/deployments/{halted.id}")
+    grid = user.find(marker="step-grid").elements.pop()
+    assert grid.content.count("sq-cell sq-failed") == 1  # lab-web-1 at validate
+    user.find(marker="action-exclude").click()
+    await user.should_see(marker="confirm-yes")
+    user.find(marker="confirm-yes").click()
+    await user.should_see("Set aside: lab-web-1")
+    await eventually(lambda: squall.view(halted.id).status == "succeeded")
+    assert (nodes / "lab-db-2" / "app.conf").read_text() == "new\n"
+    await user.should_see(marker="action-rollback", retries=30)
+    user.find(marker="action-rollback").click()
+    await user.should_see(marker="confirm-yes")
+    user.find(marker="confirm-yes").click()
+    await eventually(lambda: squall.view(halted.id).status == "rolled_back")
+    assert (nodes / "lab-db-2" / "app.conf").read_text() == "old\n"
+
+
+async def test_promote_shows_for_an_approver_who_did_not_request_it(
+    console_env: Path, user: User, squall: SquallHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waiting = squall.deploy("group", params={"inner_type": "noop"}, actor=BOB)
+    assert waiting.status == "awaiting_approval"
+    await user.open(f"/deployments/{waiting.id}")
+    user.find(marker="action-promote").click()
+    await user.should_see("Approved the gate before thunder 1")
+    await eventually(lambda: squall.view(waiting.id).status == "succeeded")
+    (approval,) = squall.view(waiting.id).approvals
+    assert approval.actor == squall.actor.name

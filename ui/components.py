@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from nicegui import ui
 
 from core.services.board import Segment
-from core.services.views import TaskCell
+from core.services.views import StepRow, TaskCell
 from ui.theme import STATUS_COLORS
 
 
@@ -72,6 +72,24 @@ def node_grid(tasks: Sequence[TaskCell]) -> str:
         "<div onclick=\"const n = event.target.closest('.squall-node'); "
         "if (n) emitEvent('node-clicked', n.dataset.node)\">" + "".join(blocks) + "</div>"
     )
+
+
+def step_grid(tasks: Sequence[TaskCell], steps: Sequence[StepRow]) -> str:
+    """Steps down, node tasks across: each cell the node's status at that step, so a
+    column of red shows one node failing, a row of red one step failing everywhere."""
+    names = [html.escape(task.node) for task in tasks]
+    rows = []
+    for step in steps:
+        cells = "".join(
+            f'<div class="sq-cell sq-{status or "none"}" title="{names[index]} · '
+            f'{html.escape(step.name)}: {status or "not reached"}"></div>'
+            for index, status in enumerate(step.by_node)
+        )
+        rows.append(
+            f'<div class="sq-step"><span>{html.escape(step.name)}</span>'
+            f'<div class="sq-cells">{cells}</div></div>'
+        )
+    return "".join(rows)
 
 
 def _cell_title(cell: TaskCell) -> str:

@@ -52,7 +52,11 @@ def stylesheet() -> str:
         ".sq-seg{flex-basis:0;min-width:14px;height:12px;background:#e0e0e0;display:flex;"
         "border:1px solid #bbb}.sq-grid{display:flex;flex-wrap:wrap;gap:2px}"
         ".squall-node{width:14px;height:14px;cursor:pointer}"
-        ".sq-stage{font-size:12px;color:#555}" + statuses
+        ".sq-stage{font-size:12px;color:#555}"
+        ".sq-step{display:flex;align-items:center;gap:8px;font-size:12px}"
+        ".sq-step span{width:90px;overflow:hidden;text-overflow:ellipsis}"
+        ".sq-cells{display:flex;flex-wrap:nowrap;gap:1px;overflow-x:auto}"
+        ".sq-cell{width:6px;height:12px;flex:none}.sq-none{background:#eee}" + statuses
     )
 
 

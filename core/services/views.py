@@ -379,6 +379,9 @@ class StepRow:
     name: str
     counts: Mapping[str, int]
     failed_by_cluster: Mapping[str, int]
+    by_node: tuple[str, ...]
+    """Each node task's status at this step, in the order of `DeploymentDetail.tasks`
+    ("" where the task has no such step or has not reached it)."""
 
 
 @dataclass(frozen=True)
@@ -409,6 +412,7 @@ def deployment_detail(
     # Only the columns the page shows: not the stored steps, node JSON or output lines.
     rows = session.execute(
         select(
+            NodeTask.id,
             NodeTask.node_name,
             NodeTask.cluster_name,
             NodeTask.status,
@@ -448,14 +452,16 @@ def deployment_detail(
             order.setdefault(name, len(order))
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     failed_by_cluster: dict[str, Counter[str]] = defaultdict(Counter)
+    column = {row.id: index for index, row in enumerate(rows)}
+    by_node: dict[str, list[str]] = defaultdict(lambda: [""] * len(rows))
     latest = and_(NodeTask.id == StepResult.task_id, NodeTask.attempt == StepResult.attempt)
-    for name, status, count in session.execute(
-        select(StepResult.name, StepResult.status, func.count())
+    for task_id, name, status in session.execute(
+        select(StepResult.task_id, StepResult.name, StepResult.status)
         .join(NodeTask, latest)
         .where(NodeTask.deployment_id == deployment_id)
-        .group_by(StepResult.name, StepResult.status)
     ):
-        counts[name][status.value] += count
+        counts[name][status.value] += 1
+        by_node[name][column[task_id]] = status.value
     for name, cluster, count in session.execute(
         select(StepResult.name, NodeTask.cluster_name, func.count())
         .join(NodeTask, latest)
@@ -467,7 +473,7 @@ def deployment_detail(
     ):
         failed_by_cluster[name][cluster] += count
     steps = tuple(
-        StepRow(name, dict(counts[name]), dict(failed_by_cluster[name]))
+        StepRow(name, dict(counts[name]), dict(failed_by_cluster[name]), tuple(by_node[name]))
         for name in sorted(order, key=order.__getitem__)
     )
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)

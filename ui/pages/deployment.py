@@ -82,6 +82,7 @@ class DeploymentPage:
             with ui.column().classes("grow"):
                 ui.label("Where failures cluster").classes("text-lg font-medium")
                 self.steps = ui.html("", sanitize=False).classes("w-full").mark("step-matrix")
+                self.step_nodes = ui.html("", sanitize=False).classes("w-full").mark("step-grid")
             with ui.column().classes("grow"):
                 ui.label("Error signatures").classes("text-lg font-medium")
                 self.signatures = ui.column().classes("w-full gap-1").mark("signatures")
@@ -110,6 +111,7 @@ class DeploymentPage:
         self._set("approvals", self.approvals, _approvals(detail))
         self._set("grid", self.grid, components.node_grid(detail.tasks))
         self._set("steps", self.steps, _step_matrix(detail))
+        self._set("step_nodes", self.step_nodes, components.step_grid(detail.tasks, detail.steps))
         self._rebuild("actions", repr(detail.actions), self._toolbar)
         self._rebuild(
             "signatures", repr(detail.signatures) + repr(detail.actions), self._signatures

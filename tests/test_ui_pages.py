@@ -163,7 +163,11 @@ async def test_exclude_and_rollback_buttons_act_through_the_core(
     (nodes / "lab-db-2" / "app.conf").write_text("old\n")
     params = {
         "inner_type": "config_change",
-        "inner_params": {"path": "app.conf", "content": "new\n", "validate_command": ["sh", "-c", "test ! -e $HOME/broken"]},
+        "inner_params": {
+            "path": "app.conf",
+            "content": "new\n",
+            "validate_command": ["sh", "-c", "test ! -e $HOME/broken"],
+        },
         "lightning_nodes": ["lab-db-1", "lab-web-1"],
         "lightning": {"max_fail": "0"},
         "thunder": {"gate": "auto"},

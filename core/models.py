@@ -124,6 +124,8 @@ class Deployment(Base):
     selector: Mapped[str] = mapped_column(Text)
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """How it runs (parallelism, failure threshold, step timeout), as requested."""
+    scope: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The clusters and environments it touches (what scoped grants are checked against)."""
     requester: Mapped[str] = mapped_column(String(200), index=True)
     ticket: Mapped[str | None] = mapped_column(String(50))
     status: Mapped[DeploymentStatus] = mapped_column(_enum(DeploymentStatus), index=True)
@@ -320,3 +322,37 @@ class EventCursor(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     holder: Mapped[str | None] = mapped_column(String(200))
     held_until: Mapped[OptionalTimestamp]
+
+
+class RoleBinding(Base):
+    """A grant given in Squall (besides those the identity provider's groups bring)."""
+
+    __tablename__ = "role_bindings"
+    __table_args__ = (UniqueConstraint("subject", "grant"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200), index=True)
+    """`user:alice` or `group:ops`."""
+    grant: Mapped[str] = mapped_column(String(300))
+    """A role, maybe scoped: `deployer@env:staging`."""
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[Timestamp]
+
+
+class ApiToken(Base):
+    """A token for scripts and the CLI: shown once, stored hashed, expiring, revocable."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[Any] | None] = mapped_column(JsonValue)
+    """The permissions it may use; None: all its owner had."""
+    grants: Mapped[list[Any]]
+    """Its owner's grants when it was made (from their sign-in), as text."""
+    created_at: Mapped[Timestamp]
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[OptionalTimestamp]
+    last_used_at: Mapped[OptionalTimestamp]

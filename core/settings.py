@@ -44,6 +44,30 @@ class EngineSettings:
 
 
 @dataclass(frozen=True)
+class SSOSettings:
+    """Single sign-on with an OpenID Connect provider; off while `issuer` is empty."""
+
+    issuer: str | None = None
+    """The provider's issuer URL (discovery: `<issuer>/.well-known/openid-configuration`)."""
+    client_id: str | None = None
+    client_secret: str | None = None
+    scopes: str = "openid email profile groups"
+    username_claim: str = "preferred_username"
+    groups_claim: str = "groups"
+    roles: dict[str, str] = field(default_factory=dict)
+    """Provider group → Squall roles, re-read at every login: `admin`, or scoped
+    `deployer@env:staging`, `deployer@cluster:web-*`; several separated by commas."""
+    public_url: str | None = None
+    """The console's address as browsers see it (https://squall.example.com); decides the
+    callback URL and whether session cookies are Secure. Default: taken from requests."""
+    session_hours: float = 12.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer)
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=lambda: _default_data_dir())
     database_url: str | None = None
@@ -54,8 +78,12 @@ class Settings:
     """Create a demo inventory of local nodes on first run."""
     four_eyes: bool = True
     """The requester of a deployment never approves its gates."""
+    approvals: dict[str, str] = field(default_factory=dict)
+    """Approvals a gate needs, by `type`, `type@environment` or `*@environment`
+    (the most specific rule wins; default 1): `{"group@production": 2}`."""
     ssh: SSHSettings = field(default_factory=SSHSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    sso: SSOSettings = field(default_factory=SSOSettings)
 
     @property
     def effective_database_url(self) -> str:
@@ -127,6 +155,10 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             return None
         raise ConfigError(f"setting {key} may not be empty")
     try:
+        if text.startswith("dict"):
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            return {str(name): str(item) for name, item in value.items()}
         if text.startswith("bool"):
             if isinstance(value, bool):
                 return value

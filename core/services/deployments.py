@@ -86,6 +86,10 @@ def create(session: Session, rt: Runtime, actor: Actor, request: DeploymentReque
         status=D.PENDING,
         retry_interrupted=validated.type.retry_interrupted,
         options=options_json(request.options),
+        scope={
+            "clusters": sorted({node.cluster for node in validated.targets}),
+            "environments": sorted({n.environment for n in validated.targets if n.environment}),
+        },
     )
     session.add(deployment)
     session.flush()  # planners get the deployment's id (to name backups after it)
@@ -128,23 +132,19 @@ def get_for(
     deployment = session.get(Deployment, deployment_id)
     if deployment is None:
         raise NotFound(f"no deployment {deployment_id}")
-    clusters = tuple(
-        session.scalars(
-            select(NodeTask.cluster_name).where(NodeTask.deployment_id == deployment_id).distinct()
-        )
-    )
-    authorize(
-        rt.plugins.hook,
-        actor,
-        permission,
-        AuthTarget(
-            "deployment",
-            str(deployment_id),
-            clusters=clusters,
-            attributes={"type": deployment.type},
-        ),
-    )
+    authorize(rt.plugins.hook, actor, permission, deployment_target(deployment))
     return deployment
+
+
+def deployment_target(deployment: Deployment) -> AuthTarget:
+    """What scoped grants are checked against: the clusters and environments it touches."""
+    return AuthTarget(
+        "deployment",
+        str(deployment.id),
+        clusters=tuple(deployment.scope.get("clusters", ())),
+        environments=tuple(deployment.scope.get("environments", ())),
+        attributes={"type": deployment.type},
+    )
 
 
 def _validate(
@@ -257,6 +257,7 @@ def store_plan(
     Steps are stored encrypted when the deployment has secret parameters. `undoes` maps a
     rollback stage's name to the deploy stage it restores."""
     first = session.scalar(select(func.count()).where(Stage.deployment_id == deployment.id)) or 0
+    needed = approvals_needed(rt, deployment)
     stages = []
     for offset, stage_plan in enumerate(plan.stages):
         threshold = stage_plan.max_failures or (
@@ -271,7 +272,7 @@ def store_plan(
             max_failures=threshold.count if threshold else None,
             max_failure_percent=threshold.percent if threshold else None,
             gate=stage_plan.gate,
-            approvals_required=stage_plan.approvals,
+            approvals_required=max(stage_plan.approvals, needed),
             bake_seconds=stage_plan.bake_seconds,
             undoes_stage_id=(undoes or {}).get(stage_plan.name),
             status=S.PENDING,
@@ -305,6 +306,20 @@ def store_plan(
             ],
         )
     return stages
+
+
+def approvals_needed(rt: Runtime, deployment: Deployment) -> int:
+    """Approvals a gate of this deployment needs by configuration: the most specific of
+    `type@environment`, `*@environment`, `type` (the largest if it touches several
+    environments), else 1."""
+    rules = rt.settings.approvals
+    found = []
+    for environment in deployment.scope.get("environments", []) or [None]:
+        for key in (f"{deployment.type}@{environment}", f"*@{environment}", deployment.type):
+            if key in rules:
+                found.append(int(rules[key]))
+                break
+    return max(found, default=1)
 
 
 def options_json(options: DeploymentOptions) -> dict[str, Any]:

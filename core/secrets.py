@@ -30,6 +30,7 @@ class SecretBox:
     """Encrypts and decrypts with the installation's key (kept out of the database)."""
 
     def __init__(self, key: bytes) -> None:
+        self.key = key
         try:
             self._fernet = Fernet(key)
         except ValueError as exc:

@@ -117,7 +117,7 @@ async def test_the_log_route_refuses_with_a_reason(
         assert response.json()["detail"].startswith(message)
 
     stranger = Actor("stranger", roles=frozenset(), source="sso")
-    monkeypatch.setattr(Console, "actor", lambda _: stranger)
+    monkeypatch.setattr(Console, "actor", lambda _self, _request=None: stranger)
     for path in (url, url + ".txt"):
         response = await client.get(path)
         assert response.status_code == 403

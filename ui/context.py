@@ -9,10 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from nicegui import run
+from fastapi import Request
+from nicegui import context, run
 from sqlalchemy.orm import Session
 
-from core.auth import Actor, local_operator
+from api.auth import request_actor
+from core.auth import Actor
 from core.runtime import Runtime
 
 T = TypeVar("T")
@@ -25,14 +27,18 @@ class Console:
         default_factory=dict, init=False, repr=False
     )
 
-    def actor(self) -> Actor:
-        """The person using the page (the local operator until single sign-on is set up)."""
-        return local_operator()
+    def actor(self, request: Request | None = None) -> Actor:
+        """The person using the page or calling the route: who the login guard let in (the
+        local operator when no single sign-on is configured)."""
+        return request_actor(request if request is not None else context.client.request)
 
     async def read(self, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call a read-only core service `service(session, runtime, actor, *args)` in a thread."""
-        actor = self.actor()
+        return await self._read_as(self.actor(), service, *args, **kwargs)
 
+    async def _read_as(
+        self, actor: Actor, service: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T:
         def call() -> T:
             with self.runtime.db.read() as session:
                 return service(session, self.runtime, actor, *args, **kwargs)
@@ -42,7 +48,8 @@ class Console:
     async def read_shared(self, service: Callable[..., T], *args: Any, ttl: float = 1.0) -> T:
         """Like `read`, but every page asking the same within `ttl` seconds gets one answer:
         ten open boards refresh with one query a second, not ten."""
-        key = (service, args, self.actor().name)
+        actor = self.actor()  # here: the shared task below runs outside the page's context
+        key = (service, args, actor)
         now = time.monotonic()
         cached = self._shared.get(key)
         if (
@@ -50,7 +57,9 @@ class Console:
             or now - cached[0] > ttl
             or (cached[1].done() and cached[1].exception() is not None)
         ):
-            future: asyncio.Future[Any] = asyncio.ensure_future(self.read(service, *args))
+            future: asyncio.Future[Any] = asyncio.ensure_future(
+                self._read_as(actor, service, *args)
+            )
             self._shared[key] = (now, future)
             for stale in [k for k, (at, _) in self._shared.items() if now - at > 10 * ttl]:
                 del self._shared[stale]

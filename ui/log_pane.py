@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Self, cast
 from urllib.parse import quote
 
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from nicegui import app, ui
 
@@ -53,6 +54,7 @@ def register_log_routes(console: Console) -> None:
 
     @app.get("/api/ui/deployments/{deployment_id}/log")
     def log_window_json(
+        request: Request,
         deployment_id: int,
         mode: str = "all",
         node: str | None = None,
@@ -65,7 +67,7 @@ def register_log_routes(console: Console) -> None:
                 page = log_window(
                     session,
                     runtime,
-                    console.actor(),
+                    console.actor(request),
                     deployment_id,
                     mode=cast(Mode, mode),  # log_window refuses anything else
                     node=node or None,
@@ -78,12 +80,14 @@ def register_log_routes(console: Console) -> None:
         return JSONResponse(page_json(page))
 
     @app.get("/api/ui/deployments/{deployment_id}/log.txt")
-    def log_download(deployment_id: int, node: str | None = None) -> Response:
+    def log_download(request: Request, deployment_id: int, node: str | None = None) -> Response:
         # The session outlives this function: the response reads lines while it is sent.
         held = contextlib.ExitStack()
         session = held.enter_context(runtime.db.read())
         try:
-            lines = log_text(session, runtime, console.actor(), deployment_id, node=node or None)
+            lines = log_text(
+                session, runtime, console.actor(request), deployment_id, node=node or None
+            )
         except (NotFound, ValidationError, PermissionDenied) as error:
             held.close()
             return refusal(error)

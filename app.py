@@ -24,7 +24,7 @@ from core.errors import SquallError
 from core.params import parse_assignments
 from core.plan import DeploymentOptions, Threshold
 from core.runtime import Runtime
-from core.services import actions, deployments, inventory, views
+from core.services import access, actions, deployments, inventory, views
 from core.settings import load_settings
 from core.status import DeploymentStatus
 
@@ -46,8 +46,14 @@ cli = typer.Typer(
 )
 inventory_cli = typer.Typer(help="Clusters and nodes Squall deploys to.", no_args_is_help=True)
 plugin_cli = typer.Typer(help="Write your own deployment types.", no_args_is_help=True)
+role_cli = typer.Typer(help="Who may do what: roles and their grants.", no_args_is_help=True)
+token_cli = typer.Typer(help="API tokens for scripts and the CLI.", no_args_is_help=True)
+audit_cli = typer.Typer(help="The audit log of every human action.", no_args_is_help=True)
 cli.add_typer(inventory_cli, name="inventory")
 cli.add_typer(plugin_cli, name="plugin")
+cli.add_typer(role_cli, name="role")
+cli.add_typer(token_cli, name="token")
+cli.add_typer(audit_cli, name="audit")
 
 # Markup is off: node output, names and messages are printed as they are, never parsed.
 # Lines are not wrapped either: paths and commands stay whole for copying.
@@ -432,6 +438,178 @@ def types() -> None:
                     Text.assemble("  ", (name, "cyan"), f" ({required}): {field.description or ''}")
                 )
             console.print()
+
+
+# --- access ----------------------------------------------------------------------------
+
+
+@cli.command()
+def roles(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print docs/roles.md.")] = False,
+) -> None:
+    """The built-in roles and the permissions each grants."""
+    from core.permissions import ROLES, Permission, matrix_markdown
+
+    if markdown:
+        console.print(matrix_markdown(), end="")
+        return
+    table = Table("permission", *ROLES, box=box.SIMPLE_HEAD)
+    for permission in Permission:
+        table.add_row(
+            permission.value, *("✓" if permission in ROLES[role] else "" for role in ROLES)
+        )
+    console.print(table)
+
+
+@role_cli.command("grant")
+def role_grant(
+    subject: Annotated[str, typer.Argument(help="user:NAME or group:NAME")],
+    grant: Annotated[str, typer.Argument(help="a role, maybe scoped: deployer@env:staging")],
+) -> None:
+    """Give a person or a group a role (in addition to what their provider groups give)."""
+    with squall() as (runtime, actor), runtime.db.write() as session:
+        binding = access.grant_role(session, runtime, actor, subject, grant)
+    console.print(f"role binding {binding.id}: {binding.subject} has {binding.grant}")
+
+
+@role_cli.command("revoke")
+def role_revoke(binding_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Take a role binding away (see `squall role list`)."""
+    with squall() as (runtime, actor), runtime.db.write() as session:
+        binding = access.revoke_role(session, runtime, actor, binding_id)
+    console.print(f"revoked: {binding.subject} no longer has {binding.grant}")
+
+
+@role_cli.command("list")
+def role_list() -> None:
+    """Role bindings given in Squall (provider groups map to roles through `sso.roles`)."""
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        found = access.bindings(session, runtime, actor)
+        mapping = runtime.settings.sso.roles
+    table = Table("id", "subject", "grant", "by", "since", box=box.SIMPLE_HEAD)
+    for binding in found:
+        table.add_row(
+            str(binding.id),
+            binding.subject,
+            binding.grant,
+            binding.created_by,
+            binding.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+    for group, grants in sorted(mapping.items()):
+        console.print(f"provider group {group}: {grants}")
+
+
+@token_cli.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="What it is for, e.g. ci-deploys.")],
+    days: Annotated[int, typer.Option(help="Days until it expires.")] = 30,
+    scope: Annotated[
+        list[str] | None, typer.Option(help="A permission it may use (repeat); default: all yours.")
+    ] = None,
+) -> None:
+    """Make an API token acting as you; it is shown this once."""
+    with squall() as (runtime, actor), runtime.db.write() as session:
+        info, secret = access.create_token(
+            session, runtime, actor, name=name, days=days, scopes=scope
+        )
+    console.print(
+        f"token {info.id} ({info.name}), expires {info.expires_at.astimezone():%Y-%m-%d %H:%M}:"
+    )
+    console.print(secret)
+    errors.print("it is shown this once: keep it in your secret store")
+
+
+@token_cli.command("list")
+def token_list(
+    everyone: Annotated[bool, typer.Option("--all", help="Everyone's tokens.")] = False,
+) -> None:
+    """Your API tokens (or everyone's), never their secrets."""
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        found = access.tokens(session, runtime, actor, everyone=everyone)
+    table = Table("id", "owner", "name", "scopes", "expires", "state", box=box.SIMPLE_HEAD)
+    for info in found:
+        state = "revoked" if info.revoked_at else ("active" if info.active else "expired")
+        table.add_row(
+            str(info.id),
+            info.owner,
+            info.name,
+            ", ".join(info.scopes or ["all"]),
+            info.expires_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+            state,
+        )
+    console.print(table)
+
+
+@token_cli.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Revoke an API token at once."""
+    with squall() as (runtime, actor), runtime.db.write() as session:
+        info = access.revoke_token(session, runtime, actor, token_id)
+    console.print(f"token {info.id} ({info.name}) revoked")
+
+
+@audit_cli.command("list")
+def audit_list(
+    actor_name: Annotated[
+        str | None, typer.Option("--actor", help="Only this person's actions.")
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option(help="Only actions starting so, e.g. deployment.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Write them to a CSV file instead.")
+    ] = None,
+) -> None:
+    """Recent audit records, newest first."""
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        entries = access.audit_entries(
+            session,
+            runtime,
+            actor,
+            access.AuditFilter(actor=actor_name, action=action, limit=limit),
+        )
+    if csv_file:
+        csv_file.write_text(access.audit_csv(entries))
+        console.print(f"{len(entries)} record(s) written to {csv_file}")
+        return
+    table = Table("id", "at", "actor", "action", "target", "details", box=box.SIMPLE_HEAD)
+    for entry in entries:
+        details = ", ".join(f"{key}={value}" for key, value in entry.details.items())
+        table.add_row(
+            str(entry.id),
+            entry.at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            entry.actor,
+            entry.action,
+            entry.target,
+            details,
+        )
+    console.print(table)
+
+
+@audit_cli.command("verify")
+def audit_verify(
+    head: Annotated[
+        str | None,
+        typer.Option(help="A head hash printed by an earlier verify: is that record still there?"),
+    ] = None,
+) -> None:
+    """Check the audit log's hash chain: any edited, deleted or reordered record shows."""
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        check = access.verify_audit(session, runtime, actor, head=head)
+    if not check.breaks:
+        console.print(f"the audit log holds: {check.records} record(s), chain intact")
+        console.print(f"head {check.head}")
+        return
+    for found in check.breaks:
+        where = f"record {found.record_id}: " if found.record_id else ""
+        errors.print(Text(f"{where}{found.reason}", style="red"))
+    errors.print(
+        f"the audit log was tampered with: {len(check.breaks)} break(s) "
+        f"in {check.records} record(s)"
+    )
+    raise typer.Exit(1)
 
 
 # --- running Squall --------------------------------------------------------------------

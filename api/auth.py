@@ -20,8 +20,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from core.auth import Actor, Grant, local_operator
-from core.errors import PermissionDenied
+from core.auth import Actor, local_operator
+from core.errors import ConfigError, PermissionDenied, Unauthenticated, ValidationError
+from core.permissions import ROLES
 from core.runtime import Runtime
 from core.services import access
 
@@ -40,6 +41,7 @@ class Authenticator:
         self.settings = runtime.settings.sso
         self.oauth = OAuth()
         if self.settings.issuer:
+            check_role_mapping(self.settings.roles)
             self.oauth.register(
                 name="sso",
                 client_id=self.settings.client_id,
@@ -60,7 +62,11 @@ class Authenticator:
         if header.lower().startswith("bearer "):
             with self.runtime.db.write() as session:  # records when the token was last used
                 return access.authenticate_token(session, header[7:])
-        return actor_from_session(request.session)
+        signed_in = signed_in_as(request.session)
+        if signed_in is None:
+            return None
+        with self.runtime.db.read() as session:
+            return access.person(session, self.runtime, *signed_in)
 
     def register_routes(self, app: FastAPI) -> None:
         app.add_api_route("/login", self.login, methods=["GET"], include_in_schema=False)
@@ -104,19 +110,19 @@ class Authenticator:
                 groups=[str(g) for g in groups],
                 email=claims.get("email"),
             )
+        after = _local_path(request.session.get("squall_next", "/"))
+        request.session.clear()  # nothing of the session before the sign-in carries over
         request.session[SESSION_KEY] = {
             "name": actor.name,
             "groups": list(actor.groups),
-            "grants": [str(grant) for grant in actor.grants],
             "expires": time.time() + self.settings.session_hours * 3600,
         }
         request.session["squall_id_token"] = token.get("id_token")
-        return RedirectResponse(
-            _local_path(request.session.pop("squall_next", "/")), status_code=303
-        )
+        return RedirectResponse(after, status_code=303)
 
     async def logout(self, request: Request) -> Response:
-        actor = actor_from_session(request.session)
+        state = request.scope.get("state", {})
+        actor = state.get("squall_actor") if signed_in_as(request.session) else None
         id_token = request.session.get("squall_id_token")
         request.session.clear()
         if actor is not None:
@@ -146,21 +152,31 @@ class Authenticator:
         return base.rstrip("/") + path
 
 
+def check_role_mapping(mapping: dict[str, str]) -> None:
+    """A typo in `sso.roles` stops the start, rather than every sign-in of that group."""
+    for group, texts in mapping.items():
+        try:
+            grants = access.grants_for_groups(mapping, [group])
+        except ValidationError as exc:
+            raise ConfigError(f"sso.roles, group {group!r}: {exc}") from exc
+        for grant in grants:
+            if grant.role not in ROLES:
+                raise ConfigError(
+                    f"sso.roles, group {group!r}: no role {grant.role!r} in {texts!r}; "
+                    f"roles: {', '.join(ROLES)}"
+                )
+
+
 def discovery_url(issuer: str) -> str:
     return f"{issuer.rstrip('/')}/.well-known/openid-configuration"
 
 
-def actor_from_session(session: MutableMapping[str, Any]) -> Actor | None:
-    """The person this browser session signed in as, unless the sign-in has expired."""
+def signed_in_as(session: MutableMapping[str, Any]) -> tuple[str, list[str]] | None:
+    """Who this browser session signed in as, and their groups then; None once expired."""
     data = session.get(SESSION_KEY)
     if not isinstance(data, dict) or data.get("expires", 0) < time.time():
         return None
-    return Actor(
-        name=str(data["name"]),
-        source="sso",
-        grants=tuple(Grant.parse(text) for text in data.get("grants", [])),
-        groups=tuple(data.get("groups", [])),
-    )
+    return str(data["name"]), [str(group) for group in data.get("groups", [])]
 
 
 class LoginGuard:
@@ -189,7 +205,7 @@ class LoginGuard:
         try:
             # A token is looked up in the database: not on the event loop.
             actor = await run_in_threadpool(self.authenticator.actor, request)
-        except PermissionDenied as exc:
+        except Unauthenticated as exc:
             await _deny(scope, receive, send, str(exc))
             return
         if actor is not None:

@@ -1,13 +1,19 @@
 """The audit log: every human action, append-only, each record hashing the previous one.
 
 Editing, deleting or reordering a record breaks the chain at that record, which
-`verify` reports. Writers serialise on the chain's head (SQLite has one writer; on
-PostgreSQL a transaction-scoped advisory lock), so two actions never share a parent.
+`verify` reports. The hashes are HMACs keyed with the installation's secret key: someone
+who can write to the database but lacks the key cannot rewrite the chain to cover an edit.
+Deleting the newest records leaves a shorter chain that holds; the head hash `verify`
+reports, noted elsewhere, shows that (`squall audit verify --head HASH`).
+
+Writers serialise on the chain's head (SQLite has one writer; on PostgreSQL a
+transaction-scoped advisory lock), so two actions never share a parent.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,13 +45,13 @@ def record(
         prev_hash=previous or GENESIS,
         hash="",
     )
-    entry.hash = chain_hash(entry)
+    entry.hash = chain_hash(entry, session.info.get("audit_key", b""))
     session.add(entry)
     session.flush()
     return entry
 
 
-def chain_hash(entry: AuditRecord) -> str:
+def chain_hash(entry: AuditRecord, key: bytes) -> str:
     body = json.dumps(
         {
             "prev": entry.prev_hash,
@@ -59,7 +65,7 @@ def chain_hash(entry: AuditRecord) -> str:
         separators=(",", ":"),
         default=str,
     )
-    return hashlib.sha256(body.encode()).hexdigest()
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,7 @@ class ChainBreak:
     reason: str
 
 
-def verify(records: Iterable[AuditRecord]) -> list[ChainBreak]:
+def verify(records: Iterable[AuditRecord], key: bytes) -> list[ChainBreak]:
     """Every place where the chain, read in id order, does not hold."""
     breaks: list[ChainBreak] = []
     expected_previous = GENESIS
@@ -77,7 +83,7 @@ def verify(records: Iterable[AuditRecord]) -> list[ChainBreak]:
             breaks.append(
                 ChainBreak(entry.id, "does not follow the record before it (deleted or reordered)")
             )
-        if chain_hash(entry) != entry.hash:
+        if not hmac.compare_digest(chain_hash(entry, key), entry.hash):
             breaks.append(ChainBreak(entry.id, "content does not match its hash (edited)"))
         expected_previous = entry.hash
     return breaks

@@ -28,7 +28,10 @@ class Grant:
     def covers(self, target: AuthTarget) -> bool:
         """An unscoped grant covers everything. A scoped one covers a target all of whose
         clusters (or environments) fall in its scope, and nothing that names none; a grant
-        naming types covers only deployments of those types."""
+        naming types covers only deployments of those types. Any grant covers a partial
+        target (a listing): what it lists is then checked item by item."""
+        if target.partial:
+            return True
         if self.types:
             kind = target.attributes.get("type") or (
                 target.name if target.kind == "deployment_type" else None
@@ -99,6 +102,9 @@ class AuthTarget:
     clusters: tuple[str, ...] = ()
     environments: tuple[str, ...] = ()
     attributes: dict[str, str] = field(default_factory=dict)
+    partial: bool = False
+    """Some of the kind, not all: may the actor do this anywhere (list deployments, see
+    the New button)? Scoped grants cover it; the items themselves are checked one by one."""
 
     def describe(self) -> str:
         return f"{self.kind} {self.name}" if self.name else self.kind

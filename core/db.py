@@ -27,7 +27,9 @@ SCHEMA_REVISION = "0004"
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20, audit_key: bytes = b"") -> None:
+        """`audit_key` keys the audit log's hash chain (see core.audit); every session
+        carries it, so whoever writes a record signs it."""
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self._write_lock = threading.RLock() if self.is_sqlite else None
@@ -39,8 +41,9 @@ class Database:
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
             self.read_engine = self.engine
-        self._writer = sessionmaker(self.engine, expire_on_commit=False)
-        self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
+        info = {"audit_key": audit_key}
+        self._writer = sessionmaker(self.engine, expire_on_commit=False, info=info)
+        self._reader = sessionmaker(self.read_engine, expire_on_commit=False, info=info)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:

@@ -59,5 +59,9 @@ class PermissionDenied(SquallError):
         self.target = target
 
 
+class Unauthenticated(SquallError):
+    """The credentials presented (an API token, a sign-in) are not valid now."""
+
+
 class PluginError(SquallError):
     """A plugin is broken: a misspelled hook, a duplicate type name, an import failure."""

@@ -36,15 +36,16 @@ class Runtime:
         migrate: bool = True,
     ) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secrets = SecretBox.from_settings(settings.secret_key, settings.data_dir)
         db = Database(
-            settings.effective_database_url, pool_size=max(10, settings.engine.workers // 2)
+            settings.effective_database_url,
+            pool_size=max(10, settings.engine.workers // 2),
+            audit_key=secrets.derive("audit chain"),
         )
         if migrate:
             db.migrate()
         host = plugins or build_host(plugin_modules, entry_points=entry_points)
-        return cls(
-            settings, db, host, SecretBox.from_settings(settings.secret_key, settings.data_dir)
-        )
+        return cls(settings, db, host, secrets)
 
     @property
     def ssh(self) -> SSHConnector:

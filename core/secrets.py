@@ -7,6 +7,8 @@ logs, events, plans and reports see `***` instead of the value.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import shlex
 from collections.abc import Iterable
@@ -51,6 +53,10 @@ class SecretBox:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(key)
         return cls(path.read_bytes().strip())
+
+    def derive(self, purpose: str) -> bytes:
+        """A key for one purpose (signing audit records, session cookies), from this one."""
+        return hmac.new(self.key, f"squall {purpose}".encode(), hashlib.sha256).digest()
 
     def encrypt(self, plain: str) -> str:
         return self._fernet.encrypt(plain.encode()).decode()

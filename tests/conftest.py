@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -16,6 +19,8 @@ from app import DEFAULT_PLUGINS
 from core.testing.fleet import Fleet
 from core.testing.harness import SquallHarness
 
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM = "/usr/bin/chromium"
 POSTGRES_ADMIN_URL = os.environ.get(
     "SQUALL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -117,3 +122,36 @@ def console_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     with SquallHarness(data, DEFAULT_PLUGINS) as harness:
         harness.import_inventory(inventory)
     return data
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    """Headless Chromium through Debian's chromedriver; nothing is downloaded."""
+    for needed in (CHROMIUM, CHROMEDRIVER):
+        if not Path(needed).exists():
+            pytest.fail(f"{needed} is missing: apt-get install -y chromium chromium-driver")
+    previous = os.environ.get("SE_OFFLINE")
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not look for a driver online
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.set_page_load_timeout(30)
+        yield driver
+    finally:
+        driver.quit()
+        if previous is None:
+            os.environ.pop("SE_OFFLINE", None)
+        else:
+            os.environ["SE_OFFLINE"] = previous

@@ -15,6 +15,7 @@ from core.db import Database
 from core.models import AuditRecord, Base
 
 ALICE = Actor("alice", frozenset({"admin"}), "sso")
+KEY = b"k" * 32
 
 
 def test_migrations_build_exactly_the_schema_the_models_describe(database_url: str) -> None:
@@ -52,7 +53,7 @@ def test_sqlite_database_runs_in_wal_mode(tmp_path: pytest.TempPathFactory) -> N
 
 @pytest.fixture
 def audited(database_url: str) -> Database:
-    db = Database(database_url)
+    db = Database(database_url, audit_key=KEY)
     db.migrate()
     for number in range(5):
         with db.write() as session:
@@ -66,29 +67,47 @@ def records(db: Database) -> list[AuditRecord]:
 
 
 def test_an_untouched_audit_chain_verifies(audited: Database) -> None:
-    assert audit.verify(records(audited)) == []
+    assert audit.verify(records(audited), KEY) == []
     assert records(audited)[0].details == {"via": "sso", "n": 0}
 
 
 def test_editing_an_audit_record_is_detected(audited: Database) -> None:
     with audited.write() as session:
         session.execute(update(AuditRecord).where(AuditRecord.id == 3).values(actor="mallory"))
-    breaks = audit.verify(records(audited))
+    breaks = audit.verify(records(audited), KEY)
     assert [(found.record_id, "edited" in found.reason) for found in breaks] == [(3, True)]
 
 
 def test_deleting_an_audit_record_is_detected(audited: Database) -> None:
     with audited.write() as session:
         session.delete(session.get(AuditRecord, 2))
-    breaks = audit.verify(records(audited))
+    breaks = audit.verify(records(audited), KEY)
     assert [found.record_id for found in breaks] == [3]
     assert "deleted or reordered" in breaks[0].reason
+
+
+def test_rewriting_the_chain_without_the_key_is_detected(audited: Database) -> None:
+    """Someone with write access to the database edits a record and recomputes every hash
+    after it, as a plain hash chain would allow: without the installation's key, each
+    recomputed record fails its check."""
+    with audited.write() as session:
+        previous = audit.GENESIS
+        for entry in session.scalars(select(AuditRecord).order_by(AuditRecord.id)):
+            if entry.id == 2:
+                entry.actor = "mallory"
+            entry.prev_hash = previous
+            entry.hash = audit.chain_hash(entry, b"a guess at the key")
+            previous = entry.hash
+    breaks = audit.verify(records(audited), KEY)
+    assert [found.record_id for found in breaks] == [1, 2, 3, 4, 5]
+    assert all("edited" in found.reason for found in breaks)
+    assert audit.verify(records(audited), b"a guess at the key") == []  # the key is the point
 
 
 def test_reordering_audit_records_is_detected(audited: Database) -> None:
     chain = records(audited)
     chain[1], chain[2] = chain[2], chain[1]
-    assert audit.verify(chain)
+    assert audit.verify(chain, KEY)
 
 
 def test_concurrent_writers_never_fork_the_audit_chain(audited: Database) -> None:
@@ -104,7 +123,7 @@ def test_concurrent_writers_never_fork_the_audit_chain(audited: Database) -> Non
         thread.join()
     chain = records(audited)
     assert len(chain) == 25
-    assert audit.verify(chain) == []
+    assert audit.verify(chain, KEY) == []
 
 
 def test_the_schema_revision_constant_is_alembics_head() -> None:

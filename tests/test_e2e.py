@@ -24,9 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -34,8 +32,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from core.testing.fleet import Fleet
 
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM = "/usr/bin/chromium"
 SHOTS_COPY = Path("/tmp/squall-e2e")
 FAILING_NODE = "node-03"
 # Words, not a shell line: Squall quotes each word for the node's shell, and `sh -c` then
@@ -143,39 +139,6 @@ def server(nodes: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
-    """Headless Chromium through Debian's chromedriver; nothing is downloaded."""
-    for needed in (CHROMIUM, CHROMEDRIVER):
-        if not Path(needed).exists():
-            pytest.fail(f"{needed} is missing: apt-get install -y chromium chromium-driver")
-    previous = os.environ.get("SE_OFFLINE")
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not look for a driver online
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        driver.set_page_load_timeout(30)
-        yield driver
-    finally:
-        driver.quit()
-        if previous is None:
-            os.environ.pop("SE_OFFLINE", None)
-        else:
-            os.environ["SE_OFFLINE"] = previous
 
 
 @dataclass

@@ -15,7 +15,7 @@ from app import DEFAULT_PLUGINS
 from core.engine.claims import claim_tasks
 from core.engine.progress import reap_expired
 from core.engine.worker import Engine
-from core.errors import InvalidTransition, ValidationError
+from core.errors import InvalidTransition
 from core.models import Event, LogLine, NodeTask, utcnow
 from core.runtime import Runtime
 from core.services import actions
@@ -410,7 +410,7 @@ def test_retry_refuses_a_deployment_without_failures(squall: SquallHarness) -> N
     result = squall.deploy("noop", target="host:node-01")
     with pytest.raises(InvalidTransition), squall.runtime.db.write() as session:
         actions.retry(session, squall.runtime, squall.actor, result.id)
-    with pytest.raises(ValidationError, match="not paused"), squall.runtime.db.write() as session:
+    with pytest.raises(InvalidTransition, match="not paused"), squall.runtime.db.write() as session:
         actions.resume(session, squall.runtime, squall.actor, result.id)
 
 

@@ -107,8 +107,8 @@ async def test_the_log_route_refuses_with_a_reason(
     refusals: list[tuple[str, dict[str, str | int], int, str]] = [
         ("/api/ui/deployments/999/log", {}, 404, "no deployment 999"),
         (url, {"mode": "node", "node": "web-9"}, 404, f"deployment {rebuild} has no node web-9"),
-        (url, {"mode": "tree"}, 400, "unknown log view 'tree'"),
-        (url, {"count": 5000}, 400, "a log window holds 1 to 2000 rows, not 5000"),
+        (url, {"mode": "tree"}, 422, "unknown log view 'tree'"),
+        (url, {"count": 5000}, 422, "a log window holds 1 to 2000 rows, not 5000"),
         (url + ".txt", {"node": "web-9"}, 404, f"deployment {rebuild} has no node web-9"),
     ]
     for path, params, status, message in refusals:

@@ -8,15 +8,11 @@ from app import DEFAULT_PLUGINS
 from core.engine.worker import Engine
 from core.runtime import Runtime
 from core.settings import load_settings
-from ui.server import create_console, session_options, session_secret
+from ui.server import create_console, session_arguments
 
 runtime = Runtime.open(load_settings(), plugin_modules=DEFAULT_PLUGINS, entry_points=False)
 engine = Engine(runtime).start()
 create_console(runtime)
 app.on_shutdown(lambda: engine.stop())  # not engine.stop: NiceGUI would pass itself
 app.on_shutdown(runtime.close)
-ui.run(
-    storage_secret=session_secret(runtime),
-    session_middleware_kwargs=session_options(runtime),
-    reload=False,
-)
+ui.run(reload=False, **session_arguments(runtime))

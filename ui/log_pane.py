@@ -19,17 +19,13 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from nicegui import app, ui
 
-from core.errors import NotFound, PermissionDenied, SquallError, ValidationError
+from api.v1 import refusal
+from core.errors import SquallError
 from core.services.logs import LogNode, LogPage, Mode, log_nodes, log_text, log_window
 from ui.context import Console
 from ui.theme import STATUS_COLORS
 
 MODES: dict[str, str] = {"all": "All nodes", "grouped": "Grouped", "node": "One node"}
-REFUSALS: dict[type[SquallError], int] = {
-    NotFound: 404,
-    ValidationError: 400,
-    PermissionDenied: 403,
-}
 DOWNLOAD_CHUNK = 256 * 1024
 """Characters sent at a time when downloading."""
 NODE_REFRESH_SECONDS = 5.0
@@ -75,7 +71,7 @@ def register_log_routes(console: Console) -> None:
                     start=start,
                     count=count,
                 )
-        except (NotFound, ValidationError, PermissionDenied) as error:
+        except SquallError as error:
             return refusal(error)
         return JSONResponse(page_json(page))
 
@@ -88,7 +84,7 @@ def register_log_routes(console: Console) -> None:
             lines = log_text(
                 session, runtime, console.actor(request), deployment_id, node=node or None
             )
-        except (NotFound, ValidationError, PermissionDenied) as error:
+        except SquallError as error:
             held.close()
             return refusal(error)
         name = f"deployment-{deployment_id}" + (f"-{_file_safe(node)}" if node else "")
@@ -97,11 +93,6 @@ def register_log_routes(console: Console) -> None:
             media_type="text/plain; charset=utf-8",
             headers={"Content-Disposition": f"attachment; filename={name}.log"},
         )
-
-
-def refusal(error: SquallError) -> JSONResponse:
-    status = next((code for kind, code in REFUSALS.items() if isinstance(error, kind)), 400)
-    return JSONResponse({"detail": str(error)}, status_code=status)
 
 
 def page_json(page: LogPage) -> dict[str, Any]:

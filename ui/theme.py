@@ -7,14 +7,21 @@ from contextlib import contextmanager
 
 from nicegui import ui
 
+from core.permissions import Permission
+from core.services import access
 from ui.context import Console
 
-NAVIGATION = (
-    ("Board", "/"),
-    ("New deployment", "/new"),
-    ("Inventory", "/inventory"),
-    ("Catalogue", "/catalogue"),
+NAVIGATION: tuple[tuple[str, str, Permission | None], ...] = (
+    ("Board", "/", None),
+    ("New deployment", "/new", Permission.CREATE),
+    ("Inventory", "/inventory", None),
+    ("Catalogue", "/catalogue", None),
+    ("Audit", "/audit", Permission.AUDIT_VIEW),
+    ("Who can do what", "/roles", None),
+    ("Tokens", "/tokens", None),
 )
+"""Label, path, and the permission without which the link is not shown (the page and
+the services refuse anyway)."""
 
 STATUS_COLORS = {
     "pending": "#9e9e9e",
@@ -66,16 +73,30 @@ def frame(console: Console, title: str) -> Iterator[None]:
     ui.page_title(f"{title} · Squall")
     ui.add_css(stylesheet())
     actor = console.actor()
+    abilities = access.abilities(console.runtime, actor)
     with ui.header().classes("items-center justify-between bg-slate-800 px-4 py-2"):
         with ui.row().classes("items-center gap-6"):
             ui.link("Squall", "/").classes("text-xl font-bold text-white no-underline")
-            for label, target in NAVIGATION:
-                ui.link(label, target).classes("text-slate-200 no-underline").mark(f"nav-{target}")
+            for label, target, needed in NAVIGATION:
+                if needed is None or needed in abilities:
+                    ui.link(label, target).classes("text-slate-200 no-underline").mark(
+                        f"nav-{target}"
+                    )
         with ui.row().classes("items-center gap-2 text-slate-200"):
             ui.icon("person")
             ui.label(actor.name).mark("actor")
             if actor.source == "local":
                 ui.badge("local operator · full rights", color="orange").mark("local-mode")
+            else:
+                grants = ", ".join(str(grant) for grant in actor.all_grants()) or "no role"
+                ui.link(grants, "/roles").classes("text-slate-300 text-sm").mark("grants")
+                ui.link("Sign out", "/logout").classes("text-white").mark("sign-out")
     with ui.column().classes("w-full max-w-screen-2xl mx-auto p-4 gap-4"):
+        if not abilities:
+            groups = ", ".join(actor.groups) or "none"
+            ui.label(
+                f"You are signed in as {actor.name}, but no role is given to you (your groups "
+                f"at the identity provider: {groups}). Ask an administrator for one."
+            ).classes("bg-orange-100 text-orange-900 p-3 rounded w-full").mark("no-role")
         ui.label(title).classes("text-2xl font-semibold")
         yield

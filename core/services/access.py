@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.auth import Actor, AuthTarget, Grant, authorize
-from core.errors import NotFound, PermissionDenied, ValidationError
+from core.auth import Actor, AuthTarget, Grant, authorize, is_allowed
+from core.errors import NotFound, PermissionDenied, Unauthenticated, ValidationError
 from core.events import emit
 from core.models import ApiToken, AuditRecord, RoleBinding, utcnow
 from core.permissions import ROLES, Permission
@@ -50,22 +50,33 @@ def bound_grants(session: Session, user: str, groups: Iterable[str]) -> list[Gra
     subjects = [f"user:{user}", *(f"group:{group}" for group in groups)]
     return [
         Grant.parse(text)
-        for text in session.scalars(select(RoleBinding.grant).where(RoleBinding.subject.in_(subjects)))
+        for text in session.scalars(
+            select(RoleBinding.grant).where(RoleBinding.subject.in_(subjects))
+        )
     ]
+
+
+def person(session: Session, rt: Runtime, user: str, groups: Sequence[str]) -> Actor:
+    """A signed-in person with the grants their groups (through `sso.roles`) and role
+    bindings give now: worked out at every request, so revoking a binding takes effect at
+    once. The groups are those the provider named at their sign-in."""
+    grants = grants_for_groups(rt.settings.sso.roles, groups) + bound_grants(session, user, groups)
+    return Actor(name=user, source="sso", grants=tuple(dict.fromkeys(grants)), groups=tuple(groups))
 
 
 def sign_in(
     session: Session, rt: Runtime, *, user: str, groups: Sequence[str], email: str | None = None
 ) -> Actor:
-    """The actor a person signing in through the identity provider becomes, recorded.
-
-    Roles come from their groups (through `sso.roles`) and from role bindings, read again at
-    every sign-in, so a change at the provider takes effect at the next sign-in."""
+    """The actor a person signing in through the identity provider becomes, recorded. Their
+    groups come from the provider at every sign-in: a change there shows at the next one."""
     if not user:
         raise ValidationError("the identity provider named no user")
-    grants = grants_for_groups(rt.settings.sso.roles, groups) + bound_grants(session, user, groups)
-    actor = Actor(name=user, source="sso", grants=tuple(dict.fromkeys(grants)), groups=tuple(groups))
-    details = {"groups": list(groups), "grants": [str(grant) for grant in actor.grants], "email": email}
+    actor = person(session, rt, user, groups)
+    details = {
+        "groups": list(groups),
+        "grants": [str(grant) for grant in actor.grants],
+        "email": email,
+    }
     audit.record(session, actor, "login", f"user {user}", details)
     emit(session, "user.login", actor=user, groups=list(groups))
     return actor
@@ -73,6 +84,13 @@ def sign_in(
 
 def sign_out(session: Session, actor: Actor) -> None:
     audit.record(session, actor, "logout", f"user {actor.name}")
+
+
+def abilities(rt: Runtime, actor: Actor) -> frozenset[Permission]:
+    """The permissions `actor` holds somewhere: what the console offers them (to show,
+    never to enforce)."""
+    anywhere = AuthTarget("any", partial=True)
+    return frozenset(p for p in Permission if is_allowed(rt.plugins.hook, actor, p, anywhere))
 
 
 # --- role bindings ---------------------------------------------------------------------
@@ -123,12 +141,14 @@ def revoke_role(session: Session, rt: Runtime, actor: Actor, binding_id: int) ->
 
 
 def bindings(session: Session, rt: Runtime, actor: Actor) -> list[Binding]:
-    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("roles"))
+    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("roles", partial=True))
     return [_binding(b) for b in session.scalars(select(RoleBinding).order_by(RoleBinding.subject))]
 
 
 def _binding(binding: RoleBinding) -> Binding:
-    return Binding(binding.id, binding.subject, binding.grant, binding.created_by, binding.created_at)
+    return Binding(
+        binding.id, binding.subject, binding.grant, binding.created_by, binding.created_at
+    )
 
 
 # --- API tokens ------------------------------------------------------------------------
@@ -162,7 +182,7 @@ def create_token(
     """A token acting as `actor`, limited to `scopes` (permissions) if given, for `days`
     days. Returns it with its secret, which is shown this once and stored only hashed."""
     if actor.source == "token":
-        raise PermissionDenied(actor.name, "tokens.create", "a token cannot make tokens")
+        raise PermissionDenied(actor.name, "sign-in", "tokens (a token cannot make tokens)")
     if not name.strip():
         raise ValidationError("a token needs a name (what it is for)")
     if not 1 <= days <= MAX_TOKEN_DAYS:
@@ -170,7 +190,9 @@ def create_token(
     known = {permission.value for permission in Permission}
     unknown = sorted(set(scopes or ()) - known)
     if unknown:
-        raise ValidationError(f"unknown permission(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise ValidationError(
+            f"unknown permission(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
     secret = secrets.token_urlsafe(32)
     token = ApiToken(
         owner=actor.name,
@@ -194,14 +216,18 @@ def revoke_token(session: Session, rt: Runtime, actor: Actor, token_id: int) -> 
     if token is None:
         raise NotFound(f"no API token {token_id}")
     if token.owner != actor.name:
-        authorize(rt.plugins.hook, actor, Permission.ROLES_MANAGE, AuthTarget("token", str(token_id)))
+        authorize(
+            rt.plugins.hook, actor, Permission.ROLES_MANAGE, AuthTarget("token", str(token_id))
+        )
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         audit.record(session, actor, "token.revoke", f"token {token.id}", {"owner": token.owner})
     return _info(token)
 
 
-def tokens(session: Session, rt: Runtime, actor: Actor, *, everyone: bool = False) -> list[TokenInfo]:
+def tokens(
+    session: Session, rt: Runtime, actor: Actor, *, everyone: bool = False
+) -> list[TokenInfo]:
     query = select(ApiToken).order_by(ApiToken.id)
     if everyone:
         authorize(rt.plugins.hook, actor, Permission.ROLES_MANAGE, AuthTarget("token"))
@@ -211,21 +237,21 @@ def tokens(session: Session, rt: Runtime, actor: Actor, *, everyone: bool = Fals
 
 
 def authenticate_token(session: Session, text: str) -> Actor:
-    """The actor a presented token stands for; PermissionDenied for anything not valid now.
+    """The actor a presented token stands for; Unauthenticated for anything not valid now.
 
     The owner's grants are those of their sign-in when the token was made, plus the role
     bindings they have today; a scoped token may use its listed permissions only."""
     parts = text.strip().split("_", 2)
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1].isdigit():
-        raise PermissionDenied("anonymous", "token", "not a Squall API token")
+        raise Unauthenticated("not a Squall API token")
     token = session.get(ApiToken, int(parts[1]))
     if token is None or not hmac.compare_digest(token.secret_hash, _hash(parts[2])):
-        raise PermissionDenied("anonymous", "token", "unknown token")
+        raise Unauthenticated("unknown API token")
     now = utcnow()
     if token.revoked_at is not None:
-        raise PermissionDenied(token.owner, "token", f"token {token.id} was revoked")
+        raise Unauthenticated(f"API token {token.id} was revoked")
     if token.expires_at <= now:
-        raise PermissionDenied(token.owner, "token", f"token {token.id} expired")
+        raise Unauthenticated(f"API token {token.id} has expired")
     token.last_used_at = now
     grants = [Grant.parse(text) for text in token.grants] + bound_grants(session, token.owner, ())
     return Actor(
@@ -306,12 +332,36 @@ def audit_csv(entries: Sequence[AuditEntry]) -> str:
     writer.writerow(["id", "at", "actor", "action", "target", "details", "hash"])
     for entry in entries:
         details = "; ".join(f"{key}={value}" for key, value in entry.details.items())
-        writer.writerow([entry.id, entry.at.isoformat(), entry.actor, entry.action, entry.target, details, entry.hash])
+        writer.writerow(
+            [
+                entry.id,
+                entry.at.isoformat(),
+                entry.actor,
+                entry.action,
+                entry.target,
+                details,
+                entry.hash,
+            ]
+        )
     return out.getvalue()
 
 
-def verify_audit(session: Session, rt: Runtime, actor: Actor) -> tuple[int, list[audit.ChainBreak]]:
-    """How many records there are, and every place where the chain does not hold."""
+@dataclass(frozen=True)
+class AuditCheck:
+    records: int
+    head: str
+    """The newest record's hash: note it somewhere else to detect a cut-off tail later."""
+    breaks: list[audit.ChainBreak]
+
+
+def verify_audit(
+    session: Session, rt: Runtime, actor: Actor, *, head: str | None = None
+) -> AuditCheck:
+    """Every place where the chain does not hold; and, given a head noted earlier, whether
+    that record is still in the chain (deleting the newest records shows only so)."""
     authorize(rt.plugins.hook, actor, Permission.AUDIT_VIEW, AuthTarget("audit"))
     records = list(session.scalars(select(AuditRecord).order_by(AuditRecord.id)))
-    return len(records), audit.verify(records)
+    breaks = audit.verify(records, session.info["audit_key"])
+    if head and not any(record.hash == head for record in records):
+        breaks.append(audit.ChainBreak(0, f"the head noted earlier ({head[:12]}…) is gone"))
+    return AuditCheck(len(records), records[-1].hash if records else audit.GENESIS, breaks)

@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.auth import Actor, AuthTarget, is_allowed
+from core.auth import Actor, is_allowed
 from core.engine.progress import advance
 from core.errors import InvalidTransition, PermissionDenied, PlanError, ValidationError
 from core.events import NewEvent, emit, emit_many
@@ -24,7 +24,13 @@ from core.permissions import Permission
 from core.plan import NodeInfo, NodePlan, Plan, StagePlan
 from core.runtime import Runtime
 from core.secrets import has_secrets
-from core.services.deployments import get_for, options_from_json, plan_rollback, store_plan
+from core.services.deployments import (
+    deployment_target,
+    get_for,
+    options_from_json,
+    plan_rollback,
+    store_plan,
+)
 from core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus, check_deployment
 
 D, S, T, K = DeploymentStatus, StageStatus, TaskStatus, StageKind
@@ -79,7 +85,7 @@ def resume(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> N
     """Go on after a pause. After an inconclusive health check, resuming accepts it."""
     deployment = get_for(session, rt, actor, deployment_id, Permission.CONTROL)
     if deployment.status != D.PAUSED:
-        raise ValidationError(
+        raise InvalidTransition(
             f"deployment {deployment_id} is {deployment.status.value}, not paused"
         )
     deployment.status = D.RUNNING
@@ -428,7 +434,7 @@ def available(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -
         offered.append(("rollback", Permission.ROLLBACK))
     if not status.is_final:
         offered.append(("cancel", Permission.CONTROL))
-    target = AuthTarget("deployment", str(deployment_id), attributes={"type": deployment.type})
+    target = deployment_target(deployment)
     return [
         name
         for name, permission in offered

@@ -19,6 +19,7 @@ from core.auth import Actor, AuthTarget, authorize
 from core.models import Deployment, NodeTask, Stage, StepResult, utcnow
 from core.permissions import Permission
 from core.runtime import Runtime
+from core.services.deployments import visible
 from core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus
 
 D, S, T = DeploymentStatus, StageStatus, TaskStatus
@@ -89,7 +90,7 @@ def board(
     session: Session, rt: Runtime, actor: Actor, filters: BoardFilter | None = None
 ) -> list[BoardRow]:
     filters = filters or BoardFilter()
-    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("deployment"))
+    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("deployment", partial=True))
     query = select(Deployment)
     if filters.statuses:
         query = query.where(Deployment.status.in_([D(value) for value in filters.statuses]))
@@ -119,6 +120,7 @@ def board(
             )
         ).order_by(Deployment.id.desc())
     ).all()
+    deployments = visible(rt, actor, deployments)
     if not deployments:
         return []
     ids = [deployment.id for deployment in deployments]

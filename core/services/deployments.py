@@ -9,7 +9,7 @@ once it exists is in `core.services.actions`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.auth import Actor, AuthTarget, authorize
+from core.auth import Actor, AuthTarget, authorize, is_allowed
 from core.engine.claims import seal_steps
 from core.engine.progress import advance
 from core.errors import NotFound, PlanError
@@ -134,6 +134,15 @@ def get_for(
         raise NotFound(f"no deployment {deployment_id}")
     authorize(rt.plugins.hook, actor, permission, deployment_target(deployment))
     return deployment
+
+
+def visible(rt: Runtime, actor: Actor, found: Sequence[Deployment]) -> list[Deployment]:
+    """Those of `found` the actor may see: all of them with an unscoped grant, else each
+    checked against its clusters, environments and type."""
+    hook = rt.plugins.hook
+    if is_allowed(hook, actor, Permission.VIEW, AuthTarget("deployment")):
+        return list(found)
+    return [d for d in found if is_allowed(hook, actor, Permission.VIEW, deployment_target(d))]
 
 
 def deployment_target(deployment: Deployment) -> AuthTarget:

@@ -208,7 +208,7 @@ class ClusterRow:
 
 def overview(session: Session, rt: Runtime, actor: Actor) -> tuple[list[ClusterRow], list[NodeRow]]:
     """Clusters, and every node with its last deployment and how that went for the node."""
-    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("inventory"))
+    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("inventory", partial=True))
     clusters = [
         ClusterRow(cluster.name, cluster.environment, cluster.source, count)
         for cluster, count in session.execute(

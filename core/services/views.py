@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from core.auth import Actor, AuthTarget, authorize
+from core.auth import Actor, AuthTarget, authorize, is_allowed
 from core.models import Approval, Deployment, Event, LogLine, NodeLease, NodeTask, Stage, StepResult
 from core.permissions import Permission
 from core.reporting import DeploymentSummary, StepSummary, TaskSummary
 from core.runtime import Runtime
 from core.secrets import redacted_params
-from core.services.deployments import get
+from core.services.deployments import get, visible
 from core.status import DeploymentStatus, TaskStatus
 
 D, T = DeploymentStatus, TaskStatus
@@ -262,9 +262,13 @@ def _waiting_for(
 def recent_deployments(
     session: Session, rt: Runtime, actor: Actor, *, limit: int = 20
 ) -> list[DeploymentView]:
-    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("deployment"))
-    ids = session.scalars(select(Deployment.id).order_by(Deployment.id.desc()).limit(limit)).all()
-    return [deployment_view(session, rt, actor, deployment_id) for deployment_id in ids]
+    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("deployment", partial=True))
+    query = select(Deployment).order_by(Deployment.id.desc())
+    if not is_allowed(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("deployment")):
+        shown = visible(rt, actor, session.scalars(query).all())[:limit]
+    else:
+        shown = list(session.scalars(query.limit(limit)))
+    return [deployment_view(session, rt, actor, deployment.id) for deployment in shown]
 
 
 def read_logs(

@@ -7,6 +7,9 @@ import html
 
 from nicegui import ui
 
+from core.errors import PermissionDenied
+from core.permissions import Permission
+from core.services import access
 from core.services.board import BoardFilter, BoardRow, board
 from ui import components
 from ui.context import Console
@@ -63,9 +66,10 @@ class Board:
                 .classes("w-36")
                 .mark("filter-period")
             )
-            ui.button("New deployment", icon="add", on_click=lambda: ui.navigate.to("/new")).mark(
-                "new-deployment"
-            )
+            if Permission.CREATE in access.abilities(self.console.runtime, self.console.actor()):
+                ui.button(
+                    "New deployment", icon="add", on_click=lambda: ui.navigate.to("/new")
+                ).mark("new-deployment")
         self.summary = ui.label().classes("text-sm text-gray-600").mark("board-summary")
         self.table = ui.html("", sanitize=False).classes("w-full").mark("board")
         for control in (self.statuses, self.type, self.cluster, self.requester, self.period):
@@ -87,7 +91,11 @@ class Board:
         )
 
     async def refresh(self) -> None:
-        rows = await self.console.read_shared(board, self.filters())
+        try:
+            rows = await self.console.read_shared(board, self.filters())
+        except PermissionDenied as refused:
+            self.summary.set_text(str(refused))
+            return
         self._offer(self.type, {row.type for row in rows})
         self._offer(self.cluster, {cluster for row in rows for cluster in row.clusters})
         self._offer(self.requester, {row.requester for row in rows})

@@ -8,6 +8,8 @@ from typing import Any
 from nicegui import ui
 from pydantic.fields import FieldInfo
 
+from core.permissions import Permission
+from core.services import access
 from core.types import DeploymentType
 from ui.context import Console
 from ui.theme import frame
@@ -17,22 +19,24 @@ def register(console: Console) -> None:
     @ui.page("/catalogue")
     def catalogue_page() -> None:
         with frame(console, "Deployment types"):
+            may_deploy = Permission.CREATE in access.abilities(console.runtime, console.actor())
             for deployment_type in console.runtime.plugins.types.values():
-                type_card(deployment_type)
+                type_card(deployment_type, may_deploy)
 
 
-def type_card(deployment_type: DeploymentType[Any]) -> None:
+def type_card(deployment_type: DeploymentType[Any], may_deploy: bool) -> None:
     with ui.card().classes("w-full").mark(f"type-{deployment_type.name}"):
         with ui.row().classes("items-center gap-3"):
             ui.label(deployment_type.title).classes("text-lg font-semibold")
             ui.badge(deployment_type.name, color="grey")
             if deployment_type.rollback is not None:
                 ui.badge("can roll back", color="brown")
-            ui.button(
-                "Deploy",
-                icon="rocket_launch",
-                on_click=lambda: ui.navigate.to(f"/new?type={deployment_type.name}"),
-            ).props("flat dense").mark(f"deploy-{deployment_type.name}")
+            if may_deploy:
+                ui.button(
+                    "Deploy",
+                    icon="rocket_launch",
+                    on_click=lambda: ui.navigate.to(f"/new?type={deployment_type.name}"),
+                ).props("flat dense").mark(f"deploy-{deployment_type.name}")
         ui.label(deployment_type.description).classes("text-gray-700")
         rows = [
             {

@@ -74,7 +74,11 @@ class InventoryPage:
         await self.refresh()
 
     async def refresh(self) -> None:
-        clusters, nodes = await self.console.read(inventory.overview)
+        try:
+            clusters, nodes = await self.console.read(inventory.overview)
+        except SquallError as refused:
+            ui.notify(str(refused), type="negative", multi_line=True)
+            return
         self.clusters.rows = [
             {
                 "cluster": c.name,

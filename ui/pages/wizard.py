@@ -10,8 +10,9 @@ from nicegui import ui
 
 from core.errors import SquallError, ValidationError
 from core.inventory import parse_selector
+from core.permissions import Permission
 from core.plan import DeploymentOptions, Plan, Threshold
-from core.services import deployments
+from core.services import access, deployments
 from core.services.inventory import all_nodes
 from ui.context import Console
 from ui.forms import ParamsForm
@@ -22,6 +23,11 @@ def register(console: Console) -> None:
     @ui.page("/new")
     async def wizard_page(type: str | None = None) -> None:
         with frame(console, "New deployment"):
+            if Permission.CREATE not in access.abilities(console.runtime, console.actor()):
+                ui.label(
+                    f"You may not start deployments: missing permission '{Permission.CREATE}'."
+                ).mark("no-create")
+                return
             await Wizard(console, type).build()
 
 

@@ -156,6 +156,8 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         raise ConfigError(f"setting {key} may not be empty")
     try:
         if text.startswith("dict"):
+            if isinstance(value, str):  # from an environment variable: a YAML mapping
+                value = yaml.safe_load(value)
             if not isinstance(value, dict):
                 raise ValueError(value)
             return {str(name): str(item) for name, item in value.items()}
@@ -174,6 +176,6 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             return float(value)
         if text.startswith("Path"):
             return Path(str(value)).expanduser()
-    except ValueError as exc:
+    except (ValueError, yaml.YAMLError) as exc:
         raise ConfigError(f"setting {key}: {value!r} is not a valid {text.split(' ')[0]}") from exc
     return str(value)

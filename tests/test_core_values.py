@@ -212,12 +212,25 @@ def test_settings_come_from_the_environment_and_a_file(tmp_path: Path) -> None:
     assert settings.effective_database_url == f"sqlite:///{tmp_path / 'squall.db'}"
 
 
+def test_mapping_settings_read_yaml_from_one_variable(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "SQUALL_DATA_DIR": str(tmp_path),
+            "SQUALL_APPROVALS": '{"group@production": 2, "*@staging": 1}',
+            "SQUALL_SSO__ROLES": "{ops: admin, web: 'deployer@cluster:web-*'}",
+        }
+    )
+    assert settings.approvals == {"group@production": "2", "*@staging": "1"}
+    assert settings.sso.roles == {"ops": "admin", "web": "deployer@cluster:web-*"}
+
+
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
         ({"SQUALL_ENGINE__WORKERS": "many"}, "not a valid int"),
         ({"SQUALL_NO_SUCH": "1"}, "unknown setting no_such"),
         ({"SQUALL_SSH__TRUST_UNKNOWN_HOSTS": "perhaps"}, "not a valid bool"),
+        ({"SQUALL_APPROVALS": "group=2"}, "approvals"),
     ],
 )
 def test_bad_settings_name_the_setting(environ: dict[str, str], message: str) -> None:

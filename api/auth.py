@@ -77,7 +77,7 @@ class Authenticator:
     async def login(self, request: Request) -> Response:
         if not self.enabled:
             return RedirectResponse("/", status_code=303)
-        request.session["squall_next"] = _local_path(request.query_params.get("next", "/"))
+        request.session["squall_next"] = local_path(request.query_params.get("next", "/"))
         extra = {}
         if hint := request.query_params.get("login_hint"):
             extra["login_hint"] = hint
@@ -110,7 +110,7 @@ class Authenticator:
                 groups=[str(g) for g in groups],
                 email=claims.get("email"),
             )
-        after = _local_path(request.session.get("squall_next", "/"))
+        after = local_path(request.session.get("squall_next", "/"))
         request.session.clear()  # nothing of the session before the sign-in carries over
         request.session[SESSION_KEY] = {
             "name": actor.name,
@@ -217,7 +217,7 @@ class LoginGuard:
                 scope, receive, send, "sign in, or send an API token (Authorization: Bearer …)"
             )
             return
-        target = f"/login?next={quote(_local_path(path), safe='')}"
+        target = f"/login?next={quote(local_path(path), safe='')}"
         await RedirectResponse(target, status_code=303)(scope, receive, send)
 
 
@@ -247,6 +247,8 @@ def _failed(reason: str) -> Response:
     )
 
 
-def _local_path(path: str) -> str:
-    """Only paths of this site: a `next` of `//evil.example` or `https://…` becomes `/`."""
-    return path if path.startswith("/") and not path.startswith("//") else "/"
+def local_path(path: str) -> str:
+    """Only paths of this site: a `next` of `//evil.example`, `/\\evil.example` (browsers
+    read the backslash as a slash) or `https://…` becomes `/`."""
+    local = path.startswith("/") and not path.startswith(("//", "/\\"))
+    return path if local and not any(char in path for char in "\r\n") else "/"

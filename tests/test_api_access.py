@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from starlette.middleware.sessions import SessionMiddleware
 
+from api.auth import local_path
 from api.server import install, session_options
 from app import DEFAULT_PLUGINS
 from core.auth import Actor
@@ -194,6 +195,20 @@ def test_without_a_token_the_api_answers_401_and_pages_send_you_to_sign_in(api: 
     assert page.headers["location"] == "/login?next=%2Fdeployments%2F1"
     # The allow-list: what someone not signed in must reach to sign in.
     assert api.http.get("/signed-out").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "asked, kept",
+    [
+        ("/deployments/7?tab=logs", "/deployments/7?tab=logs"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example/", "/"),
+        ("https://evil.example/", "/"),
+        ("/ok\r\nSet-Cookie: x=1", "/"),
+    ],
+)
+def test_after_sign_in_only_a_path_of_this_site_is_followed(asked: str, kept: str) -> None:
+    assert local_path(asked) == kept
 
 
 @pytest.mark.parametrize(

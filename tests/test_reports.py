@@ -98,7 +98,7 @@ def test_the_pdf_states_the_known_outcome_per_cluster_node_and_step(
     assert "node-cluster-a 3 3 0 0 0" in text  # per cluster: nodes, succeeded, failed, …
     assert "node-cluster-b 3 2 1 0 0" in text
     assert (
-        "node-05 (node-cluster-b, stage rebuild, attempt 1): failed, failed at step rebuild, exit code 7"
+        "node-05 (node-cluster-b, stage rebuild, attempt 1): failed at step rebuild, exit code 7"
         in text
     )
     assert f"rebuilding {_hostname()} in {fleet6.node('node-05').root}" in text  # last lines

@@ -124,7 +124,14 @@ def test_config_change_backs_up_the_previous_file_privately_and_logs_the_diff(
         "added": 1,
         "removed": 1,
         "backup": backup,
-        "diff": ["--- app.conf (before)", "+++ app.conf (after)", "@@ -1,2 +1,2 @@", " keep", "-old", "+new"],
+        "diff": [
+            "--- app.conf (before)",
+            "+++ app.conf (after)",
+            "@@ -1,2 +1,2 @@",
+            " keep",
+            "-old",
+            "+new",
+        ],
         "diff_lines": 6,
     }
     section = report(squall, first.id, "Files written")

@@ -257,14 +257,14 @@ def report_overview(report: Any, rows: int = 40) -> Group:
     table = Table(*main.headers, box=box.SIMPLE_HEAD, title=main.title, title_justify="left")
     for row in main.rows[:rows]:
         table.add_row(*("" if cell is None else str(cell).replace("\n", " ⏎ ") for cell in row))
-    parts: list[Any] = [Text(_report_headline(report), style="bold"), table]
+    parts: list[Any] = [Text(report_headline(report), style="bold"), table]
     if len(main.rows) > rows:
         parts.append(Text(f"… {len(main.rows) - rows} more row(s): use --csv or --pdf"))
     parts.append(Text(f"data SHA-256 {fingerprint(report)}", style="dim"))
     return Group(*parts)
 
 
-def _report_headline(report: Any) -> str:
+def report_headline(report: Any) -> str:
     from core.reports.model import ClusterReport, DeploymentReport
 
     if isinstance(report, DeploymentReport):

@@ -15,6 +15,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     CondPageBreak,
@@ -350,12 +351,12 @@ def _failure_details(report: DeploymentReport) -> list[Flowable]:
         return []
     story: list[Flowable] = [CondPageBreak(50 * mm), Paragraph("Failed nodes", H2)]
     for node in failed[:MAX_FAILURE_DETAILS]:
-        where = f"failed at step {node.failed_step}" if node.failed_step else "failed to connect"
+        where = f"at step {node.failed_step}" if node.failed_step else "to connect"
         code = f", exit code {node.exit_code}" if node.exit_code is not None else ""
         block: list[Flowable] = [
             Paragraph(
                 f"<b>{escape(node.node)}</b> ({escape(node.cluster)}, stage {escape(node.stage)}, "
-                f"attempt {node.attempt}): {node.status}, {escape(where)}{code}",
+                f"attempt {node.attempt}): {node.status} {escape(where)}{code}",
                 BODY,
             )
         ]
@@ -605,9 +606,13 @@ def _table(
             ink = STATUS_INK.get(row[status_column])
             if ink is not None and row[status_column] != "succeeded":
                 style.append(("TEXTCOLOR", (status_column, index), (status_column, index), ink))
+    widths = [WIDTH * share for share in shares]
     return Table(
-        [list(headers), *[list(row) for row in rows]],
-        colWidths=[WIDTH * share for share in shares],
+        [
+            list(headers),
+            *[[_fit(cell, width) for cell, width in zip(row, widths, strict=True)] for row in rows],
+        ],
+        colWidths=widths,
         repeatRows=1,
         style=TableStyle(style),
         hAlign="LEFT",
@@ -647,6 +652,23 @@ def _seconds(value: float | None) -> str:
 
 def _median_p95_max(figures: Durations) -> Iterable[str]:
     return (_seconds(figures.median), _seconds(figures.p95), _seconds(figures.max))
+
+
+def _fit(text: str, width: float, size: float = 7) -> str:
+    """The text, cut short with an ellipsis where it would spill into the next column."""
+    room = width - 6  # the cell's padding
+    if len(text) * size * 1.02 <= room:  # fits even if every glyph were Helvetica's widest
+        return text
+    if stringWidth(text, "Helvetica", size) <= room:
+        return text
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if stringWidth(text[:middle] + "…", "Helvetica", size) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + "…"
 
 
 def _clip(text: str, length: int) -> str:

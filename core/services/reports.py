@@ -10,20 +10,21 @@ itself (attaching the report to a ticket), with no person to check.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from importlib import metadata
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.auth import Actor, AuthTarget, authorize
+from core.auth import Actor, AuthTarget, authorize, is_allowed
 from core.errors import ValidationError
-from core.models import Cluster, utcnow
+from core.models import Cluster, Deployment, Node, utcnow
 from core.permissions import Permission
 from core.reports import data, exports, pdf, verify
 from core.reports.fingerprint import parse_moment
 from core.reports.model import ClusterReport, DeploymentReport, Generation, NodeReport, Report
 from core.runtime import Runtime
-from core.services.deployments import get
+from core.services.deployments import get, visible
 
 SYSTEM = "Squall (system)"
 
@@ -68,17 +69,7 @@ def cluster_report(
     if since >= until:
         raise ValidationError(f"the period starts ({since:%Y-%m-%d %H:%M}) after it ends")
     environment = data.cluster_environment(session, cluster)
-    authorize(
-        rt.plugins.hook,
-        actor,
-        Permission.VIEW,
-        AuthTarget(
-            "cluster",
-            cluster,
-            clusters=(cluster,),
-            environments=(environment,) if environment else (),
-        ),
-    )
+    authorize(rt.plugins.hook, actor, Permission.VIEW, _cluster_target(cluster, environment))
     return data.cluster_report(session, cluster, since, until, generation or _now(actor))
 
 
@@ -115,6 +106,43 @@ def node_report(
         AuthTarget("node", node, clusters=clusters, environments=environments),
     )
     return data.node_report(session, rt, node, until or utcnow(), generation or _now(actor))
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the actor may ask a report of, for a form to offer."""
+
+    deployments: tuple[tuple[int, str], ...]
+    """Recent deployments, newest first: id and a label."""
+    clusters: tuple[str, ...]
+    nodes: tuple[str, ...]
+
+
+def choices(session: Session, rt: Runtime, actor: Actor, *, limit: int = 200) -> Choices:
+    """The deployments, clusters and nodes of the inventory the actor may report on."""
+    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("report", partial=True))
+    recent = session.scalars(select(Deployment).order_by(Deployment.id.desc()).limit(limit)).all()
+    hook = rt.plugins.hook
+    clusters = [
+        (name, environment)
+        for name, environment in session.execute(
+            select(Cluster.name, Cluster.environment).order_by(Cluster.name)
+        )
+        if is_allowed(hook, actor, Permission.VIEW, _cluster_target(name, environment))
+    ]
+    allowed = {name for name, _ in clusters}
+    nodes = session.execute(
+        select(Node.name, Cluster.name)
+        .join(Cluster, Cluster.id == Node.cluster_id)
+        .order_by(Node.name)
+    ).all()
+    return Choices(
+        deployments=tuple(
+            (d.id, f"#{d.id} {d.title} ({d.status.value})") for d in visible(rt, actor, recent)
+        ),
+        clusters=tuple(name for name, _ in clusters),
+        nodes=tuple(name for name, cluster in nodes if cluster in allowed),
+    )
 
 
 def render_pdf(report: Report) -> bytes:
@@ -201,6 +229,12 @@ def deployment_pdf(runtime: Runtime, deployment_id: int) -> bytes:
 def deployment_pdf_name(runtime: Runtime, deployment_id: int) -> str:
     """The file name to give that PDF: `squall-deployment-42.pdf`."""
     return f"squall-deployment-{deployment_id}.pdf"
+
+
+def _cluster_target(cluster: str, environment: str | None) -> AuthTarget:
+    return AuthTarget(
+        "cluster", cluster, clusters=(cluster,), environments=(environment,) if environment else ()
+    )
 
 
 def _now(actor: Actor | None) -> Generation:

@@ -27,7 +27,8 @@ def status_per_cluster(clusters: Sequence[ClusterLine], width: float) -> Drawing
     """A stacked bar per cluster: succeeded, failed, skipped, other (the largest first)."""
     shown = sorted(clusters, key=lambda line: (-line.nodes, line.cluster))[:MAX_CLUSTER_BARS]
     bar, gap, label_width = 11.0, 5.0, 110.0
-    height = 28 + len(shown) * (bar + gap)
+    note = 14.0 if len(clusters) > len(shown) else 0.0
+    height = 28 + len(shown) * (bar + gap) + note
     drawing = Drawing(width, height)
     _title(drawing, "Status per cluster", height)
     scale = (width - label_width - 60) / max((line.nodes for line in shown), default=1)

@@ -45,6 +45,7 @@ PAGE = landscape(A4)
 MARGIN = 12 * mm
 WIDTH = PAGE[0] - 2 * MARGIN
 FOOTER_HASH = "SHA-256 of the report data: "
+ROW_HEIGHT = 11.5
 MAX_FAILURE_DETAILS = 100
 """Failed nodes shown with their last lines; every one is in the node table and the CSV."""
 
@@ -594,7 +595,7 @@ def _table(
         ("FONTSIZE", (0, 0), (-1, -1), 7),
         ("LEADING", (0, 0), (-1, -1), 8.5),
         ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
         ("BACKGROUND", (0, 0), (-1, 0), HEADER_BACKGROUND),
         ("TEXTCOLOR", (0, 0), (-1, 0), colors.white),
         ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
@@ -607,12 +608,15 @@ def _table(
             if ink is not None and row[status_column] != "succeeded":
                 style.append(("TEXTCOLOR", (status_column, index), (status_column, index), ink))
     widths = [WIDTH * share for share in shares]
+    # Every cell is one line (fitted below): fixed heights spare reportlab measuring each
+    # cell again at every page break, which dominated long tables.
     return Table(
         [
             list(headers),
             *[[_fit(cell, width) for cell, width in zip(row, widths, strict=True)] for row in rows],
         ],
         colWidths=widths,
+        rowHeights=[ROW_HEIGHT] * (len(rows) + 1),
         repeatRows=1,
         style=TableStyle(style),
         hAlign="LEFT",
@@ -655,8 +659,10 @@ def _median_p95_max(figures: Durations) -> Iterable[str]:
 
 
 def _fit(text: str, width: float, size: float = 7) -> str:
-    """The text, cut short with an ellipsis where it would spill into the next column."""
-    room = width - 6  # the cell's padding
+    """The text on one line, cut short with an ellipsis where it would spill into the
+    next column."""
+    text = text.replace("\n", " ")
+    room = width - 12  # the cell's padding
     if len(text) * size * 1.02 <= room:  # fits even if every glyph were Helvetica's widest
         return text
     if stringWidth(text, "Helvetica", size) <= room:

@@ -118,3 +118,15 @@ async def test_each_deployment_page_links_its_pdf_report(
     await user.open(f"/deployments/{failed_on_lab_db_2}")
     await user.should_see(marker="pdf-report")
     assert href(user, "pdf-report") == f"/reports/deployment/{failed_on_lab_db_2}.pdf"
+
+
+async def test_the_query_chooses_the_report_shown_first(
+    console_env: Path, user: User, failed_on_lab_db_2: int
+) -> None:
+    await user.open(f"/reports?deployment={failed_on_lab_db_2}")
+    await user.should_see(marker="report-table", retries=30)
+    assert href(user, "download-json") == f"/reports/deployment/{failed_on_lab_db_2}.json"
+    await user.open("/reports?node=lab-web-1")
+    await user.should_see("node lab-web-1 (lab-web): 1 node task(s), failure rate 0%", retries=30)
+    await user.open("/reports?deployment=77")
+    await user.should_see("no deployment 77", retries=30)

@@ -37,9 +37,19 @@ ReportCall = Callable[[Session, Runtime, Actor], Report]
 
 def register(console: Console) -> None:
     @ui.page("/reports")
-    async def reports_page() -> None:
+    async def reports_page(
+        deployment: int | None = None,
+        cluster: str = "",
+        since: str = "7d",
+        until: str = "",
+        node: str = "",
+    ) -> None:
+        """The query chooses what to show first: `?deployment=7`, `?cluster=web&since=30d`,
+        `?node=web-1`."""
         with frame(console, "Reports"):
-            await ReportsPage(console).build()
+            page = ReportsPage(console)
+            await page.build()
+            await page.choose(deployment, cluster, since, until, node)
 
     for extension in FORMATS:
         _routes(console, extension)
@@ -156,6 +166,38 @@ class ReportsPage:
                     ui.link(extension.upper(), "#").classes("hidden").mark(f"download-{extension}")
                 )
         self.preview = ui.column().classes("w-full gap-2").mark("report-preview")
+
+    async def choose(
+        self, deployment: int | None, cluster: str, since: str, until: str, node: str
+    ) -> None:
+        if not hasattr(self, "preview"):
+            return  # the page was refused
+        # A value the select does not offer (not among the recent ones, or refused) is
+        # still asked for, so the page says why it cannot be shown.
+        if deployment is not None:
+            if deployment in self.deployment.options:
+                self.deployment.value = deployment  # shown by the change handler
+            else:
+                await self.show(
+                    lambda s, rt, actor: reports.deployment_report(s, rt, actor, deployment),
+                    lambda extension: deployment_link(deployment, extension),
+                )
+        elif cluster:
+            if cluster in self.cluster.options:
+                self.cluster.value = cluster
+            self.since.value, self.until.value = since, until
+            await self.show(
+                cluster_call(cluster, since, until),
+                lambda extension: cluster_link(cluster, since, until, extension),
+            )
+        elif node:
+            if node in self.node.options:
+                self.node.value = node
+            else:
+                await self.show(
+                    lambda s, rt, actor: reports.node_report(s, rt, actor, node),
+                    lambda extension: node_link(node, extension),
+                )
 
     async def show_deployment(self) -> None:
         chosen = self.deployment.value

@@ -159,11 +159,13 @@ class ReportsPage:
                     .mark("report-node")
                 )
                 self.node.on_value_change(self.show_node)
-        with ui.row().classes("items-center gap-4"):
+        # Shown once a report is chosen.
+        self.downloads = ui.row().classes("items-center gap-4 hidden")
+        with self.downloads:
             ui.label("Download:").classes("text-gray-600")
             for extension in FORMATS:
-                self.links[extension] = (
-                    ui.link(extension.upper(), "#").classes("hidden").mark(f"download-{extension}")
+                self.links[extension] = ui.link(extension.upper(), "#").mark(
+                    f"download-{extension}"
                 )
         self.preview = ui.column().classes("w-full gap-2").mark("report-preview")
 
@@ -234,7 +236,8 @@ class ReportsPage:
             ui.notify(str(error), type="negative", multi_line=True)
             return
         for extension, element in self.links.items():
-            element.props(f'href="{link(extension)}"').classes(remove="hidden")
+            element.props(f'href="{link(extension)}"')
+        self.downloads.classes(remove="hidden")
         self.preview.clear()
         main = tables(report)[MAIN_TABLE[kind_of(report)]]
         with self.preview:

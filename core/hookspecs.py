@@ -114,7 +114,10 @@ def squall_report_sections(deployment: DeploymentSummary) -> list[ReportSection]
         every node task with its step results and their data.
     :return: sections to add, or None when the plugin has nothing to say.
 
-    All results are collected in plugin order.
+    All results are collected in plugin order, whenever a report of the deployment is
+    computed (console, PDF, CSV, JSON, `squall status`). Return the same sections for the
+    same deployment every time: a report's fingerprint covers them, and checking a copy
+    computes them again.
     """
 
 

@@ -19,8 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from core.db import Database
 
 log = logging.getLogger(__name__)
-SCHEDULER_LOCK = 727002
-"""The advisory lock's key (727001 serializes migrations)."""
+SCHEDULER_LOCK = 727003
+"""The advisory lock's key (727001 serializes migrations, 727002 the audit chain)."""
 
 
 class SchedulerLock:

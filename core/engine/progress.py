@@ -38,12 +38,14 @@ def advance(
     if not ids:
         return
     # Locked (on PostgreSQL) so two processes never move one deployment at once: the second
-    # waits, then sees what the first did. In id order, so two callers cannot deadlock here.
+    # waits, then sees what the first did. In id order, so two callers cannot deadlock here;
+    # FOR NO KEY UPDATE, so the key-share locks that inserting its log lines and events took
+    # (foreign keys) do not deadlock with it either.
     deployments = session.scalars(
         select(Deployment)
         .where(Deployment.id.in_(ids), Deployment.status.in_(ACTIVE))
         .order_by(Deployment.id)
-        .with_for_update(of=Deployment)
+        .with_for_update(of=Deployment, key_share=True)
     ).all()
     if not deployments:
         return

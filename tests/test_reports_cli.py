@@ -1,0 +1,132 @@
+"""`squall report …`, run as a user runs it: a separate process on a fresh data directory
+whose demo inventory of local nodes really deploys."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader, PdfWriter
+from test_cli import demo_node, squall
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache rebuild on the three demo-api nodes; demo-api-2 exits 5."""
+    data_dir = tmp_path_factory.mktemp("reports-cli") / "data"
+    assert squall(data_dir, "inventory", "list").returncode == 0  # creates the demo nodes
+    demo_node(data_dir, "demo-api-2").mkdir(parents=True, exist_ok=True)
+    (demo_node(data_dir, "demo-api-2") / "fail").write_text("")
+    result = squall(
+        data_dir,
+        "deploy",
+        "cache_rebuild",
+        "-t",
+        "cluster:demo-api",
+        "-p",
+        "rebuild_command=sh -c 'echo rebuilt; test ! -e fail || exit 5'",
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    return data_dir
+
+
+def test_a_deployment_report_is_printed_or_written_as_pdf_csv_and_json(
+    deployed: Path, tmp_path: Path
+) -> None:
+    shown = squall(deployed, "report", "deployment", "1")
+    assert shown.returncode == 0, shown.stderr
+    assert (
+        "deployment 1 Cache rebuild on 3 nodes of demo-api: failed (1 failed, 2 succeeded)"
+        in shown.stdout
+    )
+    pdf, table, data = tmp_path / "r.pdf", tmp_path / "r.csv", tmp_path / "r.json"
+    written = squall(
+        deployed,
+        "report",
+        "deployment",
+        "1",
+        "--pdf",
+        str(pdf),
+        "--csv",
+        str(table),
+        "--json",
+        str(data),
+    )
+    assert written.returncode == 0, written.stderr
+    text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(pdf).pages)
+    assert (
+        "demo-api-2 (demo-api, stage rebuild, attempt 1): failed at step rebuild, exit code 5"
+        in text
+    )
+    rows = {row["node"]: row for row in csv.DictReader(io.StringIO(table.read_text()))}
+    assert rows["demo-api-2"]["exit_code"] == "5" and rows["demo-api-1"]["status"] == "succeeded"
+    assert json.loads(data.read_text())["data"]["deployment_id"] == 1
+    clusters = tmp_path / "clusters.csv"
+    assert (
+        squall(
+            deployed, "report", "deployment", "1", "--csv", str(clusters), "--table", "clusters"
+        ).returncode
+        == 0
+    )
+    assert clusters.read_text().splitlines()[1].startswith("demo-api,3,2,1,0,0,")
+
+
+def test_cluster_and_node_reports(deployed: Path, tmp_path: Path) -> None:
+    cluster = squall(deployed, "report", "cluster", "demo-api", "--since", "1d")
+    assert cluster.returncode == 0, cluster.stderr
+    assert "1 deployment(s), success rate 0%, 1 node failure(s)" in cluster.stdout
+    node = squall(deployed, "report", "node", "demo-api-2", "--pdf", str(tmp_path / "n.pdf"))
+    assert node.returncode == 0, node.stderr
+    assert "Failure rate 100.0%" in " ".join(
+        PdfReader(tmp_path / "n.pdf").pages[0].extract_text().split()
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["deployment", "42"], "no deployment 42"),
+        (["cluster", "nowhere", "--since", "7d"], "no cluster 'nowhere'"),
+        (["cluster", "demo-api", "--since", "last week"], "invalid time 'last week'"),
+        (["cluster", "demo-api", "--since", "1d", "--until", "2d"], "starts"),
+        (["node", "nobody"], "no node 'nobody'"),
+        (["deployment", "1", "--csv", "{tmp}/x.csv", "--table", "nope"], "no table 'nope'"),
+    ],
+)
+def test_bad_requests_exit_2_and_write_nothing(
+    deployed: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    pdf = tmp_path / "out.pdf"
+    args = [arg.format(tmp=tmp_path) for arg in args]
+    result = squall(deployed, "report", *args, "--pdf", str(pdf))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert list(tmp_path.iterdir()) == []  # neither the PDF nor the CSV
+
+
+def test_verify_exits_0_for_a_true_copy_and_1_for_an_altered_one(
+    deployed: Path, tmp_path: Path
+) -> None:
+    pdf = tmp_path / "r.pdf"
+    assert squall(deployed, "report", "deployment", "1", "--pdf", str(pdf)).returncode == 0
+    good = squall(deployed, "report", "verify", str(pdf))
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "verified: this copy matches Squall's data" in good.stdout
+    writer = PdfWriter(clone_from=PdfReader(pdf))
+    stream = writer.pages[0].get_contents()
+    assert stream is not None and b"(FAILED) Tj" in stream.get_data()
+    stream.set_data(stream.get_data().replace(b"(FAILED) Tj", b"(SUCCEEDED) Tj"))
+    writer.pages[0].replace_contents(stream)
+    forged = tmp_path / "forged.pdf"
+    with forged.open("wb") as out:
+        writer.write(out)
+    bad = squall(deployed, "report", "verify", str(forged))
+    assert bad.returncode == 1
+    assert "page 1 shows other content than Squall renders" in bad.stderr
+    assert "NOT VERIFIED" in bad.stderr
+    junk = tmp_path / "junk.pdf"
+    junk.write_bytes(b"hello")
+    assert squall(deployed, "report", "verify", str(junk)).returncode == 2

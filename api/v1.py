@@ -28,6 +28,7 @@ from starlette.responses import Response
 
 from api.auth import request_actor
 from api.follow import follow_stream
+from api.reports import add_report_routes
 from core.errors import (
     InvalidTransition,
     InventoryError,
@@ -388,6 +389,8 @@ def register(app: FastAPI, runtime: Runtime) -> None:
             grants=[str(grant) for grant in actor.all_grants()],
             scopes=sorted(actor.scopes) if actor.scopes is not None else None,
         )
+
+    add_report_routes(router, runtime)
 
     # --- the document ----------------------------------------------------------------
 

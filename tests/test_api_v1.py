@@ -195,3 +195,24 @@ def test_inventory_and_types_are_listed(api: Api, fleet: Fleet) -> None:
     secrets = next(p for p in types["config_change"]["parameters"] if p["name"] == "secrets")
     assert secrets["secret"] is True
     assert "path" in types["config_change"]["schema"]["required"]
+
+
+def test_reports_download_as_pdf_csv_and_json(api: Api) -> None:
+    deployment_id = api.squall.create("noop", target="host:node-0[1-2]")
+    api.squall.run(deployment_id)
+    pdf = api.call("GET", f"/reports/deployments/{deployment_id}")
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    assert f"squall-deployment-{deployment_id}.pdf" in pdf.headers["content-disposition"]
+    rows = api.call("GET", f"/reports/deployments/{deployment_id}?format=csv").text.splitlines()
+    assert len(rows) == 3 and "node-01" in "".join(rows)
+    exported = api.call("GET", f"/reports/deployments/{deployment_id}", params={"format": "json"})
+    assert exported.json()["sha256"]
+    cluster = api.call(
+        "GET", "/reports/clusters/node-cluster-a", params={"since": "1d", "format": "csv"}
+    )
+    assert cluster.status_code == 200, cluster.text
+    node = api.call("GET", "/reports/nodes/node-01", params={"format": "csv"})
+    assert node.status_code == 200 and str(deployment_id) in node.text
+    assert api.call("GET", "/reports/deployments/4242").status_code == 404
+    assert api.call("GET", "/reports/clusters/x", params={"since": "99999999d"}).status_code == 422
+    assert api.call("GET", "/reports/nodes/nowhere").status_code == 404

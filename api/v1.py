@@ -26,6 +26,7 @@ from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from api import backends
 from api.auth import request_actor
 from api.follow import follow_stream
 from api.reports import add_report_routes
@@ -56,16 +57,7 @@ STATUS = {
     InventoryError: 422,
 }
 Action = Literal["pause", "resume", "cancel", "abort", "promote", "retry", "exclude", "rollback"]
-ACTIONS: dict[str, Callable[..., Any]] = {
-    "pause": actions.pause,
-    "resume": actions.resume,
-    "cancel": actions.cancel,
-    "abort": actions.cancel,
-    "promote": actions.promote,
-    "retry": actions.retry,
-    "exclude": actions.exclude_failed,
-    "rollback": actions.rollback,
-}
+ACTIONS: dict[str, Callable[..., Any]] = {**backends.ACTIONS, "abort": actions.cancel}
 MAX_ID = 2**31 - 1
 Id = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 Text = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]

@@ -4,17 +4,17 @@ A transaction that records progress or logs marks its deployments with `touch`. 
 commits, this process's `ChangeFeed` hears of it at once; on PostgreSQL the same transaction
 also sends `NOTIFY squall_changes`, which a `ChangeListener` thread in every other process
 (UI processes, API servers) turns into the same in-process notice. Watchers (pages, the
-API's follow stream) wait on the feed instead of polling the database in a tight loop; they
-still look now and then, so a notice lost while a connection was down only delays them.
+API's follow stream) compare the feed's versions instead of polling the database in a tight
+loop; they still look now and then, so a notice lost while a connection was down only
+delays them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,48 +27,24 @@ ANY = 0
 
 
 class ChangeFeed:
-    """This process's view of changes: a counter per deployment, and a way to wait for one."""
+    """This process's view of changes: a counter per deployment (and one for any)."""
 
     def __init__(self) -> None:
         self._versions: dict[int, int] = {}
-        self._changed = threading.Condition()
-        self._subscribers: list[Callable[[frozenset[int]], None]] = []
+        self._lock = threading.Lock()
 
     def publish(self, deployment_ids: Iterable[int]) -> None:
         ids = frozenset(deployment_ids)
         if not ids:
             return
-        with self._changed:
+        with self._lock:
             for deployment_id in (*ids, ANY):
                 self._versions[deployment_id] = self._versions.get(deployment_id, 0) + 1
-            self._changed.notify_all()
-            subscribers = list(self._subscribers)
-        for subscriber in subscribers:
-            subscriber(ids)
 
     def version(self, deployment_id: int = ANY) -> int:
         """How many changes of this deployment (default: of any) this process heard of."""
-        with self._changed:
+        with self._lock:
             return self._versions.get(deployment_id, 0)
-
-    def wait(self, deployment_id: int, seen: int, timeout: float) -> int:
-        """Block until the deployment's version passes `seen` or `timeout` runs out; the
-        version then (for threads; async code compares `version()` between sleeps)."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._versions.get(deployment_id, 0) > seen, timeout)
-            return self._versions.get(deployment_id, 0)
-
-    def subscribe(self, callback: Callable[[frozenset[int]], None]) -> Callable[[], None]:
-        """Call `callback(ids)` on every change (from the thread that heard of it); returns
-        the way to stop."""
-        with self._changed:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._changed, contextlib.suppress(ValueError):
-                self._subscribers.remove(callback)
-
-        return unsubscribe
 
     def install(self, sessions: sessionmaker[Session]) -> None:
         """Publish the deployments a session's transaction touched once it commits."""

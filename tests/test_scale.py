@@ -20,6 +20,7 @@ import pytest
 from served import free_port, installation, wait_until
 from sqlalchemy import create_engine, select, text
 
+from core.changes import touch
 from core.db import Database
 from core.engine.leadership import SCHEDULER_LOCK, SchedulerLock
 from core.models import Event, NodeTask
@@ -296,3 +297,19 @@ def test_workers_carry_on_when_postgresql_restarts_under_a_deployment(
     assert sum(line == "rebuilt" for line in logs) == len(NODES)
     for node in NODES:
         assert len(marks(fleet, node, "rebuilt")) == 1, node
+
+
+def test_a_commit_tells_watchers_in_this_process_and_a_rollback_does_not(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'squall.db'}")
+    try:
+        with db.write() as session:
+            touch(session, [7, 8, None])
+        assert (db.changes.version(7), db.changes.version(8), db.changes.version()) == (1, 1, 1)
+        with pytest.raises(RuntimeError), db.write() as session:
+            touch(session, [7])
+            raise RuntimeError("rolled back")
+        with db.write() as session:
+            touch(session, [9])
+        assert (db.changes.version(7), db.changes.version(9)) == (1, 1)
+    finally:
+        db.dispose()

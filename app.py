@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -18,13 +18,14 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from core.auth import Actor, local_operator
-from core.engine.worker import Engine, run_until_settled
+from api.backends import Backend, LocalBackend, RemoteBackend
+from core.auth import local_operator
+from core.engine.worker import Engine
 from core.errors import SquallError
 from core.params import parse_assignments
 from core.plan import DeploymentOptions, Threshold
 from core.runtime import Runtime
-from core.services import access, actions, deployments, inventory, views
+from core.services import access, deployments, inventory
 from core.settings import load_settings
 from core.status import DeploymentStatus
 
@@ -66,6 +67,27 @@ console = Console(highlight=False, markup=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
+class Remote:
+    """The server named by `--server` (or SQUALL_SERVER), if any."""
+
+    server: str | None = None
+
+
+@cli.callback()
+def options(
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="SQUALL_SERVER",
+            help="Talk to this Squall over its API (token from SQUALL_TOKEN) instead of "
+            "the database here.",
+        ),
+    ] = None,
+) -> None:
+    Remote.server = server or None
+
+
 def open_runtime() -> Runtime:
     """Squall as configured, with its plugins; creates the demo inventory on first run."""
     runtime = Runtime.open(load_settings(), plugin_modules=DEFAULT_PLUGINS, entry_points=True)
@@ -77,11 +99,32 @@ def open_runtime() -> Runtime:
 
 
 @contextmanager
-def squall() -> Iterator[tuple[Runtime, Actor]]:
-    """The runtime and the acting person, with Squall's errors printed, not raised."""
+def squall() -> Iterator[tuple[Runtime, Any]]:
+    """The runtime and the acting person, with Squall's errors printed, not raised. For
+    commands that work on this machine's Squall only."""
+    if Remote.server:
+        fail(SquallError("this command works on this machine's Squall only; drop --server"))
     try:
         with open_runtime() as runtime:
             yield runtime, local_operator()
+    except SquallError as exc:
+        fail(exc)
+
+
+@contextmanager
+def backend() -> Iterator[Backend]:
+    """The Squall to work with: the one named by --server, or this machine's; errors
+    printed, not raised. The token is read from SQUALL_TOKEN and never shown."""
+    try:
+        if Remote.server:
+            remote = RemoteBackend(Remote.server, os.environ.get("SQUALL_TOKEN"))
+            try:
+                yield remote
+            finally:
+                remote.close()
+            return
+        with open_runtime() as runtime:
+            yield LocalBackend(runtime, local_operator())
     except SquallError as exc:
         fail(exc)
 
@@ -125,8 +168,9 @@ def deploy(
         bool, typer.Option("--follow", "-f", help="Also stream every node's output.")
     ] = False,
 ) -> None:
-    """Plan a deployment, then run it here with live progress (Ctrl-C cancels it)."""
-    with squall() as (runtime, actor):
+    """Plan a deployment, then run it here with live progress (Ctrl-C cancels it). With
+    --server, the server's workers run it and this follows it."""
+    with backend() as squall_:
         request = deployments.DeploymentRequest(
             type=type_name,
             params=parse_assignments(param or []),
@@ -139,20 +183,18 @@ def deploy(
             ticket=ticket,
             title=title,
         )
-        with runtime.db.read() as session:
-            planned = deployments.preview(session, runtime, actor, request)
+        planned = squall_.plan(request)
         from ui.console import plan_table
 
-        console.print(plan_table(planned.plan, planned.redact, with_nodes=dry_run))
+        console.print(plan_table(planned, with_nodes=dry_run))
         if dry_run:
             console.print(
-                Text(f"dry run: {planned.plan.node_count} nodes, nothing was executed", style="dim")
+                Text(f"dry run: {planned.node_count} nodes, nothing was executed", style="dim")
             )
             return
-        with runtime.db.write() as session:
-            deployment_id = deployments.create(session, runtime, actor, request)
+        deployment_id = squall_.create(request)
         console.print(f"deployment {deployment_id} created")
-        status = _run_here(runtime, actor, deployment_id, follow=follow)
+        status = _run_here(squall_, deployment_id, follow=follow)
     raise typer.Exit(exit_status(status))
 
 
@@ -162,7 +204,7 @@ def retry(
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
 ) -> None:
     """Run the failed nodes of a deployment again, as a new attempt, here."""
-    _act_and_run(actions.retry, deployment_id, follow, "attempt {} of its failed nodes")
+    _act_and_run("retry", deployment_id, follow, "attempt {} of its failed nodes")
 
 
 @cli.command()
@@ -171,7 +213,7 @@ def exclude(
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
 ) -> None:
     """Set the failed nodes aside and go on with the others, here."""
-    _act_and_run(actions.exclude_failed, deployment_id, follow, "set aside: {}")
+    _act_and_run("exclude", deployment_id, follow, "set aside: {}")
 
 
 @cli.command()
@@ -181,11 +223,8 @@ def promote(
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
 ) -> None:
     """Approve the gate a deployment waits at (not your own deployment's), and run on here."""
-
-    def approve(session: Any, runtime: Runtime, actor: Actor, deployment: int) -> str:
-        return actions.promote(session, runtime, actor, deployment, comment)
-
-    _act_and_run(approve, deployment_id, follow, "approved the gate before {}")
+    extra = {"comment": comment} if comment else {}
+    _act_and_run("promote", deployment_id, follow, "approved the gate before {}", **extra)
 
 
 @cli.command()
@@ -194,7 +233,7 @@ def resume(
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
 ) -> None:
     """Resume a paused deployment (accepting an inconclusive health check) and run it here."""
-    _act_and_run(actions.resume, deployment_id, follow, "resumed")
+    _act_and_run("resume", deployment_id, follow, "resumed")
 
 
 @cli.command()
@@ -203,44 +242,43 @@ def rollback(
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
 ) -> None:
     """Undo every node that completed, last stage first, and run the undoing here."""
-    _act_and_run(actions.rollback, deployment_id, follow, "rolling back {} node(s)")
+    _act_and_run("rollback", deployment_id, follow, "rolling back {} node(s)")
 
 
 @cli.command()
 def pause(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Pause a deployment: running nodes finish, no new node or stage starts."""
-    _act(actions.pause, deployment_id, "paused")
+    _act("pause", deployment_id, "paused")
 
 
 @cli.command()
 def abort(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Abort a deployment: nothing new starts, running steps are interrupted."""
-    _act(actions.cancel, deployment_id, "aborted")
+    _act("cancel", deployment_id, "aborted")
 
 
 @cli.command()
 def cancel(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Cancel a deployment (the same as abort)."""
-    _act(actions.cancel, deployment_id, "cancelled")
+    _act("cancel", deployment_id, "cancelled")
 
 
-def _act(action: Callable[..., Any], deployment_id: int, done: str) -> None:
-    with squall() as (runtime, actor):
-        with runtime.db.write() as session:
-            action(session, runtime, actor, deployment_id)
+def _act(action: str, deployment_id: int, done: str) -> None:
+    with backend() as squall_:
+        squall_.act(action, deployment_id)
         console.print(f"deployment {deployment_id} {done}")
 
 
 def _act_and_run(
-    action: Callable[..., Any], deployment_id: int, follow: bool, done: str
+    action: str, deployment_id: int, follow: bool, done: str, **extra: Any
 ) -> NoReturn:
-    """An action that sets the deployment going again, then running it in this process."""
-    with squall() as (runtime, actor):
-        with runtime.db.write() as session:
-            result = action(session, runtime, actor, deployment_id)
+    """An action that sets the deployment going again, then running it in this process
+    (or, with --server, following the server's workers running it)."""
+    with backend() as squall_:
+        result = squall_.act(action, deployment_id, **extra)
         shown = ", ".join(result) if isinstance(result, list) else result
         console.print(f"deployment {deployment_id}: {done.format(shown)}")
-        status = _run_here(runtime, actor, deployment_id, follow=follow)
+        status = _run_here(squall_, deployment_id, follow=follow)
     raise typer.Exit(exit_status(status))
 
 
@@ -251,10 +289,9 @@ def exit_status(status: DeploymentStatus) -> int:
     return 3 if status.waits_for_a_person else 1
 
 
-def _run_here(
-    runtime: Runtime, actor: Actor, deployment_id: int, *, follow: bool
-) -> DeploymentStatus:
-    """Run the deployment in this process, showing progress; Ctrl-C cancels it."""
+def _run_here(squall_: Backend, deployment_id: int, *, follow: bool) -> DeploymentStatus:
+    """Run the deployment (here, or watch the server run it), showing progress; Ctrl-C
+    cancels it."""
     from ui.console import StageBars, failure_line, log_line, print_view
 
     bars = StageBars()
@@ -264,16 +301,14 @@ def _run_here(
 
     def tick() -> None:
         nonlocal last_line
-        with runtime.db.read() as session:
-            view = views.deployment_view(session, runtime, actor, deployment_id)
-            lines = (
-                views.read_logs(session, runtime, actor, deployment_id, after=last_line)
-                if follow
-                else []
-            )
-        for entry in lines:
-            console.print(log_line(entry, show_node=True))
-            last_line = entry.id
+        view = squall_.view(deployment_id)
+        while follow:
+            chunk = squall_.logs(deployment_id, node=None, after=last_line)
+            for entry in chunk.entries:
+                console.print(log_line(entry, show_node=True))
+            last_line = chunk.cursor
+            if not chunk.more:
+                break
         for failure in view.failures:
             if (failure.node, failure.attempt) not in shown_failures:
                 shown_failures.add((failure.node, failure.attempt))
@@ -293,20 +328,18 @@ def _run_here(
                 style="yellow",
             )
         )
-        with runtime.db.write() as session:
-            actions.cancel(session, runtime, actor, deployment_id)
+        squall_.act("cancel", deployment_id)
 
     signal.signal(signal.SIGINT, on_interrupt)
     try:
         if live:
             with Live(bars.progress, console=console, refresh_per_second=8, transient=False):
-                status = run_until_settled(runtime, deployment_id, on_tick=tick)
+                status = squall_.settle(deployment_id, tick)
         else:
-            status = run_until_settled(runtime, deployment_id, on_tick=tick)
+            status = squall_.settle(deployment_id, tick)
     finally:
         signal.signal(signal.SIGINT, previous)
-    with runtime.db.read() as session:
-        view = views.deployment_view(session, runtime, actor, deployment_id)
+    view = squall_.view(deployment_id)
     console.print()
     print_view(console, view)
     if status == DeploymentStatus.AWAITING_APPROVAL:
@@ -332,17 +365,13 @@ def status(
     """One deployment in detail, or the most recent ones."""
     from ui.console import deployments_table, print_view
 
-    with squall() as (runtime, actor), runtime.db.read() as session:
+    with backend() as squall_:
         if deployment_id is None:
-            console.print(
-                deployments_table(views.recent_deployments(session, runtime, actor, limit=limit))
-            )
+            console.print(deployments_table(squall_.recent(limit)))
             return
-        print_view(console, views.deployment_view(session, runtime, actor, deployment_id))
-        summary = views.deployment_summary(session, runtime, actor, deployment_id)
-        for sections in runtime.plugins.hook.squall_report_sections(deployment=summary):
-            for section in sections or ():
-                _print_section(section)
+        print_view(console, squall_.view(deployment_id))
+        for section in squall_.sections(deployment_id):
+            _print_section(section)
 
 
 def _print_section(section: Any) -> None:
@@ -367,22 +396,14 @@ def logs(
     """Print a deployment's log, oldest first (all nodes, or one)."""
     from ui.console import log_line
 
-    with squall() as (runtime, actor):
-        after = 0
-        while True:
-            with runtime.db.read() as session:
-                entries = views.read_logs(
-                    session, runtime, actor, deployment_id, node=node, after=after
-                )
-                finished = deployments.get(session, runtime, actor, deployment_id).status.is_final
-            for entry in entries:
-                console.print(log_line(entry, show_node=node is None), soft_wrap=True)
-                after = entry.id
-            if entries:
-                continue
-            if not follow or finished:
-                return
-            time.sleep(0.5)
+    with backend() as squall_:
+        lines = (
+            squall_.tail(deployment_id, node=node)
+            if follow
+            else squall_.read_all(deployment_id, node=node)
+        )
+        for entry in lines:
+            console.print(log_line(entry, show_node=node is None), soft_wrap=True)
 
 
 # --- inventory -------------------------------------------------------------------------
@@ -410,19 +431,19 @@ def inventory_list(
     ] = "all",
 ) -> None:
     """List nodes with their cluster, address, transport and tags."""
-    with squall() as (runtime, _actor), runtime.db.read() as session:
-        nodes = inventory.resolve_targets(session, target)
+    with backend() as squall_:
+        nodes = squall_.nodes(target)
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("cluster", "node", "address", "user", "transport", "tags"):
         table.add_column(column)
     for node in nodes:
-        address = (
-            node.vars.get("root", node.host)
-            if node.transport == "local"
-            else f"{node.host}:{node.port}"
-        )
         table.add_row(
-            node.cluster, node.name, address, node.user or "", node.transport, ", ".join(node.tags)
+            node.cluster,
+            node.name,
+            node.address,
+            node.user or "",
+            node.transport,
+            ", ".join(node.tags),
         )
     console.print(table)
     console.print(f"{len(nodes)} node(s)")
@@ -431,16 +452,18 @@ def inventory_list(
 @cli.command()
 def types() -> None:
     """The deployment types installed plugins provide, with their parameters."""
-    with squall() as (runtime, _actor):
-        for deployment_type in runtime.plugins.types.values():
+    with backend() as squall_:
+        for deployment_type in squall_.types():
             console.print(
                 Text.assemble((deployment_type.name, "bold"), f" — {deployment_type.title}")
             )
             console.print(f"  {deployment_type.description}")
-            for name, field in deployment_type.parameters.model_fields.items():
-                required = "required" if field.is_required() else f"default {field.default!r}"
+            for parameter in deployment_type.parameters:
+                required = "required" if parameter.required else f"default {parameter.default}"
                 console.print(
-                    Text.assemble("  ", (name, "cyan"), f" ({required}): {field.description or ''}")
+                    Text.assemble(
+                        "  ", (parameter.name, "cyan"), f" ({required}): {parameter.description}"
+                    )
                 )
             console.print()
 

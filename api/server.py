@@ -15,6 +15,8 @@ from core.runtime import Runtime
 def install(app: FastAPI, runtime: Runtime) -> Authenticator:
     """Put the guard in front of `app` and add the sign-in routes and /api/v1. The session
     middleware (`session_options`) must wrap the guard: add it afterwards."""
+    # Pages and the API's follow stream show what workers in other processes write.
+    runtime.db.listen()
     authenticator = Authenticator(runtime)
     app.add_middleware(LoginGuard, authenticator=authenticator)
     authenticator.register_routes(app)

@@ -21,6 +21,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.changes import ChangeFeed, ChangeListener
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA_REVISION = "0004"
 """The newest migration; a test keeps it equal to Alembic's head."""
@@ -44,6 +46,9 @@ class Database:
         info = {"audit_key": audit_key}
         self._writer = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False, info=info)
+        self.changes = ChangeFeed()
+        self.changes.install(self._writer)
+        self._listener: ChangeListener | None = None
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
@@ -81,7 +86,18 @@ class Database:
             connection.rollback()
             return str(found) if found is not None else None
 
+    def listen(self) -> None:
+        """Hear of changes other processes commit (PostgreSQL's LISTEN/NOTIFY); on SQLite
+        this process's own changes are all there is to hear, and watchers also poll."""
+        if self.is_sqlite or self._listener is not None:
+            return
+        conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._listener = ChangeListener(conninfo, self.changes).start()
+
     def dispose(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from core.changes import touch
 from core.models import Event, utcnow
 
 
@@ -77,3 +78,4 @@ def emit_many(session: Session, events: Sequence[NewEvent]) -> None:
             for event in events
         ],
     )
+    touch(session, (event.deployment_id for event in events))

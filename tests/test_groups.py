@@ -107,7 +107,14 @@ def test_the_plan_spreads_lightning_over_clusters_and_cuts_thunder_into_waves(
     assert sorted(deployed) == sorted(node.name for node in fleet30.nodes)  # each node once
     assert all(str(stage.max_failures) == "10%" for stage in stages)
     console = Console(record=True, width=200)
-    console.print(plan_table(planned.plan, planned.redact, with_nodes=False))
+    with squall.runtime.db.read() as session:
+        shown = deployments.plan_preview(
+            session,
+            squall.runtime,
+            squall.actor,
+            deployments.DeploymentRequest("group", group(), "all"),
+        )
+    console.print(plan_table(shown, with_nodes=False))
     text = console.export_text()
     assert "Stage 1: lightning — 2 node(s): node-cluster-a 1, node-cluster-b 1" in text
     assert (

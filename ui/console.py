@@ -13,8 +13,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from core.plan import Plan
-from core.secrets import Redactor
+from core.services.deployments import PlanPreview
 from core.services.views import FINISHED, DeploymentView, FailurePoint, LogEntry
 from core.status import StageKind
 
@@ -42,14 +41,14 @@ def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLE.get(status, "white"))
 
 
-def plan_table(plan: Plan, redact: Redactor, *, with_nodes: bool) -> Group:
+def plan_table(plan: PlanPreview, *, with_nodes: bool) -> Group:
     """Each stage with its blast radius (nodes per cluster), gate, bake time, thresholds;
     with `with_nodes`, every node and the commands its steps run, secrets masked."""
     parts: list[Any] = []
     for number, stage in enumerate(plan.stages, start=1):
-        per_cluster = Counter(node_plan.node.cluster for node_plan in stage.nodes)
+        per_cluster = Counter(node.cluster for node in stage.nodes)
         radius = ", ".join(f"{cluster} {count}" for cluster, count in sorted(per_cluster.items()))
-        traits = [stage.kind.value] if stage.kind != StageKind.DEPLOY else []
+        traits = [stage.kind] if stage.kind != StageKind.DEPLOY.value else []
         if stage.gate:
             traits.append(f"manual gate ({stage.approvals} approval(s))")
         if stage.parallelism:
@@ -71,12 +70,9 @@ def plan_table(plan: Plan, redact: Redactor, *, with_nodes: bool) -> Group:
         table.add_column("node")
         table.add_column("cluster")
         table.add_column("steps")
-        for node_plan in stage.nodes:
-            steps = "\n".join(
-                f"{index}. {step.name}: {redact(step.describe())}"
-                for index, step in enumerate(node_plan.steps, start=1)
-            )
-            table.add_row(node_plan.node.name, node_plan.node.cluster, steps)
+        for node in stage.nodes:
+            steps = "\n".join(f"{index}. {step}" for index, step in enumerate(node.steps, start=1))
+            table.add_row(node.name, node.cluster, steps)
         parts.append(table)
     return Group(*parts)
 

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import Request
-from nicegui import context, run
+from nicegui import context, run, ui
 from sqlalchemy.orm import Session
 
 from api.auth import request_actor
 from core.auth import Actor
+from core.changes import ANY
 from core.runtime import Runtime
 
 T = TypeVar("T")
+WAKE_SECONDS = 0.25
+"""How often live pages look at the change feed (in memory: no database work)."""
 
 
 @dataclass
@@ -31,6 +34,24 @@ class Console:
         """The person using the page or calling the route: who the login guard let in (the
         local operator when no single sign-on is configured)."""
         return request_actor(request if request is not None else context.client.request)
+
+    def live(
+        self, refresh: Callable[[], Awaitable[Any]], *, every: float, deployment_id: int = ANY
+    ) -> ui.timer:
+        """Call `refresh` every `every` seconds, and sooner when the change feed says the
+        deployment (default: any) moved, in this process or, on PostgreSQL, in another."""
+        feed = self.runtime.db.changes
+        seen, last = feed.version(deployment_id), time.monotonic()
+
+        async def tick() -> None:
+            nonlocal seen, last
+            version = feed.version(deployment_id)
+            if version == seen and time.monotonic() - last < every:
+                return
+            seen, last = version, time.monotonic()
+            await refresh()
+
+        return ui.timer(WAKE_SECONDS, tick)
 
     async def read(self, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call a read-only core service `service(session, runtime, actor, *args)` in a thread."""

@@ -37,8 +37,15 @@ def advance(
     ids = list(deployment_ids) if deployment_ids is not None else active_deployment_ids(session)
     if not ids:
         return
+    # Locked (on PostgreSQL) so two processes never move one deployment at once: the second
+    # waits, then sees what the first did. In id order, so two callers cannot deadlock here;
+    # FOR NO KEY UPDATE, so the key-share locks that inserting its log lines and events took
+    # (foreign keys) do not deadlock with it either.
     deployments = session.scalars(
-        select(Deployment).where(Deployment.id.in_(ids), Deployment.status.in_(ACTIVE))
+        select(Deployment)
+        .where(Deployment.id.in_(ids), Deployment.status.in_(ACTIVE))
+        .order_by(Deployment.id)
+        .with_for_update(of=Deployment, key_share=True)
     ).all()
     if not deployments:
         return

@@ -22,6 +22,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from core.changes import touch
 from core.db import Database, upsert
 from core.engine.progress import advance, requeue_interrupted
 from core.events import NewEvent, emit_many
@@ -204,6 +205,8 @@ class Recorder:
                         for task, position in current_step.items()
                     ],
                 )
+            # Log lines change what watchers show without an event: tell them too.
+            touch(session, {line["deployment_id"] for line in lines})
             emit_many(session, events)
             applied = self._apply(session, outcomes)
             advance(session, {outcome.deployment_id for outcome in applied})

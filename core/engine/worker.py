@@ -6,10 +6,12 @@ Threads:
 - pool: runs claimed tasks (one connection per task);
 - recorder: writes what the tasks produce, in batches;
 - keeper: renews the claims of running tasks and interrupts those cancelled meanwhile;
-- scheduler: moves deployments forward, reaps tasks of dead workers, delivers events.
+- scheduler: moves deployments forward (stages, gates, bake times), reaps tasks of dead
+  workers, delivers events. On PostgreSQL only the process holding the scheduler lock
+  moves and reaps (see core.engine.leadership); every process delivers events, in turns.
 
 Several processes may run an engine on one database; every change they make is a
-conditional update, so they cooperate without talking to each other.
+conditional update of locked rows, so they cooperate without talking to each other.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from core.engine.claims import ClaimedTask, claim_tasks
 from core.engine.dispatch import deliver_events
+from core.engine.leadership import SchedulerLock
 from core.engine.progress import advance, reap_expired
 from core.engine.recorder import Recorder, TaskOutcome
 from core.engine.runner import TaskRun
@@ -221,14 +224,19 @@ class Engine:
     # --- scheduler -------------------------------------------------------------------
 
     def _scheduler_loop(self) -> None:
-        while not self._stopping.wait(self._poll):
-            try:
-                with self.runtime.db.write() as session:
-                    reap_expired(session)
-                    advance(session)
-                deliver_events(self.runtime, holder=self.name)
-            except Exception:
-                log.exception("scheduling round failed")
+        lock = SchedulerLock(self.runtime.db)
+        try:
+            while not self._stopping.wait(self._poll):
+                try:
+                    if lock.held():
+                        with self.runtime.db.write() as session:
+                            reap_expired(session)
+                            advance(session)
+                    deliver_events(self.runtime, holder=self.name)
+                except Exception:
+                    log.exception("scheduling round failed")
+        finally:
+            lock.release()
 
 
 def run_until_settled(

@@ -242,7 +242,12 @@ def authenticate_token(session: Session, text: str) -> Actor:
     The owner's grants are those of their sign-in when the token was made, plus the role
     bindings they have today; a scoped token may use its listed permissions only."""
     parts = text.strip().split("_", 2)
-    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1].isdigit():
+    if (
+        len(parts) != 3
+        or parts[0] != TOKEN_PREFIX
+        or not parts[1].isdigit()
+        or len(parts[1]) > 9  # beyond any id the database holds
+    ):
         raise Unauthenticated("not a Squall API token")
     token = session.get(ApiToken, int(parts[1]))
     if token is None or not hmac.compare_digest(token.secret_hash, _hash(parts[2])):

@@ -60,6 +60,71 @@ class PlannedDeployment(ValidRequest):
     plan: Plan
 
 
+@dataclass(frozen=True)
+class NodePreview:
+    name: str
+    cluster: str
+    steps: tuple[str, ...]
+    """Each step as `name: what it does`, secrets masked."""
+
+
+@dataclass(frozen=True)
+class StagePreview:
+    name: str
+    kind: str
+    gate: bool
+    approvals: int
+    parallelism: int | None
+    max_failures: str | None
+    bake_seconds: float
+    nodes: tuple[NodePreview, ...]
+
+
+@dataclass(frozen=True)
+class PlanPreview:
+    """A plan as people see it before it runs (`--dry-run`, the API): nothing secret in it."""
+
+    type: str
+    target: str
+    node_count: int
+    stages: tuple[StagePreview, ...]
+
+
+def plan_preview(
+    session: Session, rt: Runtime, actor: Actor, request: DeploymentRequest
+) -> PlanPreview:
+    """`preview`, shown: each stage and node with its steps described, secrets masked."""
+    planned = preview(session, rt, actor, request)
+    return PlanPreview(
+        type=planned.type.name,
+        target=request.target,
+        node_count=planned.plan.node_count,
+        stages=tuple(
+            StagePreview(
+                name=stage.name,
+                kind=stage.kind.value,
+                gate=stage.gate,
+                approvals=stage.approvals,
+                parallelism=stage.parallelism,
+                max_failures=str(stage.max_failures) if stage.max_failures is not None else None,
+                bake_seconds=stage.bake_seconds,
+                nodes=tuple(
+                    NodePreview(
+                        node_plan.node.name,
+                        node_plan.node.cluster,
+                        tuple(
+                            f"{step.name}: {planned.redact(step.describe())}"
+                            for step in node_plan.steps
+                        ),
+                    )
+                    for node_plan in stage.nodes
+                ),
+            )
+            for stage in planned.plan.stages
+        ),
+    )
+
+
 def preview(
     session: Session, rt: Runtime, actor: Actor, request: DeploymentRequest
 ) -> PlannedDeployment:

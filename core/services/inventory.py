@@ -248,3 +248,39 @@ def overview(session: Session, rt: Runtime, actor: Actor) -> tuple[list[ClusterR
             )
         )
     return clusters, rows
+
+
+@dataclass(frozen=True)
+class NodeListing:
+    """A node as listings show it: where it is reached, never its variables."""
+
+    cluster: str
+    name: str
+    address: str
+    user: str | None
+    transport: str
+    tags: tuple[str, ...]
+    environment: str | None
+
+
+def list_nodes(
+    session: Session, rt: Runtime, actor: Actor, selector: str = "all"
+) -> list[NodeListing]:
+    """The nodes a selector picks, for people and scripts deciding what to deploy to."""
+    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("inventory", partial=True))
+    return [
+        NodeListing(
+            cluster=node.cluster,
+            name=node.name,
+            address=(
+                node.vars.get("root", node.host)
+                if node.transport == "local"
+                else f"{node.host}:{node.port}"
+            ),
+            user=node.user,
+            transport=node.transport,
+            tags=tuple(node.tags),
+            environment=node.environment,
+        )
+        for node in resolve_targets(session, selector)
+    ]

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from core.auth import Actor, AuthTarget, authorize, is_allowed
 from core.models import Approval, Deployment, Event, LogLine, NodeLease, NodeTask, Stage, StepResult
 from core.permissions import Permission
-from core.reporting import DeploymentSummary, StepSummary, TaskSummary
+from core.reporting import DeploymentSummary, ReportSection, StepSummary, TaskSummary
 from core.runtime import Runtime
 from core.secrets import redacted_params
 from core.services.deployments import get, visible
@@ -296,6 +296,56 @@ def read_logs(
         LogEntry(line.id, node_name, line.attempt, line.step, line.stream, line.at, line.text)
         for line, node_name in session.execute(query)
     ]
+
+
+def report_sections(
+    session: Session, rt: Runtime, actor: Actor, deployment_id: int
+) -> list[ReportSection]:
+    """What the deployment's type (and other plugins) add to its status and report."""
+    summary = deployment_summary(session, rt, actor, deployment_id)
+    return [
+        section
+        for sections in rt.plugins.hook.squall_report_sections(deployment=summary)
+        for section in sections or ()
+    ]
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """One page of a deployment's log, for scripts that follow it."""
+
+    entries: tuple[LogEntry, ...]
+    cursor: int
+    """Pass it back as `after` for the lines that follow (the last line's id here)."""
+    more: bool
+    """More lines are stored already: ask again at once."""
+    status: str
+    finished: bool
+    """The deployment is final: once `more` is false too, nothing else will come."""
+
+
+def log_chunk(
+    session: Session,
+    rt: Runtime,
+    actor: Actor,
+    deployment_id: int,
+    *,
+    node: str | None = None,
+    after: int = 0,
+    limit: int = 1000,
+) -> LogChunk:
+    # The status is read first: lines written before it turned final are all in this page
+    # or a later one, so a reader stopping at `finished and not more` misses nothing.
+    status = get(session, rt, actor, deployment_id).status
+    entries = read_logs(session, rt, actor, deployment_id, node=node, after=after, limit=limit + 1)
+    shown = entries[:limit]
+    return LogChunk(
+        entries=tuple(shown),
+        cursor=shown[-1].id if shown else after,
+        more=len(entries) > limit,
+        status=status.value,
+        finished=status.is_final,
+    )
 
 
 def deployment_summary(

@@ -75,7 +75,7 @@ class Board:
         for control in (self.statuses, self.type, self.cluster, self.requester, self.period):
             control.on_value_change(self.refresh)
         await self.refresh()
-        ui.timer(REFRESH_SECONDS, self.refresh)
+        self.console.live(self.refresh, every=REFRESH_SECONDS)
 
     def filters(self) -> BoardFilter:
         hours = PERIODS.get(self.period.value or "any time")

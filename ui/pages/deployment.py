@@ -97,7 +97,7 @@ class DeploymentPage:
             # While it runs, the log follows new lines; afterwards it opens at the start.
             self.log = await log_view(self.console, self.id, follow=live)
         self.render()
-        ui.timer(REFRESH_SECONDS, self.refresh)
+        self.console.live(self.refresh, every=REFRESH_SECONDS, deployment_id=self.id)
 
     async def refresh(self, *, fresh: bool = False) -> None:
         read = self.console.read if fresh else self.console.read_shared

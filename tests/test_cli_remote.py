@@ -1,0 +1,142 @@
+"""`squall --server URL`: the day-to-day commands over HTTP against a served Squall, with
+the same output and exit codes as on the server's own machine, and the token never shown."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import yaml
+from served import ROOT, Installation, installation
+
+from core.auth import Actor, Grant
+
+
+@dataclass
+class Remote:
+    squall: Installation
+    url: str
+    token: str
+
+    def run(self, *args: str, token: str | None = None, timeout: float = 120) -> Result:
+        env = self.squall.env(SQUALL_SERVER=self.url, SQUALL_TOKEN=token or self.token)
+        return self._run(env, args, timeout)
+
+    def local(self, *args: str, timeout: float = 120) -> Result:
+        """The same command on the server's machine, straight on its database."""
+        return self._run(self.squall.env(), args, timeout)
+
+    def _run(self, env: dict[str, str], args: tuple[str, ...], timeout: float) -> Result:
+        done = subprocess.run(
+            [sys.executable, "-m", "app", *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        result = Result(done.returncode, done.stdout, done.stderr)
+        assert self.token not in done.stdout + done.stderr  # never shown, whatever happens
+        return result
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
+    root = tmp_path_factory.mktemp("remote-cli")
+    with installation(root / "data", f"sqlite:///{root / 'data' / 'squall.db'}") as squall:
+        clusters = {
+            name: {
+                "defaults": {"transport": "local"},
+                "nodes": [
+                    {"name": f"{name}-{index}", "root": str(root / "nodes" / f"{name}-{index}")}
+                    for index in (1, 2)
+                ],
+            }
+            for name in ("web", "db")
+        }
+        inventory = root / "inventory.yaml"
+        inventory.write_text(yaml.safe_dump({"clusters": clusters}))
+        squall.harness.import_inventory(inventory)
+        url = squall.serve(worker=True)
+        yield Remote(squall, url, squall.token())
+
+
+def test_listings_and_plans_print_the_same_as_on_the_server(remote: Remote) -> None:
+    for command in (
+        ("types",),
+        ("inventory", "list", "--target", "cluster:web"),
+        ("deploy", "noop", "--target", "all", "--dry-run"),
+        ("deploy", "cache_rebuild", "-t", "all", "-p", "rebuild_command=make cache", "--dry-run"),
+    ):
+        over_http, here = remote.run(*command), remote.local(*command)
+        assert (over_http.code, over_http.out) == (here.code, here.out) == (0, here.out)
+    assert "web-1" in remote.run("inventory", "list").out
+
+
+def test_a_remote_deploy_runs_on_the_servers_workers_and_reports_like_a_local_one(
+    remote: Remote,
+) -> None:
+    deployed = remote.run("deploy", "noop", "--target", "cluster:web", "--follow")
+    assert deployed.code == 0, deployed.err
+    deployment_id = int(deployed.out.split("deployment ", 1)[1].split()[0])
+    assert "succeeded" in deployed.out and "hostname=" in deployed.out  # the nodes' output
+    for command in (("status", str(deployment_id)), ("logs", str(deployment_id))):
+        over_http, here = remote.run(*command), remote.local(*command)
+        assert (over_http.code, over_http.out) == (here.code, here.out), command
+    web1 = remote.run("logs", str(deployment_id), "--node", "web-1")
+    assert web1.out and "web-2" not in web1.out
+    assert remote.run("status").out == remote.local("status").out
+
+
+def test_a_failed_deployment_exits_1_and_a_refused_request_exits_2_with_the_reason(
+    remote: Remote,
+) -> None:
+    failed = remote.run("deploy", "cache_rebuild", "-t", "host:db-1", "-p", "rebuild_command=false")
+    assert failed.code == 1
+    for command in (
+        ("deploy", "no_such_type", "-t", "all"),
+        ("deploy", "noop", "-t", "cluster:"),
+        ("status", "4242"),
+    ):
+        over_http, here = remote.run(*command), remote.local(*command)
+        assert (over_http.code, over_http.err) == (here.code, here.err) == (2, here.err), command
+        assert here.err.startswith("error: ")
+    viewer = remote.squall.token(Actor("watcher", source="sso", grants=(Grant("viewer"),)))
+    refused = remote.run("deploy", "noop", "-t", "all", token=viewer)
+    assert refused.code == 2 and "deployment.create" in refused.err and viewer not in refused.err
+    nobody = remote.run("status", token="sq_1_not-the-secret")
+    assert (nobody.code, nobody.err.strip()) == (2, "error: unknown API token")
+
+
+def test_operator_actions_go_over_http(remote: Remote) -> None:
+    deployment_id = remote.squall.harness.create(
+        "cache_rebuild", target="cluster:db", params={"rebuild_command": "sleep 30"}
+    )
+    paused = remote.run("pause", str(deployment_id))
+    assert (paused.code, paused.out.strip()) == (0, f"deployment {deployment_id} paused")
+    aborted = remote.run("abort", str(deployment_id))
+    assert (aborted.code, aborted.out.strip()) == (0, f"deployment {deployment_id} aborted")
+    again = remote.run("abort", str(deployment_id))
+    assert again.code == 2 and again.err.startswith("error: ") and "cancelled" in again.err
+    follow = remote.run("logs", str(deployment_id), "--follow", timeout=60)
+    assert follow.code == 0  # ends: the deployment is final
+
+
+def test_commands_of_the_servers_machine_refuse_a_server(remote: Remote) -> None:
+    refused = remote.run("token", "list")
+    assert (refused.code, refused.err.strip()) == (
+        2,
+        "error: this command works on this machine's Squall only; drop --server",
+    )
+    unreachable = Remote(remote.squall, "http://127.0.0.1:9", remote.token).run("status")
+    assert unreachable.code == 2 and "cannot reach http://127.0.0.1:9" in unreachable.err

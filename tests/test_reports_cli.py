@@ -91,6 +91,7 @@ def test_cluster_and_node_reports(deployed: Path, tmp_path: Path) -> None:
         (["deployment", "42"], "no deployment 42"),
         (["cluster", "nowhere", "--since", "7d"], "no cluster 'nowhere'"),
         (["cluster", "demo-api", "--since", "last week"], "invalid time 'last week'"),
+        (["cluster", "demo-api", "--since", "99999999d"], "too long ago"),
         (["cluster", "demo-api", "--since", "1d", "--until", "2d"], "starts"),
         (["node", "nobody"], "no node 'nobody'"),
         (["deployment", "1", "--csv", "{tmp}/x.csv", "--table", "nope"], "no table 'nope'"),

@@ -18,7 +18,10 @@ def parse_moment(text: str, now: dt.datetime) -> dt.datetime:
     relative = _RELATIVE.match(cleaned)
     if relative:
         amount, unit = relative.groups()
-        return now - dt.timedelta(**{_UNITS[unit]: int(amount)})
+        try:
+            return now - dt.timedelta(**{_UNITS[unit]: int(amount)})
+        except OverflowError:  # further back than datetime reaches
+            raise ValidationError(f"invalid time {text!r}: that is too long ago") from None
     try:
         moment = dt.datetime.fromisoformat(cleaned)
     except ValueError:

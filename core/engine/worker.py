@@ -6,7 +6,9 @@ Threads:
 - pool: runs claimed tasks (one connection per task);
 - recorder: writes what the tasks produce, in batches;
 - keeper: renews the claims of running tasks and interrupts those cancelled meanwhile;
-- scheduler: moves deployments forward, reaps tasks of dead workers, delivers events.
+- scheduler: moves deployments forward, reaps tasks of dead workers, delivers events;
+- outbox: delivers events to integrations and checks holds (core.outbox), only when a
+  plugin registered a destination or judges holds; its HTTP calls never hold up the rest.
 
 Several processes may run an engine on one database; every change they make is a
 conditional update, so they cooperate without talking to each other.
@@ -34,6 +36,7 @@ from core.engine.recorder import Recorder, TaskOutcome
 from core.engine.runner import TaskRun
 from core.errors import NotFound
 from core.models import Deployment, NodeTask, utcnow
+from core.outbox.runner import Outbox
 from core.plan import NodeInfo
 from core.runtime import Runtime
 from core.status import DeploymentStatus, TaskStatus
@@ -67,6 +70,7 @@ class Engine:
             threading.Thread(target=self._scheduler_loop, name="squall-scheduler", daemon=True),
         ]
         self._listeners: list[Callable[[], None]] = []
+        self.outbox = Outbox(runtime, holder=self.name)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -74,6 +78,7 @@ class Engine:
         self.recorder.start()
         for thread in self._threads:
             thread.start()
+        self.outbox.start()
         return self
 
     def stop(self, grace: float = 10.0) -> None:
@@ -88,6 +93,7 @@ class Engine:
         self._pool.shutdown(wait=True)
         for thread in self._threads:
             thread.join(timeout=5)
+        self.outbox.stop()
         self.recorder.stop()
 
     def __enter__(self) -> Engine:

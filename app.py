@@ -34,8 +34,10 @@ DEFAULT_PLUGINS = (
     "plugins.cache_rebuild",
     "plugins.single_instance",
     "plugins.group_phases",
+    "integrations.jira",
+    "integrations.slack",
 )
-"""Squall's own deployment types, registered like any third-party plugin."""
+"""Squall's own deployment types and integrations, registered like any third-party plugin."""
 
 cli = typer.Typer(
     name="squall",

@@ -80,10 +80,11 @@ def squall_authorize(actor: Actor, permission: str, target: AuthTarget) -> bool 
 
 
 @hookspec
-def squall_deployment_gates(deployment: DeploymentInfo) -> list[str] | None:
+def squall_deployment_gates(deployment: DeploymentInfo, settings: Settings) -> list[str] | None:
     """Name the outside conditions a new deployment must wait for (e.g. `["jira"]`).
 
     :param deployment: the deployment being created (its type, environments, ticket).
+    :param settings: Squall's settings, for the plugin's own section.
     :return: gate names this plugin will judge in `squall_gate_check`, or None.
 
     All results are collected. Called inside the creating transaction: no I/O here.
@@ -95,13 +96,16 @@ def squall_deployment_gates(deployment: DeploymentInfo) -> list[str] | None:
 
 
 @hookspec
-def squall_gate_check(deployment: DeploymentInfo, gate: str, stage: str | None) -> str | None:
+def squall_gate_check(
+    deployment: DeploymentInfo, gate: str, stage: str | None, settings: Settings
+) -> str | None:
     """Judge an outside condition a deployment is held on.
 
-    :param deployment: the held deployment.
+    :param deployment: the held deployment (its ticket, status, environments).
     :param gate: the condition's name, as `squall_deployment_gates` gave it.
     :param stage: None when the deployment waits to start; else the gated stage that
         waits to start after its approval.
+    :param settings: Squall's settings, for the plugin's own section.
     :return: what it waits for, for people (e.g. "JIRA OPS-12 to be in Approved (now:
         In Review)"); None when the condition is met or not this plugin's.
 

@@ -105,6 +105,9 @@ class DeliveryContext(Protocol):
         """Record ids the destination gave (a ticket key, a message ts) at once, before
         anything else can fail, so a later attempt finds them instead of creating again."""
 
+    def set_ticket(self, key: str) -> None:
+        """Record the ticket a destination created as the deployment's own, if it has none."""
+
     def detail(self) -> DeploymentDetail:
         """The deployment's stages, nodes, failures and error signatures now."""
 

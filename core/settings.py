@@ -145,8 +145,6 @@ class SlackSettings:
     requester and the approvers."""
     users: dict[str, str] = field(default_factory=dict)
     """Squall user name → Slack user id (U…), to invite people to temporary channels."""
-    console_url: str | None = None
-    """Where links to log pages point; default: sso.public_url, else http://127.0.0.1:8080."""
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property

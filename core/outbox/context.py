@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
+
+from sqlalchemy import update
 
 from core.auth import Actor
 from core.db import upsert
-from core.events import EventInfo
-from core.integration import DeploymentInfo
-from core.models import DestinationLink, utcnow
+from core.events import EventInfo, emit
+from core.integration import DeliveryFailed, DeploymentInfo
+from core.models import Deployment, DestinationLink, utcnow
 from core.runtime import Runtime
 from core.services.views import DeploymentDetail, deployment_detail
 
@@ -60,6 +63,17 @@ class AttemptContext:
                 ["destination", "deployment_id"],
             )
 
+    def set_ticket(self, key: str) -> None:
+        with self._runtime.db.write() as session:
+            changed = session.execute(
+                update(Deployment)
+                .where(Deployment.id == self.deployment.id, Deployment.ticket.is_(None))
+                .values(ticket=key)
+            ).rowcount  # type: ignore[attr-defined]
+            if changed:
+                emit(session, "deployment.ticket", deployment_id=self.deployment.id, ticket=key)
+        self.deployment = replace(self.deployment, ticket=self.deployment.ticket or key)
+
     def detail(self) -> DeploymentDetail:
         with self._runtime.db.read() as session:
             return deployment_detail(session, self._runtime, OUTBOX_ACTOR, self.deployment.id)
@@ -74,8 +88,10 @@ class AttemptContext:
 
 def deployment_report(runtime: Runtime, deployment_id: int) -> tuple[str, bytes]:
     """The PDF report integrations attach and upload: its file name and bytes."""
-    from core.services import reports  # type: ignore[attr-defined,unused-ignore]
-
+    try:
+        from core.services import reports  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        raise DeliveryFailed("PDF reports are not available in this version of Squall") from None
     name: str = reports.deployment_pdf_name(runtime, deployment_id)
     content: bytes = reports.deployment_pdf(runtime, deployment_id)
     return name, content

@@ -32,7 +32,9 @@ def place_start_holds(session: Session, rt: Runtime, deployment: Deployment) -> 
     gates = sorted(
         {
             gate
-            for found in rt.plugins.hook.squall_deployment_gates(deployment=info)
+            for found in rt.plugins.hook.squall_deployment_gates(
+                deployment=info, settings=rt.settings
+            )
             for gate in found or ()
         }
     )
@@ -69,7 +71,7 @@ def check_holds(runtime: Runtime, *, now: dt.datetime | None = None) -> int:
 def _judge(runtime: Runtime, deployment: DeploymentInfo, gate: str, stage: str) -> str | None:
     try:
         reasons = runtime.plugins.hook.squall_gate_check(
-            deployment=deployment, gate=gate, stage=stage or None
+            deployment=deployment, gate=gate, stage=stage or None, settings=runtime.settings
         )
     except Exception as exc:  # a broken plugin keeps the hold, and says so
         log.exception("checking the %s hold of deployment %s failed", gate, deployment.id)

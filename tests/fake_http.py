@@ -31,7 +31,12 @@ class Request:
         found = dict(self.query)
         if self.headers.get("content-type", "").startswith("application/json"):
             loaded: dict[str, Any] = self.json()
-            found.update({key: value if isinstance(value, str) else json.dumps(value) for key, value in loaded.items()})
+            found.update(
+                {
+                    key: value if isinstance(value, str) else json.dumps(value)
+                    for key, value in loaded.items()
+                }
+            )
         else:
             found.update({key: values[0] for key, values in parse_qs(self.body.decode()).items()})
         return found

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 
-from tests.fake_http import FakeServer, Reply, Request
+from fake_http import FakeServer, Reply, Request
 
 API = "/rest/api/2/"
 WORKFLOW: dict[str, list[tuple[str, str]]] = {
@@ -57,7 +57,16 @@ class FakeJira(FakeServer):
             return Reply(401, {"errorMessages": ["You are not authenticated."], "errors": {}})
         path = request.path.removeprefix(API)
         if path == "serverInfo":
-            return Reply(200, {"version": "9.12.0", "versionNumbers": [9, 12, 0], "deploymentType": "Server", "baseUrl": self.url, "serverTitle": "Fake JIRA"})
+            return Reply(
+                200,
+                {
+                    "version": "9.12.0",
+                    "versionNumbers": [9, 12, 0],
+                    "deploymentType": "Server",
+                    "baseUrl": self.url,
+                    "serverTitle": "Fake JIRA",
+                },
+            )
         if path == "field":
             return Reply(200, [])
         if path == "search":
@@ -75,19 +84,41 @@ class FakeJira(FakeServer):
             return Reply(200, self._issue_json(issue))
         if part == "transitions":
             if request.method == "GET":
-                return Reply(200, {"expand": "transitions", "transitions": [{"id": str(index + 1), "name": name, "to": {"name": to}} for index, (name, to) in enumerate(WORKFLOW[issue.status])]})
+                return Reply(
+                    200,
+                    {
+                        "expand": "transitions",
+                        "transitions": [
+                            {"id": str(index + 1), "name": name, "to": {"name": to}}
+                            for index, (name, to) in enumerate(WORKFLOW[issue.status])
+                        ],
+                    },
+                )
             wanted = str(request.json()["transition"]["id"])
             options = WORKFLOW[issue.status]
             if not wanted.isdigit() or not 0 < int(wanted) <= len(options):
-                return Reply(400, {"errorMessages": [f"transition {wanted} is not valid"], "errors": {}})
+                return Reply(
+                    400, {"errorMessages": [f"transition {wanted} is not valid"], "errors": {}}
+                )
             name, to = options[int(wanted) - 1]
             issue.status = to
             issue.transitions.append(name)
             return Reply(204, raw=b"")
         if part == "comment":
             if request.method == "GET":
-                comments = [self._comment_json(issue, index, body) for index, body in enumerate(issue.comments)]
-                return Reply(200, {"startAt": 0, "maxResults": 1048576, "total": len(comments), "comments": comments})
+                comments = [
+                    self._comment_json(issue, index, body)
+                    for index, body in enumerate(issue.comments)
+                ]
+                return Reply(
+                    200,
+                    {
+                        "startAt": 0,
+                        "maxResults": 1048576,
+                        "total": len(comments),
+                        "comments": comments,
+                    },
+                )
             body = request.json()["body"]
             issue.comments.append(body)
             return Reply(201, self._comment_json(issue, len(issue.comments) - 1, body))
@@ -105,13 +136,28 @@ class FakeJira(FakeServer):
         self.counter += 1
         key = f"{project}-{self.counter}"
         self.issues[key] = Issue(self.counter, key, dict(fields))
-        return Reply(201, {"id": str(self.counter), "key": key, "self": f"{self.url}{API}issue/{self.counter}"})
+        return Reply(
+            201,
+            {"id": str(self.counter), "key": key, "self": f"{self.url}{API}issue/{self.counter}"},
+        )
 
     def _search(self, request: Request) -> Reply:
         jql = request.query.get("jql", "")
         label = re.fullmatch(r'labels = "([^"]+)"', jql)
-        found = [issue for issue in self.issues.values() if label and label.group(1) in (issue.fields.get("labels") or [])]
-        return Reply(200, {"startAt": 0, "maxResults": 50, "total": len(found), "issues": [self._issue_json(issue) for issue in found]})
+        found = [
+            issue
+            for issue in self.issues.values()
+            if label and label.group(1) in (issue.fields.get("labels") or [])
+        ]
+        return Reply(
+            200,
+            {
+                "startAt": 0,
+                "maxResults": 50,
+                "total": len(found),
+                "issues": [self._issue_json(issue) for issue in found],
+            },
+        )
 
     def _issue_json(self, issue: Issue) -> dict[str, object]:
         return {
@@ -121,20 +167,36 @@ class FakeJira(FakeServer):
             "fields": {
                 **issue.fields,
                 "status": {"name": issue.status},
-                "attachment": [self._attachment_json(issue, index) for index in range(len(issue.attachments))],
+                "attachment": [
+                    self._attachment_json(issue, index) for index in range(len(issue.attachments))
+                ],
             },
         }
 
     def _comment_json(self, issue: Issue, index: int, body: str) -> dict[str, object]:
-        return {"id": str(index + 1), "body": body, "self": f"{self.url}{API}issue/{issue.id}/comment/{index + 1}"}
+        return {
+            "id": str(index + 1),
+            "body": body,
+            "self": f"{self.url}{API}issue/{issue.id}/comment/{index + 1}",
+        }
 
     def _attachment_json(self, issue: Issue, index: int) -> dict[str, object]:
         name, content = issue.attachments[index]
-        return {"id": str(index + 1), "filename": name, "size": len(content), "self": f"{self.url}{API}attachment/{index + 1}", "content": f"{self.url}/attachment/{index + 1}"}
+        return {
+            "id": str(index + 1),
+            "filename": name,
+            "size": len(content),
+            "self": f"{self.url}{API}attachment/{index + 1}",
+            "content": f"{self.url}/attachment/{index + 1}",
+        }
 
     def calls(self, method: str, pattern: str) -> int:
         """How many requests matched, failed ones included."""
-        return sum(1 for found in self.requests if found.method == method and re.fullmatch(API + pattern, found.path))
+        return sum(
+            1
+            for found in self.requests
+            if found.method == method and re.fullmatch(API + pattern, found.path)
+        )
 
 
 def _multipart_file(request: Request) -> tuple[str, bytes]:

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fake_http import FakeServer, Reply, Request
+from fake_http import FakeServer, Reply, Request
 
 
 @dataclass
@@ -55,7 +55,9 @@ class FakeSlack(FakeServer):
         return f"{self.url}/api/"
 
     def error(self, status: int) -> Reply:
-        return Reply(status, {"ok": False, "error": "fatal_error" if status >= 500 else "ratelimited"})
+        return Reply(
+            status, {"ok": False, "error": "fatal_error" if status >= 500 else "ratelimited"}
+        )
 
     def thread(self, channel: str, ts: str) -> list[Message]:
         return [m for m in self.messages if m.channel == channel and m.thread_ts == ts]
@@ -92,7 +94,13 @@ class FakeSlack(FakeServer):
         if channel.archived:
             return {"ok": False, "error": "is_archived"}
         metadata = json.loads(form["metadata"]) if form.get("metadata") else None
-        message = Message(channel.id, self._next_ts(), form.get("text", ""), form.get("thread_ts") or None, metadata)
+        message = Message(
+            channel.id,
+            self._next_ts(),
+            form.get("text", ""),
+            form.get("thread_ts") or None,
+            metadata,
+        )
         self.messages.append(message)
         return {"ok": True, "channel": channel.id, "ts": message.ts, "message": message.json()}
 
@@ -101,7 +109,12 @@ class FakeSlack(FakeServer):
             if message.channel == form.get("channel") and message.ts == form.get("ts"):
                 message.text = form.get("text", "")
                 message.edits.append(message.text)
-                return {"ok": True, "channel": message.channel, "ts": message.ts, "text": message.text}
+                return {
+                    "ok": True,
+                    "channel": message.channel,
+                    "ts": message.ts,
+                    "text": message.text,
+                }
         return {"ok": False, "error": "message_not_found"}
 
     def _conversations_create(self, form: dict[str, str]) -> dict[str, Any]:
@@ -132,7 +145,10 @@ class FakeSlack(FakeServer):
         return {"ok": True}
 
     def _conversations_list(self, form: dict[str, str]) -> dict[str, Any]:
-        return {"ok": True, "channels": [{"id": c.id, "name": c.name} for c in self.channels.values()]}
+        return {
+            "ok": True,
+            "channels": [{"id": c.id, "name": c.name} for c in self.channels.values()],
+        }
 
     def _conversations_history(self, form: dict[str, str]) -> dict[str, Any]:
         found = [m.json() for m in reversed(self.roots(form.get("channel", "")))]
@@ -141,7 +157,11 @@ class FakeSlack(FakeServer):
     def _conversations_replies(self, form: dict[str, str]) -> dict[str, Any]:
         channel, ts = form.get("channel", ""), form.get("ts", "")
         root = [m.json() for m in self.roots(channel) if m.ts == ts]
-        return {"ok": True, "messages": root + [m.json() for m in self.thread(channel, ts)], "has_more": False}
+        return {
+            "ok": True,
+            "messages": root + [m.json() for m in self.thread(channel, ts)],
+            "has_more": False,
+        }
 
     def _files_getUploadURLExternal(self, form: dict[str, str]) -> dict[str, Any]:
         file_id = f"F{len(self.uploads) + 1:07d}"
@@ -158,7 +178,13 @@ class FakeSlack(FakeServer):
             shared.append({"id": entry["id"], "name": name, "title": entry.get("title") or name})
         channel = self._channel(form, "channel_id")
         if channel is not None:
-            message = Message(channel.id, self._next_ts(), form.get("initial_comment", ""), form.get("thread_ts") or None, files=shared)
+            message = Message(
+                channel.id,
+                self._next_ts(),
+                form.get("initial_comment", ""),
+                form.get("thread_ts") or None,
+                files=shared,
+            )
             self.messages.append(message)
         return {"ok": True, "files": shared}
 

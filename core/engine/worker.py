@@ -35,7 +35,7 @@ from core.engine.progress import advance, reap_expired
 from core.engine.recorder import Recorder, TaskOutcome
 from core.engine.runner import TaskRun
 from core.errors import NotFound
-from core.models import Deployment, NodeTask, utcnow
+from core.models import Deployment, DeploymentHold, NodeTask, utcnow
 from core.outbox.runner import Outbox
 from core.plan import NodeInfo
 from core.runtime import Runtime
@@ -248,7 +248,8 @@ def run_until_settled(
     """Run an engine in this process until the deployment stops moving; its final status.
 
     "Stops moving" means it is finished, or it waits for a person (paused, or at a gate)
-    with nothing running.
+    with nothing running. A deployment held on an outside condition (a ticket's status,
+    see core.outbox.holds) is still moving: this engine's outbox checks it.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     with Engine(runtime) as engine:
@@ -279,4 +280,9 @@ def _settled_state(session: Session, deployment_id: int) -> tuple[DeploymentStat
             NodeTask.deployment_id == deployment_id, NodeTask.status == TaskStatus.RUNNING
         )
     )
-    return status, running or 0
+    held = session.scalar(
+        select(func.count()).where(
+            DeploymentHold.deployment_id == deployment_id, DeploymentHold.released_at.is_(None)
+        )
+    )
+    return status, (running or 0) + (held or 0)

@@ -52,7 +52,9 @@ class SquallHarness:
             engine=engine or EngineSettings(lease_seconds=10, poll_seconds=0.1),
         )
         self._plugins = tuple(plugins)
-        self.runtime = Runtime.open(replace(base, **dict(settings or {})), host or build_host(self._plugins))
+        self.runtime = Runtime.open(
+            replace(base, **dict(settings or {})), host or build_host(self._plugins)
+        )
         self.actor: Actor = local_operator()
         if fleet is not None:
             self.import_inventory(fleet.write_inventory(data_dir / "fleet-inventory.yaml"))

@@ -38,7 +38,10 @@ def client(settings: SlackSettings) -> WebClient:
     base = settings.url if settings.url.endswith("/") else f"{settings.url}/"
     # No retry handlers: the outbox retries, with backoff, across restarts.
     return WebClient(
-        token=settings.token, base_url=base, timeout=int(settings.timeout), retry_handlers=[]
+        token=settings.token,
+        base_url=base,
+        timeout=settings.timeout,  # type: ignore[arg-type]  # urllib takes fractions of seconds
+        retry_handlers=[],
     )
 
 

@@ -4,13 +4,10 @@ deployments on real sshd nodes: the full lifecycle, outages, restarts, bad token
 from __future__ import annotations
 
 import itertools
-import re
+import time
 from collections.abc import Callable
 
 import pytest
-
-from core.services import actions
-from core.testing.harness import SquallHarness
 from fake_http import Outage
 from fake_jira import FakeJira
 from fake_slack import FakeSlack
@@ -25,6 +22,9 @@ from integration_helpers import (
     slack_settings,
     wait_for,
 )
+
+from core.services import actions
+from core.testing.harness import SquallHarness
 
 pytest_plugins = ["integration_fixtures"]
 
@@ -91,3 +91,149 @@ def test_a_group_deployment_is_told_to_jira_and_slack_from_start_to_end(
     assert all(later - earlier >= 0.3 for earlier, later in itertools.pairwise(edits))
     wait_for(lambda: (squall.deliver(), channel.archived)[1], 5, "the channel to be archived")
     assert all(row.status == "delivered" for row in delivery_rows(squall))
+
+
+def expected_story(squall: SquallHarness, deployment_id: int) -> tuple[list[str], list[str]]:
+    """The JIRA comments' and the Slack thread's first words, in order, for a group
+    deployment that succeeded."""
+    stages = stage_names(squall, deployment_id)
+    comments = [f"Stage {name} succeeded: " for name in stages]
+    replies = [f":white_check_mark: Stage *{name}* succeeded" for name in stages]
+    return (
+        [*comments, f"Deployment {deployment_id} succeeded: "],
+        [*replies, f":white_check_mark: Deployment {deployment_id} succeeded"],
+    )
+
+
+def assert_told_once(
+    squall: SquallHarness, jira: FakeJira, slack: FakeSlack, deployment_id: int
+) -> None:
+    comments, replies = expected_story(squall, deployment_id)
+    issue = jira.issues["OPS-1"]
+    assert issue.transitions == ["Start", "Complete"]
+    assert len(issue.comments) == len(comments)
+    assert all(
+        found.startswith(start) for found, start in zip(issue.comments, comments, strict=True)
+    )
+    assert len(issue.attachments) == 1
+    (card,) = slack.roots("C0MAIN")
+    thread = slack.thread("C0MAIN", card.ts)
+    texts = [reply.text for reply in thread if not reply.files]
+    assert len(texts) == len(replies)
+    assert all(found.startswith(start) for found, start in zip(texts, replies, strict=True))
+    assert sum(1 for reply in thread if reply.files) == 1
+    assert "— succeeded" in card.text
+    assert all(row.status == "delivered" for row in delivery_rows(squall))
+
+
+OUTAGES = {
+    "500": Outage(status=500),
+    "429": Outage(status=429, retry_after=0.2),
+    "timeout": Outage(delay=1.0),  # answered after the client gave up (0.5 s), and carried out
+}
+
+
+@pytest.mark.parametrize("outage", OUTAGES, ids=list(OUTAGES))
+def test_jira_and_slack_down_for_the_whole_run_get_everything_once_in_order_when_back(
+    make_squall: Callable[..., SquallHarness],
+    jira: FakeJira,
+    slack: FakeSlack,
+    report: tuple[str, bytes],
+    outage: str,
+) -> None:
+    jira.add_issue("OPS-1", status="Approved")
+    squall = make_squall(jira=jira_settings(jira), slack=slack_settings(slack))
+    jira.down(OUTAGES[outage])
+    slack.down(OUTAGES[outage])
+    deployment_id = create(squall, "group", group(thunder={"gate": "auto"}), ticket="OPS-1")
+    assert squall.run(deployment_id).status == "succeeded"  # an outage never holds it up
+    squall.deliver(timeout=3)
+    rows = delivery_rows(squall)
+    assert pending_deliveries(squall) == len([row for row in rows if row.status == "pending"]) > 0
+    assert all(row.status == "pending" for row in rows)  # none given up
+    jira_rows = [row for row in rows if row.destination == "jira"]
+    assert jira_rows[0].action == "ticket" and jira_rows[0].attempts >= 1
+    assert jira_rows[0].last_error is not None
+    if outage == "429":
+        assert "rate-limiting (429)" in jira_rows[0].last_error
+    elif outage == "500":
+        assert "JIRA failed (500)" in jira_rows[0].last_error
+    else:
+        assert "did not answer in time" in jira_rows[0].last_error
+    # Later deliveries wait behind the first one of their deployment: nothing out of order.
+    assert all(row.attempts == 0 for row in jira_rows[1:])
+    jira.up()
+    slack.up()
+    if OUTAGES[outage].delay:
+        time.sleep(OUTAGES[outage].delay + 0.2)  # the slow requests still in flight land
+    settle_deliveries(squall)
+    assert_told_once(squall, jira, slack, deployment_id)
+
+
+def test_pending_deliveries_survive_a_restart_of_squall(
+    make_squall: Callable[..., SquallHarness],
+    jira: FakeJira,
+    slack: FakeSlack,
+    report: tuple[str, bytes],
+) -> None:
+    jira.add_issue("OPS-1", status="Approved")
+    squall = make_squall(jira=jira_settings(jira), slack=slack_settings(slack))
+    jira.down()
+    slack.down()
+    deployment_id = create(squall, "group", group(thunder={"gate": "auto"}), ticket="OPS-1")
+    assert squall.run(deployment_id).status == "succeeded"
+    squall.deliver(timeout=2)
+    pending = pending_deliveries(squall)
+    assert pending > 0
+    squall.close()  # Squall stops with deliveries pending
+    jira.up()
+    slack.up()
+    again = squall.restart()
+    try:
+        assert pending_deliveries(again) == pending
+        settle_deliveries(again)
+        assert_told_once(again, jira, slack, deployment_id)
+    finally:
+        again.close()
+
+
+def test_bad_tokens_fail_the_deliveries_with_a_clear_error_and_no_retries(
+    make_squall: Callable[..., SquallHarness],
+    jira: FakeJira,
+    slack: FakeSlack,
+    report: tuple[str, bytes],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    jira.add_issue("OPS-1", status="Approved")
+    jira.token, slack.token = "the-right-jira-token", "xoxb-the-right-one"
+    squall = make_squall(
+        jira=jira_settings(jira, token="wrong-jira-token-123"),
+        slack=slack_settings(slack, token="xoxb-wrong-token-456"),
+    )
+    deployment_id = create(squall, "group", group(thunder={"gate": "auto"}), ticket="OPS-1")
+    assert squall.run(deployment_id).status == "succeeded"
+    settle_deliveries(squall)
+    requests = len(jira.requests) + len(slack.requests)
+    squall.deliver()
+    assert len(jira.requests) + len(slack.requests) == requests  # given up: no more tries
+    rows = delivery_rows(squall)
+    assert {row.status for row in rows} == {"failed"}
+    assert all(row.attempts == 1 for row in rows)
+    jira_errors = {row.last_error for row in rows if row.destination == "jira"}
+    assert any(
+        error and error.startswith("JIRA rejected the credentials (401) while connecting to JIRA")
+        for error in jira_errors
+    )
+    slack_errors = {row.last_error for row in rows if row.destination == "slack"}
+    assert any(
+        error and error.startswith("Slack rejected the bot token (invalid_auth)")
+        for error in slack_errors
+    )
+    from core.services.deliveries import deliveries
+
+    with squall.runtime.db.read() as session:
+        shown = deliveries(session, squall.runtime, squall.actor, deployment_id)
+    assert shown.count("failed") == len(rows) and shown.count("pending") == 0
+    everything = " ".join(str(row.last_error) for row in rows) + caplog.text
+    assert "wrong-jira-token-123" not in everything and "xoxb-wrong-token-456" not in everything
+    assert jira.issues["OPS-1"].comments == [] and slack.messages == []

@@ -64,13 +64,18 @@ class SlackDestination:
         settings = for_deployment(self.settings, context.deployment)
         slack = client(settings)
         if context.action == "open":
-            _open(slack, settings, context)
+            try:
+                _open(slack, settings, context)
+            except DeliveryFailed as exc:
+                context.remember(unposted=str(exc))  # what follows it need not wait
+                raise
             return
         channel, root = context.link.get("channel"), context.link.get("ts")
         if not channel or not root:
-            if context.action == "card":
+            if context.action == "card" and not context.link.get("unposted"):
                 raise NotYet("the deployment's Slack message is not posted yet")
-            raise DeliveryFailed("the deployment's Slack message could not be posted")
+            why = context.link.get("unposted") or "it failed"
+            raise DeliveryFailed(f"the deployment's Slack message could not be posted: {why}")
         if context.action == "card":
             text = messages.card(context.detail(), context.page_url())
             call(lambda: slack.chat_update(channel=channel, ts=root, text=text), "editing the card")
@@ -112,7 +117,7 @@ def _open(slack: WebClient, settings: SlackSettings, context: DeliveryContext) -
         return
     text = messages.card(context.detail(), context.page_url())
     ts = _post(slack, context, channel, text, thread=None)
-    context.remember(channel=channel, ts=ts)
+    context.remember(channel=channel, ts=ts, unposted=None)
 
 
 def _post(

@@ -51,11 +51,16 @@ plugin_cli = typer.Typer(help="Write your own deployment types.", no_args_is_hel
 role_cli = typer.Typer(help="Who may do what: roles and their grants.", no_args_is_help=True)
 token_cli = typer.Typer(help="API tokens for scripts and the CLI.", no_args_is_help=True)
 audit_cli = typer.Typer(help="The audit log of every human action.", no_args_is_help=True)
+report_cli = typer.Typer(
+    help="Reports of a deployment, a cluster over a period, or a node: PDF, CSV, JSON.",
+    no_args_is_help=True,
+)
 cli.add_typer(inventory_cli, name="inventory")
 cli.add_typer(plugin_cli, name="plugin")
 cli.add_typer(role_cli, name="role")
 cli.add_typer(token_cli, name="token")
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(report_cli, name="report")
 
 # Markup is off: node output, names and messages are printed as they are, never parsed.
 # Lines are not wrapped either: paths and commands stay whole for copying.
@@ -612,6 +617,135 @@ def audit_verify(
         f"in {check.records} record(s)"
     )
     raise typer.Exit(1)
+
+
+# --- reports ---------------------------------------------------------------------------
+
+PdfOption = Annotated[Path | None, typer.Option("--pdf", help="Write the PDF report here.")]
+CsvOption = Annotated[Path | None, typer.Option("--csv", help="Write the main table as CSV here.")]
+JsonOption = Annotated[
+    Path | None, typer.Option("--json", help="Write every table and the data as JSON here.")
+]
+TableOption = Annotated[
+    str | None, typer.Option(help="The table --csv writes (default: the main one).")
+]
+
+
+@report_cli.command("deployment")
+def report_deployment(
+    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    pdf: PdfOption = None,
+    csv_file: CsvOption = None,
+    json_file: JsonOption = None,
+    table: TableOption = None,
+) -> None:
+    """A deployment's report: stages, clusters, nodes, failures, approvals, timeline."""
+    from core.services import reports
+
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        found = reports.deployment_report(session, runtime, actor, deployment_id)
+        _write_report(found, pdf, csv_file, json_file, table)
+
+
+@report_cli.command("cluster")
+def report_cluster(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    since: Annotated[
+        str, typer.Option(help="Start of the period: 7d, 24h, 2w, or a date like 2026-01-31.")
+    ],
+    until: Annotated[
+        str | None, typer.Option(help="End of the period (default: now), same forms.")
+    ] = None,
+    pdf: PdfOption = None,
+    csv_file: CsvOption = None,
+    json_file: JsonOption = None,
+    table: TableOption = None,
+) -> None:
+    """A cluster over a period: deployments, success rate, failures by node and by step."""
+    from core.models import utcnow
+    from core.reports.period import parse_moment
+    from core.services import reports
+
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        now = utcnow()
+        found = reports.cluster_report(
+            session,
+            runtime,
+            actor,
+            name,
+            parse_moment(since, now),
+            parse_moment(until, now) if until else now,
+        )
+        _write_report(found, pdf, csv_file, json_file, table)
+
+
+@report_cli.command("node")
+def report_node(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    pdf: PdfOption = None,
+    csv_file: CsvOption = None,
+    json_file: JsonOption = None,
+    table: TableOption = None,
+) -> None:
+    """A node's deployment history, last deployed version, failure rate, last failures."""
+    from core.services import reports
+
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        found = reports.node_report(session, runtime, actor, name)
+        _write_report(found, pdf, csv_file, json_file, table)
+
+
+@report_cli.command("verify")
+def report_verify(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A PDF report or JSON export.")],
+) -> None:
+    """Check a copy of a report against Squall: exit 0 when it is what Squall holds."""
+    from core.services import reports
+
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        fail(SquallError(f"cannot read {file}: {exc.strerror}"))
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        result = reports.verify_copy(session, runtime, actor, content)
+    generated = result.generated
+    console.print(f"{file}: {result.request.get('kind')} report, fingerprint {result.sha256}")
+    console.print(f"generated {generated.get('at')} by {generated.get('by')}")
+    for check in result.checks:
+        console.print(Text(f"ok: {check}", style="green"))
+    for problem in result.problems:
+        errors.print(Text(f"problem: {problem}", style="red"))
+    if not result.verified:
+        errors.print("NOT VERIFIED: this copy does not match Squall's data")
+        raise typer.Exit(1)
+    console.print("verified: this copy matches Squall's data")
+
+
+def _write_report(
+    report: Any, pdf: Path | None, csv_file: Path | None, json_file: Path | None, table: str | None
+) -> None:
+    """Render every output first, so a refused request or a bad table writes nothing."""
+    from core.services import reports
+    from ui.console import report_overview
+
+    if table and not csv_file:
+        fail(SquallError("--table chooses the table --csv writes: give --csv FILE too"))
+    outputs: list[tuple[Path, bytes]] = []
+    if csv_file:
+        outputs.append((csv_file, reports.render_csv(report, table).encode()))
+    if json_file:
+        outputs.append((json_file, reports.render_json(report).encode()))
+    if pdf:
+        outputs.append((pdf, reports.render_pdf(report)))
+    if not outputs:
+        console.print(report_overview(report))
+        return
+    for path, _content in outputs:
+        if not path.parent.is_dir():
+            fail(SquallError(f"cannot write {path}: there is no folder {path.parent}"))
+    for path, content in outputs:
+        path.write_bytes(content)
+        console.print(f"wrote {path} ({len(content):,} bytes)")
 
 
 # --- running Squall --------------------------------------------------------------------

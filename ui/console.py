@@ -246,3 +246,41 @@ def duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
     minutes, seconds = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def report_overview(report: Any, rows: int = 40) -> Group:
+    """A report in the terminal: its headline figures, then its main table's first rows."""
+    from core.reports.fingerprint import fingerprint, kind_of
+    from core.reports.tables import MAIN_TABLE, tables
+
+    main = tables(report)[MAIN_TABLE[kind_of(report)]]
+    table = Table(*main.headers, box=box.SIMPLE_HEAD, title=main.title, title_justify="left")
+    for row in main.rows[:rows]:
+        table.add_row(*("" if cell is None else str(cell).replace("\n", " ⏎ ") for cell in row))
+    parts: list[Any] = [Text(report_headline(report), style="bold"), table]
+    if len(main.rows) > rows:
+        parts.append(Text(f"… {len(main.rows) - rows} more row(s): use --csv or --pdf"))
+    parts.append(Text(f"data SHA-256 {fingerprint(report)}", style="dim"))
+    return Group(*parts)
+
+
+def report_headline(report: Any) -> str:
+    from core.reports.model import ClusterReport, DeploymentReport
+
+    if isinstance(report, DeploymentReport):
+        counts = ", ".join(f"{count} {status}" for status, count in sorted(report.counts.items()))
+        return f"deployment {report.deployment_id} {report.title}: {report.status} ({counts})"
+    if isinstance(report, ClusterReport):
+        rate = "n/a" if report.success_rate is None else f"{report.success_rate:.0%}"
+        return (
+            f"cluster {report.cluster} from {report.since:%Y-%m-%d %H:%M} to "
+            f"{report.until:%Y-%m-%d %H:%M} UTC: {len(report.deployments)} deployment(s), "
+            f"success rate {rate}, {report.node_failures} node failure(s)"
+        )
+    rate = "n/a" if report.failure_rate is None else f"{report.failure_rate:.0%}"
+    last = report.last_deployed
+    deployed = f"#{last.deployment_id} {last.type}" if last else "never"
+    return (
+        f"node {report.node} ({report.cluster}): {len(report.history)} node task(s), "
+        f"failure rate {rate}, last deployed {deployed}"
+    )

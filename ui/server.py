@@ -14,7 +14,7 @@ from core.errors import ConfigError
 from core.runtime import Runtime
 from ui import log_pane
 from ui.context import Console
-from ui.pages import access, board, catalogue, deployment, inventory, wizard
+from ui.pages import access, board, catalogue, deployment, inventory, reports, wizard
 
 
 def is_loopback(host: str) -> bool:
@@ -31,7 +31,7 @@ def create_console(runtime: Runtime) -> Console:
     that lets only signed-in people (or the local operator) through."""
     install(app, runtime)
     console = Console(runtime)
-    for area in (board, deployment, wizard, inventory, catalogue, access, log_pane):
+    for area in (board, deployment, wizard, inventory, catalogue, reports, access, log_pane):
         area.register(console)
     return console
 

@@ -16,6 +16,7 @@ NAVIGATION: tuple[tuple[str, str, Permission | None], ...] = (
     ("New deployment", "/new", Permission.CREATE),
     ("Inventory", "/inventory", None),
     ("Catalogue", "/catalogue", None),
+    ("Reports", "/reports", Permission.VIEW),
     ("Audit", "/audit", Permission.AUDIT_VIEW),
     ("Who can do what", "/roles", None),
     ("Tokens", "/tokens", None),

@@ -86,7 +86,7 @@ def squall_report_sections(deployment: DeploymentSummary) -> list[ReportSection]
     if not rows:
         return None
     changed = sum(1 for row in rows if row[1] not in ("unchanged", "rolled back"))
-    return [
+    sections = [
         ReportSection(
             title="Files written",
             text=f"{deployment.params.get('path')}: {changed} of {len(rows)} node(s) changed",
@@ -94,3 +94,32 @@ def squall_report_sections(deployment: DeploymentSummary) -> list[ReportSection]
             rows=tuple(rows),
         )
     ]
+    diffs = _diffs(deployment)
+    if diffs:
+        sections.append(ReportSection(title="File diffs", text=diffs))
+    return sections
+
+
+MAX_DIFFS = 10
+
+
+def _diffs(deployment: DeploymentSummary) -> str:
+    """Each distinct diff once, with the nodes that got it (most nodes get the same)."""
+    nodes_by_diff: dict[tuple[str, ...], list[str]] = {}
+    total_lines: dict[tuple[str, ...], int] = {}
+    for task in deployment.tasks:
+        for step in task.steps:
+            if step.name == "write" and step.data and step.data.get("diff"):
+                diff = tuple(str(line) for line in step.data["diff"])
+                nodes_by_diff.setdefault(diff, []).append(task.node)
+                total_lines[diff] = int(step.data.get("diff_lines", len(diff)))
+    blocks = []
+    ordered = sorted(nodes_by_diff.items(), key=lambda item: -len(item[1]))
+    for diff, nodes in ordered[:MAX_DIFFS]:
+        shown = ", ".join(nodes[:8]) + (f" and {len(nodes) - 8} more" if len(nodes) > 8 else "")
+        more = total_lines[diff] - len(diff)
+        tail = [f"… {more} more line(s) in the deployment's log"] if more > 0 else []
+        blocks.append("\n".join([f"{len(nodes)} node(s): {shown}", *diff, *tail]))
+    if len(ordered) > MAX_DIFFS:
+        blocks.append(f"{len(ordered) - MAX_DIFFS} more distinct diff(s) in the deployment's log")
+    return "\n\n".join(blocks)

@@ -18,6 +18,8 @@ WRITE = "config_change.write"
 VALIDATE = "config_change.validate"
 RESTORE = "config_change.restore"
 MAX_DIFF_LINES = 2000
+REPORT_DIFF_LINES = 60
+"""Diff lines kept in the step's data for the report (the log keeps up to MAX_DIFF_LINES)."""
 
 
 def write_step(
@@ -106,7 +108,9 @@ def write(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
             return _failure(f"cannot back up {path} to {backup}", copied, timeout)
         log.write(f"kept the previous content in {backup}")
     connection.write_file(path, new, mode=step.args.get("mode"), timeout=timeout)
-    added, removed = _log_diff(path, old, new, log)
+    diff = _log_diff(path, old, new, log)
+    added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
+    removed = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
     log.write(f"wrote {len(new)} bytes to {path}")
     return StepOutcome.ok(
         {
@@ -115,6 +119,8 @@ def write(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
             "added": added,
             "removed": removed,
             "backup": backup,
+            "diff": diff[:REPORT_DIFF_LINES],
+            "diff_lines": len(diff),
         }
     )
 
@@ -175,7 +181,7 @@ def _failure(what: str, result: CommandResult, timeout: float) -> StepOutcome:
     return StepOutcome.failure(f"{what}: {reason}", exit_code=outcome.exit_code)
 
 
-def _log_diff(path: str, old: bytes | None, new: bytes, log: LogSink) -> tuple[int, int]:
+def _log_diff(path: str, old: bytes | None, new: bytes, log: LogSink) -> list[str]:
     before = (old or b"").decode("utf-8", errors="replace").splitlines()
     after = new.decode("utf-8", errors="replace").splitlines()
     diff = list(
@@ -186,6 +192,4 @@ def _log_diff(path: str, old: bytes | None, new: bytes, log: LogSink) -> tuple[i
         log.write(line)
     if len(diff) > MAX_DIFF_LINES:
         log.write(f"… diff truncated: {len(diff) - MAX_DIFF_LINES} more lines")
-    added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
-    removed = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
-    return added, removed
+    return diff

@@ -67,7 +67,12 @@ class DeploymentPage:
             ui.label(str(exc)).classes("text-red-600").mark("page-error")
             return
         self.header = ui.html("", sanitize=False).classes("w-full").mark("deployment-header")
-        self.toolbar = ui.row().classes("gap-2").mark("actions")
+        with ui.row().classes("w-full items-center gap-2"):
+            self.toolbar = ui.row().classes("gap-2").mark("actions")
+            ui.space()
+            ui.link("PDF report", f"/reports/deployment/{self.id}.pdf").classes(
+                "px-3 py-1 rounded border border-slate-400 no-underline text-slate-800"
+            ).mark("pdf-report")
         with ui.row().classes("w-full gap-6 items-start"):
             with ui.column().classes("grow gap-2"):
                 ui.label("Stages").classes("text-lg font-medium")

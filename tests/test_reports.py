@@ -1,0 +1,387 @@
+"""Reports of deployments run on real sshd nodes: the PDF's text and pages, CSV and JSON,
+secrets, authorization, and checking a copy against Squall."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader, PdfWriter
+
+from app import DEFAULT_PLUGINS
+from core.auth import Actor, grants_of
+from core.errors import NotFound, PermissionDenied, ValidationError
+from core.models import utcnow
+from core.reports.fingerprint import fingerprint
+from core.services import actions, reports
+from core.testing.fleet import Fleet
+from core.testing.harness import SquallHarness
+
+FAIL_IF_MARKED = ["sh", "-c", 'echo "rebuilding $(hostname) in $HOME"; test ! -e fail || exit 7']
+"""Each node says what it does; a node with a file `fail` exits 7."""
+
+
+@pytest.fixture(scope="module")
+def two_clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """6 real sshd nodes: node-1…3 in node-cluster-a, node-4…6 in node-cluster-b."""
+    with Fleet(tmp_path_factory.mktemp("reports"), 6, clusters=2) as fleet:
+        yield fleet
+
+
+@pytest.fixture
+def fleet6(two_clusters: Fleet) -> Iterator[Fleet]:
+    two_clusters.reset()
+    yield two_clusters
+    two_clusters.heal()
+
+
+@pytest.fixture
+def squall(tmp_path: Path, fleet6: Fleet) -> Iterator[SquallHarness]:
+    with SquallHarness(tmp_path / "squall", DEFAULT_PLUGINS, fleet=fleet6) as harness:
+        yield harness
+
+
+@pytest.fixture
+def failed_on_node_05(squall: SquallHarness, fleet6: Fleet) -> int:
+    """A cache rebuild on all 6 nodes: 5 succeed, node-05 fails at `rebuild` with exit 7."""
+    (fleet6.node("node-05").root / "fail").write_text("")
+    result = squall.deploy("cache_rebuild", params={"rebuild_command": FAIL_IF_MARKED})
+    assert result.status == "failed"
+    assert result.counts == {"succeeded": 5, "failed": 1}
+    return result.id
+
+
+def read(squall: SquallHarness, service: Callable[..., object], *args: object, **kw: object):  # type: ignore[no-untyped-def]
+    with squall.runtime.db.read() as session:
+        return service(session, squall.runtime, squall.actor, *args, **kw)
+
+
+def pdf_pages(content: bytes) -> list[str]:
+    return [page.extract_text() for page in PdfReader(io.BytesIO(content)).pages]
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def render_pages(content: bytes, folder: Path) -> list[Path]:
+    """Every page through poppler's pdftoppm, as a user's viewer would draw it."""
+    folder.mkdir(exist_ok=True)
+    (folder / "report.pdf").write_bytes(content)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "40", str(folder / "report.pdf"), str(folder / "page")],
+        check=True,
+        capture_output=True,
+    )
+    return sorted(folder.glob("page-*.png"))
+
+
+def test_the_pdf_states_the_known_outcome_per_cluster_node_and_step(
+    squall: SquallHarness, failed_on_node_05: int, fleet6: Fleet, tmp_path: Path
+) -> None:
+    report = read(squall, reports.deployment_report, failed_on_node_05)
+    content = reports.render_pdf(report)
+    pages = pdf_pages(content)
+    summary = one_line(pages[0])
+    assert f"Deployment #{failed_on_node_05}: Cache rebuild on 6 nodes of 2 clusters" in summary
+    assert "FAILED cache_rebuild · target all · requested by" in summary
+    assert "Nodes 6 Succeeded 5 Failed 1 Skipped 0" in summary
+    assert "node-cluster-a 3/3 ok" in summary and "node-cluster-b 2/3 ok, 1 failed" in summary
+    text = one_line("\n".join(pages))
+    assert "node-cluster-a 3 3 0 0 0" in text  # per cluster: nodes, succeeded, failed, …
+    assert "node-cluster-b 3 2 1 0 0" in text
+    assert (
+        "node-05 (node-cluster-b, stage rebuild, attempt 1): failed at step rebuild, exit code 7"
+        in text
+    )
+    assert f"rebuilding {_hostname()} in {fleet6.node('node-05').root}" in text  # last lines
+    assert "1 rebuild exited with status 7 node-05" in text  # the error signature
+    assert re.search(r"node-05 node-cluster-b rebuild failed 1 rebuild=7 rebuild 7", text)
+    for name in ("node-01", "node-02", "node-03", "node-04", "node-06"):
+        assert re.search(rf"{name} node-cluster-\w rebuild succeeded 1 rebuild=0", text)
+    sha = fingerprint(report)
+    for number, page in enumerate(pages, start=1):
+        assert f"page {number} of {len(pages)}" in page
+        assert f"SHA-256 of the report data: {sha}" in page
+    images = render_pages(content, tmp_path / "pages")
+    assert len(images) == len(pages)
+    assert all(image.stat().st_size > 2000 for image in images)  # drawn, not blank
+
+
+def test_csv_and_json_hold_the_same_figures_as_the_pdf(
+    squall: SquallHarness, failed_on_node_05: int
+) -> None:
+    report = read(squall, reports.deployment_report, failed_on_node_05)
+    rows = {row["node"]: row for row in csv.DictReader(io.StringIO(reports.render_csv(report)))}
+    assert set(rows) == {f"node-0{i}" for i in range(1, 7)}
+    failed = rows["node-05"]
+    assert (failed["status"], failed["failed_step"], failed["exit_code"]) == (
+        "failed",
+        "rebuild",
+        "7",
+    )
+    assert failed["last_lines"].startswith("rebuilding ")
+    assert {rows[n]["status"] for n in rows if n != "node-05"} == {"succeeded"}
+    clusters = list(csv.DictReader(io.StringIO(reports.render_csv(report, "clusters"))))
+    assert [(c["cluster"], c["succeeded"], c["failed"]) for c in clusters] == [
+        ("node-cluster-a", "3", "0"),
+        ("node-cluster-b", "2", "1"),
+    ]
+    exported = json.loads(reports.render_json(report))
+    assert exported["sha256"] == fingerprint(report)
+    assert exported["request"] == {"kind": "deployment", "deployment_id": failed_on_node_05}
+    assert exported["data"]["status"] == "failed"
+    assert exported["tables"]["signatures"]["rows"] == [
+        ["rebuild", "exited with status 7", 1, "node-05"]
+    ]
+    with pytest.raises(ValidationError, match=r"no table 'nope'.*tables: nodes, clusters"):
+        reports.render_csv(report, "nope")
+
+
+def test_stages_waves_and_approvals_of_a_group_deployment_are_reported(
+    squall: SquallHarness,
+) -> None:
+    bob = Actor("bob", frozenset({"approver"}), "sso")
+    created = squall.create(
+        "group",
+        params={
+            "inner_type": "cache_rebuild",
+            "inner_params": {"rebuild_command": FAIL_IF_MARKED},
+            "lightning_size": "2",
+            "wave_size": "2",
+        },
+    )
+    squall.run(created)
+    squall.act(actions.promote, created, actor=bob)
+    assert squall.run(created).status == "succeeded"
+    report = read(squall, reports.deployment_report, created)
+    assert [(s.name, s.nodes, s.succeeded) for s in report.stages] == [
+        ("lightning", 2, 2),
+        ("thunder 1", 2, 2),
+        ("thunder 2", 2, 2),
+    ]
+    ((approval),) = report.approvals
+    assert (approval.stage, approval.approver) == ("thunder 1", "bob")
+    text = one_line("\n".join(pdf_pages(reports.render_pdf(report))))
+    assert "thunder 1 bob" in text  # the approvals table: stage, approver, time
+    assert re.search(r"2 thunder 1 deploy succeeded 2 2 0 0 0 \d+ 10% 1 approval\(s\)", text)
+    assert "gate.approved bob" in text  # the timeline
+
+
+def test_secret_parameters_never_appear_in_any_format(squall: SquallHarness, fleet6: Fleet) -> None:
+    password = "hunter2-Sup3r-s3cret"
+    (fleet6.node("node-02").root / "fail").write_text("")
+    result = squall.deploy(
+        "config_change",
+        target="cluster:node-cluster-a",
+        params={
+            "path": "app.conf",
+            "template": "user=app\npassword=${password}\n",
+            "secrets": {"password": password},
+            # Prints the secret, then fails on the node holding `fail`.
+            "validate_command": ["sh", "-c", 'cat "$1"; test ! -e fail', "validate", "{path}"],
+        },
+    )
+    assert result.status == "failed" and result.counts == {"succeeded": 2, "failed": 1}
+    report = read(squall, reports.deployment_report, result.id)
+    pdf = reports.render_pdf(report)
+    exports = {
+        "pdf": "\n".join(pdf_pages(pdf)) + str(PdfReader(io.BytesIO(pdf)).metadata),
+        "csv": reports.render_csv(report),
+        "json": reports.render_json(report),
+    }
+    for name, text in exports.items():
+        assert password not in text, name
+    assert "password=***" in exports["csv"]  # node-02's last lines, masked
+    assert "+password=***" in exports["pdf"]  # the file diff config_change adds
+    assert json.loads(exports["json"])["data"]["params"]["secrets"] == {"password": "***"}
+    assert "Files written" in exports["pdf"] and "rolled back" in exports["pdf"]
+
+
+def test_single_instance_adds_the_versions_before_and_after(squall: SquallHarness) -> None:
+    params = {"start_command": ["true"]}
+    squall.deploy("single_instance", target="host:node-01", params={**params, "version": "1.0"})
+    second = squall.deploy(
+        "single_instance", target="host:node-01", params={**params, "version": "2.0"}
+    )
+    report = read(squall, reports.deployment_report, second.id)
+    text = one_line("\n".join(pdf_pages(reports.render_pdf(report))))
+    assert "Versions node before after node-01 1.0 2.0" in text
+    node = read(squall, reports.node_report, "node-01")
+    assert node.last_deployed.deployment_id == second.id and node.last_deployed.version == "2.0"
+
+
+def test_a_cluster_report_counts_deployments_failures_by_node_and_step(
+    squall: SquallHarness, fleet6: Fleet
+) -> None:
+    started = utcnow()
+    (fleet6.node("node-05").root / "fail").write_text("")
+    failed = squall.deploy("cache_rebuild", params={"rebuild_command": FAIL_IF_MARKED})
+    (fleet6.node("node-05").root / "fail").unlink()
+    squall.deploy("cache_rebuild", params={"rebuild_command": FAIL_IF_MARKED})
+    squall.deploy("noop", target="cluster:node-cluster-a")  # another cluster: not counted
+    report = read(
+        squall, reports.cluster_report, "node-cluster-b", started - dt.timedelta(minutes=1)
+    )
+    assert [line.deployment_id for line in report.deployments] == [failed.id, failed.id + 1]
+    assert (report.succeeded, report.failed, report.success_rate) == (1, 1, 0.5)
+    assert (report.node_tasks, report.node_failures) == (6, 1)
+    assert [(f.name, f.failures, f.tasks) for f in report.failures_by_node] == [("node-05", 1, 2)]
+    assert [(f.name, f.failures) for f in report.failures_by_step] == [("rebuild", 1)]
+    assert report.task_durations.count == 6 and report.deployment_durations.count == 2
+    text = one_line("\n".join(pdf_pages(reports.render_pdf(report))))
+    assert "Deployments 2 Succeeded 1 Failed 1 Unfinished 0 Success rate 50.0%" in text
+    assert "node-05 1 2 50%" in text  # the nodes that fail most
+    earlier = read(
+        squall,
+        reports.cluster_report,
+        "node-cluster-b",
+        started - dt.timedelta(days=2),
+        started - dt.timedelta(days=1),
+    )
+    assert earlier.deployments == () and earlier.success_rate is None
+    with pytest.raises(ValidationError, match=r"starts .* after it ends"):
+        read(squall, reports.cluster_report, "node-cluster-b", utcnow(), started)
+    with pytest.raises(NotFound, match="no cluster 'web'"):
+        read(squall, reports.cluster_report, "web", started)
+
+
+def test_a_node_report_gives_its_history_failure_rate_and_last_failures(
+    squall: SquallHarness, fleet6: Fleet
+) -> None:
+    (fleet6.node("node-05").root / "fail").write_text("")
+    failed = squall.deploy("cache_rebuild", params={"rebuild_command": FAIL_IF_MARKED})
+    (fleet6.node("node-05").root / "fail").unlink()
+    fixed = squall.deploy(
+        "cache_rebuild", target="host:node-05", params={"rebuild_command": FAIL_IF_MARKED}
+    )
+    report = read(squall, reports.node_report, "node-05")
+    assert [(h.deployment_id, h.status) for h in report.history] == [
+        (fixed.id, "succeeded"),
+        (failed.id, "failed"),
+    ]
+    assert report.failure_rate == 0.5 and report.cluster == "node-cluster-b"
+    assert report.last_deployed is not None and report.last_deployed.deployment_id == fixed.id
+    ((failure),) = report.last_failures
+    assert (failure.deployment_id, failure.step, failure.exit_code) == (failed.id, "rebuild", 7)
+    text = one_line("\n".join(pdf_pages(reports.render_pdf(report))))
+    assert f"deployment #{failed.id}" in text and "failed at step rebuild, exit code 7" in text
+    assert f"Last deployed #{fixed.id} cache_rebuild" in text
+    with pytest.raises(NotFound, match="no node 'node-99'"):
+        read(squall, reports.node_report, "node-99")
+
+
+def test_reports_need_view_on_what_they_cover(
+    squall: SquallHarness, failed_on_node_05: int
+) -> None:
+    alice = Actor("alice", source="sso", grants=grants_of(["viewer@cluster:node-cluster-a"]))
+
+    def as_alice(service: Callable[..., object], *args: object) -> object:
+        with squall.runtime.db.read() as session:
+            return service(session, squall.runtime, alice, *args)
+
+    since = utcnow() - dt.timedelta(hours=1)
+    assert as_alice(reports.cluster_report, "node-cluster-a", since)
+    assert as_alice(reports.node_report, "node-02")
+    with pytest.raises(PermissionDenied):
+        as_alice(reports.cluster_report, "node-cluster-b", since)
+    with pytest.raises(PermissionDenied):
+        as_alice(reports.node_report, "node-05")
+    with pytest.raises(PermissionDenied):  # the deployment touched node-cluster-b too
+        as_alice(reports.deployment_report, failed_on_node_05)
+    with pytest.raises(NotFound, match="no deployment 999"):
+        read(squall, reports.deployment_report, 999)
+
+
+def test_integrations_get_the_pdf_as_the_system(
+    squall: SquallHarness, failed_on_node_05: int
+) -> None:
+    content = reports.deployment_pdf(squall.runtime, failed_on_node_05)
+    assert "generated" in pdf_pages(content)[0] and "by Squall (system)" in pdf_pages(content)[0]
+    name = reports.deployment_pdf_name(squall.runtime, failed_on_node_05)
+    assert name == f"squall-deployment-{failed_on_node_05}.pdf"
+    with pytest.raises(NotFound):
+        reports.deployment_pdf(squall.runtime, 999)
+
+
+# --- verification ------------------------------------------------------------------------
+
+
+def verify(squall: SquallHarness, content: bytes) -> reports.verify.Verification:
+    return read(squall, reports.verify_copy, content)
+
+
+def edited(content: bytes, page: int, old: bytes, new: bytes) -> bytes:
+    """The PDF with one page's drawing instructions edited, as a forger would."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(content)))
+    stream = writer.pages[page].get_contents()
+    assert stream is not None
+    data = stream.get_data()
+    assert old in data, f"{old!r} is not drawn on page {page + 1}"
+    stream.set_data(data.replace(old, new))
+    writer.pages[page].replace_contents(stream)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_an_untouched_copy_verifies_and_an_altered_one_does_not(
+    squall: SquallHarness, failed_on_node_05: int
+) -> None:
+    report = read(squall, reports.deployment_report, failed_on_node_05)
+    pdf = reports.render_pdf(report)
+    intact = verify(squall, pdf)
+    assert intact.verified, intact.problems
+    assert intact.sha256 == fingerprint(report)
+    assert len(intact.checks) == 3
+
+    # node-05's exit code in the node table becomes 0; footers and metadata still agree.
+    page, needle = _page_drawing(pdf, b"rebuild=7")
+    hidden = verify(squall, edited(pdf, page, needle, needle.replace(b"rebuild=7", b"rebuild=0")))
+    assert not hidden.verified
+    assert any(f"page {page + 1} shows other content" in p for p in hidden.problems)
+
+    sha = fingerprint(report).encode()
+    other = b"0" * 64
+    footer = verify(squall, edited(pdf, 0, sha, other))
+    assert not footer.verified
+    assert any("page 1: its footer shows fingerprint 000" in p for p in footer.problems)
+
+    exported = json.loads(reports.render_json(report))
+    exported["data"]["nodes"][4]["status"] = "succeeded"
+    assert not verify(squall, json.dumps(exported).encode()).verified
+    exported["sha256"] = reports.verify.digest(exported["data"])  # consistent, but not Squall's
+    consistent = verify(squall, json.dumps(exported).encode())
+    assert not consistent.verified
+    assert "nodes: differs from Squall's data" in consistent.problems
+
+    squall.act(actions.retry, failed_on_node_05)  # the data changes after the copy was made
+    squall.run(failed_on_node_05)
+    later = verify(squall, pdf)
+    assert not later.verified and "the data changed after it was generated" in later.problems[0]
+
+    with pytest.raises(ValidationError, match="not a Squall report"):
+        verify(squall, b"%PDF-1.4 garbage")
+    with pytest.raises(ValidationError, match="not a Squall report"):
+        verify(squall, b'{"format": "other"}')
+
+
+def _page_drawing(pdf: bytes, text: bytes) -> tuple[int, bytes]:
+    """The first page drawing `text`, and the drawing instruction holding it."""
+    for index, page in enumerate(PdfReader(io.BytesIO(pdf)).pages):
+        data = page.get_contents().get_data()
+        found = re.search(rb"\([^()]*" + re.escape(text) + rb"[^()]*\) Tj", data)
+        if found:
+            return index, found.group(0)
+    raise AssertionError(f"{text!r} is drawn on no page")
+
+
+def _hostname() -> str:
+    return subprocess.run(["hostname"], capture_output=True, text=True, check=True).stdout.strip()

@@ -14,7 +14,6 @@ from fake_slack import FakeSlack
 from integration_helpers import FAST_OUTBOX
 
 from app import DEFAULT_PLUGINS
-from core.outbox import context as outbox_context
 from core.settings import SSHSettings
 from core.testing.fleet import Fleet
 from core.testing.harness import SquallHarness
@@ -46,23 +45,6 @@ def slack() -> Iterator[FakeSlack]:
     server = FakeSlack().start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def report(monkeypatch: pytest.MonkeyPatch) -> tuple[str, bytes]:
-    """The PDF integrations attach: the real report when Squall has one, else a stand-in
-    going through the same function."""
-    try:
-        import core.services.reports  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
-    except ImportError:
-
-        def stand_in(runtime: Any, deployment_id: int) -> tuple[str, bytes]:
-            return f"squall-deployment-{deployment_id}.pdf", b"%PDF-1.4 report of " + str(
-                deployment_id
-            ).encode()
-
-        monkeypatch.setattr(outbox_context, "deployment_report", stand_in)
-    return ("", b"")
 
 
 @pytest.fixture

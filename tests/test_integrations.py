@@ -3,11 +3,13 @@ deployments on real sshd nodes: the full lifecycle, outages, restarts, bad token
 
 from __future__ import annotations
 
+import io
 import itertools
 import time
 from collections.abc import Callable
 
 import pytest
+from pypdf import PdfReader
 from fake_http import Outage
 from fake_jira import FakeJira
 from fake_slack import FakeSlack
@@ -37,7 +39,6 @@ def test_a_group_deployment_is_told_to_jira_and_slack_from_start_to_end(
     make_squall: Callable[..., SquallHarness],
     jira: FakeJira,
     slack: FakeSlack,
-    report: tuple[str, bytes],
 ) -> None:
     jira.add_issue("OPS-1", status="Approved")
     squall = make_squall(
@@ -67,7 +68,10 @@ def test_a_group_deployment_is_told_to_jira_and_slack_from_start_to_end(
     nodes = sum(stage.total for stage in squall.view(deployment_id).stages)
     assert f"{nodes} node(s), {nodes} succeeded." in issue.comments[-1]
     ((name, content),) = issue.attachments
-    assert name.endswith(".pdf") and content.startswith(b"%PDF")
+    assert name == f"squall-deployment-{deployment_id}.pdf"
+    assert content.startswith(b"%PDF")
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+    assert f"{deployment_id}" in text and "lightning" in text
 
     main = slack.roots("C0MAIN")
     assert len(main) == 1  # the pointer, not the card
@@ -87,6 +91,8 @@ def test_a_group_deployment_is_told_to_jira_and_slack_from_start_to_end(
     assert texts[-1].startswith(f":white_check_mark: Deployment {deployment_id} succeeded in ")
     (upload,) = [reply for reply in replies if reply.files]
     assert upload.files[0]["name"] == name and replies[-1] is upload
+    uploaded_name, uploaded = slack.uploads[upload.files[0]["id"]]
+    assert uploaded_name == name and uploaded is not None and uploaded.startswith(b"%PDF")
     edits = [found.at for found in slack.requests if found.path == "/api/chat.update"]
     assert all(later - earlier >= 0.3 for earlier, later in itertools.pairwise(edits))
     wait_for(lambda: (squall.deliver(), channel.archived)[1], 5, "the channel to be archived")
@@ -138,7 +144,6 @@ def test_jira_and_slack_down_for_the_whole_run_get_everything_once_in_order_when
     make_squall: Callable[..., SquallHarness],
     jira: FakeJira,
     slack: FakeSlack,
-    report: tuple[str, bytes],
     outage: str,
 ) -> None:
     jira.add_issue("OPS-1", status="Approved")
@@ -174,7 +179,6 @@ def test_pending_deliveries_survive_a_restart_of_squall(
     make_squall: Callable[..., SquallHarness],
     jira: FakeJira,
     slack: FakeSlack,
-    report: tuple[str, bytes],
 ) -> None:
     jira.add_issue("OPS-1", status="Approved")
     squall = make_squall(jira=jira_settings(jira), slack=slack_settings(slack))
@@ -201,7 +205,6 @@ def test_bad_tokens_fail_the_deliveries_with_a_clear_error_and_no_retries(
     make_squall: Callable[..., SquallHarness],
     jira: FakeJira,
     slack: FakeSlack,
-    report: tuple[str, bytes],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     jira.add_issue("OPS-1", status="Approved")

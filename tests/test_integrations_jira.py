@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 
 import pytest
+from fake_jira import FakeJira
+from integration_helpers import BOB, create, group, jira_settings, settle_deliveries
 from sqlalchemy import func, select
 
 from core.errors import ValidationError
@@ -15,8 +17,6 @@ from core.outbox.holds import check_holds
 from core.services import actions
 from core.testing.fleet import Fleet
 from core.testing.harness import SquallHarness
-from fake_jira import FakeJira
-from integration_helpers import BOB, create, group, jira_settings, settle_deliveries
 
 pytest_plugins = ["integration_fixtures"]
 

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from core.auth import Actor
 from core.db import upsert
 from core.events import EventInfo, emit
-from core.integration import DeliveryFailed, DeploymentInfo
+from core.integration import DeploymentInfo
 from core.models import Deployment, DestinationLink, utcnow
 from core.runtime import Runtime
 from core.services.views import DeploymentDetail, deployment_detail
@@ -88,10 +88,8 @@ class AttemptContext:
 
 def deployment_report(runtime: Runtime, deployment_id: int) -> tuple[str, bytes]:
     """The PDF report integrations attach and upload: its file name and bytes."""
-    try:
-        from core.services import reports  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        raise DeliveryFailed("PDF reports are not available in this version of Squall") from None
+    from core.services import reports  # loaded on first use: it brings in reportlab
+
     name: str = reports.deployment_pdf_name(runtime, deployment_id)
     content: bytes = reports.deployment_pdf(runtime, deployment_id)
     return name, content

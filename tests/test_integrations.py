@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 
 import pytest
-from pypdf import PdfReader
 from fake_http import Outage
 from fake_jira import FakeJira
 from fake_slack import FakeSlack
@@ -24,6 +23,7 @@ from integration_helpers import (
     slack_settings,
     wait_for,
 )
+from pypdf import PdfReader
 
 from core.services import actions
 from core.testing.harness import SquallHarness

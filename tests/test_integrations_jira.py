@@ -3,8 +3,13 @@ deployment and a promotion while the ticket is not in an allowed status."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fake_jira import FakeJira
@@ -17,6 +22,7 @@ from core.outbox.holds import check_holds
 from core.services import actions
 from core.testing.fleet import Fleet
 from core.testing.harness import SquallHarness
+from integrations.jira.drift import find_drift
 
 pytest_plugins = ["integration_fixtures"]
 
@@ -63,7 +69,9 @@ def test_a_ticket_is_created_when_none_is_given_and_becomes_the_deployments(
     assert squall.run(deployment_id).status == "succeeded"
     settle_deliveries(squall)
     (issue,) = jira.issues.values()
-    assert issue.fields["summary"] == f"Deploy noop to production: {squall.view(deployment_id).title}"
+    assert (
+        issue.fields["summary"] == f"Deploy noop to production: {squall.view(deployment_id).title}"
+    )
     assert issue.fields["issuetype"] == {"name": "Probe"}
     assert issue.fields["labels"] == ["squall", f"squall-deployment-{deployment_id}"]
     assert squall.view(deployment_id).ticket == issue.key
@@ -127,6 +135,65 @@ def test_a_gate_check_with_a_bad_token_says_so_and_keeps_holding(
     deployment_id = create(squall, "noop", {}, ticket="OPS-9")
     check_holds(squall.runtime)
     waiting = squall.view(deployment_id).waiting_for or ""
-    assert waiting.startswith("JIRA OPS-9 to be in Approved (cannot check now: JIRA rejected the credentials (401)")
+    assert waiting.startswith(
+        "JIRA OPS-9 to be in Approved (cannot check now: JIRA rejected the credentials (401)"
+    )
     assert "not-the-token" not in waiting
     assert squall.view(deployment_id).status == "pending"
+
+
+def test_drift_lists_deployments_without_a_ticket_and_tickets_that_failed_or_never_ran(
+    make_squall: Callable[..., SquallHarness], jira: FakeJira, fleet: Fleet
+) -> None:
+    for key, status in (("OPS-1", "Approved"), ("OPS-2", "Approved"), ("OPS-3", "Open")):
+        jira.add_issue(key, status=status)
+    squall = make_squall(
+        jira=jira_settings(jira, transitions={}, environments={"production": {"gate": "Approved"}})
+    )
+    fine = create(squall, "noop", {}, ticket="OPS-1")
+    untracked = create(squall, "noop", {})
+    (fleet.nodes[0].root / "fail").touch()
+    failed = create(squall, "group", group(thunder={"gate": "auto"}), ticket="OPS-2")
+    never = create(squall, "noop", {}, ticket="OPS-3")  # held: OPS-3 is not approved
+    for deployment_id in (fine, untracked):
+        squall.run(deployment_id)
+    assert squall.run(failed).status == "failed"
+    check_holds(squall.runtime)
+    assert squall.view(never).status == "pending"
+    with squall.runtime.db.read() as session:
+        found = find_drift(session, squall.runtime, squall.actor)
+    assert [(drift.problem, drift.deployment.id) for drift in found] == [
+        ("never ran", never),
+        ("deployment failed", failed),
+        ("no ticket", untracked),
+    ]
+    env = {
+        **{name: value for name, value in os.environ.items() if not name.startswith("SQUALL_")},
+        "SQUALL_DATA_DIR": str(squall.runtime.settings.data_dir),
+        "SQUALL_DEMO_INVENTORY": "false",
+        "SQUALL_JIRA__URL": jira.url,
+        "SQUALL_JIRA__TOKEN": jira.token,
+        "COLUMNS": "200",
+    }
+    squall_bin = Path(sys.executable).parent / "squall"
+    drift = subprocess.run(
+        [squall_bin, "jira", "drift"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert drift.returncode == 0, drift.stderr
+    rows = [
+        line.split()[:3]
+        for line in drift.stdout.splitlines()
+        if line.strip().startswith(("never", "deployment", "no"))
+    ]
+    assert rows == [
+        ["never", "ran", str(never)],
+        ["deployment", "failed", str(failed)],
+        ["no", "ticket", str(untracked)],
+    ]
+    assert "3 drifted deployment(s)" in drift.stdout
+    status = subprocess.run(
+        [squall_bin, "status", str(fine)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert status.returncode == 0, status.stderr
+    assert "deliveries" in status.stdout
+    assert re.search(r"jira\s+ticket\s+deployment\.created\s+delivered\s+1", status.stdout)

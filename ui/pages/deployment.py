@@ -8,8 +8,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nicegui import ui
+from sqlalchemy.orm import Session
 
+from core.auth import Actor
 from core.errors import SquallError
+from core.runtime import Runtime
 from core.services import actions
 from core.services.deliveries import DeliveriesView, deliveries
 from core.services.views import DeploymentDetail, StageProgress, deployment_detail
@@ -64,7 +67,7 @@ class DeploymentPage:
 
     async def build(self) -> None:
         try:
-            self.detail = await self.console.read(deployment_detail, self.id)
+            self.detail, self.sent = await self.console.read(_page_data, self.id)
         except SquallError as exc:
             ui.label(str(exc)).classes("text-red-600").mark("page-error")
             return
@@ -100,15 +103,13 @@ class DeploymentPage:
         with ui.column().classes("w-full").mark("log-area"):
             # While it runs, the log follows new lines; afterwards it opens at the start.
             self.log = await log_view(self.console, self.id, follow=live)
-        self.sent = await self.console.read(deliveries, self.id)
         self.render()
         ui.timer(REFRESH_SECONDS, self.refresh)
 
     async def refresh(self, *, fresh: bool = False) -> None:
         read = self.console.read if fresh else self.console.read_shared
         try:
-            self.detail = await read(deployment_detail, self.id)
-            self.sent = await read(deliveries, self.id)
+            self.detail, self.sent = await read(_page_data, self.id)
         except SquallError:
             return
         self.render()
@@ -304,6 +305,14 @@ def _approvals(detail: DeploymentDetail) -> str:
         + (f" — {html.escape(approval.comment)}" if approval.comment else "")
         for approval in detail.view.approvals
     )
+
+
+def _page_data(
+    session: Session, rt: Runtime, actor: Actor, deployment_id: int
+) -> tuple[DeploymentDetail, DeliveriesView]:
+    """What the page shows, in one read."""
+    detail = deployment_detail(session, rt, actor, deployment_id)
+    return detail, deliveries(session, rt, actor, deployment_id)
 
 
 DELIVERY_COLOURS = {"delivered": "#15803d", "pending": "#b45309", "failed": "#b91c1c"}

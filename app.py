@@ -35,8 +35,10 @@ DEFAULT_PLUGINS = (
     "plugins.cache_rebuild",
     "plugins.single_instance",
     "plugins.group_phases",
+    "integrations.jira",
+    "integrations.slack",
 )
-"""Squall's own deployment types, registered like any third-party plugin."""
+"""Squall's own deployment types and integrations, registered like any third-party plugin."""
 
 cli = typer.Typer(
     name="squall",
@@ -50,6 +52,10 @@ plugin_cli = typer.Typer(help="Write your own deployment types.", no_args_is_hel
 role_cli = typer.Typer(help="Who may do what: roles and their grants.", no_args_is_help=True)
 token_cli = typer.Typer(help="API tokens for scripts and the CLI.", no_args_is_help=True)
 audit_cli = typer.Typer(help="The audit log of every human action.", no_args_is_help=True)
+jira_cli = typer.Typer(help="JIRA, the tickets' system of record.", no_args_is_help=True)
+deliveries_cli = typer.Typer(
+    help="What Squall tells JIRA and Slack, and when.", no_args_is_help=True
+)
 report_cli = typer.Typer(
     help="Reports of a deployment, a cluster over a period, or a node: PDF, CSV, JSON.",
     no_args_is_help=True,
@@ -59,6 +65,8 @@ cli.add_typer(plugin_cli, name="plugin")
 cli.add_typer(role_cli, name="role")
 cli.add_typer(token_cli, name="token")
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(jira_cli, name="jira")
+cli.add_typer(deliveries_cli, name="deliveries")
 cli.add_typer(report_cli, name="report")
 
 # Markup is off: node output, names and messages are printed as they are, never parsed.
@@ -363,7 +371,7 @@ def status(
     limit: Annotated[int, typer.Option(help="How many recent deployments to list.")] = 20,
 ) -> None:
     """One deployment in detail, or the most recent ones."""
-    from ui.console import deployments_table, print_view
+    from ui.console import deliveries_table, deployments_table, print_view
 
     with backend() as squall_:
         if deployment_id is None:
@@ -372,6 +380,9 @@ def status(
         print_view(console, squall_.view(deployment_id))
         for section in squall_.sections(deployment_id):
             _print_section(section)
+        sent = squall_.deliveries(deployment_id)
+        if sent.deliveries:
+            console.print(deliveries_table(sent))
 
 
 def _print_section(section: Any) -> None:
@@ -767,6 +778,45 @@ def _write_report(
     for path, content in outputs:
         path.write_bytes(content)
         console.print(f"wrote {path} ({len(content):,} bytes)")
+
+
+# --- integrations ----------------------------------------------------------------------
+
+
+@jira_cli.command("drift")
+def jira_drift(
+    limit: Annotated[int, typer.Option(help="How many recent deployments to check.")] = 1000,
+) -> None:
+    """Deployments without a ticket, and tickets whose deployment failed or never ran."""
+    from integrations.jira.drift import find_drift
+
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        found = find_drift(session, runtime, actor, limit=limit)
+    table = Table("problem", "deployment", "ticket", "status", "environment", "by", "title")
+    table.box = box.SIMPLE_HEAD
+    for drift in found:
+        deployment = drift.deployment
+        table.add_row(
+            drift.problem,
+            str(deployment.id),
+            deployment.ticket or "",
+            deployment.status,
+            ", ".join(deployment.environments),
+            deployment.requester,
+            deployment.title,
+        )
+    console.print(table)
+    console.print(f"{len(found)} drifted deployment(s)")
+
+
+@deliveries_cli.command("retry")
+def deliveries_retry(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Hand a deployment's failed deliveries back to the outbox (after fixing a token)."""
+    from core.services.deliveries import retry_failed
+
+    with squall() as (runtime, actor), runtime.db.write() as session:
+        count = retry_failed(session, runtime, actor, deployment_id)
+    console.print(f"deployment {deployment_id}: {count} delivery(ies) will be tried again")
 
 
 # --- running Squall --------------------------------------------------------------------

@@ -14,7 +14,8 @@ from core.auth import Actor
 from core.engine.worker import run_until_settled
 from core.reporting import ReportSection
 from core.runtime import Runtime
-from core.services import actions, catalogue, deployments, inventory, views
+from core.services import actions, catalogue, deliveries, deployments, inventory, views
+from core.services.deliveries import DeliveriesView
 from core.services.deployments import DeploymentRequest, PlanPreview
 from core.services.inventory import NodeListing
 from core.services.views import DeploymentView, LogChunk, LogEntry
@@ -37,6 +38,7 @@ class Backend(Protocol):
     def view(self, deployment_id: int) -> DeploymentView: ...
     def recent(self, limit: int) -> list[DeploymentView]: ...
     def sections(self, deployment_id: int) -> list[ReportSection]: ...
+    def deliveries(self, deployment_id: int) -> DeliveriesView: ...
     def logs(self, deployment_id: int, *, node: str | None, after: int) -> LogChunk: ...
     def act(self, action: str, deployment_id: int, **extra: Any) -> Any: ...
     def read_all(self, deployment_id: int, *, node: str | None) -> Iterator[LogEntry]: ...
@@ -111,6 +113,10 @@ class LocalBackend(_Pages):
     def sections(self, deployment_id: int) -> list[ReportSection]:
         return list(self._read(views.report_sections, deployment_id))
 
+    def deliveries(self, deployment_id: int) -> DeliveriesView:
+        found: DeliveriesView = self._read(deliveries.deliveries, deployment_id)
+        return found
+
     def logs(self, deployment_id: int, *, node: str | None, after: int) -> LogChunk:
         chunk: LogChunk = self._read(views.log_chunk, deployment_id, node=node, after=after)
         return chunk
@@ -152,6 +158,9 @@ class RemoteBackend(_Pages):
 
     def sections(self, deployment_id: int) -> list[ReportSection]:
         return self.client.sections(deployment_id)
+
+    def deliveries(self, deployment_id: int) -> DeliveriesView:
+        return self.client.deliveries(deployment_id)
 
     def logs(self, deployment_id: int, *, node: str | None, after: int) -> LogChunk:
         return self.client.logs(deployment_id, node=node, after=after)

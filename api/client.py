@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 from core.errors import SquallError
 from core.reporting import ReportSection
 from core.services.catalogue import TypeInfo
+from core.services.deliveries import DeliveriesView
 from core.services.deployments import PlanPreview
 from core.services.inventory import NodeListing
 from core.services.views import DeploymentView, LogChunk
@@ -66,6 +67,9 @@ class SquallClient:
 
     def sections(self, deployment_id: int) -> list[ReportSection]:
         return self._get_as(list[ReportSection], "GET", f"/deployments/{deployment_id}/sections")
+
+    def deliveries(self, deployment_id: int) -> DeliveriesView:
+        return self._get_as(DeliveriesView, "GET", f"/deployments/{deployment_id}/deliveries")
 
     def act(self, action: str, deployment_id: int, **body: Any) -> Any:
         answer = self._call("POST", f"/deployments/{deployment_id}/{action}", json=body or None)

@@ -43,7 +43,16 @@ from core.errors import (
 from core.plan import DeploymentOptions, Threshold
 from core.reporting import ReportSection
 from core.runtime import Runtime
-from core.services import access, actions, board, catalogue, deployments, inventory, views
+from core.services import (
+    access,
+    actions,
+    board,
+    catalogue,
+    deliveries,
+    deployments,
+    inventory,
+    views,
+)
 
 T = TypeVar("T")
 PREFIX = "/api/v1"
@@ -113,6 +122,10 @@ class ActionResult(BaseModel):
         description="retry: the new attempt; exclude: the nodes set aside; rollback: nodes "
         "to undo; promote: the stage approved; otherwise null."
     )
+
+
+class RetriedDeliveries(BaseModel):
+    retried: int = Field(description="How many failed deliveries go out again.")
 
 
 class NewToken(BaseModel):
@@ -253,6 +266,25 @@ def register(app: FastAPI, runtime: Runtime) -> None:
     def get_sections(request: Request, deployment_id: Id) -> Any:
         """What the deployment's type adds to its status and report (facts, files, …)."""
         return reading(request, views.report_sections, deployment_id)
+
+    @router.get(
+        "/deployments/{deployment_id}/deliveries",
+        tags=["deployments"],
+        response_model=deliveries.DeliveriesView,
+    )
+    def get_deliveries(request: Request, deployment_id: Id) -> Any:
+        """What the integrations (JIRA, Slack…) delivered about it: delivered, pending, or
+        failed with the error."""
+        return reading(request, deliveries.deliveries, deployment_id)
+
+    @router.post(
+        "/deployments/{deployment_id}/deliveries/retry",
+        tags=["actions"],
+        response_model=RetriedDeliveries,
+    )
+    def retry_deliveries(request: Request, deployment_id: Id) -> Any:
+        """Hand its failed deliveries back to the outbox (once their cause is fixed)."""
+        return RetriedDeliveries(retried=writing(request, deliveries.retry_failed, deployment_id))
 
     @router.post(
         "/deployments/{deployment_id}/{action}", tags=["actions"], response_model=ActionResult

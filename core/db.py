@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.changes import ChangeFeed, ChangeListener
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 """The newest migration; a test keeps it equal to Alembic's head."""
 
 

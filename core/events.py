@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from core.changes import touch
@@ -79,3 +79,27 @@ def emit_many(session: Session, events: Sequence[NewEvent]) -> None:
         ],
     )
     touch(session, (event.deployment_id for event in events))
+
+
+def committed_after(
+    session: Session, position: int, *, limit: int, gap_seconds: float, now: dt.datetime
+) -> list[Event]:
+    """Events after id `position`, in id order, stopping before any that a missing id
+    younger than `gap_seconds` precedes.
+
+    On PostgreSQL ids come from a sequence and transactions commit in any order: id 7
+    may be visible while id 6 is still being written. Reading on past 7 would skip 6
+    for good, so a consumer waits at a young gap; a gap older than `gap_seconds` is a
+    rolled-back transaction (or deleted rows) and is passed over."""
+    rows = session.scalars(
+        select(Event).where(Event.id > position).order_by(Event.id).limit(limit)
+    ).all()
+    taken: list[Event] = []
+    expected = position + 1
+    young = now - dt.timedelta(seconds=gap_seconds)
+    for row in rows:
+        if row.id != expected and row.created_at > young:
+            break
+        taken.append(row)
+        expected = row.id + 1
+    return taken

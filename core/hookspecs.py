@@ -18,8 +18,10 @@ import pluggy
 from core.auth import Actor, AuthTarget
 from core.events import EventInfo
 from core.execution import LogSink, NodeConnection, StepOutcome
+from core.integration import DeploymentInfo, Destination
 from core.plan import NodeInfo, Plan, PlanRequest, Step
 from core.reporting import DeploymentSummary, ReportSection
+from core.settings import Settings
 from core.types import DeploymentType
 
 PROJECT = "squall"
@@ -41,6 +43,24 @@ def squall_register_types(register: Callable[[DeploymentType], None]) -> None:  
     """
 
 
+@hookspec
+def squall_register_destinations(
+    register: Callable[[Destination], None], settings: Settings
+) -> None:
+    """Register the integrations a plugin delivers events to (JIRA, Slack, …).
+
+    :param register: call it once per `core.integration.Destination`; two destinations
+        with one name make Squall refuse to start.
+    :param settings: Squall's settings, for the destination's own section.
+
+    Called once by each process that delivers (the one running the engine). Squall then
+    stores, for each committed event, one delivery per `Action` the destination's
+    `actions(event, deployment)` names, and calls its `send` for each: in order per
+    deployment, retried with backoff while it raises `RetryLater`, given up on
+    `DeliveryFailed`, from a background thread and never inside a transaction.
+    """
+
+
 # --- authorize --------------------------------------------------------------------------
 
 
@@ -56,6 +76,42 @@ def squall_authorize(actor: Actor, permission: str, target: AuthTarget) -> bool 
 
     All results are collected: the action proceeds only if at least one implementation
     returns True and none returns False. Core services call this before every change.
+    """
+
+
+@hookspec
+def squall_deployment_gates(deployment: DeploymentInfo, settings: Settings) -> list[str] | None:
+    """Name the outside conditions a new deployment must wait for (e.g. `["jira"]`).
+
+    :param deployment: the deployment being created (its type, environments, ticket).
+    :param settings: Squall's settings, for the plugin's own section.
+    :return: gate names this plugin will judge in `squall_gate_check`, or None.
+
+    All results are collected. Called inside the creating transaction: no I/O here.
+    Raise `core.errors.ValidationError` to refuse the deployment (a ticket its
+    environment requires is missing); nothing is created then. The deployment does not
+    start, and a gated stage does not start once approved, until every named condition
+    is released.
+    """
+
+
+@hookspec
+def squall_gate_check(
+    deployment: DeploymentInfo, gate: str, stage: str | None, settings: Settings
+) -> str | None:
+    """Judge an outside condition a deployment is held on.
+
+    :param deployment: the held deployment (its ticket, status, environments).
+    :param gate: the condition's name, as `squall_deployment_gates` gave it.
+    :param stage: None when the deployment waits to start; else the gated stage that
+        waits to start after its approval.
+    :param settings: Squall's settings, for the plugin's own section.
+    :return: what it waits for, for people (e.g. "JIRA OPS-12 to be in Approved (now:
+        In Review)"); None when the condition is met or not this plugin's.
+
+    All results are collected: the hold is released when none gives a reason. Called
+    from a background loop every `outbox.gate_poll_seconds`, outside any transaction;
+    I/O is fine. An exception keeps the hold and shows its message.
     """
 
 

@@ -356,3 +356,69 @@ class ApiToken(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[OptionalTimestamp]
     last_used_at: Mapped[OptionalTimestamp]
+
+
+class DeploymentHold(Base):
+    """An outside condition a deployment waits for (a ticket's status, for one): it does
+    not start, or a gated stage does not start after its approval, until released."""
+
+    __tablename__ = "deployment_holds"
+    __table_args__ = (UniqueConstraint("deployment_id", "gate", "stage"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    gate: Mapped[str] = mapped_column(String(60))
+    """The plugin's name for the condition, e.g. `jira`."""
+    stage: Mapped[str] = mapped_column(String(200), default="")
+    """The stage whose start it holds; empty for the start of the deployment."""
+    reason: Mapped[str] = mapped_column(Text)
+    """What it waits for, as the plugin last said it."""
+    created_at: Mapped[Timestamp]
+    checked_at: Mapped[OptionalTimestamp]
+    released_at: Mapped[OptionalTimestamp]
+
+
+class Delivery(Base):
+    """One thing an integration must do about an event (post, comment, transition…): the
+    outbox's durable state, kept per destination so one outage never holds up another."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("destination", "event_id", "action"),
+        Index("ix_deliveries_due", "destination", "status", "deployment_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    destination: Mapped[str] = mapped_column(String(60))
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    event_id: Mapped[int]
+    """The event that asked for it (for a coalesced action: the latest such event)."""
+    action: Mapped[str] = mapped_column(String(60))
+    ordered: Mapped[bool] = mapped_column(default=True)
+    """In order with the deployment's other ordered deliveries to this destination;
+    a coalesced action (a status card) is not."""
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    """pending, delivered or failed (given up: the error says why)."""
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[Timestamp]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    ambiguous: Mapped[bool] = mapped_column(default=False)
+    """The last attempt may have reached the destination (a timeout, a 5xx): the next one
+    looks before doing it again."""
+    created_at: Mapped[Timestamp]
+    delivered_at: Mapped[OptionalTimestamp]
+
+
+class DestinationLink(Base):
+    """What a destination knows a deployment by (a JIRA key, a Slack channel and message)."""
+
+    __tablename__ = "destination_links"
+
+    destination: Mapped[str] = mapped_column(String(60), primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[dict[str, Any]]
+    updated_at: Mapped[Timestamp]

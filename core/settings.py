@@ -68,6 +68,91 @@ class SSOSettings:
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    """How integrations (JIRA, Slack) are fed from the event table."""
+
+    poll_seconds: float = 1.0
+    """How often the delivery loop looks for new events and due retries."""
+    backoff_seconds: float = 2.0
+    """First wait after a failed attempt; doubled after each further one."""
+    backoff_max_seconds: float = 300.0
+    gap_seconds: float = 5.0
+    """A missing event id younger than this may still commit (PostgreSQL): wait for it."""
+    lease_seconds: float = 60.0
+    """One process delivers for a destination at a time; a dead one's turn ends after this."""
+    gate_poll_seconds: float = 30.0
+    """How often a held deployment's outside condition (a ticket's status) is checked."""
+
+
+@dataclass(frozen=True)
+class JiraSettings:
+    """The JIRA integration; off while `url` is empty. Every key but `url`, `token`,
+    `environments` and `types` may be overridden per environment and per deployment type."""
+
+    url: str | None = None
+    token: str | None = None
+    """A personal access token (sent as a Bearer token); never logged or stored."""
+    timeout: float = 10.0
+    enabled: bool = True
+    """False in an environment's overrides keeps its deployments out of JIRA."""
+    require_ticket: bool = False
+    """Refuse a deployment without a ticket key unless `create_ticket` makes one."""
+    create_ticket: bool = False
+    """Create a ticket for a deployment that names none."""
+    project: str | None = None
+    issue_type: str = "Task"
+    summary: str = "Deployment {id}: {title}"
+    """Summary of a created ticket; fields: id, title, type, target, requester, environment."""
+    labels: str = "squall"
+    """Comma-separated labels of created tickets."""
+    gate: str = ""
+    """Comma-separated statuses the ticket must be in for the deployment to start and its
+    gates to be promoted (e.g. "Approved, Implementing"); empty: no gate."""
+    transitions: dict[str, str] = field(default_factory=dict)
+    """Lifecycle moment → transition name: started, phase_done, succeeded, failed,
+    cancelled, rolled_back. Moments not named are not transitioned."""
+    comments: bool = True
+    """A comment per finished stage (phase or wave) and at the end."""
+    attach_report: bool = True
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    types: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url)
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    """The Slack integration; off while `token` is empty. Every key but `url`, `token`,
+    `users` and `environments` may be overridden per environment."""
+
+    url: str = "https://slack.com/api/"
+    token: str | None = None
+    """The bot token (xoxb-…); never logged or stored."""
+    timeout: float = 10.0
+    enabled: bool = True
+    channel: str | None = None
+    """Channel id (C…) the status cards go to."""
+    card_seconds: float = 5.0
+    """At most one edit of a deployment's status card this often."""
+    temporary_channels: bool = False
+    """Group deployments get a channel of their own, archived `archive_after` seconds
+    after they end; the main channel gets a pointer to it."""
+    archive_after: float = 86400.0
+    invite: str = ""
+    """Comma-separated Squall user names invited to a temporary channel besides the
+    requester and the approvers."""
+    users: dict[str, str] = field(default_factory=dict)
+    """Squall user name → Slack user id (U…), to invite people to temporary channels."""
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.token)
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=lambda: _default_data_dir())
     database_url: str | None = None
@@ -84,6 +169,9 @@ class Settings:
     ssh: SSHSettings = field(default_factory=SSHSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     sso: SSOSettings = field(default_factory=SSOSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    jira: JiraSettings = field(default_factory=JiraSettings)
+    slack: SlackSettings = field(default_factory=SlackSettings)
 
     @property
     def effective_database_url(self) -> str:
@@ -127,7 +215,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     return settings
 
 
-def _build(cls: type[Any], values: dict[str, Any], prefix: str) -> Any:
+def overlay(current: Any, overrides: dict[str, Any], prefix: str) -> Any:
+    """`current` (a settings dataclass) with `overrides` applied and checked like the file
+    (per-environment overrides of an integration's settings)."""
+    return _build(type(current), overrides, prefix, defaults=current)
+
+
+def _build(cls: type[Any], values: dict[str, Any], prefix: str, *, defaults: Any = None) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
@@ -135,7 +229,7 @@ def _build(cls: type[Any], values: dict[str, Any], prefix: str) -> Any:
             f"unknown setting {prefix}{unknown[0]}; known: {', '.join(sorted(known))}"
         )
     kwargs: dict[str, Any] = {}
-    defaults = cls()
+    defaults = cls() if defaults is None else defaults
     for name, value in values.items():
         current = getattr(defaults, name)
         key = f"{prefix}{name}"
@@ -155,6 +249,12 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             return None
         raise ConfigError(f"setting {key} may not be empty")
     try:
+        if text.startswith("dict[str, dict"):  # overrides by name: kept as they are
+            if isinstance(value, str):
+                value = yaml.safe_load(value)
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                raise ValueError(value)
+            return {str(name): dict(item) for name, item in value.items()}
         if text.startswith("dict"):
             if isinstance(value, str):  # from an environment variable: a YAML mapping
                 value = yaml.safe_load(value)

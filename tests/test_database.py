@@ -38,7 +38,7 @@ def test_migrating_twice_and_concurrently_is_harmless(database_url: str) -> None
     dbs[0].migrate()
     with dbs[0].engine.connect() as connection:
         assert (
-            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
         )
     for db in dbs:
         db.dispose()

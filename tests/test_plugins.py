@@ -35,9 +35,14 @@ from core import (
     sh,
 )
 from core.auth import Actor, AuthTarget
-from core.errors import PermissionDenied, PluginError
+from core.errors import PermissionDenied, PluginError, ValidationError
 from core.events import EventInfo
+from core.integration import Action, DeliveryContext, DeploymentInfo, RetryLater
+from core.outbox.holds import check_holds
 from core.plugins import build_host
+from core.services import deployments
+from core.services.deliveries import deliveries
+from core.settings import Settings
 from core.testing.harness import SquallHarness
 
 TESTS = Path(__file__).parent
@@ -388,6 +393,95 @@ def test_hook_squall_on_event(harness_with: Callable[..., SquallHarness]) -> Non
     assert kinds[-1] == "deployment.succeeded"
     assert kinds.count("task.succeeded") == 3
     assert [event.id for event in received] == sorted({event.id for event in received})
+
+
+class Recorder:
+    """A destination that records what it is asked to do; fails its first attempts."""
+
+    name = "recorder"
+    title = "Recorder"
+
+    def __init__(self, failures: int = 0) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.failures = failures
+
+    def actions(self, event: EventInfo, deployment: DeploymentInfo) -> list[Action]:
+        if event.kind in ("deployment.created", "deployment.succeeded"):
+            return [Action(event.kind.removeprefix("deployment."))]
+        return []
+
+    def send(self, context: DeliveryContext) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise RetryLater("down for now", after=0.0)
+        self.sent.append((context.action, context.deployment.status))
+
+
+def test_hook_squall_register_destinations(
+    harness_with: Callable[..., SquallHarness],
+) -> None:
+    recorder = Recorder(failures=2)
+
+    class Registers:
+        @hookimpl
+        def squall_register_destinations(
+            self, register: Callable[[Recorder], None], settings: Settings
+        ) -> None:
+            assert isinstance(settings, Settings)
+            register(recorder)
+
+    harness = harness_with(Registering(echo_type("echo")), Registers())
+    result = harness.deploy("echo")
+    harness.deliver()
+    assert recorder.sent == [("created", "succeeded"), ("succeeded", "succeeded")]
+    with harness.runtime.db.read() as session:
+        shown = deliveries(session, harness.runtime, harness.actor, result.id)
+    assert [(found.action, found.status, found.attempts) for found in shown.deliveries] == [
+        ("created", "delivered", 3),
+        ("succeeded", "delivered", 1),
+    ]
+
+
+def test_hook_squall_deployment_gates(harness_with: Callable[..., SquallHarness]) -> None:
+    class Refuses:
+        @hookimpl
+        def squall_deployment_gates(self, deployment: DeploymentInfo) -> list[str]:
+            if deployment.ticket is None:
+                raise ValidationError("a ticket is needed")
+            return ["change-board"]
+
+    harness = harness_with(Registering(echo_type("echo")), Refuses())
+    with pytest.raises(ValidationError, match="a ticket is needed"):
+        harness.create("echo")
+    with harness.runtime.db.write() as session:
+        deployment_id = deployments.create(
+            session,
+            harness.runtime,
+            harness.actor,
+            deployments.DeploymentRequest("echo", {}, "all", ticket="CAB-1"),
+        )
+    view = harness.view(deployment_id)
+    assert (view.status, view.waiting_for) == ("pending", "checking change-board before it starts")
+
+
+def test_hook_squall_gate_check(harness_with: Callable[..., SquallHarness]) -> None:
+    board = {"open": False}
+
+    class ChangeBoard:
+        @hookimpl
+        def squall_deployment_gates(self, deployment: DeploymentInfo) -> list[str]:
+            return ["change-board"]
+
+        @hookimpl
+        def squall_gate_check(self, deployment: DeploymentInfo, gate: str) -> str | None:
+            return None if board["open"] else "the change board to open"
+
+    harness = harness_with(Registering(echo_type("echo")), ChangeBoard())
+    deployment_id = harness.create("echo")
+    assert check_holds(harness.runtime) == 0
+    assert harness.view(deployment_id).waiting_for == "the change board to open"
+    board["open"] = True
+    assert harness.run(deployment_id).status == "succeeded"
 
 
 def test_events_are_delivered_again_when_a_deliverer_dies_before_moving_on(

@@ -13,12 +13,14 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from core.services.deliveries import DeliveriesView
 from core.services.deployments import PlanPreview
 from core.services.views import FINISHED, DeploymentView, FailurePoint, LogEntry
 from core.status import StageKind
 
 STATUS_STYLE = {
     "succeeded": "green",
+    "delivered": "green",
     "failed": "red",
     "interrupted": "red",
     "running": "cyan",
@@ -280,3 +282,20 @@ def report_headline(report: Any) -> str:
         f"node {report.node} ({report.cluster}): {len(report.history)} node task(s), "
         f"failure rate {rate}, last deployed {deployed}"
     )
+
+
+def deliveries_table(sent: DeliveriesView) -> Table:
+    """What JIRA and Slack were told about a deployment, and what is still owed."""
+    table = Table(title="deliveries", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("to", "action", "for", "state", "tries", "error"):
+        table.add_column(column)
+    for delivery in sent.deliveries:
+        table.add_row(
+            delivery.destination,
+            delivery.action,
+            delivery.event,
+            status_text(delivery.status),
+            str(delivery.attempts),
+            delivery.error or "",
+        )
+    return table

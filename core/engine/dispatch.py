@@ -3,7 +3,8 @@
 The event table is the outbox; a cursor row says how far delivery got. A process takes
 the next batch by leasing the cursor (a conditional update), delivers it, then moves the
 cursor on. If it dies in between, the lease runs out and another process delivers the
-batch again: an event may arrive twice, never not at all.
+batch again: an event may arrive twice, never not at all. Reading stops at a gap in the
+ids that may still fill (see `core.events.committed_after`), so no event is skipped.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 from sqlalchemy import or_, select, update
 
 from core.db import insert_or_ignore
-from core.events import EventInfo
+from core.events import EventInfo, committed_after
 from core.models import Event, EventCursor, utcnow
 from core.runtime import Runtime
 
@@ -48,9 +49,13 @@ def deliver_events(runtime: Runtime, *, holder: str = "squall", batch: int = 500
         )
         if position is None:
             return 0  # another process is delivering
-        rows = session.scalars(
-            select(Event).where(Event.id > position).order_by(Event.id).limit(batch)
-        ).all()
+        rows = committed_after(
+            session,
+            position,
+            limit=batch,
+            gap_seconds=runtime.settings.outbox.gap_seconds,
+            now=now,
+        )
         events = [EventInfo.from_row(row) for row in rows]
     for event in events:
         # Each implementation on its own: one plugin's failure must not stop the others.

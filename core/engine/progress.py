@@ -15,7 +15,16 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from core.events import NewEvent, emit_many
-from core.models import Approval, Deployment, NodeLease, NodeTask, Stage, StepResult, utcnow
+from core.models import (
+    Approval,
+    Deployment,
+    DeploymentHold,
+    NodeLease,
+    NodeTask,
+    Stage,
+    StepResult,
+    utcnow,
+)
 from core.plan import Threshold
 from core.status import FAILURES, DeploymentStatus, StageKind, StageStatus, TaskStatus
 
@@ -72,11 +81,16 @@ def advance(
             )
         }
     )
+    holds: dict[int, list[DeploymentHold]] = defaultdict(list)
+    for hold in session.scalars(
+        select(DeploymentHold).where(DeploymentHold.deployment_id.in_(live_ids))
+    ):
+        holds[hold.deployment_id].append(hold)
     events: list[NewEvent] = []
     for deployment in deployments:
-        _Progress(session, deployment, counts, approvals, events, now or utcnow()).run(
-            stages[deployment.id]
-        )
+        _Progress(
+            session, deployment, counts, approvals, holds[deployment.id], events, now or utcnow()
+        ).run(stages[deployment.id])
     session.flush()
     emit_many(session, events)
 
@@ -90,6 +104,7 @@ class _Progress:
         deployment: Deployment,
         counts: dict[int, Counter[TaskStatus]],
         approvals: Counter[int],
+        holds: list[DeploymentHold],
         events: list[NewEvent],
         now: dt.datetime,
     ) -> None:
@@ -97,6 +112,7 @@ class _Progress:
         self.deployment = deployment
         self.counts = counts
         self.approvals = approvals
+        self.holds = holds
         self.events = events
         self.now = now
 
@@ -106,6 +122,8 @@ class _Progress:
     def run(self, stages: list[Stage]) -> None:
         deployment = self.deployment
         if deployment.status == D.PENDING:
+            if self._held(""):
+                return  # an outside condition (a ticket's status) is not met yet
             deployment.status = D.RUNNING
             deployment.started_at = deployment.started_at or self.now
             self.note("deployment.started")
@@ -183,11 +201,35 @@ class _Progress:
             if deployment.status == D.RUNNING:
                 deployment.status = D.AWAITING_APPROVAL
             return
+        if stage.gate and self._hold_stage(stage):
+            if deployment.status == D.RUNNING:
+                deployment.status = D.AWAITING_APPROVAL
+            return
         if deployment.status == D.AWAITING_APPROVAL:
             deployment.status = D.RUNNING
         stage.status = S.RUNNING
         stage.started_at = self.now
         self.note("stage.started", stage=stage.name, nodes=sum(self.counts[stage.id].values()))
+
+    def _held(self, stage: str) -> bool:
+        return any(hold.stage == stage and hold.released_at is None for hold in self.holds)
+
+    def _hold_stage(self, stage: Stage) -> bool:
+        """An approved gate is checked again against the outside conditions the
+        deployment has (holds are placed at creation), once, when it is approved."""
+        gates = sorted({hold.gate for hold in self.holds})
+        checked = {hold.gate for hold in self.holds if hold.stage == stage.name}
+        for gate in gates:
+            if gate in checked:
+                continue
+            reason = f"checking {gate} before {stage.name}"
+            hold = DeploymentHold(
+                deployment_id=self.deployment.id, gate=gate, stage=stage.name, reason=reason
+            )
+            self.session.add(hold)
+            self.holds.append(hold)
+            self.note("hold.waiting", gate=gate, stage=stage.name, reason=reason)
+        return self._held(stage.name)
 
     def _skip(self, stage: Stage, tally: Counter[TaskStatus]) -> None:
         self._skip_pending(stage, tally)

@@ -9,6 +9,8 @@ Threads:
 - scheduler: moves deployments forward (stages, gates, bake times), reaps tasks of dead
   workers, delivers events. On PostgreSQL only the process holding the scheduler lock
   moves and reaps (see core.engine.leadership); every process delivers events, in turns.
+- outbox: delivers events to integrations and checks holds (core.outbox), only when a
+  plugin registered a destination or judges holds; its HTTP calls never hold up the rest.
 
 Several processes may run an engine on one database; every change they make is a
 conditional update of locked rows, so they cooperate without talking to each other.
@@ -36,7 +38,8 @@ from core.engine.progress import advance, reap_expired
 from core.engine.recorder import Recorder, TaskOutcome
 from core.engine.runner import TaskRun
 from core.errors import NotFound
-from core.models import Deployment, NodeTask, utcnow
+from core.models import Deployment, DeploymentHold, NodeTask, utcnow
+from core.outbox.runner import Outbox
 from core.plan import NodeInfo
 from core.runtime import Runtime
 from core.status import DeploymentStatus, TaskStatus
@@ -70,6 +73,7 @@ class Engine:
             threading.Thread(target=self._scheduler_loop, name="squall-scheduler", daemon=True),
         ]
         self._listeners: list[Callable[[], None]] = []
+        self.outbox = Outbox(runtime, holder=self.name)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -77,6 +81,7 @@ class Engine:
         self.recorder.start()
         for thread in self._threads:
             thread.start()
+        self.outbox.start()
         return self
 
     def stop(self, grace: float = 10.0) -> None:
@@ -91,6 +96,7 @@ class Engine:
         self._pool.shutdown(wait=True)
         for thread in self._threads:
             thread.join(timeout=5)
+        self.outbox.stop()
         self.recorder.stop()
 
     def __enter__(self) -> Engine:
@@ -250,7 +256,8 @@ def run_until_settled(
     """Run an engine in this process until the deployment stops moving; its final status.
 
     "Stops moving" means it is finished, or it waits for a person (paused, or at a gate)
-    with nothing running.
+    with nothing running. A deployment held on an outside condition (a ticket's status,
+    see core.outbox.holds) is still moving: this engine's outbox checks it.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     with Engine(runtime) as engine:
@@ -281,4 +288,9 @@ def _settled_state(session: Session, deployment_id: int) -> tuple[DeploymentStat
             NodeTask.deployment_id == deployment_id, NodeTask.status == TaskStatus.RUNNING
         )
     )
-    return status, running or 0
+    held = session.scalar(
+        select(func.count()).where(
+            DeploymentHold.deployment_id == deployment_id, DeploymentHold.released_at.is_(None)
+        )
+    )
+    return status, (running or 0) + (held or 0)

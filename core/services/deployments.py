@@ -24,6 +24,7 @@ from core.engine.progress import advance
 from core.errors import NotFound, PlanError
 from core.events import emit
 from core.models import Deployment, NodeTask, Stage
+from core.outbox.holds import place_start_holds
 from core.permissions import Permission
 from core.plan import DeploymentOptions, NodeInfo, Plan, PlanRequest, Purpose, Threshold
 from core.runtime import Runtime
@@ -137,9 +138,11 @@ def preview(
 
 
 def create(session: Session, rt: Runtime, actor: Actor, request: DeploymentRequest) -> int:
-    """Create a deployment and its plan; it starts as soon as an engine picks it up.
+    """Create a deployment and its plan; it starts as soon as an engine picks it up, or
+    once the outside conditions plugins hold it on are met (`squall_deployment_gates`).
 
-    If planning fails, the caller's transaction rolls back and nothing is kept."""
+    If planning fails, or a plugin refuses it, the caller's transaction rolls back and
+    nothing is kept."""
     validated = _validate(session, rt, actor, request)
     deployment = Deployment(
         type=validated.type.name,
@@ -183,6 +186,7 @@ def create(session: Session, rt: Runtime, actor: Actor, request: DeploymentReque
             "ticket": request.ticket,
         },
     )
+    place_start_holds(session, rt, deployment)
     advance(session, [deployment.id])
     return deployment.id
 

@@ -12,7 +12,17 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from core.auth import Actor, AuthTarget, authorize, is_allowed
-from core.models import Approval, Deployment, Event, LogLine, NodeLease, NodeTask, Stage, StepResult
+from core.models import (
+    Approval,
+    Deployment,
+    DeploymentHold,
+    Event,
+    LogLine,
+    NodeLease,
+    NodeTask,
+    Stage,
+    StepResult,
+)
 from core.permissions import Permission
 from core.reporting import DeploymentSummary, ReportSection, StepSummary, TaskSummary
 from core.runtime import Runtime
@@ -242,6 +252,17 @@ def deployment_view(
 def _waiting_for(
     session: Session, deployment: Deployment, stages: tuple[StageProgress, ...]
 ) -> str | None:
+    if not deployment.status.is_final:
+        held = session.scalars(
+            select(DeploymentHold.reason)
+            .where(
+                DeploymentHold.deployment_id == deployment.id,
+                DeploymentHold.released_at.is_(None),
+            )
+            .order_by(DeploymentHold.id)
+        ).all()
+        if held:
+            return "; ".join(held)
     if deployment.status == D.AWAITING_APPROVAL:
         for stage in stages:
             if stage.status == "waiting":

@@ -10,6 +10,7 @@ Plugin authors get it as the `squall` fixture (see core.testing.pytest_plugin).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,14 @@ class SquallHarness:
         host: PluginHost | None = None,
         engine: EngineSettings | None = None,
         ssh: SSHSettings | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
+        """`settings`: further sections of Squall's settings, e.g. `{"jira": JiraSettings(…)}`."""
         if ssh is None:
             ssh = SSHSettings()
             if fleet is not None:
                 ssh = SSHSettings(key_file=fleet.client_key, known_hosts=fleet.known_hosts)
-        settings = Settings(
+        base = Settings(
             data_dir=data_dir,
             database_url=database_url,
             demo_inventory=False,
@@ -49,7 +52,9 @@ class SquallHarness:
             engine=engine or EngineSettings(lease_seconds=10, poll_seconds=0.1),
         )
         self._plugins = tuple(plugins)
-        self.runtime = Runtime.open(settings, host or build_host(self._plugins))
+        self.runtime = Runtime.open(
+            replace(base, **dict(settings or {})), host or build_host(self._plugins)
+        )
         self.actor: Actor = local_operator()
         if fleet is not None:
             self.import_inventory(fleet.write_inventory(data_dir / "fleet-inventory.yaml"))
@@ -122,6 +127,13 @@ class SquallHarness:
         while count := deliver_events(self.runtime):
             delivered += count
         return delivered
+
+    def deliver(self, *, timeout: float = 30.0) -> None:
+        """Run the integrations' outbox here until nothing is due now (pending deliveries
+        waiting for a later attempt stay pending)."""
+        from core.outbox.runner import Outbox
+
+        Outbox(self.runtime, holder="harness").drain(timeout)
 
     def view(self, deployment_id: int) -> views.DeploymentView:
         with self.runtime.db.read() as session:

@@ -8,9 +8,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nicegui import ui
+from sqlalchemy.orm import Session
 
+from core.auth import Actor
 from core.errors import SquallError
+from core.runtime import Runtime
 from core.services import actions
+from core.services.deliveries import DeliveriesView, deliveries
 from core.services.views import DeploymentDetail, StageProgress, deployment_detail
 from ui import components
 from ui.context import Console
@@ -58,11 +62,12 @@ class DeploymentPage:
         self.console = console
         self.id = deployment_id
         self.detail: DeploymentDetail | None = None
+        self.sent: DeliveriesView | None = None
         self.rendered: dict[str, str] = {}
 
     async def build(self) -> None:
         try:
-            self.detail = await self.console.read(deployment_detail, self.id)
+            self.detail, self.sent = await self.console.read(_page_data, self.id)
         except SquallError as exc:
             ui.label(str(exc)).classes("text-red-600").mark("page-error")
             return
@@ -80,6 +85,8 @@ class DeploymentPage:
             with ui.column().classes("gap-2"):
                 ui.label("Approvals").classes("text-lg font-medium")
                 self.approvals = ui.html("", sanitize=False).mark("approvals")
+                ui.label("Deliveries").classes("text-lg font-medium")
+                self.deliveries = ui.html("", sanitize=False).mark("deliveries")
         ui.label("Nodes").classes("text-lg font-medium")
         self.grid = ui.html("", sanitize=False).classes("w-full").mark("node-grid")
         ui.on("node-clicked", lambda event: self.open_node(str(event.args)))
@@ -102,7 +109,7 @@ class DeploymentPage:
     async def refresh(self, *, fresh: bool = False) -> None:
         read = self.console.read if fresh else self.console.read_shared
         try:
-            self.detail = await read(deployment_detail, self.id)
+            self.detail, self.sent = await read(_page_data, self.id)
         except SquallError:
             return
         self.render()
@@ -114,6 +121,7 @@ class DeploymentPage:
         self._set("header", self.header, self._header_html(detail))
         self._set("timeline", self.timeline, _timeline(view.stages))
         self._set("approvals", self.approvals, _approvals(detail))
+        self._set("deliveries", self.deliveries, _deliveries(self.sent))
         self._set("grid", self.grid, components.node_grid(detail.tasks))
         self._set("steps", self.steps, _step_matrix(detail))
         self._set("step_nodes", self.step_nodes, components.step_grid(detail.tasks, detail.steps))
@@ -297,6 +305,47 @@ def _approvals(detail: DeploymentDetail) -> str:
         + (f" — {html.escape(approval.comment)}" if approval.comment else "")
         for approval in detail.view.approvals
     )
+
+
+def _page_data(
+    session: Session, rt: Runtime, actor: Actor, deployment_id: int
+) -> tuple[DeploymentDetail, DeliveriesView]:
+    """What the page shows, in one read."""
+    detail = deployment_detail(session, rt, actor, deployment_id)
+    return detail, deliveries(session, rt, actor, deployment_id)
+
+
+DELIVERY_COLOURS = {"delivered": "#15803d", "pending": "#b45309", "failed": "#b91c1c"}
+
+
+def _deliveries(sent: DeliveriesView | None) -> str:
+    """Per integration: how many deliveries arrived, wait or failed; every error shown."""
+    if sent is None or not sent.deliveries:
+        return "<span style='color:#888'>none</span>"
+    lines = []
+    for destination in sorted({delivery.destination for delivery in sent.deliveries}):
+        mine = [delivery for delivery in sent.deliveries if delivery.destination == destination]
+        counts = ", ".join(
+            f"<span style='color:{colour}'>{sum(1 for d in mine if d.status == status)} {status}</span>"
+            for status, colour in DELIVERY_COLOURS.items()
+            if any(d.status == status for d in mine)
+        )
+        ref = ", ".join(
+            f"{key} {value}"
+            for key, value in sent.links.get(destination, {}).items()
+            if key in ("key", "channel") and value
+        )
+        lines.append(
+            f"<b>{html.escape(destination)}</b>: {counts}"
+            + (f" <span style='color:#777'>({html.escape(ref)})</span>" if ref else "")
+        )
+        for delivery in mine:
+            if delivery.error and delivery.status != "delivered":
+                lines.append(
+                    f"<div data-delivery='{delivery.status}' style='color:{DELIVERY_COLOURS[delivery.status]};font-size:12px'>"
+                    f"{html.escape(delivery.action)} ({html.escape(delivery.event)}), {delivery.status} after {delivery.attempts} attempt(s): {html.escape(delivery.error)}</div>"
+                )
+    return "<br>".join(lines)
 
 
 def _step_matrix(detail: DeploymentDetail) -> str:

@@ -1,0 +1,108 @@
+"""Helpers for the JIRA and Slack tests: settings for the fake servers, creating
+deployments, waiting for deliveries."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fake_jira import FakeJira
+from fake_slack import FakeSlack
+from sqlalchemy import func, select
+
+from core.auth import Actor
+from core.models import Delivery
+from core.settings import JiraSettings, OutboxSettings, SlackSettings
+from core.testing.harness import SquallHarness
+
+BOB = Actor("bob", frozenset({"approver", "operator"}), "sso")
+COUNT_RUNS = ["sh", "-c", "echo ran >> runs; test ! -e fail"]
+TRANSITIONS = {
+    "started": "Start",
+    "succeeded": "Complete",
+    "failed": "Fail",
+    "rolled_back": "Roll back",
+}
+FAST_OUTBOX = OutboxSettings(
+    poll_seconds=0.05,
+    backoff_seconds=0.05,
+    backoff_max_seconds=0.2,
+    gate_poll_seconds=0.1,
+    lease_seconds=10,
+)
+
+
+def jira_settings(server: FakeJira, **overrides: Any) -> JiraSettings:
+    values: dict[str, Any] = {
+        "url": server.url,
+        "token": server.token,
+        "timeout": 0.5,
+        "project": "OPS",
+        "transitions": TRANSITIONS,
+    }
+    values.update(overrides)
+    return JiraSettings(**values)
+
+
+def slack_settings(server: FakeSlack, **overrides: Any) -> SlackSettings:
+    values: dict[str, Any] = {
+        "url": server.api_url,
+        "token": server.token,
+        "timeout": 0.5,
+        "channel": "C0MAIN",
+        "card_seconds": 0.3,
+        "users": {"bob": "U0BOB", "alice": "U0ALICE"},
+    }
+    values.update(overrides)
+    return SlackSettings(**values)
+
+
+def group(**params: Any) -> dict[str, Any]:
+    return {
+        "inner_type": "cache_rebuild",
+        "inner_params": {"rebuild_command": COUNT_RUNS},
+        **params,
+    }
+
+
+def create(
+    squall: SquallHarness, type_name: str, params: dict[str, Any], *, ticket: str | None = None
+) -> int:
+    from core.services import deployments
+
+    with squall.runtime.db.write() as session:
+        return deployments.create(
+            session,
+            squall.runtime,
+            squall.actor,
+            deployments.DeploymentRequest(type_name, params, "all", ticket=ticket),
+        )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def pending_deliveries(squall: SquallHarness) -> int:
+    with squall.runtime.db.read() as session:
+        return session.scalar(select(func.count()).where(Delivery.status == "pending")) or 0
+
+
+def settle_deliveries(squall: SquallHarness, timeout: float = 15.0) -> None:
+    """Deliver until nothing is pending (coalesced edits wait out their spacing)."""
+
+    def done() -> bool:
+        squall.deliver()
+        return pending_deliveries(squall) == 0
+
+    wait_for(done, timeout, "every delivery to be sent")
+
+
+def delivery_rows(squall: SquallHarness) -> list[Delivery]:
+    with squall.runtime.db.read() as session:
+        return list(session.scalars(select(Delivery).order_by(Delivery.id)))

@@ -1,0 +1,242 @@
+"""JIRA and Slack through their real clients against local servers, around group
+deployments on real sshd nodes: the full lifecycle, outages, restarts, bad tokens."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import time
+from collections.abc import Callable
+
+import pytest
+from fake_http import Outage
+from fake_jira import FakeJira
+from fake_slack import FakeSlack
+from integration_helpers import (
+    BOB,
+    create,
+    delivery_rows,
+    group,
+    jira_settings,
+    pending_deliveries,
+    settle_deliveries,
+    slack_settings,
+    wait_for,
+)
+from pypdf import PdfReader
+
+from core.services import actions
+from core.testing.harness import SquallHarness
+
+pytest_plugins = ["integration_fixtures"]
+
+
+def stage_names(squall: SquallHarness, deployment_id: int) -> list[str]:
+    return [stage.name for stage in squall.view(deployment_id).stages]
+
+
+def test_a_group_deployment_is_told_to_jira_and_slack_from_start_to_end(
+    make_squall: Callable[..., SquallHarness],
+    jira: FakeJira,
+    slack: FakeSlack,
+) -> None:
+    jira.add_issue("OPS-1", status="Approved")
+    squall = make_squall(
+        jira=jira_settings(jira, gate="Approved, Implementing"),
+        slack=slack_settings(slack, temporary_channels=True, archive_after=0.5, invite="alice"),
+    )
+    squall.actor = squall.actor.__class__("carol", squall.actor.roles, squall.actor.source)
+    deployment_id = create(squall, "group", group(), ticket="OPS-1")
+    first = squall.run(deployment_id)
+    assert first.status == "awaiting_approval"
+    squall.act(actions.promote, deployment_id, "looks fine", actor=BOB)
+    assert squall.run(deployment_id).status == "succeeded"
+    settle_deliveries(squall)
+    stages = stage_names(squall, deployment_id)
+    assert stages[0] == "lightning" and len(stages) >= 3
+
+    issue = jira.issues["OPS-1"]
+    assert issue.transitions == ["Start", "Complete"]
+    assert issue.status == "Done"
+    expected = [f"Stage {name} succeeded: " for name in stages] + [
+        f"Deployment {deployment_id} succeeded: "
+    ]
+    assert len(issue.comments) == len(expected)
+    for comment, start in zip(issue.comments, expected, strict=True):
+        assert comment.startswith(start), comment
+        assert f"/deployments/{deployment_id}" in comment
+    nodes = sum(stage.total for stage in squall.view(deployment_id).stages)
+    assert f"{nodes} node(s), {nodes} succeeded." in issue.comments[-1]
+    ((name, content),) = issue.attachments
+    assert name == f"squall-deployment-{deployment_id}.pdf"
+    assert content.startswith(b"%PDF")
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+    assert f"{deployment_id}" in text and "lightning" in text
+
+    main = slack.roots("C0MAIN")
+    assert len(main) == 1  # the pointer, not the card
+    (channel,) = [c for c in slack.channels.values() if c.id != "C0MAIN"]
+    assert f"<#{channel.id}>" in main[0].text
+    assert channel.name.startswith(f"squall-{deployment_id}-")
+    assert channel.members == ["U0ALICE", "U0BOB"]  # carol has no Slack id; bob approved
+    (card,) = slack.roots(channel.id)
+    assert card.edits and f"Deployment {deployment_id}" in card.edits[-1]
+    assert "— succeeded" in card.edits[-1] and "ticket OPS-1" in card.edits[-1]
+    replies = slack.thread(channel.id, card.ts)
+    texts = [reply.text for reply in replies if not reply.files]
+    assert texts[:-1] == [
+        f":white_check_mark: Stage *{name}* succeeded: {stage.total} succeeded"
+        for name, stage in zip(stages, squall.view(deployment_id).stages, strict=True)
+    ]
+    assert texts[-1].startswith(f":white_check_mark: Deployment {deployment_id} succeeded in ")
+    (upload,) = [reply for reply in replies if reply.files]
+    assert upload.files[0]["name"] == name and replies[-1] is upload
+    uploaded_name, uploaded = slack.uploads[upload.files[0]["id"]]
+    assert uploaded_name == name and uploaded is not None and uploaded.startswith(b"%PDF")
+    edits = [found.at for found in slack.requests if found.path == "/api/chat.update"]
+    assert all(later - earlier >= 0.3 for earlier, later in itertools.pairwise(edits))
+    wait_for(lambda: (squall.deliver(), channel.archived)[1], 5, "the channel to be archived")
+    assert all(row.status == "delivered" for row in delivery_rows(squall))
+
+
+def expected_story(squall: SquallHarness, deployment_id: int) -> tuple[list[str], list[str]]:
+    """The JIRA comments' and the Slack thread's first words, in order, for a group
+    deployment that succeeded."""
+    stages = stage_names(squall, deployment_id)
+    comments = [f"Stage {name} succeeded: " for name in stages]
+    replies = [f":white_check_mark: Stage *{name}* succeeded" for name in stages]
+    return (
+        [*comments, f"Deployment {deployment_id} succeeded: "],
+        [*replies, f":white_check_mark: Deployment {deployment_id} succeeded"],
+    )
+
+
+def assert_told_once(
+    squall: SquallHarness, jira: FakeJira, slack: FakeSlack, deployment_id: int
+) -> None:
+    comments, replies = expected_story(squall, deployment_id)
+    issue = jira.issues["OPS-1"]
+    assert issue.transitions == ["Start", "Complete"]
+    assert len(issue.comments) == len(comments)
+    assert all(
+        found.startswith(start) for found, start in zip(issue.comments, comments, strict=True)
+    )
+    assert len(issue.attachments) == 1
+    (card,) = slack.roots("C0MAIN")
+    thread = slack.thread("C0MAIN", card.ts)
+    texts = [reply.text for reply in thread if not reply.files]
+    assert len(texts) == len(replies)
+    assert all(found.startswith(start) for found, start in zip(texts, replies, strict=True))
+    assert sum(1 for reply in thread if reply.files) == 1
+    assert "— succeeded" in card.text
+    assert all(row.status == "delivered" for row in delivery_rows(squall))
+
+
+OUTAGES = {
+    "500": Outage(status=500),
+    "429": Outage(status=429, retry_after=0.2),
+    "timeout": Outage(delay=1.0),  # answered after the client gave up (0.5 s), and carried out
+}
+
+
+@pytest.mark.parametrize("outage", OUTAGES, ids=list(OUTAGES))
+def test_jira_and_slack_down_for_the_whole_run_get_everything_once_in_order_when_back(
+    make_squall: Callable[..., SquallHarness],
+    jira: FakeJira,
+    slack: FakeSlack,
+    outage: str,
+) -> None:
+    jira.add_issue("OPS-1", status="Approved")
+    squall = make_squall(jira=jira_settings(jira), slack=slack_settings(slack))
+    jira.down(OUTAGES[outage])
+    slack.down(OUTAGES[outage])
+    deployment_id = create(squall, "group", group(thunder={"gate": "auto"}), ticket="OPS-1")
+    assert squall.run(deployment_id).status == "succeeded"  # an outage never holds it up
+    squall.deliver(timeout=3)
+    rows = delivery_rows(squall)
+    assert pending_deliveries(squall) == len([row for row in rows if row.status == "pending"]) > 0
+    assert all(row.status == "pending" for row in rows)  # none given up
+    jira_rows = [row for row in rows if row.destination == "jira"]
+    assert jira_rows[0].action == "ticket" and jira_rows[0].attempts >= 1
+    assert jira_rows[0].last_error is not None
+    if outage == "429":
+        assert "rate-limiting (429)" in jira_rows[0].last_error
+    elif outage == "500":
+        assert "JIRA failed (500)" in jira_rows[0].last_error
+    else:
+        assert "did not answer in time" in jira_rows[0].last_error
+    # Later deliveries wait behind the first one of their deployment: nothing out of order.
+    assert all(row.attempts == 0 for row in jira_rows[1:])
+    jira.up()
+    slack.up()
+    if OUTAGES[outage].delay:
+        time.sleep(OUTAGES[outage].delay + 0.2)  # the slow requests still in flight land
+    settle_deliveries(squall)
+    assert_told_once(squall, jira, slack, deployment_id)
+
+
+def test_pending_deliveries_survive_a_restart_of_squall(
+    make_squall: Callable[..., SquallHarness],
+    jira: FakeJira,
+    slack: FakeSlack,
+) -> None:
+    jira.add_issue("OPS-1", status="Approved")
+    squall = make_squall(jira=jira_settings(jira), slack=slack_settings(slack))
+    jira.down()
+    slack.down()
+    deployment_id = create(squall, "group", group(thunder={"gate": "auto"}), ticket="OPS-1")
+    assert squall.run(deployment_id).status == "succeeded"
+    squall.deliver(timeout=2)
+    pending = pending_deliveries(squall)
+    assert pending > 0
+    squall.close()  # Squall stops with deliveries pending
+    jira.up()
+    slack.up()
+    again = squall.restart()
+    try:
+        assert pending_deliveries(again) == pending
+        settle_deliveries(again)
+        assert_told_once(again, jira, slack, deployment_id)
+    finally:
+        again.close()
+
+
+def test_bad_tokens_fail_the_deliveries_with_a_clear_error_and_no_retries(
+    make_squall: Callable[..., SquallHarness],
+    jira: FakeJira,
+    slack: FakeSlack,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    jira.add_issue("OPS-1", status="Approved")
+    jira.token, slack.token = "the-right-jira-token", "xoxb-the-right-one"
+    squall = make_squall(
+        jira=jira_settings(jira, token="wrong-jira-token-123"),
+        slack=slack_settings(slack, token="xoxb-wrong-token-456"),
+    )
+    deployment_id = create(squall, "group", group(thunder={"gate": "auto"}), ticket="OPS-1")
+    assert squall.run(deployment_id).status == "succeeded"
+    settle_deliveries(squall)
+    requests = len(jira.requests) + len(slack.requests)
+    squall.deliver()
+    assert len(jira.requests) + len(slack.requests) == requests  # given up: no more tries
+    rows = delivery_rows(squall)
+    assert {row.status for row in rows} == {"failed"}
+    assert all(row.attempts == 1 for row in rows)
+    jira_errors = {row.last_error for row in rows if row.destination == "jira"}
+    assert any(
+        error and error.startswith("JIRA rejected the credentials (401) while connecting to JIRA")
+        for error in jira_errors
+    )
+    slack_errors = {row.last_error for row in rows if row.destination == "slack"}
+    assert any(
+        error and error.startswith("Slack rejected the bot token (invalid_auth)")
+        for error in slack_errors
+    )
+    from core.services.deliveries import deliveries
+
+    with squall.runtime.db.read() as session:
+        shown = deliveries(session, squall.runtime, squall.actor, deployment_id)
+    assert shown.count("failed") == len(rows) and shown.count("pending") == 0
+    everything = " ".join(str(row.last_error) for row in rows) + caplog.text
+    assert "wrong-jira-token-123" not in everything and "xoxb-wrong-token-456" not in everything
+    assert jira.issues["OPS-1"].comments == [] and slack.messages == []

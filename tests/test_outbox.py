@@ -1,0 +1,90 @@
+"""Reading the event table without skipping: ids that commit out of order on PostgreSQL,
+for the plugin hooks (core.engine.dispatch) and the integrations' outbox alike."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core import hookimpl
+from core.engine.dispatch import deliver_events
+from core.events import EventInfo, committed_after, emit
+from core.models import Event, utcnow
+from core.settings import OutboxSettings
+from core.testing.harness import SquallHarness
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+
+    @hookimpl
+    def squall_on_event(self, event: EventInfo) -> None:
+        self.kinds.append(event.kind)
+
+
+@pytest.fixture
+def listener() -> Listener:
+    return Listener()
+
+
+@pytest.fixture
+def squall(tmp_path: Path, postgres_url: str, listener: Listener) -> Iterator[SquallHarness]:
+    with SquallHarness(
+        tmp_path / "squall",
+        [listener],
+        database_url=postgres_url,
+        settings={"outbox": OutboxSettings(gap_seconds=1.0)},
+    ) as harness:
+        yield harness
+
+
+def read(squall: SquallHarness, after: int = 0, gap: float = 1.0) -> list[str]:
+    with squall.runtime.db.read() as session:
+        return [
+            row.kind
+            for row in committed_after(session, after, limit=100, gap_seconds=gap, now=utcnow())
+        ]
+
+
+def test_an_event_committed_late_is_waited_for_not_skipped(
+    squall: SquallHarness, listener: Listener
+) -> None:
+    with squall.runtime.db.write() as session:
+        emit(session, "first")
+    late = squall.runtime.db.write()
+    session = late.__enter__()
+    emit(session, "late")  # takes the next id; commits after the one below
+    session.flush()
+    with squall.runtime.db.write() as other:
+        emit(other, "early")
+    assert read(squall) == ["first"]
+    assert squall.deliver_events() == 1
+    assert listener.kinds == ["first"]
+    late.__exit__(None, None, None)
+    assert read(squall) == ["first", "late", "early"]
+    assert squall.deliver_events() == 2
+    assert listener.kinds == ["first", "late", "early"]
+
+
+def test_a_gap_older_than_the_grace_period_is_a_rolled_back_event(
+    squall: SquallHarness, listener: Listener
+) -> None:
+    with pytest.raises(RuntimeError), squall.runtime.db.write() as session:
+        emit(session, "rolled back")
+        session.flush()
+        raise RuntimeError("the change failed")
+    with squall.runtime.db.write() as session:
+        emit(session, "after")
+    assert read(squall) == []  # the gap is young: it may still commit
+    assert deliver_events(squall.runtime) == 0
+    time.sleep(1.1)
+    assert read(squall) == ["after"]
+    assert squall.deliver_events() == 1
+    assert listener.kinds == ["after"]
+    with squall.runtime.db.read() as session:
+        assert session.scalars(select(Event.kind)).all() == ["after"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import time
 from collections.abc import Callable
 
@@ -12,6 +13,8 @@ import pytest
 from fake_http import Outage
 from fake_jira import FakeJira
 from fake_slack import FakeSlack
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from integration_helpers import (
     BOB,
     create,
@@ -25,6 +28,7 @@ from integration_helpers import (
 )
 from pypdf import PdfReader
 
+from api.server import install
 from core.services import actions
 from core.testing.harness import SquallHarness
 
@@ -240,3 +244,15 @@ def test_bad_tokens_fail_the_deliveries_with_a_clear_error_and_no_retries(
     everything = " ".join(str(row.last_error) for row in rows) + caplog.text
     assert "wrong-jira-token-123" not in everything and "xoxb-wrong-token-456" not in everything
     assert jira.issues["OPS-1"].comments == [] and slack.messages == []
+
+    # The same, and the way back once the tokens are fixed, through the REST API.
+    app = FastAPI()
+    install(app, squall.runtime)
+    with TestClient(app, base_url="http://127.0.0.1") as http:
+        listed = http.get(f"/api/v1/deployments/{deployment_id}/deliveries").json()
+        assert [item["status"] for item in listed["deliveries"]] == ["failed"] * len(rows)
+        assert "invalid_auth" in listed["links"]["slack"]["unposted"]
+        assert "wrong-jira-token-123" not in json.dumps(listed)
+        retried = http.post(f"/api/v1/deployments/{deployment_id}/deliveries/retry")
+        assert retried.json() == {"retried": len(rows)}
+    assert {row.status for row in delivery_rows(squall)} == {"pending"}

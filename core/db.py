@@ -43,7 +43,9 @@ class Database:
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
             self.read_engine = self.engine
-        info = {"audit_key": audit_key}
+        # Shared by every session of this database (a session's info is a shallow copy):
+        # the gaps in event ids this process is watching (see core.events).
+        info: dict[str, Any] = {"audit_key": audit_key, "event_gaps": {}}
         self._writer = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False, info=info)
         self.changes = ChangeFeed()

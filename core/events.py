@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from core.changes import touch
@@ -64,6 +64,10 @@ def emit_many(session: Session, events: Sequence[NewEvent]) -> None:
     if not events:
         return
     now = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        # Have a transaction id before the event ids: a reader then sees this transaction
+        # in progress for as long as an id it took may still commit (see committed_after).
+        session.execute(text("SELECT pg_current_xact_id()"))
     session.execute(
         insert(Event),
         [
@@ -81,25 +85,51 @@ def emit_many(session: Session, events: Sequence[NewEvent]) -> None:
     touch(session, (event.deployment_id for event in events))
 
 
-def committed_after(
-    session: Session, position: int, *, limit: int, gap_seconds: float, now: dt.datetime
-) -> list[Event]:
-    """Events after id `position`, in id order, stopping before any that a missing id
-    younger than `gap_seconds` precedes.
+def committed_after(session: Session, position: int, *, limit: int) -> list[Event]:
+    """Events after id `position`, in id order, up to the first missing id that may still
+    be written.
 
-    On PostgreSQL ids come from a sequence and transactions commit in any order: id 7
-    may be visible while id 6 is still being written. Reading on past 7 would skip 6
-    for good, so a consumer waits at a young gap; a gap older than `gap_seconds` is a
-    rolled-back transaction (or deleted rows) and is passed over."""
-    rows = session.scalars(
-        select(Event).where(Event.id > position).order_by(Event.id).limit(limit)
-    ).all()
-    taken: list[Event] = []
+    On PostgreSQL ids come from a sequence and transactions commit in any order: id 7 may
+    be visible while id 6 is still being written, and reading on past 7 would skip 6 for
+    good. At a gap the transactions then in progress are noted; once none of them is, the
+    gap is looked at once more: still missing, it was rolled back (or deleted) and is
+    passed over. No clock is involved, so a transaction may take as long as it likes.
+    SQLite commits one transaction at a time: a gap there never fills."""
+    rows = list(
+        session.scalars(select(Event).where(Event.id > position).order_by(Event.id).limit(limit))
+    )
+    if session.get_bind().dialect.name != "postgresql":
+        return rows
+    watched: dict[int, frozenset[int]] = session.info["event_gaps"]
     expected = position + 1
-    young = now - dt.timedelta(seconds=gap_seconds)
-    for row in rows:
-        if row.id != expected and row.created_at > young:
-            break
-        taken.append(row)
+    for index, row in enumerate(rows):
+        if row.id != expected and not _gap_closed(session, watched, expected, row.id):
+            return rows[:index]
         expected = row.id + 1
-    return taken
+    return rows
+
+
+def _gap_closed(session: Session, watched: dict[int, frozenset[int]], first: int, end: int) -> bool:
+    """Whether the ids `first` … `end - 1`, missing when read, will stay missing."""
+    in_progress = _transactions_in_progress(session)
+    noted = watched.get(first)
+    if noted is None:
+        watched[first] = in_progress  # a writer of the gap, if any, is among these
+        return False
+    if noted & in_progress:
+        return False
+    # Everyone who could have been writing it has finished; had one committed, its
+    # rows are visible to this (later) statement.
+    filled = session.scalar(select(Event.id).where(Event.id >= first, Event.id < end).limit(1))
+    if filled is not None:
+        del watched[first]
+        return False
+    watched[first] = frozenset()  # closed: other readers pass it after the same look
+    return True
+
+
+def _transactions_in_progress(session: Session) -> frozenset[int]:
+    snapshot = str(session.scalar(text("SELECT pg_current_snapshot()::text")))
+    own = session.scalar(text("SELECT pg_current_xact_id_if_assigned()::text"))
+    running = {int(xid) for xid in snapshot.split(":")[2].split(",") if xid}
+    return frozenset(running - {int(own)} if own else running)

@@ -76,8 +76,6 @@ class OutboxSettings:
     backoff_seconds: float = 2.0
     """First wait after a failed attempt; doubled after each further one."""
     backoff_max_seconds: float = 300.0
-    gap_seconds: float = 5.0
-    """A missing event id younger than this may still commit (PostgreSQL): wait for it."""
     lease_seconds: float = 60.0
     """One process delivers for a destination at a time; a dead one's turn ends after this."""
     gate_poll_seconds: float = 30.0

@@ -49,13 +49,7 @@ def deliver_events(runtime: Runtime, *, holder: str = "squall", batch: int = 500
         )
         if position is None:
             return 0  # another process is delivering
-        rows = committed_after(
-            session,
-            position,
-            limit=batch,
-            gap_seconds=runtime.settings.outbox.gap_seconds,
-            now=now,
-        )
+        rows = committed_after(session, position, limit=batch)
         events = [EventInfo.from_row(row) for row in rows]
     for event in events:
         # Each implementation on its own: one plugin's failure must not stop the others.

@@ -130,19 +130,12 @@ class Outbox:
             self._release(consumer)
 
     def _take_in(self, destination: Destination, consumer: str) -> None:
-        settings = self.runtime.settings.outbox
         while True:
             now = utcnow()
             with self.runtime.db.write() as session:
                 cursor = session.get(EventCursor, consumer)
                 position = cursor.position if cursor else 0
-                events = committed_after(
-                    session,
-                    position,
-                    limit=INTAKE_BATCH,
-                    gap_seconds=settings.gap_seconds,
-                    now=now,
-                )
+                events = committed_after(session, position, limit=INTAKE_BATCH)
                 if not events:
                     return
                 take_in(session, destination, events, now)

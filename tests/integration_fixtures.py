@@ -27,7 +27,9 @@ def fleet6(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 
 @pytest.fixture
-def fleet(fleet6: Fleet) -> Iterator[Fleet]:
+def integration_fleet(fleet6: Fleet) -> Iterator[Fleet]:
+    """Not named `fleet`: this module is a plugin, and would replace that fixture for every
+    test module collected after the ones loading it."""
     fleet6.reset()
     yield fleet6
     fleet6.heal()
@@ -48,17 +50,19 @@ def slack() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-def make_squall(tmp_path: Path, fleet: Fleet) -> Iterator[Callable[..., SquallHarness]]:
+def make_squall(tmp_path: Path, integration_fleet: Fleet) -> Iterator[Callable[..., SquallHarness]]:
     made: list[SquallHarness] = []
 
     def make(**sections: Any) -> SquallHarness:
         harness = SquallHarness(
             tmp_path / "squall",
             DEFAULT_PLUGINS,
-            ssh=SSHSettings(key_file=fleet.client_key, known_hosts=fleet.known_hosts),
+            ssh=SSHSettings(
+                key_file=integration_fleet.client_key, known_hosts=integration_fleet.known_hosts
+            ),
             settings={"outbox": FAST_OUTBOX, **sections},
         )
-        inventory = fleet.inventory()
+        inventory = integration_fleet.inventory()
         for cluster in inventory["clusters"].values():
             cluster["environment"] = "production"
         path = tmp_path / "inventory.yaml"

@@ -27,10 +27,10 @@ from integrations.jira.drift import find_drift
 pytest_plugins = ["integration_fixtures"]
 
 
-def runs(fleet: Fleet) -> int:
+def runs(integration_fleet: Fleet) -> int:
     return sum(
         len((node.root / "runs").read_text().splitlines())
-        for node in fleet.nodes
+        for node in integration_fleet.nodes
         if (node.root / "runs").exists()
     )
 
@@ -82,7 +82,7 @@ def test_a_ticket_is_created_when_none_is_given_and_becomes_the_deployments(
 
 
 def test_the_jira_gate_holds_the_start_until_the_ticket_is_approved(
-    make_squall: Callable[..., SquallHarness], jira: FakeJira, fleet: Fleet
+    make_squall: Callable[..., SquallHarness], jira: FakeJira, integration_fleet: Fleet
 ) -> None:
     issue = jira.add_issue("OPS-7", status="In Review")
     squall = make_squall(jira=jira_settings(jira, gate="Approved, Implementing", transitions={}))
@@ -92,10 +92,10 @@ def test_the_jira_gate_holds_the_start_until_the_ticket_is_approved(
     view = squall.view(deployment_id)
     assert view.status == "pending"
     assert view.waiting_for == "JIRA OPS-7 to be in Approved/Implementing (now: In Review)"
-    assert runs(fleet) == 0
+    assert runs(integration_fleet) == 0
     issue.status = "Approved"
     assert squall.run(deployment_id).status == "succeeded"  # its engine's outbox released it
-    assert runs(fleet) == len(fleet.nodes)
+    assert runs(integration_fleet) == len(integration_fleet.nodes)
     with squall.runtime.db.read() as session:
         kinds = list(
             session.scalars(
@@ -106,25 +106,25 @@ def test_the_jira_gate_holds_the_start_until_the_ticket_is_approved(
 
 
 def test_the_jira_gate_holds_a_promotion_while_the_ticket_is_not_allowed(
-    make_squall: Callable[..., SquallHarness], jira: FakeJira, fleet: Fleet
+    make_squall: Callable[..., SquallHarness], jira: FakeJira, integration_fleet: Fleet
 ) -> None:
     issue = jira.add_issue("OPS-8", status="Approved")
     squall = make_squall(jira=jira_settings(jira, gate="Approved", transitions={}))
     deployment_id = create(squall, "group", group(), ticket="OPS-8")
     assert squall.run(deployment_id).status == "awaiting_approval"
-    lightning = runs(fleet)
+    lightning = runs(integration_fleet)
     issue.status = "In Review"
     squall.act(actions.promote, deployment_id, actor=BOB)
     check_holds(squall.runtime)
     view = squall.view(deployment_id)
     assert view.status == "awaiting_approval"
     assert view.waiting_for == "JIRA OPS-8 to be in Approved (now: In Review)"
-    assert runs(fleet) == lightning
+    assert runs(integration_fleet) == lightning
     issue.status = "Approved"
     time.sleep(0.15)  # the next check is due (outbox.gate_poll_seconds)
     assert check_holds(squall.runtime) == 1
     assert squall.run(deployment_id).status == "succeeded"
-    assert runs(fleet) == len(fleet.nodes)
+    assert runs(integration_fleet) == len(integration_fleet.nodes)
 
 
 def test_a_gate_check_with_a_bad_token_says_so_and_keeps_holding(
@@ -143,7 +143,7 @@ def test_a_gate_check_with_a_bad_token_says_so_and_keeps_holding(
 
 
 def test_drift_lists_deployments_without_a_ticket_and_tickets_that_failed_or_never_ran(
-    make_squall: Callable[..., SquallHarness], jira: FakeJira, fleet: Fleet
+    make_squall: Callable[..., SquallHarness], jira: FakeJira, integration_fleet: Fleet
 ) -> None:
     for key, status in (("OPS-1", "Approved"), ("OPS-2", "Approved"), ("OPS-3", "Open")):
         jira.add_issue(key, status=status)
@@ -152,7 +152,7 @@ def test_drift_lists_deployments_without_a_ticket_and_tickets_that_failed_or_nev
     )
     fine = create(squall, "noop", {}, ticket="OPS-1")
     untracked = create(squall, "noop", {})
-    (fleet.nodes[0].root / "fail").touch()
+    (integration_fleet.nodes[0].root / "fail").touch()
     failed = create(squall, "group", group(thunder={"gate": "auto"}), ticket="OPS-2")
     never = create(squall, "noop", {}, ticket="OPS-3")  # held: OPS-3 is not approved
     for deployment_id in (fine, untracked):

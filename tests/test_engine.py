@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import paramiko
 import pytest
 from sqlalchemy import event, select, update
 
 from app import DEFAULT_PLUGINS
-from core.engine.claims import claim_tasks
+from core.engine.claims import ClaimedTask, claim_tasks
 from core.engine.progress import reap_expired
 from core.engine.worker import Engine
 from core.errors import InvalidTransition
@@ -479,3 +481,36 @@ def test_a_worker_shutting_down_hands_its_tasks_back_at_once(
     assert result.status == "succeeded"
     # Handed back, not left to expire: far sooner than a lease (10 s here) would allow.
     assert time.monotonic() - started < 8
+
+
+def test_tasks_claimed_while_the_engine_stops_are_handed_back_not_stranded(
+    squall: SquallHarness, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claiming = threading.Event()
+    stopping = threading.Event()
+
+    def slow_claim(*args: Any, **kwargs: Any) -> list[ClaimedTask]:
+        claimed = claim_tasks(*args, **kwargs)
+        if claimed:
+            claiming.set()
+            stopping.wait(5)  # stop() has begun while these are claimed, not yet launched
+            time.sleep(0.2)
+        return claimed
+
+    monkeypatch.setattr("core.engine.worker.claim_tasks", slow_claim)
+    deployment_id = squall.create("noop", target="host:node-0[1-3]")
+    engine = Engine(squall.runtime).start()
+    assert claiming.wait(10)
+    stopper = threading.Thread(target=engine.stop, kwargs={"grace": 5.0})
+    stopper.start()
+    stopping.set()
+    stopper.join(30)
+    assert not stopper.is_alive()
+    # Every claimed task ran (or was handed back) before the engine was gone.
+    assert {task.status.value for task in tasks(squall, deployment_id).values()} <= {
+        "succeeded",
+        "pending",
+    }
+    started = time.monotonic()
+    assert squall.run(deployment_id).status == "succeeded"
+    assert time.monotonic() - started < 8  # no lease had to expire first

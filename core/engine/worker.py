@@ -67,8 +67,11 @@ class Engine:
         self._in_flight: dict[int, TaskRun] = {}
         self._pool = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="squall-task")
         self.recorder = Recorder(runtime.db, on_flushed=self._flushed)
+        self._dispatcher = threading.Thread(
+            target=self._dispatch_loop, name="squall-dispatcher", daemon=True
+        )
         self._threads = [
-            threading.Thread(target=self._dispatch_loop, name="squall-dispatcher", daemon=True),
+            self._dispatcher,
             threading.Thread(target=self._keeper_loop, name="squall-keeper", daemon=True),
             threading.Thread(target=self._scheduler_loop, name="squall-scheduler", daemon=True),
         ]
@@ -88,6 +91,9 @@ class Engine:
         """Stop claiming; give running tasks `grace` seconds, then interrupt them."""
         self._stopping.set()
         self.poke()
+        # Tasks the dispatcher is claiming right now must still reach the pool (and be
+        # waited for below): claimed and never run, they would sit out a whole lease.
+        self._dispatcher.join(timeout=60)
         with self._wake:
             self._wake.wait_for(lambda: not self._in_flight, timeout=grace)
             leftovers = list(self._in_flight.values())

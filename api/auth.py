@@ -121,6 +121,13 @@ class Authenticator:
         return RedirectResponse(after, status_code=303)
 
     async def logout(self, request: Request) -> Response:
+        if request.method == "GET" and request.headers.get("sec-fetch-site") == "cross-site":
+            # A link on another site must not sign people out: ask them instead.
+            return HTMLResponse(
+                "<!doctype html><title>Sign out · Squall</title>"
+                "<form method='post' action='/logout'><p>Sign out of Squall?</p>"
+                "<button type='submit'>Sign out</button></form>"
+            )
         state = request.scope.get("state", {})
         actor = state.get("squall_actor") if signed_in_as(request.session) else None
         id_token = request.session.get("squall_id_token")

@@ -45,7 +45,12 @@ class Runtime:
         if migrate:
             db.migrate()
         host = plugins or build_host(plugin_modules, entry_points=entry_points)
-        return cls(settings, db, host, secrets)
+        runtime = cls(settings, db, host, secrets)
+        if migrate:
+            from core.outbox.runner import start_cursors  # it needs a Runtime: import late
+
+            start_cursors(runtime)
+        return runtime
 
     @property
     def ssh(self) -> SSHConnector:

@@ -256,3 +256,19 @@ def test_bad_tokens_fail_the_deliveries_with_a_clear_error_and_no_retries(
         retried = http.post(f"/api/v1/deployments/{deployment_id}/deliveries/retry")
         assert retried.json() == {"retried": len(rows)}
     assert {row.status for row in delivery_rows(squall)} == {"pending"}
+
+
+def test_an_integration_enabled_later_starts_with_the_deployments_to_come(
+    make_squall: Callable[..., SquallHarness], slack: FakeSlack
+) -> None:
+    without = make_squall()
+    earlier = create(without, "noop", {})
+    assert without.run(earlier).status == "succeeded"
+    # The same installation restarted with Slack configured: only what comes next is told.
+    with_slack = make_squall(slack=slack_settings(slack))
+    later = create(with_slack, "noop", {})
+    assert with_slack.run(later).status == "succeeded"
+    settle_deliveries(with_slack)
+    assert {row.deployment_id for row in delivery_rows(with_slack)} == {later}
+    cards = [message for message in slack.messages if message.thread_ts is None]
+    assert len(cards) == 1 and f"Deployment {later}:" in cards[0].text

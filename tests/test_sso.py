@@ -295,6 +295,17 @@ def test_signing_out_ends_both_sessions_and_is_audited(
     assert ("bob", "logout") in actions
 
 
+def test_a_sign_out_link_on_another_site_asks_first(server: Server) -> None:
+    with server.client() as client:
+        server.sign_in(client, "bob")
+        asked = client.get("/logout", headers={"Sec-Fetch-Site": "cross-site"})
+        assert asked.status_code == 200 and "<form method='post' action='/logout'>" in asked.text
+        assert client.get("/api/v1/me").status_code == 200  # still signed in
+        out = client.post("/logout")
+        assert out.url.path == "/signed-out"
+        assert client.get("/api/v1/me").status_code == 401
+
+
 def test_the_role_mapping_is_read_again_at_every_sign_in(
     tmp_path: Path, ports: tuple[int, int], provider: OidcProvider
 ) -> None:

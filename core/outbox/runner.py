@@ -14,13 +14,13 @@ import logging
 import threading
 import time
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, select, update
 
 from core.db import insert_or_ignore
 from core.errors import PluginError
 from core.events import committed_after
 from core.integration import Destination
-from core.models import EventCursor, utcnow
+from core.models import Event, EventCursor, utcnow
 from core.outbox.holds import check_holds
 from core.outbox.intake import take_in
 from core.outbox.sending import attempt, due
@@ -42,6 +42,27 @@ def registered_destinations(runtime: Runtime) -> list[Destination]:
 
     runtime.plugins.hook.squall_register_destinations(register=register, settings=runtime.settings)
     return list(found.values())
+
+
+def start_cursors(runtime: Runtime) -> None:
+    """A destination met for the first time starts with the events to come: enabling
+    Slack on a Squall with a history must not replay every past deployment into a
+    channel (nor JIRA comment on old tickets)."""
+    destinations = registered_destinations(runtime)
+    if not destinations:
+        return
+    with runtime.db.write() as session:
+        latest = session.scalar(select(func.max(Event.id))) or 0
+        insert_or_ignore(
+            session,
+            EventCursor.__table__,
+            [{"consumer": consumer_of(d), "position": latest} for d in destinations],
+            ["consumer"],
+        )
+
+
+def consumer_of(destination: Destination) -> str:
+    return f"outbox:{destination.name}"
 
 
 class Outbox:
@@ -106,7 +127,7 @@ class Outbox:
     # --- one destination ---------------------------------------------------------------
 
     def _serve(self, destination: Destination) -> int:
-        consumer = f"outbox:{destination.name}"
+        consumer = consumer_of(destination)
         if not self._lease(consumer):
             return 0  # another process delivers for it now
         try:

@@ -69,6 +69,9 @@ async def test_the_page_shows_the_jira_gate_and_a_rejected_slack_token(
         "(invalid_auth)",
         retries=50,
     )
+    await user.open("/")  # the board says why it has not started either
+    await user.should_see("JIRA OPS-4 to be in Approved (now: In Review)", retries=50)
+    await user.open(f"/deployments/{deployment_id}")
     ticket.status = "Approved"
     await user.should_not_see("Waiting for JIRA", retries=50)
     panel = user.find(marker="deliveries").elements.pop()

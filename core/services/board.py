@@ -16,7 +16,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from core.auth import Actor, AuthTarget, authorize
-from core.models import Deployment, NodeTask, Stage, StepResult, utcnow
+from core.models import Deployment, DeploymentHold, NodeTask, Stage, StepResult, utcnow
 from core.permissions import Permission
 from core.runtime import Runtime
 from core.services.deployments import visible
@@ -80,6 +80,8 @@ class BoardRow:
     """The latest failure point, in a line."""
     eta_seconds: float | None
     """Estimated time left (gates excluded), from earlier durations of the same steps."""
+    held_by: str | None = None
+    """The outside condition it waits for (e.g. a JIRA ticket's status), if any."""
 
     @property
     def remaining(self) -> int:
@@ -145,6 +147,7 @@ def board(
         counts[stage_id][status] += count
         clusters[deployment_id].add(cluster)
     failures = _latest_failures(session, ids)
+    holds = _open_holds(session, ids)
     estimates = Estimator(session, stages, counts, {d.id: d.type for d in deployments})
     rows = []
     for deployment in deployments:
@@ -172,9 +175,21 @@ def board(
                 eta_seconds=None
                 if deployment.status.is_final
                 else estimates.time_left(deployment.id),
+                held_by=None if deployment.status.is_final else holds.get(deployment.id),
             )
         )
     return rows
+
+
+def _open_holds(session: Session, ids: list[int]) -> dict[int, str]:
+    held: dict[int, list[str]] = defaultdict(list)
+    for deployment_id, reason in session.execute(
+        select(DeploymentHold.deployment_id, DeploymentHold.reason)
+        .where(DeploymentHold.deployment_id.in_(ids), DeploymentHold.released_at.is_(None))
+        .order_by(DeploymentHold.id)
+    ):
+        held[deployment_id].append(reason)
+    return {deployment_id: "; ".join(reasons) for deployment_id, reasons in held.items()}
 
 
 def _segment(stage: Stage, tally: Counter[TaskStatus]) -> Segment:

@@ -147,13 +147,20 @@ def _row(row: BoardRow) -> str:
     clusters = ", ".join(row.clusters[:3]) + (
         f" +{len(row.clusters) - 3}" if len(row.clusters) > 3 else ""
     )
-    if row.status in ("awaiting_approval", "paused"):
+    held = (
+        f'<br><span class="sq-muted" data-held="{row.id}">{escape(row.held_by)}</span>'
+        if row.held_by
+        else ""
+    )
+    if row.held_by:
+        eta = "waits for a ticket or another outside condition"
+    elif row.status in ("awaiting_approval", "paused"):
         eta = "waits for a person"
     else:
         eta = components.seconds(row.eta_seconds) if row.eta_seconds is not None else "—"
     cells = [
         f'<a href="{link}" class="squall-deployment" data-id="{row.id}">{row.id}</a>',
-        f'<span class="sq-chip sq-{row.status}">{escape(row.status.replace("_", " "))}</span>',
+        f'<span class="sq-chip sq-{row.status}">{escape(row.status.replace("_", " "))}</span>{held}',
         f'<a href="{link}">{escape(row.title)}</a><br><span class="sq-muted">{escape(row.type)}</span>',
         f'{escape(row.target)}<br><span class="sq-muted">{escape(clusters)}</span>',
         escape(row.requester),

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -142,7 +144,7 @@ def _sqlite_engine(url: str, pool_size: int, *, immediate: bool = True) -> Engin
         # pysqlite's own transaction handling is turned off so that BEGIN is ours.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=60000")
@@ -153,6 +155,20 @@ def _sqlite_engine(url: str, pool_size: int, *, immediate: bool = True) -> Engin
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _switch_to_wal(cursor: Any, patience: float = 60.0) -> None:
+    """Turning a new database file to WAL needs it to itself, and SQLite answers "locked"
+    at once rather than waiting: processes starting together on one new file take turns."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def insert_or_ignore(

@@ -188,6 +188,11 @@ def _default_data_dir() -> Path:
     return Path(base) / "squall"
 
 
+NOT_SETTINGS = frozenset({"SQUALL_CONFIG", "SQUALL_SERVER", "SQUALL_TOKEN"})
+"""Variables that are not settings of this installation: the settings file, and the
+remote Squall (and its token) the `squall` command may talk to instead."""
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Build settings from `SQUALL_CONFIG` (YAML) overlaid with `SQUALL_*` variables."""
     env = dict(os.environ if environ is None else environ)
@@ -202,7 +207,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             raise ConfigError(f"{config_path}: expected a mapping of settings")
         values.update(loaded)
     for name, value in env.items():
-        if not name.startswith("SQUALL_") or name == "SQUALL_CONFIG":
+        if not name.startswith("SQUALL_") or name in NOT_SETTINGS:
             continue
         path = name.removeprefix("SQUALL_").lower().split("__")
         target = values

@@ -212,6 +212,20 @@ def test_settings_come_from_the_environment_and_a_file(tmp_path: Path) -> None:
     assert settings.effective_database_url == f"sqlite:///{tmp_path / 'squall.db'}"
 
 
+def test_the_remote_commands_variables_are_not_settings_of_this_installation(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(
+        {
+            "SQUALL_DATA_DIR": str(tmp_path),
+            "SQUALL_SERVER": "https://squall.example.com",
+            "SQUALL_TOKEN": "sq_1_secret",
+        }
+    )
+    assert settings.data_dir == tmp_path
+    assert "sq_1_secret" not in repr(settings)
+
+
 def test_mapping_settings_read_yaml_from_one_variable(tmp_path: Path) -> None:
     settings = load_settings(
         {

@@ -7,6 +7,7 @@ never appears in a message, an error or a repr.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Iterator
 from typing import Any, TypeVar
@@ -37,6 +38,11 @@ class SquallClient:
     def __init__(self, server: str, token: str | None = None, *, timeout: float = 30.0) -> None:
         if not server.startswith(("http://", "https://")):
             raise Refused(f"--server must be an http:// or https:// URL, not {server!r}")
+        if token and server.startswith("http://") and not _loopback(server):
+            raise Refused(
+                f"refusing to send an API token to {server} in clear: use https:// "
+                "(plain http only to this machine)"
+            )
         self.server = server.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
@@ -131,6 +137,16 @@ class SquallClient:
         if response.status_code >= 400:
             raise _refusal(response)
         return response
+
+
+def _loopback(server: str) -> bool:
+    host = httpx.URL(server).host
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _refusal(response: httpx.Response) -> Refused:

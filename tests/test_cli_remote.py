@@ -140,3 +140,6 @@ def test_commands_of_the_servers_machine_refuse_a_server(remote: Remote) -> None
     )
     unreachable = Remote(remote.squall, "http://127.0.0.1:9", remote.token).run("status")
     assert unreachable.code == 2 and "cannot reach http://127.0.0.1:9" in unreachable.err
+    in_clear = Remote(remote.squall, "http://squall.example.com", remote.token).run("status")
+    assert in_clear.code == 2 and "refusing to send an API token" in in_clear.err
+    assert remote.token not in in_clear.out + in_clear.err

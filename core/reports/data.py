@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Row, and_, select
 from sqlalchemy.orm import Session
 
 from core.errors import NotFound, SquallError
@@ -46,6 +46,25 @@ TIMELINE_SKIPS = ("task.",)
 """Node tasks are in the node table; the timeline keeps what happened to the whole."""
 
 
+def deployment_summary(session: Session, rt: Runtime, deployment: Deployment) -> DeploymentSummary:
+    """What report plugins are handed: every task with its latest attempt's steps, every
+    string from the nodes masked with the deployment's redactor."""
+    redact = deployment_redactor(rt, deployment)
+    stage_names = {
+        stage_id: name
+        for stage_id, name in session.execute(
+            select(Stage.id, Stage.name).where(Stage.deployment_id == deployment.id)
+        )
+    }
+    return _summary(
+        deployment,
+        _task_rows(session, deployment.id),
+        _latest_steps(session, deployment.id, redact),
+        stage_names,
+        redact,
+    )
+
+
 def deployment_report(
     session: Session, rt: Runtime, deployment_id: int, generation: Generation
 ) -> DeploymentReport:
@@ -57,8 +76,64 @@ def deployment_report(
         select(Stage).where(Stage.deployment_id == deployment_id).order_by(Stage.position)
     ).all()
     stage_by_id = {stage.id: stage for stage in stages}
-    # Only the columns a report shows: not the stored steps (maybe encrypted) or node JSON.
-    tasks = session.execute(
+    tasks = _task_rows(session, deployment_id)
+    steps = _latest_steps(session, deployment_id, redact)
+    nodes = tuple(
+        NodeLine(
+            node=task.node_name,
+            cluster=task.cluster_name,
+            stage=stage_by_id[task.stage_id].name,
+            stage_kind=stage_by_id[task.stage_id].kind.value,
+            status=task.status.value,
+            attempt=task.attempt,
+            steps=tuple(StepCell(s.name, s.status, s.exit_code) for s in steps[task.id]),
+            failed_step=task.failed_step_name,
+            exit_code=task.exit_code,
+            error=redact(task.error) if task.error else None,
+            duration=seconds(task.started_at, task.finished_at),
+            last_lines=(
+                tuple(redact(line) for line in task.last_lines or ())
+                if task.status in FAILED
+                else ()
+            ),
+        )
+        for task in tasks
+    )
+    params = redacted_params(deployment.params)
+    summary = _summary(deployment, tasks, steps, {stage.id: stage.name for stage in stages}, redact)
+    deployed = [line for line in nodes if line.stage_kind == StageKind.DEPLOY.value]
+    by_stage: dict[int, list[NodeLine]] = defaultdict(list)
+    for line, task in zip(nodes, tasks, strict=True):
+        by_stage[task.stage_id].append(line)
+    return DeploymentReport(
+        deployment_id=deployment.id,
+        type=deployment.type,
+        title=deployment.title,
+        status=deployment.status.value,
+        requester=deployment.requester,
+        ticket=deployment.ticket,
+        target=deployment.selector,
+        attempt=deployment.attempt,
+        params=params,
+        options=dict(deployment.options),
+        created_at=deployment.created_at,
+        started_at=deployment.started_at,
+        finished_at=deployment.finished_at,
+        approvals=_approvals(session, deployment_id),
+        stages=tuple(_stage_line(stage, by_stage[stage.id]) for stage in stages),
+        clusters=_cluster_lines(deployed),
+        nodes=nodes,
+        signatures=signatures(nodes),
+        timeline=_timeline(session, deployment_id, redact),
+        sections=_sections(rt, summary, redact),
+        durations=durations(line.duration for line in deployed),
+        generation=generation,
+    )
+
+
+def _task_rows(session: Session, deployment_id: int) -> Sequence[Row[Any]]:
+    """Only the columns reports show: not the stored steps (maybe encrypted) or node JSON."""
+    return session.execute(
         select(
             NodeTask.id,
             NodeTask.stage_id,
@@ -77,6 +152,12 @@ def deployment_report(
         .where(NodeTask.deployment_id == deployment_id)
         .order_by(Stage.position, NodeTask.position)
     ).all()
+
+
+def _latest_steps(
+    session: Session, deployment_id: int, redact: Redactor
+) -> dict[int, list[StepSummary]]:
+    """Step results of each task's latest attempt, by task id."""
     steps: dict[int, list[StepSummary]] = defaultdict(list)
     for row in session.execute(
         select(
@@ -105,85 +186,45 @@ def deployment_report(
                 redact.redact_json(row.data) if row.data else None,
             )
         )
-    nodes = tuple(
-        NodeLine(
-            node=task.node_name,
-            cluster=task.cluster_name,
-            stage=stage_by_id[task.stage_id].name,
-            stage_kind=stage_by_id[task.stage_id].kind.value,
-            status=task.status.value,
-            attempt=task.attempt,
-            steps=tuple(StepCell(s.name, s.status, s.exit_code) for s in steps[task.id]),
-            failed_step=task.failed_step_name,
-            exit_code=task.exit_code,
-            error=redact(task.error) if task.error else None,
-            duration=seconds(task.started_at, task.finished_at),
-            last_lines=(
-                tuple(redact(line) for line in task.last_lines or ())
-                if task.status in FAILED
-                else ()
-            ),
-        )
-        for task in tasks
-    )
-    params = redacted_params(deployment.params)
-    summary = DeploymentSummary(
+    return steps
+
+
+def _summary(
+    deployment: Deployment,
+    tasks: Sequence[Row[Any]],
+    steps: Mapping[int, list[StepSummary]],
+    stage_names: Mapping[int, str],
+    redact: Redactor,
+) -> DeploymentSummary:
+    return DeploymentSummary(
         id=deployment.id,
         type=deployment.type,
         title=deployment.title,
         status=deployment.status.value,
         requester=deployment.requester,
         ticket=deployment.ticket,
-        params=params,
+        params=redacted_params(deployment.params),
         selector=deployment.selector,
         created_at=deployment.created_at,
         started_at=deployment.started_at,
         finished_at=deployment.finished_at,
         tasks=tuple(
             TaskSummary(
-                node=line.node,
-                cluster=line.cluster,
-                stage=line.stage,
-                status=line.status,
-                attempt=line.attempt,
-                exit_code=line.exit_code,
-                error=line.error,
-                failed_step=line.failed_step,
+                node=task.node_name,
+                cluster=task.cluster_name,
+                stage=stage_names[task.stage_id],
+                status=task.status.value,
+                attempt=task.attempt,
+                exit_code=task.exit_code,
+                error=redact(task.error) if task.error else None,
+                failed_step=task.failed_step_name,
                 last_lines=tuple(redact(text) for text in task.last_lines or ()),
-                steps=tuple(steps[task.id]),
+                steps=tuple(steps.get(task.id, ())),
                 started_at=task.started_at,
                 finished_at=task.finished_at,
             )
-            for line, task in zip(nodes, tasks, strict=True)
+            for task in tasks
         ),
-    )
-    deployed = [line for line in nodes if line.stage_kind == StageKind.DEPLOY.value]
-    by_stage: dict[int, list[NodeLine]] = defaultdict(list)
-    for line, task in zip(nodes, tasks, strict=True):
-        by_stage[task.stage_id].append(line)
-    return DeploymentReport(
-        deployment_id=deployment.id,
-        type=deployment.type,
-        title=deployment.title,
-        status=deployment.status.value,
-        requester=deployment.requester,
-        ticket=deployment.ticket,
-        target=deployment.selector,
-        attempt=deployment.attempt,
-        params=params,
-        options=dict(deployment.options),
-        created_at=deployment.created_at,
-        started_at=deployment.started_at,
-        finished_at=deployment.finished_at,
-        approvals=_approvals(session, deployment_id),
-        stages=tuple(_stage_line(stage, by_stage[stage.id]) for stage in stages),
-        clusters=_cluster_lines(deployed),
-        nodes=nodes,
-        signatures=signatures(nodes),
-        timeline=_timeline(session, deployment_id, redact),
-        sections=_sections(rt, summary, redact),
-        durations=durations(line.duration for line in deployed),
-        generation=generation,
     )
 
 

@@ -24,7 +24,8 @@ from core.models import (
     StepResult,
 )
 from core.permissions import Permission
-from core.reporting import DeploymentSummary, ReportSection, StepSummary, TaskSummary
+from core.reporting import DeploymentSummary, ReportSection
+from core.reports import data
 from core.runtime import Runtime
 from core.secrets import redacted_params
 from core.services.deployments import get, visible
@@ -373,63 +374,7 @@ def deployment_summary(
     session: Session, rt: Runtime, actor: Actor, deployment_id: int
 ) -> DeploymentSummary:
     """The value handed to report plugins: every task with its latest attempt's steps."""
-    deployment = get(session, rt, actor, deployment_id)
-    rows = session.execute(
-        select(NodeTask, Stage.name)
-        .join(Stage, Stage.id == NodeTask.stage_id)
-        .where(NodeTask.deployment_id == deployment_id)
-        .order_by(Stage.position, NodeTask.position)
-    ).all()
-    steps: dict[int, list[StepSummary]] = defaultdict(list)
-    for result in session.scalars(
-        select(StepResult)
-        .join(
-            NodeTask,
-            and_(NodeTask.id == StepResult.task_id, NodeTask.attempt == StepResult.attempt),
-        )
-        .where(NodeTask.deployment_id == deployment_id)
-        .order_by(StepResult.task_id, StepResult.position)
-    ):
-        steps[result.task_id].append(
-            StepSummary(
-                result.position,
-                result.name,
-                result.status.value,
-                result.exit_code,
-                result.error,
-                result.data,
-            )
-        )
-    return DeploymentSummary(
-        id=deployment.id,
-        type=deployment.type,
-        title=deployment.title,
-        status=deployment.status.value,
-        requester=deployment.requester,
-        ticket=deployment.ticket,
-        params=redacted_params(deployment.params),
-        selector=deployment.selector,
-        created_at=deployment.created_at,
-        started_at=deployment.started_at,
-        finished_at=deployment.finished_at,
-        tasks=tuple(
-            TaskSummary(
-                node=task.node_name,
-                cluster=task.cluster_name,
-                stage=stage_name,
-                status=task.status.value,
-                attempt=task.attempt,
-                exit_code=task.exit_code,
-                error=task.error,
-                failed_step=task.failed_step_name,
-                last_lines=tuple(task.last_lines or ()),
-                steps=tuple(steps[task.id]),
-                started_at=task.started_at,
-                finished_at=task.finished_at,
-            )
-            for task, stage_name in rows
-        ),
-    )
+    return data.deployment_summary(session, rt, get(session, rt, actor, deployment_id))
 
 
 @dataclass(frozen=True)

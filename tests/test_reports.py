@@ -239,6 +239,13 @@ def test_a_cluster_report_counts_deployments_failures_by_node_and_step(
     text = one_line("\n".join(pdf_pages(reports.render_pdf(report))))
     assert "Deployments 2 Succeeded 1 Failed 1 Unfinished 0 Success rate 50.0%" in text
     assert "node-05 1 2 50%" in text  # the nodes that fail most
+    # Charts: both deployments fall on one day's bar; and how long deployments took.
+    assert "Deployments over the period" in text and "one bar a day; at most 2 a bar" in text
+    assert "Deployment durations (seconds)" in text
+    quarter = read(squall, reports.cluster_report, "node-cluster-b", started - dt.timedelta(90))
+    assert "one bar a week; at most 2 a bar" in one_line(
+        "\n".join(pdf_pages(reports.render_pdf(quarter)))
+    )
     earlier = read(
         squall,
         reports.cluster_report,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
 
-from core.reports.model import ClusterLine, StageLine
+from core.reports.model import ClusterLine, DeploymentLine, StageLine
 
 STATUS_COLORS = {
     "succeeded": colors.HexColor("#43a047"),
@@ -66,13 +66,18 @@ def status_per_cluster(clusters: Sequence[ClusterLine], width: float) -> Drawing
     return drawing
 
 
-def duration_histogram(values: Sequence[float], width: float, bins: int = 20) -> Drawing:
-    """How long node tasks took: a histogram over the finished ones."""
+def duration_histogram(
+    values: Sequence[float],
+    width: float,
+    bins: int = 20,
+    title: str = "Node task durations (seconds)",
+) -> Drawing:
+    """How long things took (node tasks by default): a histogram over the finished ones."""
     height = 120.0
     drawing = Drawing(width, height)
-    _title(drawing, "Node task durations (seconds)", height)
+    _title(drawing, title, height)
     if not values:
-        drawing.add(String(0, height / 2, "no node task finished", fontName=FONT, fontSize=8))
+        drawing.add(String(0, height / 2, "nothing finished", fontName=FONT, fontSize=8))
         return drawing
     low, high = min(values), max(values)
     span = (high - low) or 1.0
@@ -132,6 +137,73 @@ def stage_timeline(stages: Sequence[StageLine], start: dt.datetime | None, width
     drawing.add(
         String(width - 10, 4, f"{total:.1f} s", fontName=FONT, fontSize=7, textAnchor="end")
     )
+    return drawing
+
+
+DEPLOYMENT_OUTCOME = {
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "cancelled": "failed",
+    "rolled_back": "failed",
+}
+"""A deployment's status as the status-over-time chart colours it; the rest is `other`."""
+MAX_PERIOD_BARS = 62
+
+
+def status_over_time(
+    deployments: Sequence[DeploymentLine], since: dt.datetime, until: dt.datetime, width: float
+) -> Drawing:
+    """Deployments of the period by day (by week past two months), stacked by outcome."""
+    height = 120.0
+    drawing = Drawing(width, height)
+    _title(drawing, "Deployments over the period", height)
+    _legend(drawing, width, height)
+    days = max((until.date() - since.date()).days + 1, 1)
+    step = 1 if days <= MAX_PERIOD_BARS else 7
+    bars = -(-days // step)
+    tallies = [dict.fromkeys(STATUS_COLORS, 0) for _ in range(bars)]
+    for deployment in deployments:
+        index = (deployment.created_at.date() - since.date()).days // step
+        if 0 <= index < bars:
+            tallies[index][DEPLOYMENT_OUTCOME.get(deployment.status, "other")] += 1
+    top = max((sum(tally.values()) for tally in tallies), default=0)
+    base, plot_height = 18.0, height - 45
+    column = width / bars
+    if top:
+        for index, tally in enumerate(tallies):
+            y = base
+            for status, count in tally.items():
+                if count:
+                    bar_height = plot_height * count / top
+                    drawing.add(
+                        _box(
+                            index * column + 0.5,
+                            y,
+                            max(column - 1, 0.5),
+                            bar_height,
+                            STATUS_COLORS[status],
+                        )
+                    )
+                    y += bar_height
+    else:
+        drawing.add(
+            String(0, height / 2, "no deployment in this period", fontName=FONT, fontSize=8)
+        )
+    drawing.add(Line(0, base, width, base, strokeColor=MUTED, strokeWidth=0.5))
+    unit = "day" if step == 1 else "week"
+    drawing.add(String(0, 6, f"{since:%Y-%m-%d}", fontName=FONT, fontSize=7))
+    drawing.add(
+        String(
+            width / 2,
+            6,
+            f"one bar a {unit}; at most {top} a bar",
+            fontName=FONT,
+            fontSize=7,
+            textAnchor="middle",
+            fillColor=MUTED,
+        )
+    )
+    drawing.add(String(width, 6, f"{until:%Y-%m-%d}", fontName=FONT, fontSize=7, textAnchor="end"))
     return drawing
 
 

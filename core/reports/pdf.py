@@ -187,22 +187,16 @@ def _deployment(report: DeploymentReport) -> list[Flowable]:
             ]
         ),
         Spacer(1, 8),
-        Table(
-            [
+        _side_by_side(
+            charts.status_per_cluster(report.clusters, WIDTH / 2 - 10),
+            charts.duration_histogram(
                 [
-                    charts.status_per_cluster(report.clusters, WIDTH / 2 - 10),
-                    charts.duration_histogram(
-                        [
-                            n.duration
-                            for n in report.nodes
-                            if n.duration is not None and n.stage_kind == "deploy"
-                        ],
-                        WIDTH / 2 - 10,
-                    ),
-                ]
-            ],
-            colWidths=[WIDTH / 2, WIDTH / 2],
-            style=[("VALIGN", (0, 0), (-1, -1), "TOP")],
+                    n.duration
+                    for n in report.nodes
+                    if n.duration is not None and n.stage_kind == "deploy"
+                ],
+                WIDTH / 2 - 10,
+            ),
         ),
         Spacer(1, 6),
         charts.stage_timeline(report.stages[:30], report.started_at, WIDTH),
@@ -406,6 +400,15 @@ def _cluster(report: ClusterReport) -> list[Flowable]:
                 ("Node task p95", _seconds(report.task_durations.p95)),
             ]
         ),
+        Spacer(1, 8),
+        _side_by_side(
+            charts.status_over_time(report.deployments, report.since, report.until, WIDTH / 2 - 10),
+            charts.duration_histogram(
+                [d.duration for d in report.deployments if d.duration is not None],
+                WIDTH / 2 - 10,
+                title="Deployment durations (seconds)",
+            ),
+        ),
         Paragraph("Nodes that fail most", H2),
         _table(
             ("node", "failures", "node tasks", "failure rate"),
@@ -480,6 +483,10 @@ def _node(report: NodeReport) -> list[Flowable]:
                 ("Last failures", str(len(report.last_failures))),
             ]
         ),
+        Spacer(1, 8),
+        charts.duration_histogram(
+            [h.duration for h in report.history if h.duration is not None], WIDTH
+        ),
         Paragraph("Last failures", H2),
     ]
     if not report.last_failures:
@@ -540,6 +547,14 @@ def _node(report: NodeReport) -> list[Flowable]:
 
 
 # --- pieces ------------------------------------------------------------------------------
+
+
+def _side_by_side(left: Flowable, right: Flowable) -> Table:
+    return Table(
+        [[left, right]],
+        colWidths=[WIDTH / 2, WIDTH / 2],
+        style=[("VALIGN", (0, 0), (-1, -1), "TOP")],
+    )
 
 
 def _status_line(status: str, rest: str) -> Table:

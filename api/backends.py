@@ -5,6 +5,7 @@ answer with the same core values, so every command prints the same either way.""
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -55,11 +56,12 @@ class Backend(Protocol):
         ...
 
 
-class _Pages:
+class _Pages(ABC):
     """Reading a log page by page, the same way whichever Squall answers."""
 
+    @abstractmethod
     def logs(self, deployment_id: int, *, node: str | None, after: int) -> LogChunk:
-        raise NotImplementedError
+        """The lines after id `after`, one page."""
 
     def read_all(self, deployment_id: int, *, node: str | None) -> Iterator[LogEntry]:
         after = 0

@@ -13,7 +13,7 @@ import pytest
 from access_fixtures import NOBODY, ROLE_ACTORS, Prepared, copy_of, prepare
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.middleware.sessions import SessionMiddleware
 
 from api.auth import local_path
@@ -288,6 +288,27 @@ def test_a_token_never_makes_tokens_and_is_stored_only_hashed(api: Api) -> None:
     assert secret.encode() not in database
     with api.runtime.db.read() as session:
         assert secret not in str([t.secret_hash for t in session.scalars(select(ApiToken))])
+
+
+def test_a_tokens_last_use_is_kept_to_the_minute(api: Api) -> None:
+    token = api.token_for(ROLE_ACTORS["viewer"])
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def last_used() -> dt.datetime | None:
+        with api.runtime.db.read() as session:
+            return session.scalars(select(ApiToken.last_used_at)).one()
+
+    assert last_used() is None
+    assert api.http.get("/api/v1/deployments", headers=headers).status_code == 200
+    first = last_used()
+    assert first is not None
+    assert api.http.get("/api/v1/deployments", headers=headers).status_code == 200
+    assert last_used() == first  # within the minute: no write for every call
+    with api.runtime.db.write() as session:  # as if that use was two minutes ago
+        session.execute(update(ApiToken).values(last_used_at=first - dt.timedelta(minutes=2)))
+    assert api.http.get("/api/v1/deployments", headers=headers).status_code == 200
+    later = last_used()
+    assert later is not None and later > first
 
 
 def test_creating_a_token_asks_for_valid_settings(api: Api) -> None:

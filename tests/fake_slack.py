@@ -49,6 +49,8 @@ class FakeSlack(FakeServer):
         self.messages: list[Message] = []
         self.uploads: dict[str, tuple[str, bytes | None]] = {}
         self.clock = 1_700_000_000
+        self.page_size = 1000
+        """The most channels one `conversations.list` answer holds."""
 
     @property
     def api_url(self) -> str:
@@ -145,10 +147,17 @@ class FakeSlack(FakeServer):
         return {"ok": True}
 
     def _conversations_list(self, form: dict[str, str]) -> dict[str, Any]:
-        return {
-            "ok": True,
-            "channels": [{"id": c.id, "name": c.name} for c in self.channels.values()],
-        }
+        """Pages of at most `limit` (and of `page_size`) channels, as Slack pages them."""
+        listed = [
+            {"id": c.id, "name": c.name}
+            for c in self.channels.values()
+            if not (c.archived and form.get("exclude_archived") in ("1", "true"))
+        ]
+        size = min(int(form.get("limit") or 100), self.page_size)
+        start = int(form.get("cursor") or 0)
+        page = listed[start : start + size]
+        more = str(start + size) if start + size < len(listed) else ""
+        return {"ok": True, "channels": page, "response_metadata": {"next_cursor": more}}
 
     def _conversations_history(self, form: dict[str, str]) -> dict[str, Any]:
         found = [m.json() for m in reversed(self.roots(form.get("channel", "")))]

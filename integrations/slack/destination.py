@@ -104,7 +104,7 @@ def _open(slack: WebClient, settings: SlackSettings, context: DeliveryContext) -
     assert settings.channel is not None
     channel = context.link.get("channel") or settings.channel
     if temporary(settings, deployment) and not context.link.get("channel"):
-        channel = _create_channel(slack, deployment)
+        channel = open_channel(slack, deployment)
         context.remember(channel=channel, temporary=True)
         people = [deployment.requester, *split_names(settings.invite)]
         _invite(slack, settings, channel, people)
@@ -168,19 +168,28 @@ def _find(slack: WebClient, channel: str, thread: str | None, mark: str) -> str 
     return None
 
 
-def _create_channel(slack: WebClient, deployment: DeploymentInfo) -> str:
+def open_channel(slack: WebClient, deployment: DeploymentInfo) -> str:
+    """The deployment's temporary channel: created, or found if an earlier attempt created
+    it before its answer was lost."""
     slug = re.sub(r"[^a-z0-9-]+", "-", deployment.title.lower()).strip("-")
     name = f"squall-{deployment.id}-{slug}"[:80].rstrip("-")
     try:
         created = call(lambda: slack.conversations_create(name=name), "creating a channel")
         return str(created["channel"]["id"])
     except DeliveryFailed:
-        # An earlier attempt may have created it before its answer was lost.
-        listed = call(lambda: slack.conversations_list(limit=1000), "listing channels")
-        for channel in listed.get("channels") or []:
+        found = call(lambda: _channel_named(slack, name), "listing channels")
+        if found is None:
+            raise
+        return found
+
+
+def _channel_named(slack: WebClient, name: str) -> str | None:
+    # Every page: a large workspace has more channels than one answer holds.
+    for page in slack.conversations_list(limit=1000, exclude_archived=True):
+        for channel in page.get("channels") or []:
             if channel.get("name") == name:
                 return str(channel["id"])
-        raise
+    return None
 
 
 def _invite(slack: WebClient, settings: SlackSettings, channel: str, people: list[str]) -> None:

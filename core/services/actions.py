@@ -8,7 +8,9 @@ as far as it can at once.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
@@ -44,17 +46,7 @@ def cancel(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> N
     now = utcnow()
     deployment.status = D.CANCELLED
     deployment.finished_at = now
-    cancelled = session.scalars(
-        update(NodeTask)
-        .where(NodeTask.deployment_id == deployment_id, NodeTask.status == T.PENDING)
-        .values(status=T.CANCELLED, finished_at=now)
-        .returning(NodeTask.id)
-    ).all()
-    session.execute(
-        update(Stage)
-        .where(Stage.deployment_id == deployment_id, Stage.status.in_(UNFINISHED_STAGES))
-        .values(status=S.CANCELLED, finished_at=now)
-    )
+    cancelled = _close_pending(session, deployment_id, T.CANCELLED, S.CANCELLED, now)
     emit_many(
         session,
         [
@@ -328,17 +320,7 @@ def rollback(session: Session, rt: Runtime, actor: Actor, deployment_id: int) ->
         )
     )
     now = utcnow()
-    skipped = session.scalars(
-        update(NodeTask)
-        .where(NodeTask.deployment_id == deployment_id, NodeTask.status == T.PENDING)
-        .values(status=T.SKIPPED, finished_at=now)
-        .returning(NodeTask.id)
-    ).all()
-    session.execute(
-        update(Stage)
-        .where(Stage.deployment_id == deployment_id, Stage.status.in_(UNFINISHED_STAGES))
-        .values(status=S.SKIPPED, finished_at=now)
-    )
+    skipped = _close_pending(session, deployment_id, T.SKIPPED, S.SKIPPED, now)
     store_plan(
         session,
         rt,
@@ -440,3 +422,26 @@ def available(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -
         for name, permission in offered
         if is_allowed(rt.plugins.hook, actor, permission, target)
     ]
+
+
+def _close_pending(
+    session: Session,
+    deployment_id: int,
+    task_status: TaskStatus,
+    stage_status: StageStatus,
+    now: dt.datetime,
+) -> Sequence[int]:
+    """End what has not started: pending node tasks and unfinished stages. Returns the ids
+    of the tasks it ended."""
+    ended = session.scalars(
+        update(NodeTask)
+        .where(NodeTask.deployment_id == deployment_id, NodeTask.status == T.PENDING)
+        .values(status=task_status, finished_at=now)
+        .returning(NodeTask.id)
+    ).all()
+    session.execute(
+        update(Stage)
+        .where(Stage.deployment_id == deployment_id, Stage.status.in_(UNFINISHED_STAGES))
+        .values(status=stage_status, finished_at=now)
+    )
+    return ended

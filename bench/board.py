@@ -65,8 +65,8 @@ from typing import Any, cast
 import httpx
 from sqlalchemy import Table, insert, text
 
-from app import DEFAULT_PLUGINS
-from core.models import (
+from squall.app import DEFAULT_PLUGINS
+from squall.core.models import (
     Approval,
     Cluster,
     Deployment,
@@ -78,14 +78,14 @@ from core.models import (
     Stage,
     StepResult,
 )
-from core.services import board as board_service
-from core.services import logs as log_service
-from core.services.board import BoardFilter, board
-from core.services.views import deployment_detail
-from core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus
-from core.testing.harness import SquallHarness
-from ui import components
-from ui.pages.board import render
+from squall.core.services import board as board_service
+from squall.core.services import logs as log_service
+from squall.core.services.board import BoardFilter, board
+from squall.core.services.views import deployment_detail
+from squall.core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus
+from squall.testing.harness import SquallHarness
+from squall.ui import components
+from squall.ui.pages.board import render
 
 D, S, T, K = DeploymentStatus, StageStatus, TaskStatus, StageKind
 

@@ -3,7 +3,7 @@
 
     python bench/fanout.py [--nodes 200] [--repeat 3] [--parallel 50]
 
-Starts ONE fleet of real sshd processes on loopback (core.testing.fleet.Fleet) and, with
+Starts ONE fleet of real sshd processes on loopback (squall.testing.fleet.Fleet) and, with
 that same fleet, measures several repetitions of each contender, interleaved:
 
 * squall          a no-op deployment of every node through Squall's engine (SQLite
@@ -48,9 +48,9 @@ from typing import Any
 import fabric
 import paramiko
 
-from core.testing.fleet import Fleet, FleetNode
-from core.testing.harness import SquallHarness
-from plugins.noop import PROBE
+from squall.plugins.noop import PROBE
+from squall.testing.fleet import Fleet, FleetNode
+from squall.testing.harness import SquallHarness
 
 PROBE_KEYS = ("hostname", "kernel", "user", "load", "disk_free_kib")
 TARGET_VS_FABRIC = 1.25  # Squall's wall time at most this many times bare Fabric's
@@ -178,7 +178,7 @@ class SquallContender:
         self.count += 1
         data_dir = self.workdir / f"squall-data-{self.count}"
         # Untimed: new database and migrations, plugin host, fleet inventory import.
-        harness = SquallHarness(data_dir, ["plugins.noop"], fleet=self.fleet)
+        harness = SquallHarness(data_dir, ["squall.plugins.noop"], fleet=self.fleet)
         try:
             with Clock(self.fleet) as clock:
                 started = time.perf_counter()

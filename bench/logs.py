@@ -29,11 +29,11 @@ from typing import Any, cast
 import yaml
 from sqlalchemy import Table, insert, select, update
 
-from app import DEFAULT_PLUGINS
-from core.models import LogLine, NodeTask
-from core.services import logs
-from core.status import TaskStatus
-from core.testing.harness import SquallHarness
+from squall.app import DEFAULT_PLUGINS
+from squall.core.models import LogLine, NodeTask
+from squall.core.services import logs
+from squall.core.status import TaskStatus
+from squall.testing.harness import SquallHarness
 
 WINDOW = 500
 INSERT_BATCH = 50_000

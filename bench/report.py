@@ -8,7 +8,7 @@ nodes over `--clusters` clusters (lightning, then four thunder waves; three step
 one node in 53 failed at its second step with five last lines), written straight into the
 tables, no SSH. Then times, as the median of `--repeat` runs:
 
-- computing the report from the database (`core.reports.data`),
+- computing the report from the database (`squall.core.reports.data`),
 - rendering Squall's PDF (summary page and charts, every table, footers),
 - and two peers in the same run: the same node table written with the `csv` module (the
   spreadsheet teams build by hand today, no layout at all), and a naive reportlab PDF:
@@ -36,13 +36,13 @@ from reportlab.lib.pagesizes import A4, landscape
 from reportlab.platypus import SimpleDocTemplate, Table
 from sqlalchemy import insert, select
 
-from app import DEFAULT_PLUGINS
-from core.models import Deployment, Event, NodeTask, Stage, StepResult
-from core.reports import data
-from core.reports.model import Generation
-from core.services import reports
-from core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus
-from core.testing.harness import SquallHarness
+from squall.app import DEFAULT_PLUGINS
+from squall.core.models import Deployment, Event, NodeTask, Stage, StepResult
+from squall.core.reports import data
+from squall.core.reports.model import Generation
+from squall.core.services import reports
+from squall.core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus
+from squall.testing.harness import SquallHarness
 
 STEPS = ("prepare", "rebuild", "verify")
 WAVES = ("lightning", "thunder 1", "thunder 2", "thunder 3", "thunder 4")
@@ -224,7 +224,7 @@ def main() -> None:
 
 
 def _node_rows(report: Any) -> list[tuple[str, ...]]:
-    from core.reports.tables import tables
+    from squall.core.reports.tables import tables
 
     nodes = tables(report)["nodes"]
     return [nodes.headers] + [

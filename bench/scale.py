@@ -39,10 +39,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from app import DEFAULT_PLUGINS
-from core.settings import EngineSettings, SSHSettings
-from core.testing.fleet import Fleet
-from core.testing.harness import SquallHarness
+from squall.app import DEFAULT_PLUGINS
+from squall.core.settings import EngineSettings, SSHSettings
+from squall.testing.fleet import Fleet
+from squall.testing.harness import SquallHarness
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -90,7 +90,7 @@ def start_workers(
         log = logs / f"worker-{index}.log"
         workers.append(
             subprocess.Popen(
-                [sys.executable, "-m", "app", "worker", "--workers", str(slots)],
+                [sys.executable, "-m", "squall", "worker", "--workers", str(slots)],
                 env=env,
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import yaml
 
-from app import DEFAULT_PLUGINS
-from core.auth import Actor, Grant
-from core.permissions import ROLES
-from core.services import access, actions
-from core.testing.harness import SquallHarness
+from squall.app import DEFAULT_PLUGINS
+from squall.core.auth import Actor, Grant
+from squall.core.permissions import ROLES
+from squall.core.services import access, actions
+from squall.testing.harness import SquallHarness
 
 ROLE_ACTORS = {role: Actor(f"{role}-user", source="sso", grants=(Grant(role),)) for role in ROLES}
 NOBODY = Actor("nobody", source="sso")
@@ -69,7 +69,9 @@ def prepare(root: Path) -> Prepared:
         squall.act(actions.pause, paused)
         failed = squall.deploy("cache_rebuild", params=FAIL).id
         failed_again = squall.deploy("cache_rebuild", params=FAIL).id
-        done = squall.deploy("config_change", params={"path": "app.conf", "content": "new\n"}).id
+        done = squall.deploy(
+            "config_change", params={"path": "squall.app.conf", "content": "new\n"}
+        ).id
         staging = squall.deploy("noop", target="cluster:web-staging").id
         with squall.runtime.db.write() as session:
             binding = access.grant_role(

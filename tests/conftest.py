@@ -15,9 +15,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from app import DEFAULT_PLUGINS
-from core.testing.fleet import Fleet
-from core.testing.harness import SquallHarness
+from squall.app import DEFAULT_PLUGINS
+from squall.testing.fleet import Fleet
+from squall.testing.harness import SquallHarness
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM = "/usr/bin/chromium"

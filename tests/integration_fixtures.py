@@ -13,10 +13,10 @@ from fake_jira import FakeJira
 from fake_slack import FakeSlack
 from integration_helpers import FAST_OUTBOX
 
-from app import DEFAULT_PLUGINS
-from core.settings import SSHSettings
-from core.testing.fleet import Fleet
-from core.testing.harness import SquallHarness
+from squall.app import DEFAULT_PLUGINS
+from squall.core.settings import SSHSettings
+from squall.testing.fleet import Fleet
+from squall.testing.harness import SquallHarness
 
 
 @pytest.fixture(scope="module")

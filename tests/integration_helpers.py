@@ -11,10 +11,10 @@ from fake_jira import FakeJira
 from fake_slack import FakeSlack
 from sqlalchemy import func, select
 
-from core.auth import Actor
-from core.models import Delivery
-from core.settings import JiraSettings, OutboxSettings, SlackSettings
-from core.testing.harness import SquallHarness
+from squall.core.auth import Actor
+from squall.core.models import Delivery
+from squall.core.settings import JiraSettings, OutboxSettings, SlackSettings
+from squall.testing.harness import SquallHarness
 
 BOB = Actor("bob", frozenset({"approver", "operator"}), "sso")
 COUNT_RUNS = ["sh", "-c", "echo ran >> runs; test ! -e fail"]
@@ -69,7 +69,7 @@ def group(**params: Any) -> dict[str, Any]:
 def create(
     squall: SquallHarness, type_name: str, params: dict[str, Any], *, ticket: str | None = None
 ) -> int:
-    from core.services import deployments
+    from squall.core.services import deployments
 
     with squall.runtime.db.write() as session:
         return deployments.create(

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import httpx
 
-from app import DEFAULT_PLUGINS
-from core.auth import Actor, Grant
-from core.services import access
-from core.settings import EngineSettings, SSHSettings
-from core.testing.fleet import Fleet
-from core.testing.harness import SquallHarness
+from squall.app import DEFAULT_PLUGINS
+from squall.core.auth import Actor, Grant
+from squall.core.services import access
+from squall.core.settings import EngineSettings, SSHSettings
+from squall.testing.fleet import Fleet
+from squall.testing.harness import SquallHarness
 
 ROOT = Path(__file__).resolve().parent.parent
 CI = Actor("ci", source="sso", grants=(Grant("admin"),))
@@ -118,7 +118,7 @@ class Installation:
     def _start(self, *args: str) -> subprocess.Popen[bytes]:
         log = (self.data_dir / f"process-{len(self.processes)}.log").open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "app", *args],
+            [sys.executable, "-m", "squall", *args],
             env=self.env(),
             cwd=ROOT,
             stdout=log,

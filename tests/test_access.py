@@ -15,15 +15,15 @@ from access_fixtures import GROUP_NOOP, NOBODY, ROLE_ACTORS, Prepared, copy_of, 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import DEFAULT_PLUGINS
-from core.auth import Actor, Grant
-from core.errors import PermissionDenied, ValidationError
-from core.inventory import load_inventory
-from core.models import AuditRecord
-from core.permissions import ROLES, Permission, matrix_markdown
-from core.runtime import Runtime
-from core.services import access, actions, board, deployments, inventory, views
-from core.testing.harness import SquallHarness
+from squall.app import DEFAULT_PLUGINS
+from squall.core.auth import Actor, Grant
+from squall.core.errors import PermissionDenied, ValidationError
+from squall.core.inventory import load_inventory
+from squall.core.models import AuditRecord
+from squall.core.permissions import ROLES, Permission, matrix_markdown
+from squall.core.runtime import Runtime
+from squall.core.services import access, actions, board, deployments, inventory, views
+from squall.testing.harness import SquallHarness
 
 ROOT = Path(__file__).parent.parent
 

@@ -16,16 +16,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from starlette.middleware.sessions import SessionMiddleware
 
-from api.auth import local_path
-from api.server import install, session_options
-from app import DEFAULT_PLUGINS
-from core.auth import Actor
-from core.models import ApiToken, AuditRecord
-from core.permissions import ROLES, Permission
-from core.runtime import Runtime
-from core.services import access
-from core.settings import SSOSettings
-from core.testing.harness import SquallHarness
+from squall.api.auth import local_path
+from squall.api.server import install, session_options
+from squall.app import DEFAULT_PLUGINS
+from squall.core.auth import Actor
+from squall.core.models import ApiToken, AuditRecord
+from squall.core.permissions import ROLES, Permission
+from squall.core.runtime import Runtime
+from squall.core.services import access
+from squall.core.settings import SSOSettings
+from squall.testing.harness import SquallHarness
 
 SSO = SSOSettings(issuer="http://127.0.0.1:9/never-asked", client_id="squall", client_secret="x")
 """Sign-on configured (so tokens are needed), with a provider these tests never reach."""

@@ -18,7 +18,7 @@ from schemathesis import checks
 from served import Installation, installation
 from sqlalchemy import create_engine, text
 
-from core.auth import Actor, Grant
+from squall.core.auth import Actor, Grant
 
 CALLS: list[str] = []
 """Operations called, one entry a request: proof the run sent what it claims."""

@@ -15,14 +15,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from starlette.middleware.sessions import SessionMiddleware
 
-from api.server import install, session_options
-from app import DEFAULT_PLUGINS
-from core.auth import Actor, Grant
-from core.models import AuditRecord, Deployment
-from core.services import access
-from core.settings import SSOSettings
-from core.testing.fleet import Fleet
-from core.testing.harness import SquallHarness
+from squall.api.server import install, session_options
+from squall.app import DEFAULT_PLUGINS
+from squall.core.auth import Actor, Grant
+from squall.core.models import AuditRecord, Deployment
+from squall.core.services import access
+from squall.core.settings import SSOSettings
+from squall.testing.fleet import Fleet
+from squall.testing.harness import SquallHarness
 
 SSO = SSOSettings(issuer="http://127.0.0.1:9/never-asked", client_id="squall", client_secret="x")
 ADMIN = Actor("ci", source="sso", grants=(Grant("admin"),))

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from core.auth import local_operator
-from core.runtime import Runtime
-from core.services import deployments
-from core.settings import load_settings
+from squall.core.auth import local_operator
+from squall.core.runtime import Runtime
+from squall.core.services import deployments
+from squall.core.settings import load_settings
 
 DEMO_NODES = [
     "demo-api-1",
@@ -49,7 +49,7 @@ def env_for(data_dir: Path) -> dict[str, str]:
 
 def squall(data_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app", *args],
+        [sys.executable, "-m", "squall", *args],
         env=env_for(data_dir),
         capture_output=True,
         text=True,
@@ -282,7 +282,7 @@ def test_serve_refuses_to_listen_beyond_this_machine_without_sign_on(data_dir: P
 def test_serve_answers_on_loopback_and_runs_deployments(data_dir: Path) -> None:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port), "--no-browser"],
+        [sys.executable, "-m", "squall", "serve", "--port", str(port), "--no-browser"],
         env=env_for(data_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -303,7 +303,9 @@ def test_serve_answers_on_loopback_and_runs_deployments(data_dir: Path) -> None:
         # The server's worker runs what another process creates in the shared database.
         settings = load_settings({"SQUALL_DATA_DIR": str(data_dir)})
         with (
-            Runtime.open(settings, plugin_modules=("plugins.noop",), entry_points=False) as runtime,
+            Runtime.open(
+                settings, plugin_modules=("squall.plugins.noop",), entry_points=False
+            ) as runtime,
             runtime.db.write() as session,
         ):
             created = deployments.create(
@@ -348,11 +350,11 @@ def test_a_group_deployment_waits_at_its_gate_then_promote_and_rollback_finish_i
     assert "squall promote 1" in waiting.stdout
     own = squall(data_dir, "promote", "1")
     assert own.returncode == 2 and "never approves their own gate" in own.stderr
-    written = [demo_node(data_dir, node) / "etc" / "app.conf" for node in DEMO_NODES]
+    written = [demo_node(data_dir, node) / "etc" / "squall.app.conf" for node in DEMO_NODES]
     assert sum(path.exists() for path in written) == 1
     # A team of one can turn four-eyes off.
     promoted = subprocess.run(
-        [sys.executable, "-m", "app", "promote", "1", "--comment", "checked the canary"],
+        [sys.executable, "-m", "squall", "promote", "1", "--comment", "checked the canary"],
         env={**env_for(data_dir), "SQUALL_FOUR_EYES": "false"},
         capture_output=True,
         text=True,

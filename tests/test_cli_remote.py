@@ -12,7 +12,7 @@ import pytest
 import yaml
 from served import ROOT, Installation, installation
 
-from core.auth import Actor, Grant
+from squall.core.auth import Actor, Grant
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Remote:
 
     def _run(self, env: dict[str, str], args: tuple[str, ...], timeout: float) -> Result:
         done = subprocess.run(
-            [sys.executable, "-m", "app", *args],
+            [sys.executable, "-m", "squall", *args],
             env=env,
             cwd=ROOT,
             capture_output=True,

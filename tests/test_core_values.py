@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from core.errors import ConfigError, InvalidTransition, ValidationError
-from core.params import parse_assignments
-from core.plan import DeploymentOptions, Step, Threshold, run, upload
-from core.secrets import (
+from squall.core.errors import ConfigError, InvalidTransition, ValidationError
+from squall.core.params import parse_assignments
+from squall.core.plan import DeploymentOptions, Step, Threshold, run, upload
+from squall.core.secrets import (
     MASK,
     Redactor,
     SecretBox,
@@ -20,10 +20,10 @@ from core.secrets import (
     secret_values,
     unseal_params,
 )
-from core.settings import load_settings
-from core.shell import Shell, argv, sh
-from core.status import DeploymentStatus, check_deployment
-from core.types import Argv
+from squall.core.settings import load_settings
+from squall.core.shell import Shell, argv, sh
+from squall.core.status import DeploymentStatus, check_deployment
+from squall.core.types import Argv
 
 NASTY = [
     "a b",

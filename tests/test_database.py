@@ -9,10 +9,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text, update
 
-from core import audit
-from core.auth import Actor
-from core.db import Database
-from core.models import AuditRecord, Base
+from squall.core import audit
+from squall.core.auth import Actor
+from squall.core.db import Database
+from squall.core.models import AuditRecord, Base
 
 ALICE = Actor("alice", frozenset({"admin"}), "sso")
 KEY = b"k" * 32
@@ -139,7 +139,7 @@ def test_the_schema_revision_constant_is_alembics_head() -> None:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from core.db import MIGRATIONS, SCHEMA_REVISION
+    from squall.core.db import MIGRATIONS, SCHEMA_REVISION
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -150,7 +150,7 @@ def test_upgrading_keeps_existing_rows_and_gives_them_the_new_defaults(database_
     from alembic import command
     from alembic.config import Config
 
-    from core.db import MIGRATIONS
+    from squall.core.db import MIGRATIONS
 
     db = Database(database_url)
     config = Config()

@@ -30,7 +30,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from core.testing.fleet import Fleet
+from squall.testing.fleet import Fleet
 
 SHOTS_COPY = Path("/tmp/squall-e2e")
 FAILING_NODE = "node-03"

@@ -13,17 +13,17 @@ import paramiko
 import pytest
 from sqlalchemy import event, select, update
 
-from app import DEFAULT_PLUGINS
-from core.engine.claims import ClaimedTask, claim_tasks
-from core.engine.progress import reap_expired
-from core.engine.worker import Engine
-from core.errors import InvalidTransition
-from core.models import Event, LogLine, NodeTask, utcnow
-from core.runtime import Runtime
-from core.services import actions
-from core.settings import SSHSettings
-from core.testing.fleet import Fleet
-from core.testing.harness import SquallHarness
+from squall.app import DEFAULT_PLUGINS
+from squall.core.engine.claims import ClaimedTask, claim_tasks
+from squall.core.engine.progress import reap_expired
+from squall.core.engine.worker import Engine
+from squall.core.errors import InvalidTransition
+from squall.core.models import Event, LogLine, NodeTask, utcnow
+from squall.core.runtime import Runtime
+from squall.core.services import actions
+from squall.core.settings import SSHSettings
+from squall.testing.fleet import Fleet
+from squall.testing.harness import SquallHarness
 
 
 def events(harness: SquallHarness, deployment_id: int, kind: str | None = None) -> list[Event]:
@@ -205,8 +205,8 @@ def test_a_dead_workers_tasks_are_interrupted_then_resumed_by_policy(
             session, worker="dead-worker", capacity=3, lease_seconds=30, box=squall.runtime.secrets
         )
         # The dead worker had finished the first step of its tasks.
-        from core.models import StepResult
-        from core.status import TaskStatus
+        from squall.core.models import StepResult
+        from squall.core.status import TaskStatus
 
         for task in claimed:
             session.add(
@@ -497,7 +497,7 @@ def test_tasks_claimed_while_the_engine_stops_are_handed_back_not_stranded(
             time.sleep(0.2)
         return claimed
 
-    monkeypatch.setattr("core.engine.worker.claim_tasks", slow_claim)
+    monkeypatch.setattr("squall.core.engine.worker.claim_tasks", slow_claim)
     deployment_id = squall.create("noop", target="host:node-0[1-3]")
     engine = Engine(squall.runtime).start()
     assert claiming.wait(10)

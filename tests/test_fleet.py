@@ -19,16 +19,16 @@ import pytest
 import yaml
 from fabric import Connection
 
-from core.testing import fleet as fleet_module
-from core.testing.fleet import Fleet, FleetError, FleetNode
+from squall.testing import fleet as fleet_module
+from squall.testing.fleet import Fleet, FleetError, FleetNode
 
 if TYPE_CHECKING:
-    from core.testing.pytest_plugin import FleetFactory
+    from squall.testing.pytest_plugin import FleetFactory
 
 # Installed, Squall registers the plugin through its pytest11 entry point; from a source
 # checkout this module asks for it.
-if "core.testing.pytest_plugin" not in sys.modules:
-    pytest_plugins = ["pytester", "core.testing.pytest_plugin"]
+if "squall.testing.pytest_plugin" not in sys.modules:
+    pytest_plugins = ["pytester", "squall.testing.pytest_plugin"]
 else:
     pytest_plugins = ["pytester"]
 
@@ -327,7 +327,7 @@ def test_plugin_option_sizes_the_session_fleet(
     load = (
         []
         if pytestconfig.pluginmanager.has_plugin("squall")
-        else ["-p", "core.testing.pytest_plugin"]
+        else ["-p", "squall.testing.pytest_plugin"]
     )
 
     result = pytester.runpytest_inprocess(

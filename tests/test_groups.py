@@ -15,16 +15,16 @@ from pydantic import BaseModel
 from rich.console import Console
 from sqlalchemy import select
 
-from app import DEFAULT_PLUGINS
-from core import DeploymentType, NodePlan, Plan, PlanRequest, StagePlan, hookimpl, run, sh
-from core.auth import Actor
-from core.engine.worker import Engine
-from core.errors import InvalidTransition, PermissionDenied, PlanError, ValidationError
-from core.models import Event, NodeTask
-from core.services import actions, deployments
-from core.testing.fleet import Fleet
-from core.testing.harness import SquallHarness
-from ui.console import plan_table
+from squall import DeploymentType, NodePlan, Plan, PlanRequest, StagePlan, hookimpl, run, sh
+from squall.app import DEFAULT_PLUGINS
+from squall.core.auth import Actor
+from squall.core.engine.worker import Engine
+from squall.core.errors import InvalidTransition, PermissionDenied, PlanError, ValidationError
+from squall.core.models import Event, NodeTask
+from squall.core.services import actions, deployments
+from squall.testing.fleet import Fleet
+from squall.testing.harness import SquallHarness
+from squall.ui.console import plan_table
 
 BOB = Actor("bob", frozenset({"approver", "operator"}), "sso")
 CAROL = Actor("carol", frozenset({"approver"}), "sso")
@@ -270,9 +270,9 @@ def test_rolling_back_a_config_change_restores_every_nodes_previous_file(
     squall: SquallHarness, fleet30: Fleet
 ) -> None:
     for node in fleet30.nodes:
-        (fleet30.node(node.name).root / "app.conf").write_text(f"old {node.name}\n")
+        (fleet30.node(node.name).root / "squall.app.conf").write_text(f"old {node.name}\n")
     inner = {
-        "path": "app.conf",
+        "path": "squall.app.conf",
         "template": "new ${node}\n",
         "reload_command": ["sh", "-c", "echo reloaded >> reloads"],
     }
@@ -280,13 +280,13 @@ def test_rolling_back_a_config_change_restores_every_nodes_previous_file(
         "group", params=group(inner, inner_type="config_change", thunder={"gate": "auto"})
     )
     assert result.status == "succeeded"
-    assert (fleet30.node("node-17").root / "app.conf").read_text() == "new node-17\n"
+    assert (fleet30.node("node-17").root / "squall.app.conf").read_text() == "new node-17\n"
     squall.act(actions.rollback, result.id)
     undone = squall.run(result.id)
     assert undone.status == "rolled_back", undone.failures
     for node in fleet30.nodes:
         root = fleet30.node(node.name).root
-        assert (root / "app.conf").read_text() == f"old {node.name}\n"
+        assert (root / "squall.app.conf").read_text() == f"old {node.name}\n"
         assert (
             root / "reloads"
         ).read_text() == "reloaded\nreloaded\n"  # after the change, after the undo
@@ -308,7 +308,7 @@ def test_rolling_back_a_config_change_restores_every_nodes_previous_file(
 def test_rolling_back_midway_undoes_only_what_completed(
     squall: SquallHarness, fleet30: Fleet
 ) -> None:
-    inner = {"path": "app.conf", "content": "new\n"}
+    inner = {"path": "squall.app.conf", "content": "new\n"}
     paused = squall.deploy("group", params=group(inner, inner_type="config_change"))
     assert paused.status == "awaiting_approval"
     squall.act(actions.rollback, paused.id)
@@ -317,7 +317,9 @@ def test_rolling_back_midway_undoes_only_what_completed(
     assert [stage.status for stage in undone.stages if stage.kind == "deploy"] == ["succeeded"] + [
         "skipped"
     ] * 5
-    assert not any((fleet30.node(node.name).root / "app.conf").exists() for node in fleet30.nodes)
+    assert not any(
+        (fleet30.node(node.name).root / "squall.app.conf").exists() for node in fleet30.nodes
+    )
 
 
 def test_a_type_without_rollback_cannot_be_rolled_back(squall: SquallHarness) -> None:
@@ -447,14 +449,20 @@ def test_group_parameters_are_checked_with_the_inner_types_own_model(squall: Squ
 def test_secrets_of_the_inner_type_stay_secret_in_a_group(
     squall: SquallHarness, fleet30: Fleet
 ) -> None:
-    inner = {"path": "app.conf", "template": "password=${pw}\n", "secrets": {"pw": "s3cret-value"}}
+    inner = {
+        "path": "squall.app.conf",
+        "template": "password=${pw}\n",
+        "secrets": {"pw": "s3cret-value"},
+    }
     result = squall.deploy(
         "group",
         target="host:node-0[1-3]",
         params=group(inner, inner_type="config_change", thunder={"gate": "auto"}),
     )
     assert result.status == "succeeded"
-    assert (fleet30.node("node-02").root / "app.conf").read_text() == "password=s3cret-value\n"
+    assert (
+        fleet30.node("node-02").root / "squall.app.conf"
+    ).read_text() == "password=s3cret-value\n"
     with squall.runtime.db.read() as session:
         stored = session.scalars(
             select(NodeTask.steps).where(NodeTask.deployment_id == result.id)

@@ -23,16 +23,16 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from sqlalchemy import func, select
 
-from app import DEFAULT_PLUGINS
-from core.engine.worker import Engine
-from core.errors import SquallError
-from core.models import Deployment, NodeTask
-from core.plugins import build_host
-from core.services.views import DeploymentView
-from core.status import TaskStatus
-from core.testing.fleet import Fleet
-from core.testing.harness import SquallHarness
-from core.types import Argv, DeploymentType
+from squall.app import DEFAULT_PLUGINS
+from squall.core.engine.worker import Engine
+from squall.core.errors import SquallError
+from squall.core.models import Deployment, NodeTask
+from squall.core.plugins import build_host
+from squall.core.services.views import DeploymentView
+from squall.core.status import TaskStatus
+from squall.core.types import Argv, DeploymentType
+from squall.testing.fleet import Fleet
+from squall.testing.harness import SquallHarness
 
 MARKER = "@M@"
 """Stands for a case's own marker file: an absolute path outside every node's folder."""
@@ -211,8 +211,8 @@ class Use:
     """For a nested model: its command field that gets the payloads."""
 
 
-CONFIG_BASE = {"path": "app.conf", "content": "ok\n"}
-TEMPLATE_BASE = {"path": "app.conf", "content": None}
+CONFIG_BASE = {"path": "squall.app.conf", "content": "ok\n"}
+TEMPLATE_BASE = {"path": "squall.app.conf", "content": None}
 REBUILD_BASE = {"rebuild_command": ["true"], "verify_attempts": 1}
 RELEASE_BASE = {"version": "1.0", "health_attempts": 1}
 GROUP_BASE: dict[str, Any] = {"inner_type": "noop", "thunder": {"gate": "auto"}}
@@ -505,12 +505,12 @@ def test_a_config_path_starting_with_a_dash_is_written_literally(
         "config_change", target="host:node-01", params={"path": "-x/app.conf", "content": "ok\n"}
     )
     assert result.status == "succeeded", result.failures
-    assert (fleet.node("node-01").root / "-x" / "app.conf").read_text() == "ok\n"
+    assert (fleet.node("node-01").root / "-x" / "squall.app.conf").read_text() == "ok\n"
     again = squall.deploy(
         "config_change",
         target="host:node-01",
         params={"path": "-x/app.conf", "content": "changed\n", "mode": "0600"},
     )
     assert again.status == "succeeded", again.failures
-    written = fleet.node("node-01").root / "-x" / "app.conf"
+    written = fleet.node("node-01").root / "-x" / "squall.app.conf"
     assert written.read_text() == "changed\n" and written.stat().st_mode & 0o777 == 0o600

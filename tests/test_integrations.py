@@ -28,9 +28,9 @@ from integration_helpers import (
 )
 from pypdf import PdfReader
 
-from api.server import install
-from core.services import actions
-from core.testing.harness import SquallHarness
+from squall.api.server import install
+from squall.core.services import actions
+from squall.testing.harness import SquallHarness
 
 pytest_plugins = ["integration_fixtures"]
 
@@ -236,7 +236,7 @@ def test_bad_tokens_fail_the_deliveries_with_a_clear_error_and_no_retries(
         error and error.startswith("Slack rejected the bot token (invalid_auth)")
         for error in slack_errors
     )
-    from core.services.deliveries import deliveries
+    from squall.core.services.deliveries import deliveries
 
     with squall.runtime.db.read() as session:
         shown = deliveries(session, squall.runtime, squall.actor, deployment_id)

@@ -16,13 +16,13 @@ from fake_jira import FakeJira
 from integration_helpers import BOB, create, group, jira_settings, settle_deliveries
 from sqlalchemy import func, select
 
-from core.errors import ValidationError
-from core.models import Deployment, Event
-from core.outbox.holds import check_holds
-from core.services import actions
-from core.testing.fleet import Fleet
-from core.testing.harness import SquallHarness
-from integrations.jira.drift import find_drift
+from squall.core.errors import ValidationError
+from squall.core.models import Deployment, Event
+from squall.core.outbox.holds import check_holds
+from squall.core.services import actions
+from squall.integrations.jira.drift import find_drift
+from squall.testing.fleet import Fleet
+from squall.testing.harness import SquallHarness
 
 pytest_plugins = ["integration_fixtures"]
 

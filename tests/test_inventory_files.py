@@ -5,8 +5,8 @@ from textwrap import dedent
 
 import pytest
 
-from core.errors import InventoryError
-from core.inventory import (
+from squall.core.errors import InventoryError
+from squall.core.inventory import (
     ClusterSpec,
     InventorySpec,
     NodeSpec,

@@ -14,14 +14,14 @@ import pytest
 import yaml
 from sqlalchemy import Table, insert, select, update
 
-from app import DEFAULT_PLUGINS
-from core.auth import Actor
-from core.errors import NotFound, PermissionDenied, ValidationError
-from core.models import LogLine, NodeTask
-from core.services import actions, views
-from core.services.logs import LogPage, LogRow, log_nodes, log_text, log_window
-from core.status import TaskStatus
-from core.testing.harness import SquallHarness
+from squall.app import DEFAULT_PLUGINS
+from squall.core.auth import Actor
+from squall.core.errors import NotFound, PermissionDenied, ValidationError
+from squall.core.models import LogLine, NodeTask
+from squall.core.services import actions, views
+from squall.core.services.logs import LogPage, LogRow, log_nodes, log_text, log_window
+from squall.core.status import TaskStatus
+from squall.testing.harness import SquallHarness
 
 # What each of five local nodes runs: three print the same, one fails, one differs.
 SCRIPTS = {

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core import hookimpl
-from core.events import EventInfo, committed_after, emit
-from core.models import Event
-from core.testing.harness import SquallHarness
+from squall import hookimpl
+from squall.core.events import EventInfo, committed_after, emit
+from squall.core.models import Event
+from squall.testing.harness import SquallHarness
 
 
 class Listener:

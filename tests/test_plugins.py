@@ -16,7 +16,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from core import (
+from squall import (
     DeploymentSummary,
     DeploymentType,
     LogSink,
@@ -34,16 +34,16 @@ from core import (
     run,
     sh,
 )
-from core.auth import Actor, AuthTarget
-from core.errors import PermissionDenied, PluginError, ValidationError
-from core.events import EventInfo
-from core.integration import Action, DeliveryContext, DeploymentInfo, RetryLater
-from core.outbox.holds import check_holds
-from core.plugins import build_host
-from core.services import deployments
-from core.services.deliveries import deliveries
-from core.settings import Settings
-from core.testing.harness import SquallHarness
+from squall.core.auth import Actor, AuthTarget
+from squall.core.errors import PermissionDenied, PluginError, ValidationError
+from squall.core.events import EventInfo
+from squall.core.integration import Action, DeliveryContext, DeploymentInfo, RetryLater
+from squall.core.outbox.holds import check_holds
+from squall.core.plugins import build_host
+from squall.core.services import deployments
+from squall.core.services.deliveries import deliveries
+from squall.core.settings import Settings
+from squall.testing.harness import SquallHarness
 
 TESTS = Path(__file__).parent
 HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("squall_"))
@@ -100,7 +100,7 @@ def test_every_hook_has_a_test_of_its_own() -> None:
 
 
 def test_every_hook_is_documented_in_the_plugin_guide() -> None:
-    guide = (TESTS.parent / "docs" / "plugins.md").read_text()
+    guide = (TESTS.parent / "docs" / "squall.plugins.md").read_text()
     for name in HOOKS:
         assert f"`{name}`" in guide, f"docs/plugins.md does not document {name}"
         for argument in inspect.signature(getattr(hookspecs, name)).parameters:
@@ -112,11 +112,11 @@ def test_every_hook_is_documented_in_the_plugin_guide() -> None:
 def test_every_built_in_plugin_loads_and_registers_its_type() -> None:
     host = build_host(
         (
-            "plugins.noop",
-            "plugins.config_change",
-            "plugins.cache_rebuild",
-            "plugins.single_instance",
-            "plugins.group_phases",
+            "squall.plugins.noop",
+            "squall.plugins.config_change",
+            "squall.plugins.cache_rebuild",
+            "squall.plugins.single_instance",
+            "squall.plugins.group_phases",
         )
     )
     assert set(host.types) == {"noop", "config_change", "cache_rebuild", "single_instance", "group"}
@@ -147,7 +147,7 @@ def test_a_hook_implementation_with_an_unknown_argument_stops_start_up() -> None
 
 def test_two_plugins_registering_one_type_name_stop_start_up() -> None:
     with pytest.raises(PluginError, match="two plugins register a deployment type named 'noop'"):
-        build_host(["plugins.noop", Registering(echo_type("noop"))])
+        build_host(["squall.plugins.noop", Registering(echo_type("noop"))])
 
 
 def test_a_plugin_module_that_does_not_import_is_reported_by_name() -> None:
@@ -177,7 +177,7 @@ def test_plugins_load_from_the_squall_entry_point_group(
 OUTSIDE_PLUGIN = textwrap.dedent(
     """
     from pydantic import BaseModel
-    from core import DeploymentType, NodePlan, Plan, StagePlan, hookimpl, run, sh
+    from squall import DeploymentType, NodePlan, Plan, StagePlan, hookimpl, run, sh
 
     class Params(BaseModel):
         word: str = "outside"
@@ -303,7 +303,7 @@ def test_hook_squall_plan_output_is_checked_like_user_input(
     with pytest.raises(Exception, match="not-a-target"):
         harness.create("rogue")
     with harness.runtime.db.read() as session:
-        from core.models import Deployment
+        from squall.core.models import Deployment
 
         assert session.query(Deployment).count() == 0
 
@@ -487,7 +487,7 @@ def test_hook_squall_gate_check(harness_with: Callable[..., SquallHarness]) -> N
 def test_events_are_delivered_again_when_a_deliverer_dies_before_moving_on(
     harness_with: Callable[..., SquallHarness], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.engine import dispatch
+    from squall.core.engine import dispatch
 
     received: list[int] = []
 
@@ -528,7 +528,7 @@ def test_events_are_delivered_again_when_a_deliverer_dies_before_moving_on(
 
 
 def test_a_connection_refuses_a_plain_string_command(tmp_path: Path) -> None:
-    from core.transports.local import LocalConnection
+    from squall.core.transports.local import LocalConnection
 
     connection = LocalConnection(NodeInfo("n", "c", "localhost", transport="local"), tmp_path)
     with pytest.raises(TypeError, match="never a plain string"):

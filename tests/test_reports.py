@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from app import DEFAULT_PLUGINS
-from core.auth import Actor, grants_of
-from core.errors import NotFound, PermissionDenied, ValidationError
-from core.models import utcnow
-from core.reports.fingerprint import fingerprint
-from core.services import actions, reports
-from core.testing.fleet import Fleet
-from core.testing.harness import SquallHarness
+from squall.app import DEFAULT_PLUGINS
+from squall.core.auth import Actor, grants_of
+from squall.core.errors import NotFound, PermissionDenied, ValidationError
+from squall.core.models import utcnow
+from squall.core.reports.fingerprint import fingerprint
+from squall.core.services import actions, reports
+from squall.testing.fleet import Fleet
+from squall.testing.harness import SquallHarness
 
 FAIL_IF_MARKED = ["sh", "-c", 'echo "rebuilding $(hostname) in $HOME"; test ! -e fail || exit 7']
 """Each node says what it does; a node with a file `fail` exits 7."""
@@ -182,7 +182,7 @@ def test_secret_parameters_never_appear_in_any_format(squall: SquallHarness, fle
         "config_change",
         target="cluster:node-cluster-a",
         params={
-            "path": "app.conf",
+            "path": "squall.app.conf",
             "template": "user=app\npassword=${password}\n",
             "secrets": {"password": password},
             # Prints the secret, then fails on the node holding `fail`.

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from app import cli
-from core.errors import ValidationError
-from core.plugins import build_host
-from core.testing.scaffold import scaffold
+from squall.app import cli
+from squall.core.errors import ValidationError
+from squall.core.plugins import build_host
+from squall.testing.scaffold import scaffold
 
 GENERATED_TESTS = 8
 

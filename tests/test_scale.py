@@ -20,11 +20,11 @@ import pytest
 from served import free_port, installation, wait_until
 from sqlalchemy import create_engine, select, text
 
-from core.changes import touch
-from core.db import Database
-from core.engine.leadership import SCHEDULER_LOCK, SchedulerLock
-from core.models import Event, NodeTask
-from core.testing.fleet import Fleet
+from squall.core.changes import touch
+from squall.core.db import Database
+from squall.core.engine.leadership import SCHEDULER_LOCK, SchedulerLock
+from squall.core.models import Event, NodeTask
+from squall.testing.fleet import Fleet
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 NODES = [f"node-0{index}" for index in range(1, 9)]

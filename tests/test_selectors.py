@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from core.errors import InventoryError
-from core.inventory import Selector, parse_selector
+from squall.core.errors import InventoryError
+from squall.core.inventory import Selector, parse_selector
 
 
 @dataclass(frozen=True)

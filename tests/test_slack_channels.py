@@ -10,8 +10,8 @@ import pytest
 from fake_slack import Channel, FakeSlack
 from slack_sdk import WebClient
 
-from core.integration import DeliveryFailed, DeploymentInfo
-from integrations.slack.destination import open_channel
+from squall.core.integration import DeliveryFailed, DeploymentInfo
+from squall.integrations.slack.destination import open_channel
 
 DEPLOYMENT = DeploymentInfo(
     id=7,

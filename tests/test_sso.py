@@ -24,10 +24,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from core.auth import local_operator
-from core.runtime import Runtime
-from core.services import access
-from core.settings import load_settings
+from squall.core.auth import local_operator
+from squall.core.runtime import Runtime
+from squall.core.services import access
+from squall.core.settings import load_settings
 
 ACCOUNTS = {
     "alice": ["ops-admins"],

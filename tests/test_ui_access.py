@@ -14,13 +14,13 @@ import pytest
 from nicegui import app, ui
 from nicegui.testing import User
 
-from app import DEFAULT_PLUGINS
-from core.auth import Actor, Grant
-from core.errors import Unauthenticated
-from core.permissions import ROLES
-from core.services import access
-from core.testing.harness import SquallHarness
-from ui.context import Console
+from squall.app import DEFAULT_PLUGINS
+from squall.core.auth import Actor, Grant
+from squall.core.errors import Unauthenticated
+from squall.core.permissions import ROLES
+from squall.core.services import access
+from squall.testing.harness import SquallHarness
+from squall.ui.context import Console
 
 VIEWER = Actor("vic", source="sso", grants=(Grant.parse("viewer@env:test"),), groups=("watchers",))
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from nicegui.testing import User
 
-from app import DEFAULT_PLUGINS
-from core.testing.harness import SquallHarness
+from squall.app import DEFAULT_PLUGINS
+from squall.testing.harness import SquallHarness
 
 
 async def test_the_board_lists_deployments_with_their_progress(

@@ -14,10 +14,10 @@ from nicegui.testing import User
 from nicegui.testing.user_interaction import UserInteraction
 from pydantic import BaseModel, Field, SecretStr
 
-from app import DEFAULT_PLUGINS
-from core.errors import ValidationError
-from core.plugins import PluginHost, build_host
-from ui.forms import JSON_HINT, ParamsForm
+from squall.app import DEFAULT_PLUGINS
+from squall.core.errors import ValidationError
+from squall.core.plugins import PluginHost, build_host
+from squall.ui.forms import JSON_HINT, ParamsForm
 
 # No console: the page below is the whole app.
 pytestmark = pytest.mark.nicegui_main_file("")
@@ -227,7 +227,7 @@ async def test_messages_land_next_to_their_fields(form_page: FormPage, user: Use
     await should_see_error(user, "param-mode", "must be an octal file mode such as 0644")
     await user.should_not_see(marker="form-errors")
 
-    user.find(marker="param-path").type("app.conf")
+    user.find(marker="param-path").type("squall.app.conf")
     await user.should_not_see(marker="param-path", content="must name a file")
 
     replace(user, "param-mode", "0644")

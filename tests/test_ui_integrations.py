@@ -12,10 +12,10 @@ from fake_jira import FakeJira
 from fake_slack import FakeSlack
 from nicegui.testing import User
 
-from app import DEFAULT_PLUGINS
-from core.services import deployments
-from core.settings import load_settings
-from core.testing.harness import SquallHarness
+from squall.app import DEFAULT_PLUGINS
+from squall.core.services import deployments
+from squall.core.settings import load_settings
+from squall.testing.harness import SquallHarness
 
 
 @pytest.fixture

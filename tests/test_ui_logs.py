@@ -10,12 +10,12 @@ import pytest
 from nicegui import app, ui
 from nicegui.testing import User
 
-from app import DEFAULT_PLUGINS
-from core.auth import Actor
-from core.services.logs import log_text
-from core.testing.harness import SquallHarness
-from ui.context import Console
-from ui.log_pane import LogPane, log_view
+from squall.app import DEFAULT_PLUGINS
+from squall.core.auth import Actor
+from squall.core.services.logs import log_text
+from squall.testing.harness import SquallHarness
+from squall.ui.context import Console
+from squall.ui.log_pane import LogPane, log_view
 
 LOG_ROUTE = "/api/ui/deployments/{deployment_id}/log"
 SCRIPTS = {

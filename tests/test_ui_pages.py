@@ -10,10 +10,10 @@ from nicegui import ui
 from nicegui.elements.upload_files import SmallFileUpload
 from nicegui.testing import User
 
-from app import DEFAULT_PLUGINS
-from core.auth import Actor
-from core.services import actions
-from core.testing.harness import SquallHarness
+from squall.app import DEFAULT_PLUGINS
+from squall.core.auth import Actor
+from squall.core.services import actions
+from squall.testing.harness import SquallHarness
 
 BOB = Actor("bob", frozenset({"approver", "deployer"}), "sso")
 
@@ -160,11 +160,11 @@ async def test_exclude_and_rollback_buttons_act_through_the_core(
 ) -> None:
     nodes = console_env.parent / "nodes"
     (nodes / "lab-db-2").mkdir(parents=True, exist_ok=True)
-    (nodes / "lab-db-2" / "app.conf").write_text("old\n")
+    (nodes / "lab-db-2" / "squall.app.conf").write_text("old\n")
     params = {
         "inner_type": "config_change",
         "inner_params": {
-            "path": "app.conf",
+            "path": "squall.app.conf",
             "content": "new\n",
             "validate_command": ["sh", "-c", "test ! -e $HOME/broken"],
         },
@@ -184,13 +184,13 @@ async def test_exclude_and_rollback_buttons_act_through_the_core(
     user.find(marker="confirm-yes").click()
     await user.should_see("Set aside: lab-web-1")
     await eventually(lambda: squall.view(halted.id).status == "succeeded")
-    assert (nodes / "lab-db-2" / "app.conf").read_text() == "new\n"
+    assert (nodes / "lab-db-2" / "squall.app.conf").read_text() == "new\n"
     await user.should_see(marker="action-rollback", retries=30)
     user.find(marker="action-rollback").click()
     await user.should_see(marker="confirm-yes")
     user.find(marker="confirm-yes").click()
     await eventually(lambda: squall.view(halted.id).status == "rolled_back")
-    assert (nodes / "lab-db-2" / "app.conf").read_text() == "old\n"
+    assert (nodes / "lab-db-2" / "squall.app.conf").read_text() == "old\n"
 
 
 async def test_promote_shows_for_an_approver_who_did_not_request_it(

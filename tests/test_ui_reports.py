@@ -15,8 +15,8 @@ from nicegui.testing import User
 from nicegui.testing.user_interaction import UserInteraction
 from pypdf import PdfReader
 
-from app import DEFAULT_PLUGINS
-from core.testing.harness import SquallHarness
+from squall.app import DEFAULT_PLUGINS
+from squall.testing.harness import SquallHarness
 
 FAIL_IF_MARKED = ["sh", "-c", "echo rebuilding; test ! -e fail || exit 7"]
 

@@ -9,10 +9,10 @@ from nicegui import ui
 from nicegui.testing import User
 from sqlalchemy import func, select
 
-from app import DEFAULT_PLUGINS
-from core.models import Deployment
-from core.testing.harness import SquallHarness
-from ui.pages.wizard import build_selector
+from squall.app import DEFAULT_PLUGINS
+from squall.core.models import Deployment
+from squall.testing.harness import SquallHarness
+from squall.ui.pages.wizard import build_selector
 
 
 def set_value(user: User, marker: str, value: object) -> None:

@@ -4,11 +4,11 @@ deployments in the background."""
 
 from nicegui import app, ui
 
-from app import DEFAULT_PLUGINS
-from core.engine.worker import Engine
-from core.runtime import Runtime
-from core.settings import load_settings
-from ui.server import create_console, session_arguments
+from squall.app import DEFAULT_PLUGINS
+from squall.core.engine.worker import Engine
+from squall.core.runtime import Runtime
+from squall.core.settings import load_settings
+from squall.ui.server import create_console, session_arguments
 
 runtime = Runtime.open(load_settings(), plugin_modules=DEFAULT_PLUGINS, entry_points=False)
 engine = Engine(runtime).start()

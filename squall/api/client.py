@@ -1,0 +1,165 @@
+"""A client of the REST API that answers with the core's own values (views, plans, log
+pages), so the `squall` command renders a remote Squall exactly like a local one.
+
+The token comes from the caller (the CLI reads `SQUALL_TOKEN`); it is sent in a header and
+never appears in a message, an error or a repr.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterator
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import TypeAdapter
+
+from squall.core.errors import SquallError
+from squall.core.reporting import ReportSection
+from squall.core.services.catalogue import TypeInfo
+from squall.core.services.deliveries import DeliveriesView
+from squall.core.services.deployments import PlanPreview
+from squall.core.services.inventory import NodeListing
+from squall.core.services.views import DeploymentView, LogChunk
+
+T = TypeVar("T")
+
+
+class Refused(SquallError):
+    """The server refused a request (or could not be reached); the message is its reason."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class SquallClient:
+    def __init__(self, server: str, token: str | None = None, *, timeout: float = 30.0) -> None:
+        if not server.startswith(("http://", "https://")):
+            raise Refused(f"--server must be an http:// or https:// URL, not {server!r}")
+        if token and server.startswith("http://") and not _loopback(server):
+            raise Refused(
+                f"refusing to send an API token to {server} in clear: use https:// "
+                "(plain http only to this machine)"
+            )
+        self.server = server.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=f"{self.server}/api/v1", headers=headers, timeout=timeout
+        )
+
+    def __repr__(self) -> str:
+        return f"SquallClient({self.server!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- deployments -----------------------------------------------------------------
+
+    def plan(self, body: dict[str, Any]) -> PlanPreview:
+        return self._get_as(PlanPreview, "POST", "/deployments/plan", json=body)
+
+    def create(self, body: dict[str, Any]) -> int:
+        return int(self._call("POST", "/deployments", json=body).json()["id"])
+
+    def view(self, deployment_id: int) -> DeploymentView:
+        return self._get_as(DeploymentView, "GET", f"/deployments/{deployment_id}")
+
+    def recent(self, limit: int) -> list[DeploymentView]:
+        return self._get_as(
+            list[DeploymentView], "GET", "/deployments/recent", params={"limit": limit}
+        )
+
+    def sections(self, deployment_id: int) -> list[ReportSection]:
+        return self._get_as(list[ReportSection], "GET", f"/deployments/{deployment_id}/sections")
+
+    def deliveries(self, deployment_id: int) -> DeliveriesView:
+        return self._get_as(DeliveriesView, "GET", f"/deployments/{deployment_id}/deliveries")
+
+    def act(self, action: str, deployment_id: int, **body: Any) -> Any:
+        answer = self._call("POST", f"/deployments/{deployment_id}/{action}", json=body or None)
+        return answer.json()["result"]
+
+    # --- logs ------------------------------------------------------------------------
+
+    def logs(
+        self, deployment_id: int, *, after: int = 0, node: str | None = None, limit: int = 1000
+    ) -> LogChunk:
+        params: dict[str, Any] = {"after": after, "limit": limit}
+        if node is not None:
+            params["node"] = node
+        return self._get_as(LogChunk, "GET", f"/deployments/{deployment_id}/logs", params=params)
+
+    def follow(
+        self, deployment_id: int, *, after: int = 0, node: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Each item of the follow stream as it arrives: logs, status changes, the end."""
+        params: dict[str, Any] = {"after": after}
+        if node is not None:
+            params["node"] = node
+        try:
+            with self._http.stream(
+                "GET",
+                f"/deployments/{deployment_id}/follow",
+                params=params,
+                timeout=httpx.Timeout(30.0, read=None),
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _refusal(response)
+                for line in response.iter_lines():
+                    if line:
+                        yield json.loads(line)
+        except httpx.HTTPError as exc:
+            raise Refused(f"lost {self.server}: {exc}") from None
+
+    # --- inventory, types ------------------------------------------------------------
+
+    def nodes(self, target: str) -> list[NodeListing]:
+        return self._get_as(list[NodeListing], "GET", "/inventory", params={"target": target})
+
+    def types(self) -> list[TypeInfo]:
+        return self._get_as(list[TypeInfo], "GET", "/types")
+
+    # --- plumbing --------------------------------------------------------------------
+
+    def _get_as(self, kind: type[T] | Any, method: str, path: str, **options: Any) -> T:
+        answer = self._call(method, path, **options)
+        value: T = TypeAdapter(kind).validate_json(answer.content)
+        return value
+
+    def _call(self, method: str, path: str, **options: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **options)
+        except httpx.HTTPError as exc:
+            raise Refused(f"cannot reach {self.server}: {exc}") from None
+        if response.status_code >= 400:
+            raise _refusal(response)
+        return response
+
+
+def _loopback(server: str) -> bool:
+    host = httpx.URL(server).host
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _refusal(response: httpx.Response) -> Refused:
+    """The server's own reason, as the local command would have printed it."""
+    try:
+        body = response.json()
+    except ValueError:
+        return Refused(f"{response.status_code} {response.reason_phrase}", response.status_code)
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, list):  # the request's shape was wrong: name each field
+        detail = "; ".join(
+            f"{'.'.join(str(part) for part in item.get('loc', ())[1:])}: {item.get('msg')}"
+            for item in detail
+            if isinstance(item, dict)
+        )
+    return Refused(str(detail or response.reason_phrase), response.status_code)

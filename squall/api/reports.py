@@ -1,0 +1,126 @@
+"""Report downloads in the REST API: a deployment's, a cluster's over a period, a node's;
+as PDF, CSV or JSON, rendered by the core's report services (which check who may see)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from squall.api.auth import request_actor
+from squall.core.auth import Actor
+from squall.core.models import utcnow
+from squall.core.reports.model import Report
+from squall.core.reports.period import parse_moment
+from squall.core.runtime import Runtime
+from squall.core.services import reports
+
+Format = Literal["pdf", "csv", "json"]
+MEDIA = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8", "json": "application/json"}
+Moment = Annotated[
+    str,
+    Query(
+        max_length=40,
+        pattern=r"^(\d{1,5}\s*[mhdw]|\d{4}-\d{2}-\d{2}([T ][0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?)$",
+        description="`7d`, `24h`, `30m`, `2w` before now, or an ISO date or time (UTC "
+        "unless a zone is given).",
+    ),
+]
+Name = Annotated[str, PathParam(max_length=200, pattern=r"^[^\x00/]+$")]
+CONTENT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {media: {"schema": {"type": "string"}} for media in MEDIA.values()},
+        "description": "The report as a file: PDF, CSV (its main table, or `table`) or JSON.",
+    }
+}
+Build = Callable[[Session, Runtime, Actor], Report]
+
+
+def add_report_routes(router: APIRouter, runtime: Runtime) -> None:
+    async def download(
+        request: Request, name: str, build: Build, form: str, table: str | None
+    ) -> Response:
+        actor = request_actor(request)
+
+        def render() -> bytes | str:
+            with runtime.db.read() as session:
+                report = build(session, runtime, actor)
+            if form == "pdf":
+                return reports.render_pdf(report)
+            if form == "csv":
+                return reports.render_csv(report, table)
+            return reports.render_json(report)
+
+        content = await run_in_threadpool(render)
+        return Response(
+            content,
+            media_type=MEDIA[form],
+            headers={"Content-Disposition": f'attachment; filename="{name}.{form}"'},
+        )
+
+    @router.get(
+        "/reports/deployments/{deployment_id}",
+        tags=["reports"],
+        response_class=Response,
+        responses=CONTENT,
+    )
+    async def deployment_report(
+        request: Request,
+        deployment_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+        format: Format = "pdf",
+        table: Annotated[str | None, Query(max_length=100)] = None,
+    ) -> Response:
+        """Who, what, when, parameters (secrets masked), approvals, results per stage,
+        cluster and node, error signatures and the timeline."""
+        return await download(
+            request,
+            f"squall-deployment-{deployment_id}",
+            lambda s, rt, actor: reports.deployment_report(s, rt, actor, deployment_id),
+            format,
+            table,
+        )
+
+    @router.get(
+        "/reports/clusters/{cluster}", tags=["reports"], response_class=Response, responses=CONTENT
+    )
+    async def cluster_report(
+        request: Request,
+        cluster: Name,
+        since: Moment = "7d",
+        until: Moment | None = None,
+        format: Format = "pdf",
+        table: Annotated[str | None, Query(max_length=100)] = None,
+    ) -> Response:
+        """Deployments on a cluster over a period: success rate, failures by node and step,
+        durations."""
+
+        def build(session: Session, rt: Runtime, actor: Actor) -> Report:
+            now = utcnow()
+            start = parse_moment(since, now)
+            end = parse_moment(until, now) if until else now
+            return reports.cluster_report(session, rt, actor, cluster, start, end)
+
+        return await download(request, f"squall-cluster-{cluster}", build, format, table)
+
+    @router.get(
+        "/reports/nodes/{node}", tags=["reports"], response_class=Response, responses=CONTENT
+    )
+    async def node_report(
+        request: Request,
+        node: Name,
+        format: Format = "pdf",
+        table: Annotated[str | None, Query(max_length=100)] = None,
+    ) -> Response:
+        """A node's deployment history, the last version deployed, its failure rate."""
+        return await download(
+            request,
+            f"squall-node-{node}",
+            lambda s, rt, actor: reports.node_report(s, rt, actor, node),
+            format,
+            table,
+        )

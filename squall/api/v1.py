@@ -1,0 +1,475 @@
+"""The REST API under /api/v1: thin routes over the core services, like the CLI and the
+pages, so permissions, validation and audit apply unchanged. Authenticated by the login
+guard (a session, or an API token: `Authorization: Bearer sq_…`); its OpenAPI document
+is /api/v1/openapi.json, behind the same guard.
+
+Answers are the core's own read models (frozen dataclasses), so the document describes
+exactly what a client gets, and a client can rebuild the same values from it."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.encoders import jsonable_encoder
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from squall.api import backends
+from squall.api.auth import request_actor
+from squall.api.follow import follow_stream
+from squall.api.reports import add_report_routes
+from squall.core.errors import (
+    InvalidTransition,
+    InventoryError,
+    NotFound,
+    PermissionDenied,
+    PlanError,
+    SquallError,
+    Unauthenticated,
+    ValidationError,
+)
+from squall.core.plan import DeploymentOptions, Threshold
+from squall.core.reporting import ReportSection
+from squall.core.runtime import Runtime
+from squall.core.services import (
+    access,
+    actions,
+    board,
+    catalogue,
+    deliveries,
+    deployments,
+    inventory,
+    views,
+)
+
+T = TypeVar("T")
+PREFIX = "/api/v1"
+STATUS = {
+    Unauthenticated: 401,
+    PermissionDenied: 403,
+    NotFound: 404,
+    InvalidTransition: 409,
+    ValidationError: 422,
+    PlanError: 422,
+    InventoryError: 422,
+}
+Action = Literal["pause", "resume", "cancel", "abort", "promote", "retry", "exclude", "rollback"]
+ACTIONS: dict[str, Callable[..., Any]] = {**backends.ACTIONS, "abort": actions.cancel}
+MAX_ID = 2**31 - 1
+Id = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+Text = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
+"""Free text from a client: bounded, and never a NUL (no database stores one)."""
+
+
+class Problem(BaseModel):
+    """Every refusal: why, and (when it applies) the missing permission or wrong fields."""
+
+    detail: Any
+    permission: str | None = None
+    fields: dict[str, str] | None = None
+
+
+class NewDeployment(BaseModel):
+    type: Text
+    target: Text = "all"
+    params: dict[str, Any] = Field(default_factory=dict)
+    parallelism: int = Field(50, ge=1, le=100_000)
+    max_failures: Text | None = Field(None, description="A count (3) or a percentage (10%).")
+    step_timeout: float | None = Field(None, gt=0, le=86_400)
+    ticket: Text | None = None
+    title: Text | None = None
+
+    def request(self) -> deployments.DeploymentRequest:
+        return deployments.DeploymentRequest(
+            type=self.type,
+            params=self.params,
+            target=self.target,
+            options=DeploymentOptions(
+                parallelism=self.parallelism,
+                max_failures=Threshold.parse(self.max_failures) if self.max_failures else None,
+                step_timeout=self.step_timeout,
+            ),
+            ticket=self.ticket,
+            title=self.title,
+        )
+
+
+class Created(BaseModel):
+    id: int
+
+
+class ActionBody(BaseModel):
+    comment: Text | None = Field(None, description="For promote: why, for the record.")
+    nodes: list[Text] | None = Field(None, description="For retry: only these failed nodes.")
+
+
+class ActionResult(BaseModel):
+    id: int
+    action: str
+    result: Any = Field(
+        description="retry: the new attempt; exclude: the nodes set aside; rollback: nodes "
+        "to undo; promote: the stage approved; otherwise null."
+    )
+
+
+class RetriedDeliveries(BaseModel):
+    retried: int = Field(description="How many failed deliveries go out again.")
+
+
+class NewToken(BaseModel):
+    name: Text
+    days: int = Field(30, ge=1, le=3650)
+    scopes: list[Text] | None = None
+
+
+class CreatedToken(BaseModel):
+    token: str = Field(description="The secret; shown this once.")
+    info: access.TokenInfo
+
+
+class NewBinding(BaseModel):
+    subject: Text
+    grant: Text
+
+
+class InventoryFile(BaseModel):
+    name: Text = Field(description="File name; its ending tells INI from YAML.")
+    content: Annotated[str, Field(max_length=10_000_000)]
+
+
+class Me(BaseModel):
+    name: str
+    source: str
+    grants: list[str]
+    scopes: list[str] | None
+
+
+class SquallRoute(APIRoute):
+    """Turns the core's refusals into JSON answers for these routes only (the console's
+    pages show their own)."""
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        handle = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                response: Response = await handle(request)
+            except SquallError as error:
+                return refusal(error)
+            except DataError:
+                # A value the database cannot hold (out of range, malformed): the
+                # client's mistake, and the transaction was rolled back.
+                return JSONResponse({"detail": "a value is out of range or malformed"}, 422)
+            return response
+
+        return answer
+
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": description}
+    for code, description in (
+        (401, "Not signed in, or the token is unknown, expired or revoked."),
+        (403, "Signed in, without the permission this needs."),
+        (404, "No such thing (or not visible to you)."),
+        (409, "Not possible in the current state."),
+        (422, "Invalid input: which field, and why."),
+    )
+}
+
+
+def register(app: FastAPI, runtime: Runtime) -> None:
+    router = APIRouter(prefix=PREFIX, route_class=SquallRoute, responses=REFUSALS)
+
+    def reading(request: Request, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with runtime.db.read() as session:
+            return service(session, runtime, request_actor(request), *args, **kwargs)
+
+    def writing(request: Request, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with runtime.db.write() as session:
+            return service(session, runtime, request_actor(request), *args, **kwargs)
+
+    # --- deployments -----------------------------------------------------------------
+
+    @router.get("/deployments", tags=["deployments"], response_model=list[board.BoardRow])
+    def list_deployments(
+        request: Request,
+        status: Annotated[list[str] | None, Query(description="Repeat for several.")] = None,
+        type: Annotated[Text | None, Query()] = None,
+        cluster: Annotated[Text | None, Query()] = None,
+        requester: Annotated[Text | None, Query()] = None,
+        since: dt.datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> Any:
+        """Every active deployment, and the `limit` most recent finished ones, newest first."""
+        filters = board.BoardFilter(
+            statuses=tuple(_statuses(status or [])),
+            type=type,
+            cluster=cluster,
+            requester=requester,
+            since=since,
+            limit=limit,
+        )
+        return reading(request, board.board, filters)
+
+    @router.post("/deployments", status_code=201, tags=["deployments"], response_model=Created)
+    def create_deployment(request: Request, body: NewDeployment) -> Any:
+        """Validate, plan and create a deployment; a worker starts it at once."""
+        return Created(id=writing(request, deployments.create, body.request()))
+
+    @router.post("/deployments/plan", tags=["deployments"], response_model=deployments.PlanPreview)
+    def plan_deployment(request: Request, body: NewDeployment) -> Any:
+        """What `POST /deployments` would run (a dry run): nothing is created."""
+        return reading(request, deployments.plan_preview, body.request())
+
+    @router.get(
+        "/deployments/recent", tags=["deployments"], response_model=list[views.DeploymentView]
+    )
+    def recent_deployments(
+        request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 20
+    ) -> Any:
+        """The most recent deployments in full (stages, failures), newest first."""
+        return reading(request, views.recent_deployments, limit=limit)
+
+    @router.get(
+        "/deployments/{deployment_id}", tags=["deployments"], response_model=views.DeploymentView
+    )
+    def get_deployment(request: Request, deployment_id: Id) -> Any:
+        return reading(request, views.deployment_view, deployment_id)
+
+    @router.get(
+        "/deployments/{deployment_id}/tasks",
+        tags=["deployments"],
+        response_model=views.DeploymentDetail,
+    )
+    def get_tasks(request: Request, deployment_id: Id) -> Any:
+        """Every node task, how nodes fared step by step, failures grouped by error, and
+        the actions you may take now."""
+        return reading(request, views.deployment_detail, deployment_id)
+
+    @router.get(
+        "/deployments/{deployment_id}/sections",
+        tags=["deployments"],
+        response_model=list[ReportSection],
+    )
+    def get_sections(request: Request, deployment_id: Id) -> Any:
+        """What the deployment's type adds to its status and report (facts, files, …)."""
+        return reading(request, views.report_sections, deployment_id)
+
+    @router.get(
+        "/deployments/{deployment_id}/deliveries",
+        tags=["deployments"],
+        response_model=deliveries.DeliveriesView,
+    )
+    def get_deliveries(request: Request, deployment_id: Id) -> Any:
+        """What the integrations (JIRA, Slack…) delivered about it: delivered, pending, or
+        failed with the error."""
+        return reading(request, deliveries.deliveries, deployment_id)
+
+    @router.post(
+        "/deployments/{deployment_id}/deliveries/retry",
+        tags=["actions"],
+        response_model=RetriedDeliveries,
+    )
+    def retry_deliveries(request: Request, deployment_id: Id) -> Any:
+        """Hand its failed deliveries back to the outbox (once their cause is fixed)."""
+        return RetriedDeliveries(retried=writing(request, deliveries.retry_failed, deployment_id))
+
+    @router.post(
+        "/deployments/{deployment_id}/{action}", tags=["actions"], response_model=ActionResult
+    )
+    def act(
+        request: Request, deployment_id: Id, action: Action, body: ActionBody | None = None
+    ) -> Any:
+        """An operator action; who may do which is checked (and recorded) in core."""
+        extra: list[Any] = []
+        if action == "promote" and body and body.comment:
+            extra.append(body.comment)
+        if action == "retry" and body and body.nodes:
+            extra.append(body.nodes)
+        result = writing(request, ACTIONS[action], deployment_id, *extra)
+        return ActionResult(id=deployment_id, action=action, result=_json(result))
+
+    # --- logs ------------------------------------------------------------------------
+
+    @router.get("/deployments/{deployment_id}/logs", tags=["logs"], response_model=views.LogChunk)
+    def get_logs(
+        request: Request,
+        deployment_id: Id,
+        after: Annotated[int, Query(ge=0, le=2**62, description="A `cursor` from before.")] = 0,
+        node: Annotated[Text | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    ) -> Any:
+        """A page of log lines after `after`, oldest first, with the cursor for the next."""
+        return reading(request, views.log_chunk, deployment_id, node=node, after=after, limit=limit)
+
+    @router.get(
+        "/deployments/{deployment_id}/follow",
+        tags=["logs"],
+        response_class=Response,
+        responses={
+            200: {
+                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                "description": 'One JSON object a line: {"kind": "log", …a log entry}, '
+                '{"kind": "status", "status": …} when it changes, and a last '
+                '{"kind": "end", "status": …} once the deployment is final.',
+            }
+        },
+    )
+    async def follow(
+        request: Request,
+        deployment_id: Id,
+        after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+        node: Annotated[Text | None, Query()] = None,
+    ) -> Response:
+        """Follow a deployment as it runs: its log lines and status, as they are written
+        (in whichever process runs it), until it is final."""
+        actor = request_actor(request)
+
+        def read(cursor: int) -> views.LogChunk:
+            with runtime.db.read() as session:
+                return views.log_chunk(
+                    session, runtime, actor, deployment_id, node=node, after=cursor
+                )
+
+        first = await run_in_threadpool(read, after)  # refusals answer before streaming starts
+        return follow_stream(runtime, deployment_id, first, read)
+
+    # --- inventory, types ------------------------------------------------------------
+
+    @router.get("/inventory", tags=["inventory"], response_model=list[inventory.NodeListing])
+    def list_nodes(
+        request: Request,
+        target: Annotated[Text, Query(description="A selector, e.g. cluster:web*")] = "all",
+    ) -> Any:
+        return reading(request, inventory.list_nodes, target)
+
+    @router.get(
+        "/inventory/clusters", tags=["inventory"], response_model=list[inventory.ClusterRow]
+    )
+    def list_clusters(request: Request) -> Any:
+        return reading(request, inventory.overview)[0]
+
+    @router.post("/inventory", tags=["inventory"], response_model=inventory.ImportSummary)
+    def import_inventory(request: Request, body: InventoryFile) -> Any:
+        """Import clusters and nodes; each cluster in the file replaces the one of that name."""
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / (Path(body.name).name or "inventory.yaml")
+            path.write_text(body.content)
+            return writing(request, inventory.import_file, path)
+
+    @router.get("/types", tags=["types"], response_model=list[catalogue.TypeInfo])
+    def list_types(request: Request) -> Any:
+        return catalogue.types(runtime, request_actor(request))
+
+    # --- access ----------------------------------------------------------------------
+
+    @router.get("/audit", tags=["access"], response_model=list[access.AuditEntry])
+    def audit(
+        request: Request,
+        actor: Annotated[Text | None, Query()] = None,
+        action: Annotated[Text | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
+    ) -> Any:
+        filters = access.AuditFilter(actor=actor, action=action, limit=limit)
+        return reading(request, access.audit_entries, filters)
+
+    @router.post("/tokens", status_code=201, tags=["access"], response_model=CreatedToken)
+    def create_token(request: Request, body: NewToken) -> Any:
+        info, secret = writing(
+            request, access.create_token, name=body.name, days=body.days, scopes=body.scopes
+        )
+        return CreatedToken(token=secret, info=info)
+
+    @router.delete("/tokens/{token_id}", tags=["access"], response_model=access.TokenInfo)
+    def revoke_token(request: Request, token_id: Id) -> Any:
+        return writing(request, access.revoke_token, token_id)
+
+    @router.post("/roles", status_code=201, tags=["access"], response_model=access.Binding)
+    def grant_role(request: Request, body: NewBinding) -> Any:
+        return writing(request, access.grant_role, body.subject, body.grant)
+
+    @router.delete("/roles/{binding_id}", tags=["access"], response_model=access.Binding)
+    def revoke_role(request: Request, binding_id: Id) -> Any:
+        return writing(request, access.revoke_role, binding_id)
+
+    @router.get("/me", tags=["access"], response_model=Me)
+    def me(request: Request) -> Any:
+        actor = request_actor(request)
+        return Me(
+            name=actor.name,
+            source=actor.source,
+            grants=[str(grant) for grant in actor.all_grants()],
+            scopes=sorted(actor.scopes) if actor.scopes is not None else None,
+        )
+
+    add_report_routes(router, runtime)
+
+    # --- the document ----------------------------------------------------------------
+
+    document: dict[str, Any] = {}
+
+    @router.get("/openapi.json", include_in_schema=False)
+    def openapi() -> Any:
+        if not document:
+            document.update(openapi_document(router))
+        return document
+
+    app.include_router(router)
+
+
+def openapi_document(router: APIRouter) -> dict[str, Any]:
+    document = get_openapi(
+        title="Squall API",
+        version="1",
+        description="Deployments, logs, inventory and types of a Squall installation. "
+        "Send an API token (`squall token create`) as `Authorization: Bearer sq_…`.",
+        routes=router.routes,
+    )
+    document.setdefault("components", {})["securitySchemes"] = {
+        "token": {"type": "http", "scheme": "bearer"}
+    }
+    document["security"] = [{"token": []}]
+    return document
+
+
+def refusal(error: SquallError) -> JSONResponse:
+    """A refusal says why: which permission was missing, which field was wrong."""
+    status = next((code for kind, code in STATUS.items() if isinstance(error, kind)), 400)
+    body: dict[str, Any] = {"detail": str(error)}
+    if isinstance(error, PermissionDenied):
+        body["permission"] = error.permission
+    if isinstance(error, ValidationError) and error.fields:
+        body["fields"] = error.fields
+    return JSONResponse(body, status_code=status)
+
+
+def _statuses(given: list[str]) -> list[str]:
+    from squall.core.status import DeploymentStatus
+
+    known = {status.value for status in DeploymentStatus}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ValidationError(
+            f"unknown status {', '.join(unknown)}; one of: {', '.join(sorted(known))}"
+        )
+    return given
+
+
+def _json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    elif isinstance(value, list):
+        value = [_json(item) for item in value]
+    return jsonable_encoder(value)

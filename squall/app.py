@@ -1,0 +1,888 @@
+"""The `squall` command: serve the web console, run workers, deploy, watch, inspect."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from squall.api.backends import Backend, LocalBackend, RemoteBackend
+from squall.core.auth import local_operator
+from squall.core.engine.worker import Engine
+from squall.core.errors import SquallError
+from squall.core.params import parse_assignments
+from squall.core.plan import DeploymentOptions, Threshold
+from squall.core.runtime import Runtime
+from squall.core.services import access, deployments, inventory
+from squall.core.settings import load_settings
+from squall.core.status import DeploymentStatus
+
+DEFAULT_PLUGINS = (
+    "squall.plugins.noop",
+    "squall.plugins.config_change",
+    "squall.plugins.cache_rebuild",
+    "squall.plugins.single_instance",
+    "squall.plugins.group_phases",
+    "squall.integrations.jira",
+    "squall.integrations.slack",
+)
+"""Squall's own deployment types and integrations, registered like any third-party plugin."""
+
+cli = typer.Typer(
+    name="squall",
+    help="Squall: deployments to your clusters' nodes, tracked, authorized and reported.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+inventory_cli = typer.Typer(help="Clusters and nodes Squall deploys to.", no_args_is_help=True)
+plugin_cli = typer.Typer(help="Write your own deployment types.", no_args_is_help=True)
+role_cli = typer.Typer(help="Who may do what: roles and their grants.", no_args_is_help=True)
+token_cli = typer.Typer(help="API tokens for scripts and the CLI.", no_args_is_help=True)
+audit_cli = typer.Typer(help="The audit log of every human action.", no_args_is_help=True)
+jira_cli = typer.Typer(help="JIRA, the tickets' system of record.", no_args_is_help=True)
+deliveries_cli = typer.Typer(
+    help="What Squall tells JIRA and Slack, and when.", no_args_is_help=True
+)
+report_cli = typer.Typer(
+    help="Reports of a deployment, a cluster over a period, or a node: PDF, CSV, JSON.",
+    no_args_is_help=True,
+)
+cli.add_typer(inventory_cli, name="inventory")
+cli.add_typer(plugin_cli, name="plugin")
+cli.add_typer(role_cli, name="role")
+cli.add_typer(token_cli, name="token")
+cli.add_typer(audit_cli, name="audit")
+cli.add_typer(jira_cli, name="jira")
+cli.add_typer(deliveries_cli, name="deliveries")
+cli.add_typer(report_cli, name="report")
+
+# Markup is off: node output, names and messages are printed as they are, never parsed.
+# Lines are not wrapped either: paths and commands stay whole for copying.
+console = Console(highlight=False, markup=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+
+
+class Remote:
+    """The server named by `--server` (or SQUALL_SERVER), if any."""
+
+    server: str | None = None
+
+
+@cli.callback()
+def options(
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="SQUALL_SERVER",
+            help="Talk to this Squall over its API (token from SQUALL_TOKEN) instead of "
+            "the database here.",
+        ),
+    ] = None,
+) -> None:
+    Remote.server = server or None
+
+
+def open_runtime() -> Runtime:
+    """Squall as configured, with its plugins; creates the demo inventory on first run."""
+    runtime = Runtime.open(load_settings(), plugin_modules=DEFAULT_PLUGINS, entry_points=True)
+    with runtime.db.write() as session:
+        created = inventory.ensure_demo_inventory(session, runtime, local_operator())
+    if created:
+        errors.print(Text(f"created a demo inventory of local nodes: {created}", style="dim"))
+    return runtime
+
+
+@contextmanager
+def squall() -> Iterator[tuple[Runtime, Any]]:
+    """The runtime and the acting person, with Squall's errors printed, not raised. For
+    commands that work on this machine's Squall only."""
+    if Remote.server:
+        fail(SquallError("this command works on this machine's Squall only; drop --server"))
+    try:
+        with open_runtime() as runtime:
+            yield runtime, local_operator()
+    except SquallError as exc:
+        fail(exc)
+
+
+@contextmanager
+def backend() -> Iterator[Backend]:
+    """The Squall to work with: the one named by --server, or this machine's; errors
+    printed, not raised. The token is read from SQUALL_TOKEN and never shown."""
+    try:
+        if Remote.server:
+            remote = RemoteBackend(Remote.server, os.environ.get("SQUALL_TOKEN"))
+            try:
+                yield remote
+            finally:
+                remote.close()
+            return
+        with open_runtime() as runtime:
+            yield LocalBackend(runtime, local_operator())
+    except SquallError as exc:
+        fail(exc)
+
+
+def fail(exc: SquallError) -> NoReturn:
+    errors.print(Text.assemble(("error: ", "red"), str(exc)))
+    raise typer.Exit(2)
+
+
+# --- deploying -------------------------------------------------------------------------
+
+
+@cli.command()
+def deploy(
+    type_name: Annotated[
+        str, typer.Argument(metavar="TYPE", help="Deployment type (see `squall types`).")
+    ],
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            "-t",
+            help="Selector: all, cluster:web*, tag:db, host:web-1, combined with , & !",
+        ),
+    ],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="key=value (repeat; key=@file reads a file)."),
+    ] = None,
+    parallel: Annotated[int, typer.Option(help="Nodes worked on at once per stage.")] = 50,
+    max_fail: Annotated[
+        str | None, typer.Option(help="Failures tolerated per stage before it halts: 3 or 10%.")
+    ] = None,
+    step_timeout: Annotated[
+        float | None, typer.Option(help="Seconds before a step is interrupted.")
+    ] = None,
+    ticket: Annotated[str | None, typer.Option(help="Ticket key, e.g. OPS-123.")] = None,
+    title: Annotated[str | None, typer.Option(help="A title for the deployment.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; run nothing.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Also stream every node's output.")
+    ] = False,
+) -> None:
+    """Plan a deployment, then run it here with live progress (Ctrl-C cancels it). With
+    --server, the server's workers run it and this follows it."""
+    with backend() as squall_:
+        request = deployments.DeploymentRequest(
+            type=type_name,
+            params=parse_assignments(param or []),
+            target=target,
+            options=DeploymentOptions(
+                parallelism=parallel,
+                max_failures=Threshold.parse(max_fail) if max_fail else None,
+                step_timeout=step_timeout,
+            ),
+            ticket=ticket,
+            title=title,
+        )
+        planned = squall_.plan(request)
+        from squall.ui.console import plan_table
+
+        console.print(plan_table(planned, with_nodes=dry_run))
+        if dry_run:
+            console.print(
+                Text(f"dry run: {planned.node_count} nodes, nothing was executed", style="dim")
+            )
+            return
+        deployment_id = squall_.create(request)
+        console.print(f"deployment {deployment_id} created")
+        status = _run_here(squall_, deployment_id, follow=follow)
+    raise typer.Exit(exit_status(status))
+
+
+@cli.command()
+def retry(
+    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+) -> None:
+    """Run the failed nodes of a deployment again, as a new attempt, here."""
+    _act_and_run("retry", deployment_id, follow, "attempt {} of its failed nodes")
+
+
+@cli.command()
+def exclude(
+    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+) -> None:
+    """Set the failed nodes aside and go on with the others, here."""
+    _act_and_run("exclude", deployment_id, follow, "set aside: {}")
+
+
+@cli.command()
+def promote(
+    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    comment: Annotated[str | None, typer.Option(help="Why, for the record.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+) -> None:
+    """Approve the gate a deployment waits at (not your own deployment's), and run on here."""
+    extra = {"comment": comment} if comment else {}
+    _act_and_run("promote", deployment_id, follow, "approved the gate before {}", **extra)
+
+
+@cli.command()
+def resume(
+    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+) -> None:
+    """Resume a paused deployment (accepting an inconclusive health check) and run it here."""
+    _act_and_run("resume", deployment_id, follow, "resumed")
+
+
+@cli.command()
+def rollback(
+    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+) -> None:
+    """Undo every node that completed, last stage first, and run the undoing here."""
+    _act_and_run("rollback", deployment_id, follow, "rolling back {} node(s)")
+
+
+@cli.command()
+def pause(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Pause a deployment: running nodes finish, no new node or stage starts."""
+    _act("pause", deployment_id, "paused")
+
+
+@cli.command()
+def abort(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Abort a deployment: nothing new starts, running steps are interrupted."""
+    _act("cancel", deployment_id, "aborted")
+
+
+@cli.command()
+def cancel(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Cancel a deployment (the same as abort)."""
+    _act("cancel", deployment_id, "cancelled")
+
+
+def _act(action: str, deployment_id: int, done: str) -> None:
+    with backend() as squall_:
+        squall_.act(action, deployment_id)
+        console.print(f"deployment {deployment_id} {done}")
+
+
+def _act_and_run(
+    action: str, deployment_id: int, follow: bool, done: str, **extra: Any
+) -> NoReturn:
+    """An action that sets the deployment going again, then running it in this process
+    (or, with --server, following the server's workers running it)."""
+    with backend() as squall_:
+        result = squall_.act(action, deployment_id, **extra)
+        shown = ", ".join(result) if isinstance(result, list) else result
+        console.print(f"deployment {deployment_id}: {done.format(shown)}")
+        status = _run_here(squall_, deployment_id, follow=follow)
+    raise typer.Exit(exit_status(status))
+
+
+def exit_status(status: DeploymentStatus) -> int:
+    """0 done, 1 failed or cancelled, 3 waiting for a person (2 is a refused request)."""
+    if status in (DeploymentStatus.SUCCEEDED, DeploymentStatus.ROLLED_BACK):
+        return 0
+    return 3 if status.waits_for_a_person else 1
+
+
+def _run_here(squall_: Backend, deployment_id: int, *, follow: bool) -> DeploymentStatus:
+    """Run the deployment (here, or watch the server run it), showing progress; Ctrl-C
+    cancels it."""
+    from squall.ui.console import StageBars, failure_line, log_line, print_view
+
+    bars = StageBars()
+    shown_failures: set[tuple[str, int]] = set()
+    last_line = 0
+    live = console.is_terminal
+
+    def tick() -> None:
+        nonlocal last_line
+        view = squall_.view(deployment_id)
+        while follow:
+            chunk = squall_.logs(deployment_id, node=None, after=last_line)
+            for entry in chunk.entries:
+                console.print(log_line(entry, show_node=True))
+            last_line = chunk.cursor
+            if not chunk.more:
+                break
+        for failure in view.failures:
+            if (failure.node, failure.attempt) not in shown_failures:
+                shown_failures.add((failure.node, failure.attempt))
+                console.print(failure_line(failure))
+        bars.update(view)
+
+    previous = signal.getsignal(signal.SIGINT)
+    cancelled = threading.Event()
+
+    def on_interrupt(_signum: int, _frame: Any) -> None:
+        if cancelled.is_set():
+            raise KeyboardInterrupt
+        cancelled.set()
+        errors.print(
+            Text(
+                f"cancelling deployment {deployment_id}… (Ctrl-C again to leave at once)",
+                style="yellow",
+            )
+        )
+        squall_.act("cancel", deployment_id)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        if live:
+            with Live(bars.progress, console=console, refresh_per_second=8, transient=False):
+                status = squall_.settle(deployment_id, tick)
+        else:
+            status = squall_.settle(deployment_id, tick)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    view = squall_.view(deployment_id)
+    console.print()
+    print_view(console, view)
+    if status == DeploymentStatus.AWAITING_APPROVAL:
+        console.print(
+            f"next: someone other than {view.requester} runs `squall promote {deployment_id}`"
+        )
+    elif status == DeploymentStatus.PAUSED:
+        console.print(
+            f"next: `squall resume {deployment_id}` to go on, `squall rollback {deployment_id}` "
+            f"to undo, or `squall abort {deployment_id}`"
+        )
+    return status
+
+
+# --- watching --------------------------------------------------------------------------
+
+
+@cli.command()
+def status(
+    deployment_id: Annotated[int | None, typer.Argument(metavar="[ID]")] = None,
+    limit: Annotated[int, typer.Option(help="How many recent deployments to list.")] = 20,
+) -> None:
+    """One deployment in detail, or the most recent ones."""
+    from squall.ui.console import deliveries_table, deployments_table, print_view
+
+    with backend() as squall_:
+        if deployment_id is None:
+            console.print(deployments_table(squall_.recent(limit)))
+            return
+        print_view(console, squall_.view(deployment_id))
+        for section in squall_.sections(deployment_id):
+            _print_section(section)
+        sent = squall_.deliveries(deployment_id)
+        if sent.deliveries:
+            console.print(deliveries_table(sent))
+
+
+def _print_section(section: Any) -> None:
+    console.print(Text(section.title, style="bold"))
+    if section.text:
+        console.print(section.text)
+    if section.rows:
+        table = Table(*section.headers, box=box.SIMPLE_HEAD)
+        for row in section.rows:
+            table.add_row(*row)
+        console.print(table)
+
+
+@cli.command()
+def logs(
+    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    node: Annotated[str | None, typer.Option(help="Only this node's lines.")] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Wait for new lines until it ends.")
+    ] = False,
+) -> None:
+    """Print a deployment's log, oldest first (all nodes, or one)."""
+    from squall.ui.console import log_line
+
+    with backend() as squall_:
+        lines = (
+            squall_.tail(deployment_id, node=node)
+            if follow
+            else squall_.read_all(deployment_id, node=node)
+        )
+        for entry in lines:
+            console.print(log_line(entry, show_node=node is None), soft_wrap=True)
+
+
+# --- inventory -------------------------------------------------------------------------
+
+
+@inventory_cli.command("import")
+def inventory_import(
+    file: Annotated[
+        Path, typer.Argument(help="Squall YAML, or an Ansible inventory (INI or YAML).")
+    ],
+) -> None:
+    """Import clusters and nodes; each cluster in the file replaces the one of that name."""
+    with squall() as (runtime, actor), runtime.db.write() as session:
+        summary = inventory.import_file(session, runtime, actor, file)
+    console.print(
+        f"imported {len(summary.clusters)} cluster(s) from {summary.source}: "
+        f"{summary.added} node(s) added, {summary.updated} updated, {summary.removed} removed"
+    )
+
+
+@inventory_cli.command("list")
+def inventory_list(
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="Only nodes this selector picks.")
+    ] = "all",
+) -> None:
+    """List nodes with their cluster, address, transport and tags."""
+    with backend() as squall_:
+        nodes = squall_.nodes(target)
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("cluster", "node", "address", "user", "transport", "tags"):
+        table.add_column(column)
+    for node in nodes:
+        table.add_row(
+            node.cluster,
+            node.name,
+            node.address,
+            node.user or "",
+            node.transport,
+            ", ".join(node.tags),
+        )
+    console.print(table)
+    console.print(f"{len(nodes)} node(s)")
+
+
+@cli.command()
+def types() -> None:
+    """The deployment types installed plugins provide, with their parameters."""
+    with backend() as squall_:
+        for deployment_type in squall_.types():
+            console.print(
+                Text.assemble((deployment_type.name, "bold"), f" — {deployment_type.title}")
+            )
+            console.print(f"  {deployment_type.description}")
+            for parameter in deployment_type.parameters:
+                required = "required" if parameter.required else f"default {parameter.default}"
+                console.print(
+                    Text.assemble(
+                        "  ", (parameter.name, "cyan"), f" ({required}): {parameter.description}"
+                    )
+                )
+            console.print()
+
+
+# --- access ----------------------------------------------------------------------------
+
+
+@cli.command()
+def roles(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print docs/roles.md.")] = False,
+) -> None:
+    """The built-in roles and the permissions each grants."""
+    from squall.core.permissions import ROLES, Permission, matrix_markdown
+
+    if markdown:
+        console.print(matrix_markdown(), end="")
+        return
+    table = Table("permission", *ROLES, box=box.SIMPLE_HEAD)
+    for permission in Permission:
+        table.add_row(
+            permission.value, *("✓" if permission in ROLES[role] else "" for role in ROLES)
+        )
+    console.print(table)
+
+
+@role_cli.command("grant")
+def role_grant(
+    subject: Annotated[str, typer.Argument(help="user:NAME or group:NAME")],
+    grant: Annotated[str, typer.Argument(help="a role, maybe scoped: deployer@env:staging")],
+) -> None:
+    """Give a person or a group a role (in addition to what their provider groups give)."""
+    with squall() as (runtime, actor), runtime.db.write() as session:
+        binding = access.grant_role(session, runtime, actor, subject, grant)
+    console.print(f"role binding {binding.id}: {binding.subject} has {binding.grant}")
+
+
+@role_cli.command("revoke")
+def role_revoke(binding_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Take a role binding away (see `squall role list`)."""
+    with squall() as (runtime, actor), runtime.db.write() as session:
+        binding = access.revoke_role(session, runtime, actor, binding_id)
+    console.print(f"revoked: {binding.subject} no longer has {binding.grant}")
+
+
+@role_cli.command("list")
+def role_list() -> None:
+    """Role bindings given in Squall (provider groups map to roles through `sso.roles`)."""
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        found = access.bindings(session, runtime, actor)
+        mapping = runtime.settings.sso.roles
+    table = Table("id", "subject", "grant", "by", "since", box=box.SIMPLE_HEAD)
+    for binding in found:
+        table.add_row(
+            str(binding.id),
+            binding.subject,
+            binding.grant,
+            binding.created_by,
+            binding.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+    for group, grants in sorted(mapping.items()):
+        console.print(f"provider group {group}: {grants}")
+
+
+@token_cli.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="What it is for, e.g. ci-deploys.")],
+    days: Annotated[int, typer.Option(help="Days until it expires.")] = 30,
+    scope: Annotated[
+        list[str] | None, typer.Option(help="A permission it may use (repeat); default: all yours.")
+    ] = None,
+) -> None:
+    """Make an API token acting as you; it is shown this once."""
+    with squall() as (runtime, actor), runtime.db.write() as session:
+        info, secret = access.create_token(
+            session, runtime, actor, name=name, days=days, scopes=scope
+        )
+    console.print(
+        f"token {info.id} ({info.name}), expires {info.expires_at.astimezone():%Y-%m-%d %H:%M}:"
+    )
+    console.print(secret)
+    errors.print("it is shown this once: keep it in your secret store")
+
+
+@token_cli.command("list")
+def token_list(
+    everyone: Annotated[bool, typer.Option("--all", help="Everyone's tokens.")] = False,
+) -> None:
+    """Your API tokens (or everyone's), never their secrets."""
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        found = access.tokens(session, runtime, actor, everyone=everyone)
+    table = Table("id", "owner", "name", "scopes", "expires", "state", box=box.SIMPLE_HEAD)
+    for info in found:
+        state = "revoked" if info.revoked_at else ("active" if info.active else "expired")
+        table.add_row(
+            str(info.id),
+            info.owner,
+            info.name,
+            ", ".join(info.scopes or ["all"]),
+            info.expires_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+            state,
+        )
+    console.print(table)
+
+
+@token_cli.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Revoke an API token at once."""
+    with squall() as (runtime, actor), runtime.db.write() as session:
+        info = access.revoke_token(session, runtime, actor, token_id)
+    console.print(f"token {info.id} ({info.name}) revoked")
+
+
+@audit_cli.command("list")
+def audit_list(
+    actor_name: Annotated[
+        str | None, typer.Option("--actor", help="Only this person's actions.")
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option(help="Only actions starting so, e.g. deployment.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Write them to a CSV file instead.")
+    ] = None,
+) -> None:
+    """Recent audit records, newest first."""
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        entries = access.audit_entries(
+            session,
+            runtime,
+            actor,
+            access.AuditFilter(actor=actor_name, action=action, limit=limit),
+        )
+    if csv_file:
+        csv_file.write_text(access.audit_csv(entries))
+        console.print(f"{len(entries)} record(s) written to {csv_file}")
+        return
+    table = Table("id", "at", "actor", "action", "target", "details", box=box.SIMPLE_HEAD)
+    for entry in entries:
+        details = ", ".join(f"{key}={value}" for key, value in entry.details.items())
+        table.add_row(
+            str(entry.id),
+            entry.at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            entry.actor,
+            entry.action,
+            entry.target,
+            details,
+        )
+    console.print(table)
+
+
+@audit_cli.command("verify")
+def audit_verify(
+    head: Annotated[
+        str | None,
+        typer.Option(help="A head hash printed by an earlier verify: is that record still there?"),
+    ] = None,
+) -> None:
+    """Check the audit log's hash chain: any edited, deleted or reordered record shows."""
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        check = access.verify_audit(session, runtime, actor, head=head)
+    if not check.breaks:
+        console.print(f"the audit log holds: {check.records} record(s), chain intact")
+        console.print(f"head {check.head}")
+        return
+    for found in check.breaks:
+        where = f"record {found.record_id}: " if found.record_id else ""
+        errors.print(Text(f"{where}{found.reason}", style="red"))
+    errors.print(
+        f"the audit log was tampered with: {len(check.breaks)} break(s) "
+        f"in {check.records} record(s)"
+    )
+    raise typer.Exit(1)
+
+
+# --- reports ---------------------------------------------------------------------------
+
+PdfOption = Annotated[Path | None, typer.Option("--pdf", help="Write the PDF report here.")]
+CsvOption = Annotated[Path | None, typer.Option("--csv", help="Write the main table as CSV here.")]
+JsonOption = Annotated[
+    Path | None, typer.Option("--json", help="Write every table and the data as JSON here.")
+]
+TableOption = Annotated[
+    str | None, typer.Option(help="The table --csv writes (default: the main one).")
+]
+
+
+@report_cli.command("deployment")
+def report_deployment(
+    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    pdf: PdfOption = None,
+    csv_file: CsvOption = None,
+    json_file: JsonOption = None,
+    table: TableOption = None,
+) -> None:
+    """A deployment's report: stages, clusters, nodes, failures, approvals, timeline."""
+    from squall.core.services import reports
+
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        found = reports.deployment_report(session, runtime, actor, deployment_id)
+        _write_report(found, pdf, csv_file, json_file, table)
+
+
+@report_cli.command("cluster")
+def report_cluster(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    since: Annotated[
+        str, typer.Option(help="Start of the period: 7d, 24h, 2w, or a date like 2026-01-31.")
+    ],
+    until: Annotated[
+        str | None, typer.Option(help="End of the period (default: now), same forms.")
+    ] = None,
+    pdf: PdfOption = None,
+    csv_file: CsvOption = None,
+    json_file: JsonOption = None,
+    table: TableOption = None,
+) -> None:
+    """A cluster over a period: deployments, success rate, failures by node and by step."""
+    from squall.core.models import utcnow
+    from squall.core.reports.period import parse_moment
+    from squall.core.services import reports
+
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        now = utcnow()
+        found = reports.cluster_report(
+            session,
+            runtime,
+            actor,
+            name,
+            parse_moment(since, now),
+            parse_moment(until, now) if until else now,
+        )
+        _write_report(found, pdf, csv_file, json_file, table)
+
+
+@report_cli.command("node")
+def report_node(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    pdf: PdfOption = None,
+    csv_file: CsvOption = None,
+    json_file: JsonOption = None,
+    table: TableOption = None,
+) -> None:
+    """A node's deployment history, last deployed version, failure rate, last failures."""
+    from squall.core.services import reports
+
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        found = reports.node_report(session, runtime, actor, name)
+        _write_report(found, pdf, csv_file, json_file, table)
+
+
+@report_cli.command("verify")
+def report_verify(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A PDF report or JSON export.")],
+) -> None:
+    """Check a copy of a report against Squall: exit 0 when it is what Squall holds."""
+    from squall.core.services import reports
+
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        fail(SquallError(f"cannot read {file}: {exc.strerror}"))
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        result = reports.verify_copy(session, runtime, actor, content)
+    generated = result.generated
+    console.print(f"{file}: {result.request.get('kind')} report, fingerprint {result.sha256}")
+    console.print(f"generated {generated.get('at')} by {generated.get('by')}")
+    for check in result.checks:
+        console.print(Text(f"ok: {check}", style="green"))
+    for problem in result.problems:
+        errors.print(Text(f"problem: {problem}", style="red"))
+    if not result.verified:
+        errors.print("NOT VERIFIED: this copy does not match Squall's data")
+        raise typer.Exit(1)
+    console.print("verified: this copy matches Squall's data")
+
+
+def _write_report(
+    report: Any, pdf: Path | None, csv_file: Path | None, json_file: Path | None, table: str | None
+) -> None:
+    """Render every output first, so a refused request or a bad table writes nothing."""
+    from squall.core.services import reports
+    from squall.ui.console import report_overview
+
+    if table and not csv_file:
+        fail(SquallError("--table chooses the table --csv writes: give --csv FILE too"))
+    outputs: list[tuple[Path, bytes]] = []
+    if csv_file:
+        outputs.append((csv_file, reports.render_csv(report, table).encode()))
+    if json_file:
+        outputs.append((json_file, reports.render_json(report).encode()))
+    if pdf:
+        outputs.append((pdf, reports.render_pdf(report)))
+    if not outputs:
+        console.print(report_overview(report))
+        return
+    for path, _content in outputs:
+        if not path.parent.is_dir():
+            fail(SquallError(f"cannot write {path}: there is no folder {path.parent}"))
+    for path, content in outputs:
+        path.write_bytes(content)
+        console.print(f"wrote {path} ({len(content):,} bytes)")
+
+
+# --- integrations ----------------------------------------------------------------------
+
+
+@jira_cli.command("drift")
+def jira_drift(
+    limit: Annotated[int, typer.Option(help="How many recent deployments to check.")] = 1000,
+) -> None:
+    """Deployments without a ticket, and tickets whose deployment failed or never ran."""
+    from squall.integrations.jira.drift import find_drift
+
+    with squall() as (runtime, actor), runtime.db.read() as session:
+        found = find_drift(session, runtime, actor, limit=limit)
+    table = Table("problem", "deployment", "ticket", "status", "environment", "by", "title")
+    table.box = box.SIMPLE_HEAD
+    for drift in found:
+        deployment = drift.deployment
+        table.add_row(
+            drift.problem,
+            str(deployment.id),
+            deployment.ticket or "",
+            deployment.status,
+            ", ".join(deployment.environments),
+            deployment.requester,
+            deployment.title,
+        )
+    console.print(table)
+    console.print(f"{len(found)} drifted deployment(s)")
+
+
+@deliveries_cli.command("retry")
+def deliveries_retry(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Hand a deployment's failed deliveries back to the outbox (after fixing a token)."""
+    from squall.core.services.deliveries import retry_failed
+
+    with squall() as (runtime, actor), runtime.db.write() as session:
+        count = retry_failed(session, runtime, actor, deployment_id)
+    console.print(f"deployment {deployment_id}: {count} delivery(ies) will be tried again")
+
+
+# --- running Squall --------------------------------------------------------------------
+
+
+@cli.command()
+def worker(
+    workers: Annotated[
+        int | None, typer.Option(help="Node tasks run at once (default: settings).")
+    ] = None,
+) -> None:
+    """Run node tasks of every deployment until stopped (SIGTERM or Ctrl-C)."""
+    with squall() as (runtime, _actor):
+        engine = Engine(runtime, workers=workers)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        engine.start()
+        errors.print(f"worker {engine.name} running {engine.capacity} slots; Ctrl-C stops it")
+        stop.wait()
+        engine.stop()
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Serve the UI only; run no tasks.")
+    ] = False,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Don't open a browser window.")
+    ] = False,
+    native: Annotated[
+        bool, typer.Option("--native", help="A desktop window instead (needs pywebview).")
+    ] = False,
+) -> None:
+    """Serve the web console and open it in a browser (and run tasks, unless --no-worker)."""
+    from squall.ui.server import run_server
+
+    with squall() as (runtime, _actor):
+        engine = None if no_worker else Engine(runtime).start()
+        try:
+            run_server(runtime, host=host, port=port, show=not no_browser, native=native)
+        finally:
+            if engine is not None:
+                engine.stop()
+
+
+@plugin_cli.command("new")
+def plugin_new(
+    name: Annotated[str, typer.Argument(help="The deployment type's name, e.g. nginx_reload.")],
+    directory: Annotated[
+        Path | None, typer.Option(help="Where to create the package (default: ./squall-NAME).")
+    ] = None,
+) -> None:
+    """Create a plugin package: pyproject with its entry point, the type, a test on real nodes."""
+    from squall.testing.scaffold import scaffold
+
+    try:
+        created = scaffold(name, directory)
+    except SquallError as exc:
+        fail(exc)
+    console.print(f"created {created}")
+    console.print(f"next: cd {created} && pip install -e . && pytest")
+
+
+def main() -> None:
+    sys.exit(cli())

@@ -1,0 +1,229 @@
+"""The report's charts, drawn with reportlab's vector shapes (no raster images, so the
+PDF stays small and sharp, and its text stays extractable)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from reportlab.graphics.shapes import Drawing, Line, Rect, String
+from reportlab.lib import colors
+
+from squall.core.reports.model import ClusterLine, DeploymentLine, StageLine
+
+STATUS_COLORS = {
+    "succeeded": colors.HexColor("#43a047"),
+    "failed": colors.HexColor("#e53935"),
+    "skipped": colors.HexColor("#bdbdbd"),
+    "other": colors.HexColor("#fb8c00"),
+}
+INK = colors.HexColor("#333333")
+MUTED = colors.HexColor("#777777")
+FONT = "Helvetica"
+MAX_CLUSTER_BARS = 12
+
+
+def status_per_cluster(clusters: Sequence[ClusterLine], width: float) -> Drawing:
+    """A stacked bar per cluster: succeeded, failed, skipped, other (the largest first)."""
+    shown = sorted(clusters, key=lambda line: (-line.nodes, line.cluster))[:MAX_CLUSTER_BARS]
+    bar, gap, label_width = 11.0, 5.0, 110.0
+    note = 14.0 if len(clusters) > len(shown) else 0.0
+    height = 28 + len(shown) * (bar + gap) + note
+    drawing = Drawing(width, height)
+    _title(drawing, "Status per cluster", height)
+    scale = (width - label_width - 60) / max((line.nodes for line in shown), default=1)
+    y = height - 26
+    for line in shown:
+        y -= bar + gap
+        drawing.add(String(0, y + 2, _clip(line.cluster, 22), fontName=FONT, fontSize=7))
+        x = label_width
+        parts = (
+            ("succeeded", line.succeeded),
+            ("failed", line.failed),
+            ("skipped", line.skipped),
+            ("other", line.other),
+        )
+        for status, count in parts:
+            if count:
+                drawing.add(_box(x, y, count * scale, bar, STATUS_COLORS[status]))
+                x += count * scale
+        figures = f"{line.succeeded}/{line.nodes} ok" + (
+            f", {line.failed} failed" if line.failed else ""
+        )
+        drawing.add(String(x + 4, y + 2, figures, fontName=FONT, fontSize=7, fillColor=MUTED))
+    if len(clusters) > len(shown):
+        drawing.add(
+            String(
+                0,
+                0,
+                f"{len(clusters) - len(shown)} more cluster(s) in the cluster table",
+                fontName=FONT,
+                fontSize=7,
+                fillColor=MUTED,
+            )
+        )
+    _legend(drawing, width, height)
+    return drawing
+
+
+def duration_histogram(
+    values: Sequence[float],
+    width: float,
+    bins: int = 20,
+    title: str = "Node task durations (seconds)",
+) -> Drawing:
+    """How long things took (node tasks by default): a histogram over the finished ones."""
+    height = 120.0
+    drawing = Drawing(width, height)
+    _title(drawing, title, height)
+    if not values:
+        drawing.add(String(0, height / 2, "nothing finished", fontName=FONT, fontSize=8))
+        return drawing
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    counts = [0] * bins
+    for value in values:
+        counts[min(bins - 1, int((value - low) / span * bins))] += 1
+    top = max(counts)
+    plot_height, base = height - 45, 18.0
+    column = width / bins
+    for index, count in enumerate(counts):
+        if count:
+            bar_height = plot_height * count / top
+            drawing.add(
+                _box(index * column + 1, base, column - 2, bar_height, colors.HexColor("#1e88e5"))
+            )
+            drawing.add(
+                String(
+                    index * column + column / 2,
+                    base + bar_height + 2,
+                    str(count),
+                    fontName=FONT,
+                    fontSize=6,
+                    textAnchor="middle",
+                    fillColor=MUTED,
+                )
+            )
+    drawing.add(Line(0, base, width, base, strokeColor=MUTED, strokeWidth=0.5))
+    drawing.add(String(0, 6, f"{low:.2f}", fontName=FONT, fontSize=7))
+    drawing.add(String(width, 6, f"{high:.2f}", fontName=FONT, fontSize=7, textAnchor="end"))
+    return drawing
+
+
+def stage_timeline(stages: Sequence[StageLine], start: dt.datetime | None, width: float) -> Drawing:
+    """When each stage (phase, wave) ran, on one time axis from the deployment's start."""
+    ran = [stage for stage in stages if stage.started_at is not None]
+    bar, gap, label_width = 10.0, 4.0, 110.0
+    height = 40 + max(len(ran), 1) * (bar + gap)
+    drawing = Drawing(width, height)
+    _title(drawing, "Stage timeline", height)
+    if not ran or start is None:
+        drawing.add(String(0, height - 40, "no stage started", fontName=FONT, fontSize=8))
+        return drawing
+    end = max((stage.finished_at or stage.started_at) for stage in ran if stage.started_at)
+    total = max((end - start).total_seconds(), 0.001)
+    scale = (width - label_width - 10) / total
+    y = height - 24
+    for stage in ran:
+        assert stage.started_at is not None
+        y -= bar + gap
+        begin = (stage.started_at - start).total_seconds()
+        length = ((stage.finished_at or end) - stage.started_at).total_seconds()
+        color = STATUS_COLORS.get(stage.status, STATUS_COLORS["other"])
+        drawing.add(String(0, y + 2, _clip(stage.name, 22), fontName=FONT, fontSize=7))
+        drawing.add(_box(label_width + begin * scale, y, max(length * scale, 1.5), bar, color))
+    drawing.add(Line(label_width, 14, width - 10, 14, strokeColor=MUTED, strokeWidth=0.5))
+    drawing.add(String(label_width, 4, "0 s", fontName=FONT, fontSize=7))
+    drawing.add(
+        String(width - 10, 4, f"{total:.1f} s", fontName=FONT, fontSize=7, textAnchor="end")
+    )
+    return drawing
+
+
+DEPLOYMENT_OUTCOME = {
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "cancelled": "failed",
+    "rolled_back": "failed",
+}
+"""A deployment's status as the status-over-time chart colours it; the rest is `other`."""
+MAX_PERIOD_BARS = 62
+
+
+def status_over_time(
+    deployments: Sequence[DeploymentLine], since: dt.datetime, until: dt.datetime, width: float
+) -> Drawing:
+    """Deployments of the period by day (by week past two months), stacked by outcome."""
+    height = 120.0
+    drawing = Drawing(width, height)
+    _title(drawing, "Deployments over the period", height)
+    _legend(drawing, width, height)
+    days = max((until.date() - since.date()).days + 1, 1)
+    step = 1 if days <= MAX_PERIOD_BARS else 7
+    bars = -(-days // step)
+    tallies = [dict.fromkeys(STATUS_COLORS, 0) for _ in range(bars)]
+    for deployment in deployments:
+        index = (deployment.created_at.date() - since.date()).days // step
+        if 0 <= index < bars:
+            tallies[index][DEPLOYMENT_OUTCOME.get(deployment.status, "other")] += 1
+    top = max((sum(tally.values()) for tally in tallies), default=0)
+    base, plot_height = 18.0, height - 45
+    column = width / bars
+    if top:
+        for index, tally in enumerate(tallies):
+            y = base
+            for status, count in tally.items():
+                if count:
+                    bar_height = plot_height * count / top
+                    drawing.add(
+                        _box(
+                            index * column + 0.5,
+                            y,
+                            max(column - 1, 0.5),
+                            bar_height,
+                            STATUS_COLORS[status],
+                        )
+                    )
+                    y += bar_height
+    else:
+        drawing.add(
+            String(0, height / 2, "no deployment in this period", fontName=FONT, fontSize=8)
+        )
+    drawing.add(Line(0, base, width, base, strokeColor=MUTED, strokeWidth=0.5))
+    unit = "day" if step == 1 else "week"
+    drawing.add(String(0, 6, f"{since:%Y-%m-%d}", fontName=FONT, fontSize=7))
+    drawing.add(
+        String(
+            width / 2,
+            6,
+            f"one bar a {unit}; at most {top} a bar",
+            fontName=FONT,
+            fontSize=7,
+            textAnchor="middle",
+            fillColor=MUTED,
+        )
+    )
+    drawing.add(String(width, 6, f"{until:%Y-%m-%d}", fontName=FONT, fontSize=7, textAnchor="end"))
+    return drawing
+
+
+def _title(drawing: Drawing, text: str, height: float) -> None:
+    drawing.add(String(0, height - 10, text, fontName="Helvetica-Bold", fontSize=9, fillColor=INK))
+
+
+def _legend(drawing: Drawing, width: float, height: float) -> None:
+    x = width - 250
+    for status, color in STATUS_COLORS.items():
+        drawing.add(_box(x, height - 11, 7, 7, color))
+        drawing.add(String(x + 10, height - 10, status, fontName=FONT, fontSize=7))
+        x += 60
+
+
+def _clip(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def _box(x: float, y: float, width: float, height: float, color: colors.Color) -> Rect:
+    box = Rect(x, y, width, height)
+    box.fillColor, box.strokeColor = color, None
+    return box

@@ -1,0 +1,697 @@
+"""A report as a PDF: a summary page with key figures and charts, then paginated tables
+with repeated headers; on every page who generated it, when, and the fingerprint of its
+data (see `squall.core.reports.fingerprint`), also kept in the document's keywords."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from xml.sax.saxutils import escape
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4, landscape
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    CondPageBreak,
+    Flowable,
+    KeepTogether,
+    PageBreak,
+    Paragraph,
+    Preformatted,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from squall.core.reports import charts
+from squall.core.reports.fingerprint import FORMAT, fingerprint, generation_of, kind_of, request_of
+from squall.core.reports.model import (
+    ClusterReport,
+    DeploymentReport,
+    Durations,
+    NodeReport,
+    Report,
+)
+from squall.core.reports.tables import moment, steps_text
+
+PAGE = landscape(A4)
+MARGIN = 12 * mm
+WIDTH = PAGE[0] - 2 * MARGIN
+FOOTER_HASH = "SHA-256 of the report data: "
+ROW_HEIGHT = 11.5
+MAX_FAILURE_DETAILS = 100
+"""Failed nodes shown with their last lines; every one is in the node table and the CSV."""
+
+_styles = getSampleStyleSheet()
+H1 = ParagraphStyle("h1", parent=_styles["Heading1"], fontSize=16, spaceAfter=4)
+H2 = ParagraphStyle("h2", parent=_styles["Heading2"], fontSize=12, spaceBefore=8, spaceAfter=4)
+BODY = ParagraphStyle("body", parent=_styles["BodyText"], fontSize=8.5, leading=11)
+SMALL = ParagraphStyle("small", parent=BODY, fontSize=7.5, leading=9.5)
+CODE = ParagraphStyle("code", parent=BODY, fontName="Courier", fontSize=7, leading=8.5)
+HEADER_BACKGROUND = colors.HexColor("#263238")
+STATUS_INK = {
+    "succeeded": colors.HexColor("#2e7d32"),
+    "failed": colors.HexColor("#c62828"),
+    "interrupted": colors.HexColor("#c62828"),
+    "inconclusive": colors.HexColor("#f9a825"),
+    "cancelled": colors.HexColor("#616161"),
+    "skipped": colors.HexColor("#757575"),
+}
+
+
+def render(report: Report) -> bytes:
+    sha = fingerprint(report)
+    generation = generation_of(report)
+    claims = {
+        "format": FORMAT,
+        "request": request_of(report),
+        "sha256": sha,
+        "generated": generation,
+    }
+    title, story = _story(report)
+    footer = (
+        f"Squall · {title} · generated {moment(report.generation.at)} UTC by "
+        f"{report.generation.by} · Squall {report.generation.squall_version}",
+        f"{FOOTER_HASH}{sha} · check a copy: squall report verify FILE",
+    )
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=PAGE,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=MARGIN,
+        bottomMargin=MARGIN + 8 * mm,
+        title=title,
+        author="Squall",
+        subject=f"Squall {kind_of(report)} report; data SHA-256 {sha}",
+        keywords=[json.dumps(claims, sort_keys=True)],
+        creator=f"Squall {report.generation.squall_version}",
+    )
+
+    def canvas_with_footer(*args: Any, **kwargs: Any) -> Canvas:
+        return _FooterCanvas(footer, *args, **kwargs)
+
+    document.build(story, canvasmaker=canvas_with_footer)
+    return buffer.getvalue()
+
+
+class _FooterCanvas(Canvas):
+    """Draws the footer once the page count is known ("page 3 of 12")."""
+
+    def __init__(self, footer: tuple[str, str], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._footer = footer
+        self._pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:
+        self._pages.append(dict(self.__dict__))
+        # What Canvas.showPage does after writing a page; the pages are written in save().
+        self._startPage()  # type: ignore[attr-defined]
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for state in self._pages:
+            self.__dict__.update(state)
+            self._draw_footer(total)
+            super().showPage()
+        super().save()
+
+    def _draw_footer(self, total: int) -> None:
+        first, second = self._footer
+        self.saveState()
+        self.setStrokeColor(colors.HexColor("#bbbbbb"))
+        self.line(MARGIN, MARGIN + 6 * mm, PAGE[0] - MARGIN, MARGIN + 6 * mm)
+        self.setFont("Helvetica", 7)
+        self.setFillColor(colors.HexColor("#444444"))
+        self.drawString(MARGIN, MARGIN + 3 * mm, first)
+        self.drawRightString(
+            PAGE[0] - MARGIN, MARGIN + 3 * mm, f"page {self.getPageNumber()} of {total}"
+        )
+        self.setFont("Courier", 7)
+        self.drawString(MARGIN, MARGIN, second)
+        self.restoreState()
+
+
+# --- stories -----------------------------------------------------------------------------
+
+
+def _story(report: Report) -> tuple[str, list[Flowable]]:
+    if isinstance(report, DeploymentReport):
+        return f"deployment report #{report.deployment_id}", _deployment(report)
+    if isinstance(report, ClusterReport):
+        return f"cluster report {report.cluster}", _cluster(report)
+    return f"node report {report.node}", _node(report)
+
+
+def _deployment(report: DeploymentReport) -> list[Flowable]:
+    counts = report.counts
+    deployed = sum(counts.values())
+    failed = sum(counts.get(s, 0) for s in ("failed", "interrupted", "inconclusive"))
+    story: list[Flowable] = [
+        Paragraph(f"Deployment #{report.deployment_id}: {escape(report.title)}", H1),
+        _status_line(
+            report.status,
+            f"{report.type} · target {report.target} · requested by {report.requester}"
+            + (f" · ticket {report.ticket}" if report.ticket else ""),
+        ),
+        Spacer(1, 6),
+        _figures(
+            [
+                ("Status", report.status.replace("_", " ")),
+                ("Nodes", str(deployed)),
+                ("Succeeded", str(counts.get("succeeded", 0))),
+                ("Failed", str(failed)),
+                ("Skipped", str(counts.get("skipped", 0))),
+                (
+                    "Other",
+                    str(deployed - counts.get("succeeded", 0) - failed - counts.get("skipped", 0)),
+                ),
+                ("Created", _when(report.created_at)),
+                ("Started", _when(report.started_at)),
+                ("Finished", _when(report.finished_at)),
+                ("Duration", _span(report.started_at, report.finished_at)),
+                ("Attempt", str(report.attempt)),
+                ("Ticket", report.ticket or "none"),
+                ("Node time median", _seconds(report.durations.median)),
+                ("Node time p95", _seconds(report.durations.p95)),
+                ("Node time max", _seconds(report.durations.max)),
+                ("Approvals", str(len(report.approvals))),
+            ]
+        ),
+        Spacer(1, 8),
+        _side_by_side(
+            charts.status_per_cluster(report.clusters, WIDTH / 2 - 10),
+            charts.duration_histogram(
+                [
+                    n.duration
+                    for n in report.nodes
+                    if n.duration is not None and n.stage_kind == "deploy"
+                ],
+                WIDTH / 2 - 10,
+            ),
+        ),
+        Spacer(1, 6),
+        charts.stage_timeline(report.stages[:30], report.started_at, WIDTH),
+        PageBreak(),
+        Paragraph("Parameters", H2),
+        _table(("parameter", "value"), _flat(report.params) or [("(none)", "")], (0.25, 0.75)),
+        Paragraph("Options", H2),
+        _table(("option", "value"), _flat(report.options) or [("(none)", "")], (0.25, 0.75)),
+        Paragraph("Approvals", H2),
+        _table(
+            ("stage", "approver", "at", "comment"),
+            [(a.stage, a.approver, _when(a.at), a.comment or "") for a in report.approvals]
+            or [("(none)", "", "", "")],
+            (0.2, 0.2, 0.2, 0.4),
+        ),
+        Paragraph("Plan and results per stage", H2),
+        _table(
+            (
+                "#",
+                "stage",
+                "kind",
+                "status",
+                "nodes",
+                "ok",
+                "failed",
+                "skipped",
+                "other",
+                "parallel",
+                "max fail",
+                "gate",
+                "started",
+                "took",
+            ),
+            [
+                (
+                    str(s.position + 1),
+                    s.name,
+                    s.kind,
+                    s.status,
+                    str(s.nodes),
+                    str(s.succeeded),
+                    str(s.failed),
+                    str(s.skipped),
+                    str(s.other),
+                    str(s.parallelism),
+                    s.max_failures or "",
+                    f"{s.approvals_required} approval(s)" if s.gate else "",
+                    _when(s.started_at),
+                    _span(s.started_at, s.finished_at),
+                )
+                for s in report.stages
+            ],
+            (0.03, 0.14, 0.06, 0.08, 0.05, 0.05, 0.05, 0.05, 0.05, 0.06, 0.06, 0.09, 0.15, 0.08),
+            status_column=3,
+        ),
+        Paragraph("Per cluster", H2),
+        _table(
+            ("cluster", "nodes", "succeeded", "failed", "skipped", "other", "median", "p95", "max"),
+            [
+                (
+                    c.cluster,
+                    str(c.nodes),
+                    str(c.succeeded),
+                    str(c.failed),
+                    str(c.skipped),
+                    str(c.other),
+                    *_median_p95_max(c.durations),
+                )
+                for c in report.clusters
+            ],
+            (0.28, 0.09, 0.09, 0.09, 0.09, 0.09, 0.09, 0.09, 0.09),
+        ),
+        Paragraph("Error signatures", H2),
+        _table(
+            ("nodes", "step", "error", "which"),
+            [
+                (str(len(s.nodes)), s.step, _clip(s.error, 90), _clip(" ".join(s.nodes), 70))
+                for s in report.signatures
+            ]
+            or [("0", "", "no failure", "")],
+            (0.06, 0.12, 0.47, 0.35),
+        ),
+    ]
+    story += _failure_details(report)
+    for section in report.sections:
+        story.append(CondPageBreak(60 * mm))
+        story.append(Paragraph(escape(section.title), H2))
+        if section.text:
+            story.append(Preformatted(section.text, CODE))
+        if section.rows:
+            share = 1 / max(len(section.headers), 1)
+            story.append(
+                _table(
+                    section.headers,
+                    [tuple(_clip(c, 120) for c in r) for r in section.rows],
+                    (share,) * len(section.headers),
+                )
+            )
+    story += [
+        CondPageBreak(60 * mm),
+        Paragraph("Nodes", H2),
+        _table(
+            (
+                "node",
+                "cluster",
+                "stage",
+                "status",
+                "try",
+                "steps (exit codes)",
+                "failed at",
+                "exit",
+                "error",
+                "took",
+            ),
+            [
+                (
+                    n.node,
+                    _clip(n.cluster, 24),
+                    _clip(n.stage, 18),
+                    n.status,
+                    str(n.attempt),
+                    _clip(steps_text(n.steps), 60),
+                    n.failed_step or "",
+                    "" if n.exit_code is None else str(n.exit_code),
+                    _clip(n.error or "", 60),
+                    _seconds(n.duration),
+                )
+                for n in report.nodes
+            ],
+            (0.11, 0.1, 0.08, 0.07, 0.03, 0.22, 0.08, 0.04, 0.21, 0.06),
+            status_column=3,
+        ),
+        CondPageBreak(40 * mm),
+        Paragraph("Timeline", H2),
+        _table(
+            ("at", "event", "by", "detail"),
+            [(_when(e.at), e.kind, e.actor or "", _clip(e.detail, 110)) for e in report.timeline],
+            (0.15, 0.15, 0.1, 0.6),
+        ),
+    ]
+    return story
+
+
+def _failure_details(report: DeploymentReport) -> list[Flowable]:
+    failed = [n for n in report.nodes if n.last_lines or n.status in ("failed", "interrupted")]
+    if not failed:
+        return []
+    story: list[Flowable] = [CondPageBreak(50 * mm), Paragraph("Failed nodes", H2)]
+    for node in failed[:MAX_FAILURE_DETAILS]:
+        where = f"at step {node.failed_step}" if node.failed_step else "to connect"
+        code = f", exit code {node.exit_code}" if node.exit_code is not None else ""
+        block: list[Flowable] = [
+            Paragraph(
+                f"<b>{escape(node.node)}</b> ({escape(node.cluster)}, stage {escape(node.stage)}, "
+                f"attempt {node.attempt}): {node.status} {escape(where)}{code}",
+                BODY,
+            )
+        ]
+        if node.error:
+            block.append(Paragraph(escape(_clip(node.error, 400)), SMALL))
+        if node.last_lines:
+            block.append(
+                Preformatted("\n".join(_clip(line, 160) for line in node.last_lines), CODE)
+            )
+        block.append(Spacer(1, 4))
+        story.append(KeepTogether(block))
+    if len(failed) > MAX_FAILURE_DETAILS:
+        story.append(
+            Paragraph(
+                f"{len(failed) - MAX_FAILURE_DETAILS} more failed node(s): see the node table, "
+                "or the CSV and JSON exports, for each one's error and last lines.",
+                SMALL,
+            )
+        )
+    return story
+
+
+def _cluster(report: ClusterReport) -> list[Flowable]:
+    rate = "n/a" if report.success_rate is None else f"{report.success_rate:.1%}"
+    return [
+        Paragraph(f"Cluster {escape(report.cluster)}", H1),
+        Paragraph(
+            f"Deployments created from {_when(report.since)} to {_when(report.until)}"
+            + (f" · environment {escape(report.environment)}" if report.environment else ""),
+            BODY,
+        ),
+        Spacer(1, 6),
+        _figures(
+            [
+                ("Deployments", str(len(report.deployments))),
+                ("Succeeded", str(report.succeeded)),
+                ("Failed", str(report.failed)),
+                ("Unfinished", str(report.unfinished)),
+                ("Success rate", rate),
+                ("Node tasks", str(report.node_tasks)),
+                ("Node failures", str(report.node_failures)),
+                ("Nodes that failed", str(len(report.failures_by_node))),
+                ("Deployment mean", _seconds(report.deployment_durations.mean)),
+                ("Deployment p95", _seconds(report.deployment_durations.p95)),
+                ("Node task mean", _seconds(report.task_durations.mean)),
+                ("Node task p95", _seconds(report.task_durations.p95)),
+            ]
+        ),
+        Spacer(1, 8),
+        _side_by_side(
+            charts.status_over_time(report.deployments, report.since, report.until, WIDTH / 2 - 10),
+            charts.duration_histogram(
+                [d.duration for d in report.deployments if d.duration is not None],
+                WIDTH / 2 - 10,
+                title="Deployment durations (seconds)",
+            ),
+        ),
+        Paragraph("Nodes that fail most", H2),
+        _table(
+            ("node", "failures", "node tasks", "failure rate"),
+            [
+                (f.name, str(f.failures), str(f.tasks), f"{f.failures / f.tasks:.0%}")
+                for f in report.failures_by_node[:20]
+            ]
+            or [("no failure", "", "", "")],
+            (0.4, 0.2, 0.2, 0.2),
+        ),
+        Paragraph("Failures by step", H2),
+        _table(
+            ("step", "failures"),
+            [(f.name, str(f.failures)) for f in report.failures_by_step] or [("no failure", "")],
+            (0.6, 0.4),
+        ),
+        Paragraph("Deployments", H2),
+        _table(
+            (
+                "#",
+                "type",
+                "title",
+                "status",
+                "requested by",
+                "created",
+                "took",
+                "nodes",
+                "ok",
+                "failed",
+            ),
+            [
+                (
+                    str(d.deployment_id),
+                    d.type,
+                    _clip(d.title, 60),
+                    d.status,
+                    d.requester,
+                    _when(d.created_at),
+                    _seconds(d.duration),
+                    str(d.nodes),
+                    str(d.succeeded),
+                    str(d.failed),
+                )
+                for d in report.deployments
+            ]
+            or [("", "", "no deployment in this period", "", "", "", "", "", "", "")],
+            (0.05, 0.1, 0.3, 0.08, 0.1, 0.14, 0.07, 0.05, 0.05, 0.06),
+            status_column=3,
+        ),
+    ]
+
+
+def _node(report: NodeReport) -> list[Flowable]:
+    last = report.last_deployed
+    rate = "n/a" if report.failure_rate is None else f"{report.failure_rate:.1%}"
+    story: list[Flowable] = [
+        Paragraph(f"Node {escape(report.node)}", H1),
+        Paragraph(
+            f"cluster {escape(report.cluster)} · deployments created before {_when(report.until)}",
+            BODY,
+        ),
+        Spacer(1, 6),
+        _figures(
+            [
+                ("Node tasks", str(len(report.history))),
+                ("Failure rate", rate),
+                ("Last deployed", f"#{last.deployment_id} {last.type}" if last else "never"),
+                ("Version", (last.version or "not given") if last else "n/a"),
+                ("Deployed at", _when(last.created_at) if last else "n/a"),
+                ("Mean task time", _seconds(report.durations.mean)),
+                ("p95 task time", _seconds(report.durations.p95)),
+                ("Last failures", str(len(report.last_failures))),
+            ]
+        ),
+        Spacer(1, 8),
+        charts.duration_histogram(
+            [h.duration for h in report.history if h.duration is not None], WIDTH
+        ),
+        Paragraph("Last failures", H2),
+    ]
+    if not report.last_failures:
+        story.append(Paragraph("No failure.", BODY))
+    for failure in report.last_failures:
+        where = f"at step {failure.step}" if failure.step else "to connect"
+        code = f", exit code {failure.exit_code}" if failure.exit_code is not None else ""
+        block: list[Flowable] = [
+            Paragraph(
+                f"<b>deployment #{failure.deployment_id}</b> ({_when(failure.at)}): failed "
+                f"{escape(where)}{code}: {escape(_clip(failure.error or '', 300))}",
+                BODY,
+            )
+        ]
+        if failure.last_lines:
+            block.append(Preformatted("\n".join(_clip(t, 160) for t in failure.last_lines), CODE))
+        story.append(KeepTogether(block))
+    story += [
+        Paragraph("Deployment history", H2),
+        _table(
+            (
+                "#",
+                "type",
+                "title",
+                "version",
+                "created",
+                "stage",
+                "status",
+                "try",
+                "failed at",
+                "exit",
+                "error",
+                "took",
+            ),
+            [
+                (
+                    str(h.deployment_id),
+                    h.type,
+                    _clip(h.title, 40),
+                    h.version or "",
+                    _when(h.created_at),
+                    _clip(h.stage, 16),
+                    h.status,
+                    str(h.attempt),
+                    h.failed_step or "",
+                    "" if h.exit_code is None else str(h.exit_code),
+                    _clip(h.error or "", 40),
+                    _seconds(h.duration),
+                )
+                for h in report.history
+            ]
+            or [("", "", "never deployed", "", "", "", "", "", "", "", "", "")],
+            (0.04, 0.09, 0.2, 0.06, 0.12, 0.08, 0.07, 0.03, 0.07, 0.04, 0.14, 0.06),
+            status_column=6,
+        ),
+    ]
+    return story
+
+
+# --- pieces ------------------------------------------------------------------------------
+
+
+def _side_by_side(left: Flowable, right: Flowable) -> Table:
+    return Table(
+        [[left, right]],
+        colWidths=[WIDTH / 2, WIDTH / 2],
+        style=[("VALIGN", (0, 0), (-1, -1), "TOP")],
+    )
+
+
+def _status_line(status: str, rest: str) -> Table:
+    color = STATUS_INK.get(status, colors.HexColor("#1e88e5"))
+    return Table(
+        [[status.replace("_", " ").upper(), rest]],
+        colWidths=[30 * mm, WIDTH - 30 * mm],
+        style=TableStyle(
+            [
+                ("BACKGROUND", (0, 0), (0, 0), color),
+                ("TEXTCOLOR", (0, 0), (0, 0), colors.white),
+                ("FONTNAME", (0, 0), (0, 0), "Helvetica-Bold"),
+                ("ALIGN", (0, 0), (0, 0), "CENTER"),
+                ("FONTSIZE", (0, 0), (-1, -1), 9),
+            ]
+        ),
+    )
+
+
+def _figures(pairs: Sequence[tuple[str, str]], columns: int = 4) -> Table:
+    """Key figures as label/value pairs, `columns` pairs a row."""
+    rows: list[list[str]] = []
+    for start in range(0, len(pairs), columns):
+        row: list[str] = []
+        for label, value in pairs[start : start + columns]:
+            row += [label, _clip(value, 40)]
+        rows.append(row + [""] * (2 * columns - len(row)))
+    label_width, value_width = WIDTH / columns * 0.42, WIDTH / columns * 0.58
+    style: list[tuple[Any, ...]] = [
+        ("FONTSIZE", (0, 0), (-1, -1), 8.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#dddddd")),
+    ]
+    for column in range(0, 2 * columns, 2):
+        style += [
+            ("TEXTCOLOR", (column, 0), (column, -1), colors.HexColor("#666666")),
+            ("FONTNAME", (column + 1, 0), (column + 1, -1), "Helvetica-Bold"),
+        ]
+    return Table(
+        rows, colWidths=[label_width, value_width] * columns, style=TableStyle(style), hAlign="LEFT"
+    )
+
+
+def _table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    shares: Sequence[float],
+    *,
+    status_column: int | None = None,
+) -> Table:
+    """A table whose header repeats on every page it spans."""
+    style: list[tuple[Any, ...]] = [
+        ("FONTSIZE", (0, 0), (-1, -1), 7),
+        ("LEADING", (0, 0), (-1, -1), 8.5),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+        ("BACKGROUND", (0, 0), (-1, 0), HEADER_BACKGROUND),
+        ("TEXTCOLOR", (0, 0), (-1, 0), colors.white),
+        ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
+        ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.HexColor("#e0e0e0")),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    ]
+    if status_column is not None:
+        for index, row in enumerate(rows, start=1):
+            ink = STATUS_INK.get(row[status_column])
+            if ink is not None and row[status_column] != "succeeded":
+                style.append(("TEXTCOLOR", (status_column, index), (status_column, index), ink))
+    widths = [WIDTH * share for share in shares]
+    # Every cell is one line (fitted below): fixed heights spare reportlab measuring each
+    # cell again at every page break, which dominated long tables.
+    return Table(
+        [
+            list(headers),
+            *[[_fit(cell, width) for cell, width in zip(row, widths, strict=True)] for row in rows],
+        ],
+        colWidths=widths,
+        rowHeights=[ROW_HEIGHT] * (len(rows) + 1),
+        repeatRows=1,
+        style=TableStyle(style),
+        hAlign="LEFT",
+    )
+
+
+def _flat(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Nested parameters as dotted keys, the way `--param` takes them."""
+    found: list[tuple[str, str]] = []
+    for key, value in values.items():
+        if isinstance(value, Mapping) and value:
+            found += _flat(value, f"{prefix}{key}.")
+        elif value not in (None, "", [], {}):
+            shown = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+            found.append((f"{prefix}{key}", _clip(shown.replace("\n", " ⏎ "), 150)))
+    return found
+
+
+def _when(value: dt.datetime | None) -> str:
+    return f"{moment(value)} UTC" if value else "—"
+
+
+def _span(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    if start is None or end is None:
+        return "—"
+    return _seconds((end - start).total_seconds())
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 120:
+        return f"{value:.2f} s"
+    minutes, rest = divmod(int(value), 60)
+    return f"{minutes} min {rest} s" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def _median_p95_max(figures: Durations) -> Iterable[str]:
+    return (_seconds(figures.median), _seconds(figures.p95), _seconds(figures.max))
+
+
+def _fit(text: str, width: float, size: float = 7) -> str:
+    """The text on one line, cut short with an ellipsis where it would spill into the
+    next column."""
+    text = text.replace("\n", " ")
+    room = width - 12  # the cell's padding
+    if len(text) * size * 1.02 <= room:  # fits even if every glyph were Helvetica's widest
+        return text
+    if stringWidth(text, "Helvetica", size) <= room:
+        return text
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if stringWidth(text[:middle] + "…", "Helvetica", size) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + "…"
+
+
+def _clip(text: str, length: int) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= length else text[: length - 1] + "…"

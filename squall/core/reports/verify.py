@@ -1,0 +1,188 @@
+"""Checking a copy of a report (PDF or JSON export) against Squall.
+
+A copy claims a fingerprint: the SHA-256 of its data, printed in every PDF page's footer
+and kept in the PDF's keywords (or the JSON's `sha256`). SHA-256 is no signature: anyone
+can compute one. What makes a copy trustworthy is that Squall computes the same report
+again from its own database and gets the same fingerprint, and that the copy's pages
+show what Squall renders from that data. `compare` checks all three.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError
+
+from squall.core.errors import ValidationError
+from squall.core.reports.fingerprint import FORMAT, digest, fingerprint, report_data
+from squall.core.reports.model import Report
+from squall.core.reports.pdf import FOOTER_HASH, render
+
+_FOOTER = re.compile(re.escape(FOOTER_HASH) + r"([0-9a-f]{64})")
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a copy says about itself."""
+
+    form: str
+    """`pdf` or `json`."""
+    request: dict[str, Any]
+    sha256: str
+    generated: dict[str, str]
+    problems: tuple[str, ...]
+    """Inconsistencies found in the copy alone (a footer that disagrees, edited data)."""
+    data: dict[str, Any] | None = None
+    pdf: PdfReader | None = None
+
+
+@dataclass
+class Verification:
+    sha256: str
+    """The fingerprint the copy claims."""
+    request: dict[str, Any]
+    generated: dict[str, str]
+    checks: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return not self.problems
+
+
+def read_claims(content: bytes) -> Claims:
+    """The claims of a Squall report, PDF or JSON; ValidationError for anything else."""
+    if content.startswith(b"%PDF"):
+        return _pdf_claims(content)
+    try:
+        document = json.loads(content)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValidationError("not a Squall report: neither a PDF nor a JSON export") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ValidationError(f"not a Squall report: a JSON export has format {FORMAT!r}")
+    claimed, data = document.get("sha256"), document.get("data")
+    if not isinstance(claimed, str) or not isinstance(data, dict):
+        raise ValidationError("not a Squall report: no sha256 or no data")
+    problems = []
+    if digest(data) != claimed:
+        problems.append("the file's data does not hash to the fingerprint it claims: it was edited")
+    return Claims(
+        "json",
+        _request(document),
+        claimed,
+        dict(document.get("generated") or {}),
+        tuple(problems),
+        data=data,
+    )
+
+
+def _pdf_claims(content: bytes) -> Claims:
+    try:
+        reader = PdfReader(io.BytesIO(content))
+        keywords = reader.metadata.get("/Keywords") if reader.metadata else None
+        claims = json.loads(str(keywords)) if keywords else None
+    except (PdfReadError, ValueError):
+        raise ValidationError("not a Squall report: an unreadable PDF") from None
+    if not isinstance(claims, dict) or claims.get("format") != FORMAT:
+        raise ValidationError("not a Squall report: the PDF names no Squall report data")
+    claimed = str(claims.get("sha256"))
+    problems = []
+    for number, page in enumerate(reader.pages, start=1):
+        found = _FOOTER.findall(page.extract_text() or "")
+        if found != [claimed]:
+            shown = found[0] if found else "none"
+            problems.append(
+                f"page {number}: its footer shows fingerprint {shown}, "
+                f"the document claims {claimed}"
+            )
+    return Claims(
+        "pdf",
+        _request(claims),
+        claimed,
+        dict(claims.get("generated") or {}),
+        tuple(problems),
+        pdf=reader,
+    )
+
+
+def _request(document: dict[str, Any]) -> dict[str, Any]:
+    request = document.get("request")
+    if not isinstance(request, dict) or request.get("kind") not in (
+        "deployment",
+        "cluster",
+        "node",
+    ):
+        raise ValidationError("not a Squall report: it does not say which report it is")
+    return request
+
+
+def compare(claims: Claims, recomputed: Report) -> Verification:
+    """Check a copy's claims against the report Squall computes now."""
+    result = Verification(claims.sha256, claims.request, claims.generated)
+    result.problems += claims.problems
+    if not claims.problems:
+        result.checks.append("the copy is consistent: every fingerprint in it is the same")
+    now = fingerprint(recomputed)
+    if now == claims.sha256:
+        result.checks.append("Squall computes the same data from its database now")
+    else:
+        result.problems.append(
+            f"Squall's data for this report hashes to {now}, not to the copy's fingerprint: "
+            "the copy was altered, or the data changed after it was generated (a retry, "
+            "a deployment still running then)"
+        )
+        if claims.data is not None:
+            result.problems += _differences(claims.data, report_data(recomputed))
+    if claims.pdf is not None and now == claims.sha256:
+        result.problems += _visible_differences(claims.pdf, recomputed)
+        if not result.problems:
+            result.checks.append("every page shows what Squall renders from that data")
+    return result
+
+
+def _differences(copy: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    return [
+        f"{key}: differs from Squall's data"
+        for key in sorted(set(copy) | set(actual))
+        if copy.get(key) != actual.get(key)
+    ][:10]
+
+
+def _visible_differences(copy: PdfReader, recomputed: Report) -> list[str]:
+    """Compare each page with a fresh rendering of the same data and generation details:
+    identical drawing instructions, or failing that, identical text (a newer Squall may
+    lay the same text out differently)."""
+    fresh = PdfReader(io.BytesIO(render(recomputed)))
+    if len(fresh.pages) != len(copy.pages):
+        return [f"the copy has {len(copy.pages)} page(s); Squall renders {len(fresh.pages)}"]
+    problems = []
+    for number, (mine, theirs) in enumerate(zip(copy.pages, fresh.pages, strict=True), start=1):
+        if _drawing(mine) == _drawing(theirs):
+            continue
+        seen, expected = _lines(mine), _lines(theirs)
+        if seen != expected:
+            first = next(
+                (pair for pair in zip(seen, expected, strict=False) if pair[0] != pair[1]),
+                (f"{len(seen)} line(s)", f"{len(expected)} line(s)"),
+            )
+            problems.append(
+                f"page {number} shows other content than Squall renders: {first[0]!r} "
+                f"where Squall has {first[1]!r}"
+            )
+    return problems
+
+
+def _drawing(page: Any) -> bytes:
+    contents = page.get_contents()
+    return bytes(contents.get_data()) if contents is not None else b""
+
+
+def _lines(page: Any) -> list[str]:
+    return [
+        " ".join(line.split()) for line in (page.extract_text() or "").splitlines() if line.strip()
+    ]

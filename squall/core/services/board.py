@@ -1,0 +1,326 @@
+"""The board: every active and recent deployment in one view, built with a handful of
+grouped queries however many deployments and node tasks there are."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import statistics
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from squall.core.auth import Actor, AuthTarget, authorize
+from squall.core.models import Deployment, DeploymentHold, NodeTask, Stage, StepResult, utcnow
+from squall.core.permissions import Permission
+from squall.core.runtime import Runtime
+from squall.core.services.deployments import visible
+from squall.core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus
+
+D, S, T = DeploymentStatus, StageStatus, TaskStatus
+FINISHED_TASK = {
+    T.SUCCEEDED,
+    T.FAILED,
+    T.INCONCLUSIVE,
+    T.SKIPPED,
+    T.CANCELLED,
+    T.INTERRUPTED,
+    T.EXCLUDED,
+}
+
+
+@dataclass(frozen=True)
+class BoardFilter:
+    statuses: tuple[str, ...] = ()
+    type: str | None = None
+    cluster: str | None = None
+    requester: str | None = None
+    since: dt.datetime | None = None
+    limit: int = 200
+    """Recent finished deployments shown besides every active one."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One stage in a deployment's phase bar."""
+
+    name: str
+    kind: str
+    status: str
+    total: int
+    done: int
+    failed: int
+    running: int
+
+
+@dataclass(frozen=True)
+class BoardRow:
+    id: int
+    type: str
+    title: str
+    status: str
+    requester: str
+    ticket: str | None
+    target: str
+    clusters: tuple[str, ...]
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    segments: tuple[Segment, ...]
+    total: int
+    done: int
+    failed: int
+    running: int
+    failure: str | None
+    """The latest failure point, in a line."""
+    eta_seconds: float | None
+    """Estimated time left (gates excluded), from earlier durations of the same steps."""
+    held_by: str | None = None
+    """The outside condition it waits for (e.g. a JIRA ticket's status), if any."""
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.done - self.running
+
+
+def board(
+    session: Session, rt: Runtime, actor: Actor, filters: BoardFilter | None = None
+) -> list[BoardRow]:
+    filters = filters or BoardFilter()
+    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("deployment", partial=True))
+    query = select(Deployment)
+    if filters.statuses:
+        query = query.where(Deployment.status.in_([D(value) for value in filters.statuses]))
+    if filters.type:
+        query = query.where(Deployment.type == filters.type)
+    if filters.requester:
+        query = query.where(Deployment.requester == filters.requester)
+    if filters.since:
+        query = query.where(Deployment.created_at >= filters.since)
+    if filters.cluster:
+        query = query.where(
+            exists().where(
+                NodeTask.deployment_id == Deployment.id, NodeTask.cluster_name == filters.cluster
+            )
+        )
+    active = [status for status in D if not status.is_final]
+    deployments = session.scalars(
+        query.where(
+            or_(
+                Deployment.status.in_(active),
+                Deployment.id.in_(
+                    query.with_only_columns(Deployment.id)
+                    .order_by(Deployment.id.desc())
+                    .limit(filters.limit)
+                    .scalar_subquery()
+                ),
+            )
+        ).order_by(Deployment.id.desc())
+    ).all()
+    deployments = visible(rt, actor, deployments)
+    if not deployments:
+        return []
+    ids = [deployment.id for deployment in deployments]
+    stages: dict[int, list[Stage]] = defaultdict(list)
+    for stage in session.scalars(
+        select(Stage).where(Stage.deployment_id.in_(ids)).order_by(Stage.position)
+    ):
+        stages[stage.deployment_id].append(stage)
+    counts: dict[int, Counter[TaskStatus]] = defaultdict(Counter)
+    clusters: dict[int, set[str]] = defaultdict(set)
+    for deployment_id, stage_id, cluster, status, count in session.execute(
+        select(
+            NodeTask.deployment_id,
+            NodeTask.stage_id,
+            NodeTask.cluster_name,
+            NodeTask.status,
+            func.count(),
+        )
+        .where(NodeTask.deployment_id.in_(ids))
+        .group_by(NodeTask.deployment_id, NodeTask.stage_id, NodeTask.cluster_name, NodeTask.status)
+    ):
+        counts[stage_id][status] += count
+        clusters[deployment_id].add(cluster)
+    failures = _latest_failures(session, ids)
+    holds = _open_holds(session, ids)
+    estimates = Estimator(session, stages, counts, {d.id: d.type for d in deployments})
+    rows = []
+    for deployment in deployments:
+        segments = tuple(_segment(stage, counts[stage.id]) for stage in stages[deployment.id])
+        deploying = [segment for segment in segments if segment.kind == StageKind.DEPLOY]
+        rows.append(
+            BoardRow(
+                id=deployment.id,
+                type=deployment.type,
+                title=deployment.title,
+                status=deployment.status.value,
+                requester=deployment.requester,
+                ticket=deployment.ticket,
+                target=deployment.selector,
+                clusters=tuple(sorted(clusters[deployment.id])),
+                created_at=deployment.created_at,
+                started_at=deployment.started_at,
+                finished_at=deployment.finished_at,
+                segments=segments,
+                total=sum(segment.total for segment in deploying),
+                done=sum(segment.done for segment in deploying),
+                failed=sum(segment.failed for segment in segments),
+                running=sum(segment.running for segment in segments),
+                failure=failures.get(deployment.id),
+                eta_seconds=None
+                if deployment.status.is_final
+                else estimates.time_left(deployment.id),
+                held_by=None if deployment.status.is_final else holds.get(deployment.id),
+            )
+        )
+    return rows
+
+
+def _open_holds(session: Session, ids: list[int]) -> dict[int, str]:
+    held: dict[int, list[str]] = defaultdict(list)
+    for deployment_id, reason in session.execute(
+        select(DeploymentHold.deployment_id, DeploymentHold.reason)
+        .where(DeploymentHold.deployment_id.in_(ids), DeploymentHold.released_at.is_(None))
+        .order_by(DeploymentHold.id)
+    ):
+        held[deployment_id].append(reason)
+    return {deployment_id: "; ".join(reasons) for deployment_id, reasons in held.items()}
+
+
+def _segment(stage: Stage, tally: Counter[TaskStatus]) -> Segment:
+    return Segment(
+        name=stage.name,
+        kind=stage.kind.value,
+        status=stage.status.value,
+        total=sum(tally.values()),
+        done=sum(tally[status] for status in FINISHED_TASK),
+        failed=tally[T.FAILED] + tally[T.INTERRUPTED],
+        running=tally[T.RUNNING],
+    )
+
+
+def _latest_failures(session: Session, ids: list[int]) -> dict[int, str]:
+    ranked = (
+        select(
+            NodeTask.deployment_id,
+            NodeTask.node_name,
+            NodeTask.failed_step_name,
+            NodeTask.exit_code,
+            NodeTask.error,
+            func.row_number()
+            .over(partition_by=NodeTask.deployment_id, order_by=NodeTask.finished_at.desc())
+            .label("rank"),
+        )
+        .where(
+            NodeTask.deployment_id.in_(ids),
+            NodeTask.status.in_([T.FAILED, T.INTERRUPTED, T.INCONCLUSIVE]),
+        )
+        .subquery()
+    )
+    found = {}
+    for row in session.execute(select(ranked).where(ranked.c.rank == 1)):
+        code = f" (exit {row.exit_code})" if row.exit_code is not None else ""
+        step = row.failed_step_name or "?"
+        first_line = (row.error or "").splitlines()[0] if row.error else ""
+        found[row.deployment_id] = f"{row.node_name} at {step}{code}: {first_line}"
+    return found
+
+
+@dataclass
+class _StepDurations:
+    """Median seconds of each (deployment type, step name), from recent step results."""
+
+    medians: dict[tuple[str, str], float] = field(default_factory=dict)
+    read_at: float = 0.0
+    types: set[str] = field(default_factory=set)
+
+
+_DURATIONS: dict[str, _StepDurations] = {}
+"""Per database: recent step durations are read once every 30 s, not on every refresh."""
+_DURATIONS_LOCK = threading.Lock()
+_DURATIONS_TTL = 30.0
+
+
+def step_medians(session: Session, types: Iterable[str]) -> dict[tuple[str, str], float]:
+    database = str(session.get_bind().engine.url)
+    with _DURATIONS_LOCK:
+        cached = _DURATIONS.setdefault(database, _StepDurations())
+        if time.monotonic() - cached.read_at < _DURATIONS_TTL and set(types) <= cached.types:
+            return cached.medians
+    samples: dict[tuple[str, str], list[float]] = defaultdict(list)
+    # The newest successful steps first (by primary key), then their types: joining first
+    # would sort every step result ever recorded.
+    recent = (
+        select(StepResult.task_id, StepResult.name, StepResult.started_at, StepResult.finished_at)
+        .where(StepResult.status == T.SUCCEEDED, StepResult.finished_at.is_not(None))
+        .order_by(StepResult.id.desc())
+        .limit(20_000)
+        .subquery()
+    )
+    for kind, name, started, finished in session.execute(
+        select(Deployment.type, recent.c.name, recent.c.started_at, recent.c.finished_at)
+        .join(NodeTask, NodeTask.id == recent.c.task_id)
+        .join(Deployment, Deployment.id == NodeTask.deployment_id)
+        .where(Deployment.type.in_(set(types)))
+    ):
+        if finished is not None:
+            samples[(kind, name)].append((finished - started).total_seconds())
+    medians = {key: statistics.median(values) for key, values in samples.items()}
+    with _DURATIONS_LOCK:
+        _DURATIONS[database] = _StepDurations(medians, time.monotonic(), set(types))
+    return medians
+
+
+class Estimator:
+    """Time left = for each unfinished stage, its waves of `parallelism` nodes times a
+    node's expected time (the sum of its steps' median durations), plus bake time."""
+
+    def __init__(
+        self,
+        session: Session,
+        stages: dict[int, list[Stage]],
+        counts: dict[int, Counter[TaskStatus]],
+        types: dict[int, str],
+    ) -> None:
+        self.stages = stages
+        self.counts = counts
+        self.types = types
+        self.medians = step_medians(session, types.values())
+        stage_ids = [stage.id for stages_of in stages.values() for stage in stages_of]
+        first_tasks = (
+            select(func.min(NodeTask.id))
+            .where(NodeTask.stage_id.in_(stage_ids))
+            .group_by(NodeTask.stage_id)
+        )
+        self.step_names: dict[int, list[str]] = {
+            stage_id: list(names)
+            for stage_id, names in session.execute(
+                select(NodeTask.stage_id, NodeTask.step_names).where(NodeTask.id.in_(first_tasks))
+            )
+        }
+
+    def time_left(self, deployment_id: int) -> float | None:
+        kind = self.types[deployment_id]
+        now = utcnow()
+        total = 0.0
+        for stage in self.stages[deployment_id]:
+            if stage.status.is_final:
+                continue
+            names = self.step_names.get(stage.id, [])
+            known = [self.medians.get((kind, name)) for name in names]
+            if any(value is None for value in known):
+                return None  # no history for some step: no honest estimate
+            per_node = sum(value for value in known if value is not None)
+            tally = self.counts[stage.id]
+            left = tally[T.PENDING] + tally[T.RUNNING]
+            total += math.ceil(left / max(stage.parallelism, 1)) * per_node
+            if stage.status == S.BAKING and stage.bake_until:
+                total += max((stage.bake_until - now).total_seconds(), 0.0)
+            elif stage.bake_seconds:
+                total += stage.bake_seconds
+        return total

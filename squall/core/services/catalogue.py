@@ -1,0 +1,58 @@
+"""The catalogue of deployment types: what each does and the parameters it takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from squall.core.auth import Actor
+from squall.core.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class ParameterInfo:
+    name: str
+    required: bool
+    default: str | None
+    """The default as Python writes it (`'main'`, `50`), None when required."""
+    description: str
+    secret: bool
+
+
+@dataclass(frozen=True)
+class TypeInfo:
+    name: str
+    title: str
+    description: str
+    retry_interrupted: bool
+    parameters: tuple[ParameterInfo, ...]
+    schema: dict[str, Any]
+    """The parameters' JSON schema, as forms and API clients validate against."""
+
+
+def types(rt: Runtime, actor: Actor) -> list[TypeInfo]:
+    """Every installed deployment type, in registration order. Anyone signed in may look:
+    whether they may deploy a type is decided when they try."""
+    found = []
+    for deployment_type in rt.plugins.types.values():
+        model = deployment_type.parameters
+        found.append(
+            TypeInfo(
+                name=deployment_type.name,
+                title=deployment_type.title,
+                description=deployment_type.description,
+                retry_interrupted=deployment_type.retry_interrupted,
+                parameters=tuple(
+                    ParameterInfo(
+                        name=name,
+                        required=field.is_required(),
+                        default=None if field.is_required() else repr(field.default),
+                        description=field.description or "",
+                        secret="SecretStr" in str(field.annotation),
+                    )
+                    for name, field in model.model_fields.items()
+                ),
+                schema=model.model_json_schema(),
+            )
+        )
+    return found

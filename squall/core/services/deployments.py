@@ -1,0 +1,429 @@
+"""Deployment services: plan, preview and create deployments, look them up.
+
+Each call checks authorization, validates, changes state, writes the events and the audit
+record, all in the caller's transaction. The CLI, the web UI and the API call these and
+nothing else, so a rule written here holds everywhere. What operators do to a deployment
+once it exists is in `squall.core.services.actions`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from squall.core import audit
+from squall.core.auth import Actor, AuthTarget, authorize, is_allowed
+from squall.core.engine.claims import seal_steps
+from squall.core.engine.progress import advance
+from squall.core.errors import NotFound, PlanError
+from squall.core.events import emit
+from squall.core.models import Deployment, NodeTask, Stage
+from squall.core.outbox.holds import place_start_holds
+from squall.core.permissions import Permission
+from squall.core.plan import DeploymentOptions, NodeInfo, Plan, PlanRequest, Purpose, Threshold
+from squall.core.runtime import Runtime
+from squall.core.secrets import Redactor, redacted_params, seal_params, secret_values, unseal_params
+from squall.core.services.inventory import resolve_targets
+from squall.core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus
+from squall.core.types import DeploymentType
+
+D, S, T = DeploymentStatus, StageStatus, TaskStatus
+
+
+@dataclass(frozen=True)
+class DeploymentRequest:
+    type: str
+    params: Mapping[str, Any]
+    target: str
+    options: DeploymentOptions = field(default_factory=DeploymentOptions)
+    ticket: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class ValidRequest:
+    """A request whose type, parameters and targets are checked; `redact` hides secrets."""
+
+    type: DeploymentType[Any]
+    params: BaseModel
+    targets: tuple[NodeInfo, ...]
+    redact: Redactor
+
+
+@dataclass(frozen=True)
+class PlannedDeployment(ValidRequest):
+    plan: Plan
+
+
+@dataclass(frozen=True)
+class NodePreview:
+    name: str
+    cluster: str
+    steps: tuple[str, ...]
+    """Each step as `name: what it does`, secrets masked."""
+
+
+@dataclass(frozen=True)
+class StagePreview:
+    name: str
+    kind: str
+    gate: bool
+    approvals: int
+    parallelism: int | None
+    max_failures: str | None
+    bake_seconds: float
+    nodes: tuple[NodePreview, ...]
+
+
+@dataclass(frozen=True)
+class PlanPreview:
+    """A plan as people see it before it runs (`--dry-run`, the API): nothing secret in it."""
+
+    type: str
+    target: str
+    node_count: int
+    stages: tuple[StagePreview, ...]
+
+
+def plan_preview(
+    session: Session, rt: Runtime, actor: Actor, request: DeploymentRequest
+) -> PlanPreview:
+    """`preview`, shown: each stage and node with its steps described, secrets masked."""
+    planned = preview(session, rt, actor, request)
+    return PlanPreview(
+        type=planned.type.name,
+        target=request.target,
+        node_count=planned.plan.node_count,
+        stages=tuple(
+            StagePreview(
+                name=stage.name,
+                kind=stage.kind.value,
+                gate=stage.gate,
+                approvals=stage.approvals,
+                parallelism=stage.parallelism,
+                max_failures=str(stage.max_failures) if stage.max_failures is not None else None,
+                bake_seconds=stage.bake_seconds,
+                nodes=tuple(
+                    NodePreview(
+                        node_plan.node.name,
+                        node_plan.node.cluster,
+                        tuple(
+                            f"{step.name}: {planned.redact(step.describe())}"
+                            for step in node_plan.steps
+                        ),
+                    )
+                    for node_plan in stage.nodes
+                ),
+            )
+            for stage in planned.plan.stages
+        ),
+    )
+
+
+def preview(
+    session: Session, rt: Runtime, actor: Actor, request: DeploymentRequest
+) -> PlannedDeployment:
+    """Validate and plan without changing anything (`--dry-run`)."""
+    validated = _validate(session, rt, actor, request)
+    plan = _plan(rt, validated, request.options, None)
+    return PlannedDeployment(
+        validated.type, validated.params, validated.targets, validated.redact, plan
+    )
+
+
+def create(session: Session, rt: Runtime, actor: Actor, request: DeploymentRequest) -> int:
+    """Create a deployment and its plan; it starts as soon as an engine picks it up, or
+    once the outside conditions plugins hold it on are met (`squall_deployment_gates`).
+
+    If planning fails, or a plugin refuses it, the caller's transaction rolls back and
+    nothing is kept."""
+    validated = _validate(session, rt, actor, request)
+    deployment = Deployment(
+        type=validated.type.name,
+        title=request.title or _default_title(validated),
+        params=seal_params(validated.params, rt.secrets),
+        selector=request.target,
+        requester=actor.name,
+        ticket=request.ticket,
+        status=D.PENDING,
+        retry_interrupted=validated.type.retry_interrupted,
+        options=options_json(request.options),
+        scope={
+            "clusters": sorted({node.cluster for node in validated.targets}),
+            "environments": sorted({n.environment for n in validated.targets if n.environment}),
+        },
+    )
+    session.add(deployment)
+    session.flush()  # planners get the deployment's id (to name backups after it)
+    plan = _plan(rt, validated, request.options, deployment.id)
+    store_plan(session, rt, deployment, plan, request.options, secret=bool(validated.redact))
+    shown = redacted_params(validated.params)
+    emit(
+        session,
+        "deployment.created",
+        deployment_id=deployment.id,
+        actor=actor.name,
+        type=deployment.type,
+        target=request.target,
+        nodes=plan.node_count,
+        params=shown,
+    )
+    audit.record(
+        session,
+        actor,
+        "deployment.create",
+        f"deployment {deployment.id}",
+        {
+            "type": deployment.type,
+            "target": request.target,
+            "params": shown,
+            "ticket": request.ticket,
+        },
+    )
+    place_start_holds(session, rt, deployment)
+    advance(session, [deployment.id])
+    return deployment.id
+
+
+def get(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> Deployment:
+    return get_for(session, rt, actor, deployment_id, Permission.VIEW)
+
+
+def get_for(
+    session: Session, rt: Runtime, actor: Actor, deployment_id: int, permission: Permission
+) -> Deployment:
+    deployment = session.get(Deployment, deployment_id)
+    if deployment is None:
+        raise NotFound(f"no deployment {deployment_id}")
+    authorize(rt.plugins.hook, actor, permission, deployment_target(deployment))
+    return deployment
+
+
+def visible(rt: Runtime, actor: Actor, found: Sequence[Deployment]) -> list[Deployment]:
+    """Those of `found` the actor may see: all of them with an unscoped grant, else each
+    checked against its clusters, environments and type."""
+    hook = rt.plugins.hook
+    if is_allowed(hook, actor, Permission.VIEW, AuthTarget("deployment")):
+        return list(found)
+    return [d for d in found if is_allowed(hook, actor, Permission.VIEW, deployment_target(d))]
+
+
+def deployment_target(deployment: Deployment) -> AuthTarget:
+    """What scoped grants are checked against: the clusters and environments it touches."""
+    return AuthTarget(
+        "deployment",
+        str(deployment.id),
+        clusters=tuple(deployment.scope.get("clusters", ())),
+        environments=tuple(deployment.scope.get("environments", ())),
+        attributes={"type": deployment.type},
+    )
+
+
+def _validate(
+    session: Session, rt: Runtime, actor: Actor, request: DeploymentRequest
+) -> ValidRequest:
+    deployment_type = rt.plugins.type(request.type)
+    targets = tuple(resolve_targets(session, request.target))
+    authorize(
+        rt.plugins.hook,
+        actor,
+        Permission.CREATE,
+        AuthTarget(
+            "deployment_type",
+            deployment_type.name,
+            clusters=tuple(sorted({node.cluster for node in targets})),
+            environments=tuple(sorted({node.environment for node in targets if node.environment})),
+        ),
+    )
+    params = rt.plugins.parse_params(deployment_type.name, request.params)
+    return ValidRequest(deployment_type, params, targets, Redactor(secret_values(params)))
+
+
+def _plan(
+    rt: Runtime,
+    planned: ValidRequest,
+    options: DeploymentOptions,
+    deployment_id: int | None,
+    *,
+    purpose: Purpose = "deploy",
+    results: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+) -> Plan:
+    def plan_nested(type_name: str, raw: Mapping[str, Any], targets: tuple[NodeInfo, ...]) -> Plan:
+        inner = ValidRequest(
+            rt.plugins.type(type_name),
+            rt.plugins.parse_params(type_name, raw),
+            targets,
+            Redactor([]),
+        )
+        return _plan(rt, inner, options, deployment_id, purpose=purpose, results=results)
+
+    request = PlanRequest(
+        type=planned.type.name,
+        params=planned.params,
+        targets=planned.targets,
+        options=options,
+        deployment_id=deployment_id,
+        plan_nested=plan_nested,
+        purpose=purpose,
+        results=results or {},
+    )
+    plan = rt.plugins.hook.squall_plan(request=request, deployment_type=planned.type)
+    if not isinstance(plan, Plan):
+        raise PlanError(f"no plugin planned the {planned.type.name} deployment")
+    return check_plan(plan, planned.targets)
+
+
+def plan_rollback(
+    rt: Runtime,
+    deployment: Deployment,
+    targets: tuple[NodeInfo, ...],
+    results: Mapping[str, Mapping[str, Mapping[str, Any]]],
+) -> Plan:
+    """What undoing `targets` takes, planned by the deployment type's rollback planner."""
+    deployment_type = rt.plugins.type(deployment.type)
+    params = rt.plugins.parse_params(deployment.type, unseal_params(deployment.params, rt.secrets))
+    planned = ValidRequest(deployment_type, params, targets, Redactor(secret_values(params)))
+    options = options_from_json(deployment.options)
+    return _plan(rt, planned, options, deployment.id, purpose="rollback", results=results)
+
+
+def check_plan(plan: Plan, targets: tuple[NodeInfo, ...]) -> Plan:
+    """A planner's output is checked like user input: it comes from plugin code.
+
+    Every node is a target and is deployed by one stage at most (health checks and
+    rollbacks come back to nodes a deploy stage had). Stages without nodes are dropped,
+    so a planner need not special-case small targets."""
+    plan = Plan(tuple(stage for stage in plan.stages if stage.nodes))
+    if not plan.stages:
+        raise PlanError("the plan has no node to work on")
+    allowed = {node.name for node in targets}
+    deployed: set[str] = set()
+    for stage in plan.stages:
+        names = [node_plan.node.name for node_plan in stage.nodes]
+        if len(set(names)) != len(names):
+            raise PlanError(f"stage {stage.name!r} lists a node twice")
+        for name in names:
+            if name not in allowed:
+                raise PlanError(f"the plan touches node {name!r}, which the target does not select")
+            if stage.kind == StageKind.DEPLOY:
+                if name in deployed:
+                    raise PlanError(f"the plan deploys node {name!r} twice")
+                deployed.add(name)
+            elif stage.kind == StageKind.CHECK and name not in deployed:
+                raise PlanError(f"stage {stage.name!r} checks node {name!r} before it is deployed")
+    return plan
+
+
+def store_plan(
+    session: Session,
+    rt: Runtime,
+    deployment: Deployment,
+    plan: Plan,
+    options: DeploymentOptions,
+    *,
+    secret: bool,
+    undoes: Mapping[str, int] | None = None,
+) -> list[Stage]:
+    """Add the plan's stages and node tasks after the deployment's existing stages.
+
+    Steps are stored encrypted when the deployment has secret parameters. `undoes` maps a
+    rollback stage's name to the deploy stage it restores."""
+    first = session.scalar(select(func.count()).where(Stage.deployment_id == deployment.id)) or 0
+    needed = approvals_needed(rt, deployment)
+    stages = []
+    for offset, stage_plan in enumerate(plan.stages):
+        threshold = stage_plan.max_failures or (
+            options.max_failures if stage_plan.kind == StageKind.DEPLOY else None
+        )
+        stage = Stage(
+            deployment_id=deployment.id,
+            position=first + offset,
+            name=stage_plan.name,
+            kind=stage_plan.kind,
+            parallelism=stage_plan.parallelism or options.parallelism,
+            max_failures=threshold.count if threshold else None,
+            max_failure_percent=threshold.percent if threshold else None,
+            gate=stage_plan.gate,
+            approvals_required=max(stage_plan.approvals, needed),
+            bake_seconds=stage_plan.bake_seconds,
+            undoes_stage_id=(undoes or {}).get(stage_plan.name),
+            status=S.PENDING,
+        )
+        session.add(stage)
+        session.flush()
+        stages.append(stage)
+        session.execute(
+            insert(NodeTask),
+            [
+                {
+                    "deployment_id": deployment.id,
+                    "stage_id": stage.id,
+                    "position": position,
+                    "node_name": node_plan.node.name,
+                    "cluster_name": node_plan.node.cluster,
+                    "node": node_plan.node.to_json(),
+                    "steps": seal_steps(
+                        json.dumps(
+                            [_with_timeout(step.to_json(), options) for step in node_plan.steps]
+                        ),
+                        rt.secrets,
+                        secret,
+                    ),
+                    "step_names": [step.name for step in node_plan.steps],
+                    "status": T.PENDING,
+                    "attempt": deployment.attempt,
+                    "resume_from": 0,
+                }
+                for position, node_plan in enumerate(stage_plan.nodes)
+            ],
+        )
+    return stages
+
+
+def approvals_needed(rt: Runtime, deployment: Deployment) -> int:
+    """Approvals a gate of this deployment needs by configuration: the most specific of
+    `type@environment`, `*@environment`, `type` (the largest if it touches several
+    environments), else 1."""
+    rules = rt.settings.approvals
+    found = []
+    for environment in deployment.scope.get("environments", []) or [None]:
+        for key in (f"{deployment.type}@{environment}", f"*@{environment}", deployment.type):
+            if key in rules:
+                found.append(int(rules[key]))
+                break
+    return max(found, default=1)
+
+
+def options_json(options: DeploymentOptions) -> dict[str, Any]:
+    return {
+        "parallelism": options.parallelism,
+        "max_failures": str(options.max_failures) if options.max_failures else None,
+        "step_timeout": options.step_timeout,
+    }
+
+
+def options_from_json(stored: Mapping[str, Any]) -> DeploymentOptions:
+    threshold = stored.get("max_failures")
+    return DeploymentOptions(
+        parallelism=int(stored.get("parallelism") or 50),
+        max_failures=Threshold.parse(threshold) if threshold else None,
+        step_timeout=stored.get("step_timeout"),
+    )
+
+
+def _with_timeout(step: dict[str, Any], options: DeploymentOptions) -> dict[str, Any]:
+    if step["timeout"] is None and options.step_timeout is not None:
+        step["timeout"] = options.step_timeout
+    return step
+
+
+def _default_title(planned: ValidRequest) -> str:
+    clusters = sorted({node.cluster for node in planned.targets})
+    where = clusters[0] if len(clusters) == 1 else f"{len(clusters)} clusters"
+    return f"{planned.type.title} on {len(planned.targets)} nodes of {where}"

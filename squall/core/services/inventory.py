@@ -1,0 +1,286 @@
+"""Inventory services: import a parsed file, list nodes, resolve a selector to targets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from squall.core import audit
+from squall.core.auth import Actor, AuthTarget, authorize
+from squall.core.errors import InventoryError
+from squall.core.events import emit
+from squall.core.inventory import InventorySpec, load_inventory, parse_selector
+from squall.core.models import Cluster, Deployment, Node, NodeTask, utcnow
+from squall.core.permissions import Permission
+from squall.core.plan import NodeInfo
+from squall.core.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    source: str
+    clusters: tuple[str, ...]
+    added: int
+    updated: int
+    removed: int
+
+
+def import_inventory(
+    session: Session, rt: Runtime, actor: Actor, spec: InventorySpec
+) -> ImportSummary:
+    """Make each cluster in `spec` exactly as the file describes it; other clusters stay.
+
+    All or nothing: a problem anywhere raises before anything is written.
+    """
+    names = [cluster.name for cluster in spec.clusters]
+    authorize(
+        rt.plugins.hook,
+        actor,
+        Permission.INVENTORY_EDIT,
+        AuthTarget(
+            "inventory",
+            spec.source,
+            clusters=tuple(names),
+            environments=tuple({c.environment for c in spec.clusters if c.environment}),
+        ),
+    )
+    if not spec.clusters:
+        raise InventoryError("the file defines no clusters", source=spec.source)
+    incoming = {node.name: cluster.name for cluster, node in spec.nodes()}
+    clashes = session.execute(
+        select(Node.name, Cluster.name)
+        .join(Cluster)
+        .where(Node.name.in_(incoming), Cluster.name.not_in(names))
+    ).all()
+    if clashes:
+        taken, owner = clashes[0]
+        raise InventoryError(
+            f"node {taken!r} already belongs to cluster {owner!r}, which this file does not "
+            f"define; node names are unique across the inventory",
+            source=spec.source,
+        )
+    existing = {
+        cluster.name: cluster
+        for cluster in session.scalars(
+            select(Cluster).where(Cluster.name.in_(names)).options(selectinload(Cluster.nodes))
+        )
+    }
+    added = updated = removed = 0
+    now = utcnow()
+    for cluster_spec in spec.clusters:
+        cluster = existing.get(cluster_spec.name)
+        if cluster is None:
+            cluster = Cluster(name=cluster_spec.name, source=spec.source, nodes=[])
+            session.add(cluster)
+        cluster.environment = cluster_spec.environment
+        cluster.source = spec.source
+        cluster.updated_at = now
+        current = {existing.name: existing for existing in cluster.nodes}
+        wanted = {node_spec.name for node_spec in cluster_spec.nodes}
+        for name, stale in current.items():
+            if name not in wanted:
+                cluster.nodes.remove(stale)
+                removed += 1
+        session.flush()  # removed names may be reused by nodes moving between clusters
+        for node_spec in cluster_spec.nodes:
+            values = {
+                "host": node_spec.host,
+                "port": node_spec.port,
+                "user": node_spec.user,
+                "transport": node_spec.transport,
+                "tags": list(node_spec.tags),
+                "vars": dict(node_spec.vars),
+            }
+            known = current.get(node_spec.name)
+            if known is None:
+                cluster.nodes.append(Node(name=node_spec.name, **values))
+                added += 1
+            elif any(getattr(known, key) != value for key, value in values.items()):
+                for key, value in values.items():
+                    setattr(known, key, value)
+                updated += 1
+    session.flush()
+    summary = ImportSummary(spec.source, tuple(names), added, updated, removed)
+    details: dict[str, Any] = {
+        "clusters": list(names),
+        "added": added,
+        "updated": updated,
+        "removed": removed,
+    }
+    emit(session, "inventory.imported", actor=actor.name, source=spec.source, **details)
+    audit.record(session, actor, "inventory.import", spec.source, details)
+    return summary
+
+
+def import_file(session: Session, rt: Runtime, actor: Actor, path: Path) -> ImportSummary:
+    return import_inventory(session, rt, actor, load_inventory(path))
+
+
+def all_nodes(session: Session) -> list[NodeInfo]:
+    rows = session.execute(
+        select(Node, Cluster.name, Cluster.environment)
+        .join(Cluster)
+        .order_by(Cluster.name, Node.name)
+    ).all()
+    return [_info(node, cluster, environment) for node, cluster, environment in rows]
+
+
+def resolve_targets(session: Session, selector_text: str) -> list[NodeInfo]:
+    """The nodes a selector picks, in inventory order; an error when it picks none."""
+    selector = parse_selector(selector_text)
+    nodes = selector.select(all_nodes(session))
+    if not nodes:
+        raise InventoryError(f"the target {selector_text!r} matches no node of the inventory")
+    return nodes
+
+
+def _info(node: Node, cluster: str, environment: str | None) -> NodeInfo:
+    return NodeInfo(
+        name=node.name,
+        cluster=cluster,
+        host=node.host,
+        port=node.port,
+        user=node.user,
+        transport=node.transport,
+        tags=tuple(node.tags),
+        vars=dict(node.vars),
+        environment=environment,
+    )
+
+
+DEMO_CLUSTERS = {"demo-web": 3, "demo-api": 3, "demo-cache": 2}
+
+
+def ensure_demo_inventory(session: Session, rt: Runtime, actor: Actor) -> Path | None:
+    """On a fresh installation, create and import a demo inventory of local nodes."""
+    if not rt.settings.demo_inventory or session.scalar(select(Cluster.id).limit(1)) is not None:
+        return None
+    root = rt.settings.data_dir / "demo"
+    clusters = {
+        name: {
+            "environment": "demo",
+            "defaults": {"transport": "local", "tags": ["demo", name.removeprefix("demo-")]},
+            "nodes": [
+                {
+                    "name": f"{name}-{index}",
+                    "host": "localhost",
+                    "root": str(root / f"{name}-{index}"),
+                }
+                for index in range(1, count + 1)
+            ],
+        }
+        for name, count in DEMO_CLUSTERS.items()
+    }
+    path = root / "inventory.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Demo inventory: local nodes, each a folder under this directory.\n"
+        + yaml.safe_dump({"clusters": clusters}, sort_keys=False)
+    )
+    import_file(session, rt, actor, path)
+    return path
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    """A node with the last deployment that touched it."""
+
+    node: NodeInfo
+    last_deployment: int | None
+    last_type: str | None
+    last_status: str | None
+    last_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    name: str
+    environment: str | None
+    source: str
+    nodes: int
+
+
+def overview(session: Session, rt: Runtime, actor: Actor) -> tuple[list[ClusterRow], list[NodeRow]]:
+    """Clusters, and every node with its last deployment and how that went for the node."""
+    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("inventory", partial=True))
+    clusters = [
+        ClusterRow(cluster.name, cluster.environment, cluster.source, count)
+        for cluster, count in session.execute(
+            select(Cluster, func.count(Node.id))
+            .outerjoin(Node)
+            .group_by(Cluster.id)
+            .order_by(Cluster.name)
+        )
+    ]
+    ranked = select(
+        NodeTask.node_name,
+        NodeTask.deployment_id,
+        NodeTask.status,
+        NodeTask.finished_at,
+        func.row_number()
+        .over(partition_by=NodeTask.node_name, order_by=NodeTask.id.desc())
+        .label("rank"),
+    ).subquery()
+    last = {
+        row.node_name: row
+        for row in session.execute(
+            select(ranked, Deployment.type)
+            .join(Deployment, Deployment.id == ranked.c.deployment_id)
+            .where(ranked.c.rank == 1)
+        )
+    }
+    rows = []
+    for node in all_nodes(session):
+        found = last.get(node.name)
+        rows.append(
+            NodeRow(
+                node,
+                found.deployment_id if found else None,
+                found.type if found else None,
+                found.status.value if found else None,
+                found.finished_at if found else None,
+            )
+        )
+    return clusters, rows
+
+
+@dataclass(frozen=True)
+class NodeListing:
+    """A node as listings show it: where it is reached, never its variables."""
+
+    cluster: str
+    name: str
+    address: str
+    user: str | None
+    transport: str
+    tags: tuple[str, ...]
+    environment: str | None
+
+
+def list_nodes(
+    session: Session, rt: Runtime, actor: Actor, selector: str = "all"
+) -> list[NodeListing]:
+    """The nodes a selector picks, for people and scripts deciding what to deploy to."""
+    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("inventory", partial=True))
+    return [
+        NodeListing(
+            cluster=node.cluster,
+            name=node.name,
+            address=(
+                node.vars.get("root", node.host)
+                if node.transport == "local"
+                else f"{node.host}:{node.port}"
+            ),
+            user=node.user,
+            transport=node.transport,
+            tags=tuple(node.tags),
+            environment=node.environment,
+        )
+        for node in resolve_targets(session, selector)
+    ]

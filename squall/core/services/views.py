@@ -1,0 +1,510 @@
+"""Read models: what the CLI, the web UI and reports show about deployments and logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from squall.core.auth import Actor, AuthTarget, authorize, is_allowed
+from squall.core.models import (
+    Approval,
+    Deployment,
+    DeploymentHold,
+    Event,
+    LogLine,
+    NodeLease,
+    NodeTask,
+    Stage,
+    StepResult,
+)
+from squall.core.permissions import Permission
+from squall.core.reporting import DeploymentSummary, ReportSection
+from squall.core.reports import data
+from squall.core.runtime import Runtime
+from squall.core.secrets import redacted_params
+from squall.core.services.deployments import get, visible
+from squall.core.status import DeploymentStatus, TaskStatus
+
+D, T = DeploymentStatus, TaskStatus
+
+
+@dataclass(frozen=True)
+class StageProgress:
+    name: str
+    kind: str
+    status: str
+    total: int
+    counts: Mapping[str, int]
+    """Tasks by status; `queued` counts pending tasks whose node another deployment holds."""
+    clusters: Mapping[str, Mapping[str, int]]
+    """The same counts per cluster: the blast radius, and where it is going wrong."""
+    gate: bool
+    approvals: int
+    approvals_required: int
+    bake_seconds: float
+    bake_until: dt.datetime | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.get(status, 0) for status in FINISHED)
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.done - self.counts.get("running", 0)
+
+
+FINISHED = (
+    "succeeded",
+    "failed",
+    "inconclusive",
+    "skipped",
+    "cancelled",
+    "interrupted",
+    "excluded",
+)
+
+
+@dataclass(frozen=True)
+class FailurePoint:
+    node: str
+    cluster: str
+    stage: str
+    status: str
+    attempt: int
+    step: str | None
+    exit_code: int | None
+    error: str | None
+    last_lines: tuple[str, ...]
+    finished_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    stage: str
+    actor: str
+    at: dt.datetime
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class DeploymentView:
+    id: int
+    type: str
+    title: str
+    status: str
+    requester: str
+    ticket: str | None
+    target: str
+    attempt: int
+    params: Mapping[str, Any]
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    stages: tuple[StageProgress, ...]
+    failures: tuple[FailurePoint, ...]
+    approvals: tuple[ApprovalView, ...]
+    waiting_for: str | None
+    """What a person must do for it to go on (promote a gate, resume), if anything."""
+
+    @property
+    def counts(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for stage in self.stages:
+            total.update(stage.counts)
+        return total
+
+    @property
+    def node_count(self) -> int:
+        """Nodes the deployment deploys (health checks and rollbacks come back to them)."""
+        return sum(stage.total for stage in self.stages if stage.kind == "deploy")
+
+    @property
+    def nodes_done(self) -> int:
+        return sum(stage.done for stage in self.stages if stage.kind == "deploy")
+
+    @property
+    def current_stage(self) -> StageProgress | None:
+        """The stage being worked on or waited for; the last one when all are done."""
+        for stage in self.stages:
+            if stage.status not in ("succeeded", "failed", "skipped", "cancelled"):
+                return stage
+        return self.stages[-1] if self.stages else None
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    id: int
+    node: str
+    attempt: int
+    step: int | None
+    stream: str
+    at: dt.datetime
+    text: str
+
+
+def deployment_view(
+    session: Session, rt: Runtime, actor: Actor, deployment_id: int
+) -> DeploymentView:
+    deployment = get(session, rt, actor, deployment_id)
+    counts: dict[int, Counter[str]] = defaultdict(Counter)
+    clusters: dict[int, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    for stage_id, cluster, status, count in session.execute(
+        select(NodeTask.stage_id, NodeTask.cluster_name, NodeTask.status, func.count())
+        .where(NodeTask.deployment_id == deployment_id)
+        .group_by(NodeTask.stage_id, NodeTask.cluster_name, NodeTask.status)
+    ):
+        counts[stage_id][status.value] += count
+        clusters[stage_id][cluster][status.value] += count
+    for stage_id, cluster, count in session.execute(
+        select(NodeTask.stage_id, NodeTask.cluster_name, func.count())
+        .join(
+            NodeLease,
+            and_(
+                NodeLease.node_name == NodeTask.node_name, NodeLease.deployment_id != deployment_id
+            ),
+        )
+        .where(NodeTask.deployment_id == deployment_id, NodeTask.status == T.PENDING)
+        .group_by(NodeTask.stage_id, NodeTask.cluster_name)
+    ):
+        counts[stage_id]["queued"] += count
+        clusters[stage_id][cluster]["queued"] += count
+    approvals = session.execute(
+        select(Approval, Stage.name)
+        .join(Stage, Stage.id == Approval.stage_id)
+        .where(Approval.deployment_id == deployment_id)
+        .order_by(Approval.id)
+    ).all()
+    approval_counts = Counter(approval.stage_id for approval, _ in approvals)
+    stage_rows = session.scalars(
+        select(Stage).where(Stage.deployment_id == deployment_id).order_by(Stage.position)
+    ).all()
+    stages = tuple(
+        StageProgress(
+            name=stage.name,
+            kind=stage.kind.value,
+            status=stage.status.value,
+            total=sum(count for status, count in counts[stage.id].items() if status != "queued"),
+            counts=dict(counts[stage.id]),
+            clusters={name: dict(tally) for name, tally in sorted(clusters[stage.id].items())},
+            gate=stage.gate,
+            approvals=approval_counts[stage.id],
+            approvals_required=stage.approvals_required,
+            bake_seconds=stage.bake_seconds,
+            bake_until=stage.bake_until,
+            started_at=stage.started_at,
+            finished_at=stage.finished_at,
+        )
+        for stage in stage_rows
+    )
+    failures = tuple(
+        FailurePoint(
+            node=task.node_name,
+            cluster=task.cluster_name,
+            stage=stage_name,
+            status=task.status.value,
+            attempt=task.attempt,
+            step=task.failed_step_name,
+            exit_code=task.exit_code,
+            error=task.error,
+            last_lines=tuple(task.last_lines or ()),
+            finished_at=task.finished_at,
+        )
+        for task, stage_name in session.execute(
+            select(NodeTask, Stage.name)
+            .join(Stage, Stage.id == NodeTask.stage_id)
+            .where(
+                NodeTask.deployment_id == deployment_id,
+                NodeTask.status.in_([T.FAILED, T.INTERRUPTED, T.INCONCLUSIVE]),
+            )
+            .order_by(NodeTask.finished_at, NodeTask.id)
+        )
+    )
+    return DeploymentView(
+        id=deployment.id,
+        type=deployment.type,
+        title=deployment.title,
+        status=deployment.status.value,
+        requester=deployment.requester,
+        ticket=deployment.ticket,
+        target=deployment.selector,
+        attempt=deployment.attempt,
+        params=redacted_params(deployment.params),
+        created_at=deployment.created_at,
+        started_at=deployment.started_at,
+        finished_at=deployment.finished_at,
+        stages=stages,
+        failures=failures,
+        approvals=tuple(
+            ApprovalView(stage_name, approval.actor, approval.created_at, approval.comment)
+            for approval, stage_name in approvals
+        ),
+        waiting_for=_waiting_for(session, deployment, stages),
+    )
+
+
+def _waiting_for(
+    session: Session, deployment: Deployment, stages: tuple[StageProgress, ...]
+) -> str | None:
+    if not deployment.status.is_final:
+        held = session.scalars(
+            select(DeploymentHold.reason)
+            .where(
+                DeploymentHold.deployment_id == deployment.id,
+                DeploymentHold.released_at.is_(None),
+            )
+            .order_by(DeploymentHold.id)
+        ).all()
+        if held:
+            return "; ".join(held)
+    if deployment.status == D.AWAITING_APPROVAL:
+        for stage in stages:
+            if stage.status == "waiting":
+                count = f"{stage.approvals} of {stage.approvals_required}"
+                return f"approval of the gate before {stage.name} ({count}, not by the requester)"
+    if deployment.status == D.PAUSED:
+        reason = session.scalar(
+            select(Event.data)
+            .where(Event.deployment_id == deployment.id, Event.kind == "deployment.paused")
+            .order_by(Event.id.desc())
+            .limit(1)
+        )
+        why = (reason or {}).get("reason", "operator")
+        return "resume (paused by an operator)" if why == "operator" else f"a decision: {why}"
+    return None
+
+
+def recent_deployments(
+    session: Session, rt: Runtime, actor: Actor, *, limit: int = 20
+) -> list[DeploymentView]:
+    authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("deployment", partial=True))
+    query = select(Deployment).order_by(Deployment.id.desc())
+    if not is_allowed(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("deployment")):
+        shown = visible(rt, actor, session.scalars(query).all())[:limit]
+    else:
+        shown = list(session.scalars(query.limit(limit)))
+    return [deployment_view(session, rt, actor, deployment.id) for deployment in shown]
+
+
+def read_logs(
+    session: Session,
+    rt: Runtime,
+    actor: Actor,
+    deployment_id: int,
+    *,
+    node: str | None = None,
+    after: int = 0,
+    limit: int = 5000,
+) -> list[LogEntry]:
+    """Log lines in the order they were written, from line id `after` on (for following)."""
+    get(session, rt, actor, deployment_id)
+    query = (
+        select(LogLine, NodeTask.node_name)
+        .join(NodeTask, NodeTask.id == LogLine.task_id)
+        .where(LogLine.deployment_id == deployment_id, LogLine.id > after)
+        .order_by(LogLine.id)
+        .limit(limit)
+    )
+    if node is not None:
+        query = query.where(NodeTask.node_name == node)
+    return [
+        LogEntry(line.id, node_name, line.attempt, line.step, line.stream, line.at, line.text)
+        for line, node_name in session.execute(query)
+    ]
+
+
+def report_sections(
+    session: Session, rt: Runtime, actor: Actor, deployment_id: int
+) -> list[ReportSection]:
+    """What the deployment's type (and other plugins) add to its status and report."""
+    summary = deployment_summary(session, rt, actor, deployment_id)
+    return [
+        section
+        for sections in rt.plugins.hook.squall_report_sections(deployment=summary)
+        for section in sections or ()
+    ]
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """One page of a deployment's log, for scripts that follow it."""
+
+    entries: tuple[LogEntry, ...]
+    cursor: int
+    """Pass it back as `after` for the lines that follow (the last line's id here)."""
+    more: bool
+    """More lines are stored already: ask again at once."""
+    status: str
+    finished: bool
+    """The deployment is final: once `more` is false too, nothing else will come."""
+
+
+def log_chunk(
+    session: Session,
+    rt: Runtime,
+    actor: Actor,
+    deployment_id: int,
+    *,
+    node: str | None = None,
+    after: int = 0,
+    limit: int = 1000,
+) -> LogChunk:
+    # The status is read first: lines written before it turned final are all in this page
+    # or a later one, so a reader stopping at `finished and not more` misses nothing.
+    status = get(session, rt, actor, deployment_id).status
+    entries = read_logs(session, rt, actor, deployment_id, node=node, after=after, limit=limit + 1)
+    shown = entries[:limit]
+    return LogChunk(
+        entries=tuple(shown),
+        cursor=shown[-1].id if shown else after,
+        more=len(entries) > limit,
+        status=status.value,
+        finished=status.is_final,
+    )
+
+
+def deployment_summary(
+    session: Session, rt: Runtime, actor: Actor, deployment_id: int
+) -> DeploymentSummary:
+    """The value handed to report plugins: every task with its latest attempt's steps."""
+    return data.deployment_summary(session, rt, get(session, rt, actor, deployment_id))
+
+
+@dataclass(frozen=True)
+class TaskCell:
+    """One node task, for the node grid."""
+
+    node: str
+    cluster: str
+    stage: str
+    kind: str
+    status: str
+    attempt: int
+    current_step: str | None
+    failed_step: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """How the nodes fared at one step: where failures cluster."""
+
+    name: str
+    counts: Mapping[str, int]
+    failed_by_cluster: Mapping[str, int]
+    by_node: tuple[str, ...]
+    """Each node task's status at this step, in the order of `DeploymentDetail.tasks`
+    ("" where the task has no such step or has not reached it)."""
+
+
+@dataclass(frozen=True)
+class ErrorSignature:
+    """Failed nodes that failed the same way: at one step, with one first error line."""
+
+    step: str
+    error: str
+    nodes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeploymentDetail:
+    view: DeploymentView
+    tasks: tuple[TaskCell, ...]
+    steps: tuple[StepRow, ...]
+    signatures: tuple[ErrorSignature, ...]
+    actions: tuple[str, ...]
+    """What the person looking may do now (see `squall.core.services.actions.available`)."""
+
+
+def deployment_detail(
+    session: Session, rt: Runtime, actor: Actor, deployment_id: int
+) -> DeploymentDetail:
+    from squall.core.services.actions import available
+
+    view = deployment_view(session, rt, actor, deployment_id)
+    # Only the columns the page shows: not the stored steps, node JSON or output lines.
+    rows = session.execute(
+        select(
+            NodeTask.id,
+            NodeTask.node_name,
+            NodeTask.cluster_name,
+            NodeTask.status,
+            NodeTask.attempt,
+            NodeTask.current_step,
+            NodeTask.step_names,
+            NodeTask.failed_step_name,
+            NodeTask.error,
+            Stage.name,
+            Stage.kind,
+        )
+        .join(Stage, Stage.id == NodeTask.stage_id)
+        .where(NodeTask.deployment_id == deployment_id)
+        .order_by(Stage.position, NodeTask.position)
+    ).all()
+    tasks = tuple(
+        TaskCell(
+            node=row.node_name,
+            cluster=row.cluster_name,
+            stage=row.name,
+            kind=row.kind.value,
+            status=row.status.value,
+            attempt=row.attempt,
+            current_step=(
+                row.step_names[row.current_step]
+                if row.current_step is not None and row.status == T.RUNNING
+                else None
+            ),
+            failed_step=row.failed_step_name,
+            error=row.error,
+        )
+        for row in rows
+    )
+    order: dict[str, int] = {}
+    for row in rows:
+        for name in row.step_names:
+            order.setdefault(name, len(order))
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    failed_by_cluster: dict[str, Counter[str]] = defaultdict(Counter)
+    column = {row.id: index for index, row in enumerate(rows)}
+    by_node: dict[str, list[str]] = defaultdict(lambda: [""] * len(rows))
+    latest = and_(NodeTask.id == StepResult.task_id, NodeTask.attempt == StepResult.attempt)
+    for task_id, name, status in session.execute(
+        select(StepResult.task_id, StepResult.name, StepResult.status)
+        .join(NodeTask, latest)
+        .where(NodeTask.deployment_id == deployment_id)
+    ):
+        counts[name][status.value] += 1
+        by_node[name][column[task_id]] = status.value
+    for name, cluster, count in session.execute(
+        select(StepResult.name, NodeTask.cluster_name, func.count())
+        .join(NodeTask, latest)
+        .where(
+            NodeTask.deployment_id == deployment_id,
+            StepResult.status.in_([T.FAILED, T.INTERRUPTED]),
+        )
+        .group_by(StepResult.name, NodeTask.cluster_name)
+    ):
+        failed_by_cluster[name][cluster] += count
+    steps = tuple(
+        StepRow(name, dict(counts[name]), dict(failed_by_cluster[name]), tuple(by_node[name]))
+        for name in sorted(order, key=order.__getitem__)
+    )
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for cell in tasks:
+        if cell.status in ("failed", "interrupted", "inconclusive"):
+            first_line = (cell.error or "").strip().splitlines()[0] if cell.error else "no error"
+            groups[(cell.failed_step or "connect", first_line)].append(cell.node)
+    signatures = tuple(
+        ErrorSignature(step, error, tuple(sorted(nodes)))
+        for (step, error), nodes in sorted(groups.items(), key=lambda item: -len(item[1]))
+    )
+    return DeploymentDetail(
+        view, tasks, steps, signatures, tuple(available(session, rt, actor, deployment_id))
+    )

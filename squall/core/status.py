@@ -1,0 +1,152 @@
+"""Status machines of deployments, stages and node tasks, and the transitions they allow."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from squall.core.errors import InvalidTransition
+
+
+class DeploymentStatus(StrEnum):
+    PENDING = "pending"
+    AWAITING_APPROVAL = "awaiting_approval"
+    """A stage's gate waits for a person to promote it."""
+    RUNNING = "running"
+    PAUSED = "paused"
+    """By an operator, or by a health check that could not decide."""
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ROLLED_BACK = "rolled_back"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_DEPLOYMENT
+
+    @property
+    def waits_for_a_person(self) -> bool:
+        return self in (DeploymentStatus.AWAITING_APPROVAL, DeploymentStatus.PAUSED)
+
+
+class StageStatus(StrEnum):
+    PENDING = "pending"
+    WAITING = "waiting"
+    """Its gate waits for approval."""
+    RUNNING = "running"
+    HALTING = "halting"
+    """Its failure threshold was exceeded: no new node starts, running ones finish."""
+    BAKING = "baking"
+    """Its nodes are done; it waits out its bake time before the next stage."""
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_STAGE
+
+
+class StageKind(StrEnum):
+    DEPLOY = "deploy"
+    """Runs the change; each node is in one deploy stage at most."""
+    CHECK = "check"
+    """A health check of nodes an earlier stage deployed: pass, fail or inconclusive."""
+    ROLLBACK = "rollback"
+    """Undoes what a deploy stage did."""
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INCONCLUSIVE = "inconclusive"
+    """A health check that could not tell pass from fail; a person decides."""
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+    """Its worker stopped renewing the claim (crashed or cut off) before it finished."""
+    EXCLUDED = "excluded"
+    """Failed, then set aside by an operator so the deployment could go on."""
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_TASK
+
+
+_FINAL_DEPLOYMENT = {
+    DeploymentStatus.SUCCEEDED,
+    DeploymentStatus.FAILED,
+    DeploymentStatus.CANCELLED,
+    DeploymentStatus.ROLLED_BACK,
+}
+_FINAL_STAGE = {
+    StageStatus.SUCCEEDED,
+    StageStatus.FAILED,
+    StageStatus.SKIPPED,
+    StageStatus.CANCELLED,
+}
+_FINAL_TASK = {
+    TaskStatus.SUCCEEDED,
+    TaskStatus.FAILED,
+    TaskStatus.INCONCLUSIVE,
+    TaskStatus.SKIPPED,
+    TaskStatus.CANCELLED,
+    TaskStatus.INTERRUPTED,
+    TaskStatus.EXCLUDED,
+}
+FAILURES = frozenset({TaskStatus.FAILED, TaskStatus.INTERRUPTED})
+"""Task outcomes that count against a stage's failure threshold."""
+
+D, S, T = DeploymentStatus, StageStatus, TaskStatus
+
+DEPLOYMENT_TRANSITIONS: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
+    D.PENDING: frozenset({D.AWAITING_APPROVAL, D.RUNNING, D.FAILED, D.CANCELLED}),
+    D.AWAITING_APPROVAL: frozenset({D.RUNNING, D.PAUSED, D.CANCELLED}),
+    D.RUNNING: frozenset(
+        {D.AWAITING_APPROVAL, D.PAUSED, D.SUCCEEDED, D.FAILED, D.CANCELLED, D.ROLLED_BACK}
+    ),
+    D.PAUSED: frozenset({D.RUNNING, D.SUCCEEDED, D.FAILED, D.CANCELLED}),
+    # A finished deployment runs again to retry its failed nodes, to go on without them,
+    # or to roll back.
+    D.SUCCEEDED: frozenset({D.RUNNING}),
+    D.FAILED: frozenset({D.RUNNING}),
+    D.CANCELLED: frozenset({D.RUNNING}),
+    D.ROLLED_BACK: frozenset(),
+}
+
+STAGE_TRANSITIONS: dict[StageStatus, frozenset[StageStatus]] = {
+    S.PENDING: frozenset({S.WAITING, S.RUNNING, S.SKIPPED, S.CANCELLED}),
+    S.WAITING: frozenset({S.RUNNING, S.SKIPPED, S.CANCELLED}),
+    S.RUNNING: frozenset({S.HALTING, S.BAKING, S.SUCCEEDED, S.FAILED, S.CANCELLED}),
+    S.HALTING: frozenset({S.FAILED, S.CANCELLED}),
+    S.BAKING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED}),
+    S.SUCCEEDED: frozenset(),
+    # Retried, or set aside and continued.
+    S.FAILED: frozenset({S.PENDING, S.RUNNING}),
+    S.SKIPPED: frozenset({S.PENDING}),
+    S.CANCELLED: frozenset(),
+}
+
+TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    T.PENDING: frozenset({T.RUNNING, T.SKIPPED, T.CANCELLED, T.EXCLUDED}),
+    T.RUNNING: frozenset({T.SUCCEEDED, T.FAILED, T.INCONCLUSIVE, T.CANCELLED, T.INTERRUPTED}),
+    T.SUCCEEDED: frozenset(),
+    T.FAILED: frozenset({T.PENDING, T.EXCLUDED}),
+    T.INCONCLUSIVE: frozenset({T.PENDING}),
+    T.SKIPPED: frozenset({T.PENDING, T.EXCLUDED}),
+    T.CANCELLED: frozenset(),
+    T.INTERRUPTED: frozenset({T.PENDING, T.FAILED, T.EXCLUDED}),
+    T.EXCLUDED: frozenset(),
+}
+
+
+def check_deployment(current: DeploymentStatus, new: DeploymentStatus, action: str) -> None:
+    if new not in DEPLOYMENT_TRANSITIONS[current]:
+        raise InvalidTransition(f"cannot {action} a deployment that is {current.value}")
+
+
+def task_sources(new: TaskStatus) -> list[TaskStatus]:
+    """Every task status from which `new` may be reached (for conditional updates)."""
+    return [status for status, targets in TASK_TRANSITIONS.items() if new in targets]

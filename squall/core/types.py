@@ -1,0 +1,77 @@
+"""Deployment types: what a plugin registers to teach Squall a new kind of deployment."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ValidationInfo
+
+from squall.core.errors import PluginError
+from squall.core.plan import Plan, PlanRequest
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def _split_command(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot split command {value!r}: {exc}") from exc
+    return value
+
+
+Argv = Annotated[list[str], BeforeValidator(_split_command)]
+"""A command as its words. Given as text (`--param cmd='app rebuild --all'`) it is split
+like a shell would split it, but nothing in it is ever interpreted: no pipes, no `$(…)`,
+no `;`. Each word reaches the node quoted. Put pipelines in a script on the node."""
+
+
+@dataclass(frozen=True)
+class DeploymentType(Generic[P]):
+    """A kind of deployment, registered by a plugin through `squall_register_types`.
+
+    `plan` is pure: parameters and targets in, a Plan out, no I/O, so a plan can be
+    previewed exactly as it will run. `rollback`, when given, plans the undoing of a
+    finished deployment of this type.
+    """
+
+    name: str
+    title: str
+    description: str
+    parameters: type[P]
+    plan: Callable[[PlanRequest[P]], Plan]
+    rollback: Callable[[PlanRequest[P]], Plan] | None = None
+    retry_interrupted: bool = False
+    """True when running a node task again after its worker died is harmless; otherwise
+    an interrupted task fails and waits for an operator's retry."""
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
+            raise PluginError(f"deployment type name {self.name!r} must be letters, digits, _ or -")
+        if not (isinstance(self.parameters, type) and issubclass(self.parameters, BaseModel)):
+            raise PluginError(f"deployment type {self.name!r}: parameters must be a pydantic model")
+
+
+PARSE_CONTEXT = "squall_parse"
+"""Key of the validation context under which Squall hands its parameter parser to models."""
+
+
+def parse_nested(info: ValidationInfo, type_name: str, raw: Any) -> BaseModel:
+    """Validate another type's parameters from inside a parameter model's validator.
+
+    For types that wrap others (group deployments): the inner parameters get the inner
+    type's own model, so its error messages and its secret fields work as if it ran alone.
+    """
+    parse = (info.context or {}).get(PARSE_CONTEXT)
+    if parse is None:
+        raise ValueError("inner parameters are checked when Squall validates the request")
+    if isinstance(raw, BaseModel):
+        raw = raw.model_dump()
+    if not isinstance(raw, dict):
+        raise ValueError(f"parameters of {type_name} must be a mapping")
+    parsed: BaseModel = parse(type_name, raw)
+    return parsed

@@ -1,0 +1,75 @@
+"""What both integrations need: their settings for one deployment, and Retry-After."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+from squall.core.integration import DeploymentInfo
+from squall.core.settings import overlay
+
+SettingsT = TypeVar("SettingsT")
+
+FINAL_EVENTS = {
+    "deployment.succeeded": "succeeded",
+    "deployment.failed": "failed",
+    "deployment.cancelled": "cancelled",
+    "deployment.rolled_back": "rolled_back",
+}
+"""Events that end a deployment, and the lifecycle moment each is."""
+STAGE_DONE_EVENTS = ("stage.succeeded", "stage.failed")
+
+
+def settings_for(
+    base: SettingsT, section: str, deployment: DeploymentInfo, *, by_type: bool = False
+) -> SettingsT:
+    """An integration's settings for one deployment: the section's defaults, overridden
+    by those of the deployment's environment, then (JIRA) those of its type."""
+    result = base
+    environments: dict[str, dict[str, object]] = getattr(base, "environments", {})
+    environment = deployment.environment
+    if environment is not None and environment in environments:
+        overrides = dict(environments[environment])
+        result = overlay(result, overrides, f"{section}.environments.{environment}.")
+    if by_type:
+        types: dict[str, dict[str, object]] = getattr(base, "types", {})
+        if deployment.type in types:
+            result = overlay(result, dict(types[deployment.type]), f"{section}.types.")
+    return result
+
+
+def check_overrides(base: object, section: str, protected: tuple[str, ...]) -> None:
+    """Refuse at start-up an override of a key that is not per environment (a token)."""
+    from squall.core.errors import ConfigError
+
+    for group in ("environments", "types"):
+        for name, overrides in (getattr(base, group, None) or {}).items():
+            for key in overrides:
+                if key in protected:
+                    raise ConfigError(f"{section}.{group}.{name}.{key} cannot be set per {group}")
+            overlay(base, dict(overrides), f"{section}.{group}.{name}.")
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: a number, or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def counts_text(data: Mapping[str, object]) -> str:
+    """Task counts from a stage event's data: "2 succeeded, 1 failed"."""
+    known = ("succeeded", "failed", "inconclusive", "skipped", "cancelled", "interrupted")
+    parts = [f"{data[name]} {name}" for name in known if data.get(name)]
+    parts += [f"{data['excluded']} excluded"] if data.get("excluded") else []
+    return ", ".join(parts) or "no nodes"

@@ -1,0 +1,195 @@
+"""What the configuration change does on a node, through the connection core hands in.
+
+Files next to the target keep what a later step (or a rollback) needs:
+`<path>.squall-backup-<deployment>` holds the previous content (with its mode and owner:
+a copy of a private file stays private), and `<path>.squall-created-<deployment>` marks a
+file that did not exist before.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+from types import MappingProxyType
+
+from squall import CommandResult, LogSink, NodeConnection, Shell, Step, StepOutcome, sh
+
+WRITE = "config_change.write"
+VALIDATE = "config_change.validate"
+RESTORE = "config_change.restore"
+MAX_DIFF_LINES = 2000
+REPORT_DIFF_LINES = 60
+"""Diff lines kept in the step's data for the report (the log keeps up to MAX_DIFF_LINES)."""
+
+
+def write_step(
+    path: str,
+    content: str,
+    *,
+    mode: int | None,
+    tag: str,
+    timeout: float,
+) -> Step:
+    return Step(
+        "write",
+        WRITE,
+        MappingProxyType(
+            {
+                "path": path,
+                "content_base64": base64.b64encode(content.encode()).decode(),
+                "mode": mode,
+                "tag": tag,
+            }
+        ),
+        timeout,
+        f"back up and write {path} ({len(content.splitlines())} lines"
+        + (f", mode {mode:o})" if mode is not None else ")"),
+    )
+
+
+def validate_step(path: str, command: Shell, *, tag: str, timeout: float) -> Step:
+    return Step(
+        "validate",
+        VALIDATE,
+        MappingProxyType({"path": path, "command": command.text, "tag": tag}),
+        timeout,
+        f"$ {command.text}  [restores {path} on failure]",
+    )
+
+
+def restore_step(path: str, tag: str, *, timeout: float) -> Step:
+    return Step(
+        "restore",
+        RESTORE,
+        MappingProxyType({"path": path, "tag": tag}),
+        timeout,
+        f"put back {path} as it was before deployment {tag}",
+    )
+
+
+def backup_path(path: str, tag: str) -> str:
+    return f"{path}.squall-backup-{tag}"
+
+
+def created_marker(path: str, tag: str) -> str:
+    return f"{path}.squall-created-{tag}"
+
+
+def write(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
+    path, tag, timeout = step.args["path"], step.args["tag"], step.timeout or 60
+    new = base64.b64decode(step.args["content_base64"])
+    old = connection.read_file(path, timeout=timeout)
+    if old == new:
+        mode = step.args.get("mode")
+        unchanged = {"changed": False, "created": False, "added": 0, "removed": 0}
+        if mode is None:
+            log.write(f"{path} already has the wanted content; nothing written")
+            return StepOutcome.ok(unchanged)
+        # The content is right, but the mode asked for must hold all the same.
+        chmod = sh(
+            '[ "$(stat -c %a -- {path})" = {mode} ] || {{ chmod {mode} -- {path} && echo set; }}',
+            path=path,
+            mode=f"{mode:o}",
+        )
+        result = connection.run(chmod, timeout=timeout, log=None)
+        if result.failed:
+            return _failure(f"cannot set the mode of {path}", result, timeout)
+        mode_changed = result.stdout.strip() == b"set"
+        note = f"set its mode to {mode:04o}" if mode_changed else "nothing written"
+        log.write(f"{path} already has the wanted content; {note}")
+        return StepOutcome.ok({**unchanged, "mode_changed": mode_changed})
+    backup = None
+    if old is None:
+        connection.write_file(created_marker(path, tag), b"", mode=0o600, timeout=timeout)
+    else:
+        backup = backup_path(path, tag)
+        copied = _copy(connection, path, backup, timeout)
+        if copied.failed:
+            return _failure(f"cannot back up {path} to {backup}", copied, timeout)
+        log.write(f"kept the previous content in {backup}")
+    connection.write_file(path, new, mode=step.args.get("mode"), timeout=timeout)
+    diff = _log_diff(path, old, new, log)
+    added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
+    removed = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
+    log.write(f"wrote {len(new)} bytes to {path}")
+    return StepOutcome.ok(
+        {
+            "changed": True,
+            "created": old is None,
+            "added": added,
+            "removed": removed,
+            "backup": backup,
+            "diff": diff[:REPORT_DIFF_LINES],
+            "diff_lines": len(diff),
+        }
+    )
+
+
+def validate(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
+    path, tag, timeout = step.args["path"], step.args["tag"], step.timeout or 60
+    result = connection.run(Shell(step.args["command"]), timeout=timeout, log=log)
+    outcome = StepOutcome.from_command(result, timeout)
+    if outcome.succeeded or result.interrupted:
+        return outcome
+    _, restored = restore(path, tag, connection, timeout)
+    log.write(f"validation failed; {restored}")
+    return StepOutcome.failure(
+        f"validation failed ({outcome.error}); {restored}", exit_code=outcome.exit_code
+    )
+
+
+def restore_previous(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
+    """The rollback of a write: the backup back in place, or the new file removed."""
+    restored, what = restore(step.args["path"], step.args["tag"], connection, step.timeout or 60)
+    log.write(what)
+    return StepOutcome.ok({"restored": what}) if restored else StepOutcome.failure(what)
+
+
+def restore(path: str, tag: str, connection: NodeConnection, timeout: float) -> tuple[bool, str]:
+    """Put back what the write step replaced; whether that worked, and what it did."""
+    backup = backup_path(path, tag)
+    if connection.read_file(backup, timeout=timeout) is not None:
+        # A copy renamed over the file: atomic, and the old mode and owner come back too.
+        staged = f"{path}.squall-restore-{tag}"
+        copied = _copy(connection, backup, staged, timeout)
+        if copied.succeeded:
+            moved = connection.run(
+                sh("mv -f -- {staged} {path}", staged=staged, path=path),
+                timeout=timeout,
+                log=None,
+            )
+            if moved.succeeded:
+                return True, f"restored the previous content from {backup}"
+        return False, f"could not restore {path} from {backup}: put it back by hand"
+    if connection.read_file(created_marker(path, tag), timeout=timeout) is not None:
+        result = connection.run(sh("rm -f -- {path}", path=path), timeout=timeout, log=None)
+        if result.succeeded:
+            return True, f"removed {path}, which did not exist before"
+        return False, f"could not remove {path}, which did not exist before"
+    return True, "nothing to restore (the file was already as wanted)"
+
+
+def _copy(connection: NodeConnection, source: str, target: str, timeout: float) -> CommandResult:
+    command = sh("cp -p -- {source} {target}", source=source, target=target)
+    return connection.run(command, timeout=timeout, log=None)
+
+
+def _failure(what: str, result: CommandResult, timeout: float) -> StepOutcome:
+    outcome = StepOutcome.from_command(result, timeout)
+    detail = result.stderr.decode("utf-8", errors="replace").strip().splitlines()
+    reason = detail[-1] if detail else outcome.error
+    return StepOutcome.failure(f"{what}: {reason}", exit_code=outcome.exit_code)
+
+
+def _log_diff(path: str, old: bytes | None, new: bytes, log: LogSink) -> list[str]:
+    before = (old or b"").decode("utf-8", errors="replace").splitlines()
+    after = new.decode("utf-8", errors="replace").splitlines()
+    diff = list(
+        difflib.unified_diff(before, after, f"{path} (before)", f"{path} (after)", lineterm="")
+    )
+    # The log masks secret values, line by line, as it does for any command's output.
+    for line in diff[:MAX_DIFF_LINES]:
+        log.write(line)
+    if len(diff) > MAX_DIFF_LINES:
+        log.write(f"… diff truncated: {len(diff) - MAX_DIFF_LINES} more lines")
+    return diff

@@ -1,0 +1,62 @@
+"""No-op deployment: connect to every node, run a harmless probe, record what it finds.
+
+This is the smallest complete deployment type, and the one to copy when you start your
+own (see docs/plugins.md). A type is three things:
+
+1. a pydantic model of its parameters (the CLI, the web form and validation come from it);
+2. a pure planner: parameters and target nodes in, a Plan out;
+3. a hook implementation that registers both under a name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from squall import DeploymentType, NodePlan, Plan, PlanRequest, StagePlan, hookimpl, run, sh
+
+
+class NoopParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(
+        "", max_length=500, description="Printed on every node first, e.g. why this run happens."
+    )
+
+
+# Each `key=value` line of the probe's output becomes a recorded fact of the node.
+PROBE = sh(
+    "printf 'hostname=%s\\n' \"$(hostname)\"; "
+    "printf 'kernel=%s\\n' \"$(uname -sr)\"; "
+    "printf 'user=%s\\n' \"$(id -un)\"; "
+    "printf 'load=%s\\n' \"$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime)\"; "
+    "printf 'disk_free_kib=%s\\n' \"$(df -Pk . | awk 'NR==2 {{print $4}}')\""
+)
+
+
+def plan(request: PlanRequest[NoopParams]) -> Plan:
+    steps = [run("probe", PROBE, facts=True, timeout=30)]
+    if request.params.message:
+        # sh() quotes every value it inserts: a parameter never reaches the shell as code.
+        # printf, not echo: echo would expand backslashes and swallow a message like "-n".
+        message = sh("printf '%s\\n' {message}", message=request.params.message)
+        steps.insert(0, run("message", message))
+    nodes = tuple(NodePlan(node, tuple(steps)) for node in request.targets)
+    return Plan((StagePlan("probe", nodes),))
+
+
+@hookimpl
+def squall_register_types(register: Callable[[DeploymentType[Any]], None]) -> None:
+    register(
+        DeploymentType(
+            name="noop",
+            title="No-op",
+            description="Checks that every target node is reachable and records basic facts "
+            "(hostname, kernel, user, load, free disk). Changes nothing.",
+            parameters=NoopParams,
+            plan=plan,
+            retry_interrupted=True,
+        )
+    )

@@ -1,0 +1,118 @@
+"""Small pieces pages share. Big, repeated things (phase bars of a hundred deployments,
+grids of a thousand nodes) are drawn as one block of HTML rather than thousands of
+elements, so the browser and the page's websocket stay light."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Sequence
+
+from nicegui import ui
+
+from squall.core.services.board import Segment
+from squall.core.services.views import StepRow, TaskCell
+from squall.ui.theme import STATUS_COLORS
+
+
+def color(status: str) -> str:
+    return STATUS_COLORS.get(status, "#9e9e9e")
+
+
+def status_chip(status: str) -> ui.badge:
+    return (
+        ui.badge(status.replace("_", " "), color=color(status))
+        .classes("text-white")
+        .mark(f"status-{status}")
+    )
+
+
+def phase_bar(segments: Sequence[Segment]) -> str:
+    """A deployment's stages side by side (lightning → thunder waves), each filled as far
+    as its nodes are done, red for the failed part."""
+    parts = []
+    for segment in segments:
+        width = max(segment.total, 1) if segment.kind == "deploy" else max(segment.total // 3, 1)
+        total = max(segment.total, 1)
+        done = 100 * (segment.done - segment.failed) / total
+        failed = 100 * segment.failed / total
+        running = 100 * segment.running / total
+        title = html.escape(
+            f"{segment.name}: {segment.status}, {segment.done}/{segment.total} done, "
+            f"{segment.failed} failed, {segment.running} running"
+        )
+        parts.append(
+            f'<div class="sq-seg" title="{title}" style="flex-grow:{width}">'
+            f'<div class="sq-succeeded" style="width:{done:.0f}%"></div>'
+            f'<div class="sq-failed" style="width:{failed:.0f}%"></div>'
+            f'<div class="sq-running" style="width:{running:.0f}%"></div></div>'
+        )
+    return f'<div class="sq-bar">{"".join(parts)}</div>'
+
+
+def node_grid(tasks: Sequence[TaskCell]) -> str:
+    """One square per node task, coloured by status, grouped by stage; a click opens the
+    node's log (the page listens for the `node-clicked` event)."""
+    stages: dict[str, list[TaskCell]] = {}
+    for task in tasks:
+        stages.setdefault(task.stage, []).append(task)
+    blocks = []
+    for stage, cells in stages.items():
+        squares = "".join(
+            f'<div class="squall-node sq-{cell.status}" data-node="{html.escape(cell.node)}" '
+            f'title="{html.escape(_cell_title(cell))}"></div>'
+            for cell in cells
+        )
+        blocks.append(
+            f'<div style="margin-bottom:6px"><div class="sq-stage">{html.escape(stage)} · '
+            f'{len(cells)}</div><div class="sq-grid">{squares}</div></div>'
+        )
+    # One listener for the whole grid instead of one handler per square.
+    return (
+        "<div onclick=\"const n = event.target.closest('.squall-node'); "
+        "if (n) emitEvent('node-clicked', n.dataset.node)\">" + "".join(blocks) + "</div>"
+    )
+
+
+def step_grid(tasks: Sequence[TaskCell], steps: Sequence[StepRow]) -> str:
+    """Steps down, node tasks across: each cell the node's status at that step, so a
+    column of red shows one node failing, a row of red one step failing everywhere."""
+    names = [html.escape(task.node) for task in tasks]
+    rows = []
+    for step in steps:
+        cells = "".join(
+            f'<div class="sq-cell sq-{status or "none"}" title="{names[index]} · '
+            f'{html.escape(step.name)}: {status or "not reached"}"></div>'
+            for index, status in enumerate(step.by_node)
+        )
+        rows.append(
+            f'<div class="sq-step"><span>{html.escape(step.name)}</span>'
+            f'<div class="sq-cells">{cells}</div></div>'
+        )
+    return "".join(rows)
+
+
+def _cell_title(cell: TaskCell) -> str:
+    text = f"{cell.node} [{cell.cluster}] {cell.status}"
+    if cell.current_step:
+        text += f" · at {cell.current_step}"
+    if cell.failed_step:
+        text += f" · {cell.failed_step}: {cell.error or ''}"
+    return text
+
+
+def elapsed(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    if start is None:
+        return "—"
+    return seconds((end or dt.datetime.now(dt.UTC)) - start)
+
+
+def seconds(span: dt.timedelta | float | None) -> str:
+    if span is None:
+        return "—"
+    total = int(span.total_seconds() if isinstance(span, dt.timedelta) else span)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

@@ -1,0 +1,301 @@
+"""Terminal rendering for the `squall` command: plans, progress, status, logs, tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from squall.core.services.deliveries import DeliveriesView
+from squall.core.services.deployments import PlanPreview
+from squall.core.services.views import FINISHED, DeploymentView, FailurePoint, LogEntry
+from squall.core.status import StageKind
+
+STATUS_STYLE = {
+    "succeeded": "green",
+    "delivered": "green",
+    "failed": "red",
+    "interrupted": "red",
+    "running": "cyan",
+    "halting": "yellow",
+    "paused": "yellow",
+    "queued": "magenta",
+    "cancelled": "bright_black",
+    "skipped": "bright_black",
+    "pending": "white",
+    "waiting": "magenta",
+    "awaiting_approval": "magenta",
+    "baking": "blue",
+    "inconclusive": "yellow",
+    "excluded": "bright_black",
+    "rolled_back": "yellow",
+}
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, "white"))
+
+
+def plan_table(plan: PlanPreview, *, with_nodes: bool) -> Group:
+    """Each stage with its blast radius (nodes per cluster), gate, bake time, thresholds;
+    with `with_nodes`, every node and the commands its steps run, secrets masked."""
+    parts: list[Any] = []
+    for number, stage in enumerate(plan.stages, start=1):
+        per_cluster = Counter(node.cluster for node in stage.nodes)
+        radius = ", ".join(f"{cluster} {count}" for cluster, count in sorted(per_cluster.items()))
+        traits = [stage.kind] if stage.kind != StageKind.DEPLOY.value else []
+        if stage.gate:
+            traits.append(f"manual gate ({stage.approvals} approval(s))")
+        if stage.parallelism:
+            traits.append(f"{stage.parallelism} at once")
+        if stage.max_failures is not None:
+            traits.append(f"max-fail {stage.max_failures}")
+        if stage.bake_seconds:
+            traits.append(f"bake {stage.bake_seconds:g}s")
+        parts.append(
+            Text.assemble(
+                (f"Stage {number}: {stage.name}", "bold"),
+                f" — {len(stage.nodes)} node(s): {radius}",
+                (f"  [{', '.join(traits)}]" if traits else "", "cyan"),
+            )
+        )
+        if not with_nodes:
+            continue
+        table = Table(box=box.SIMPLE_HEAD, show_header=True, pad_edge=False)
+        table.add_column("node")
+        table.add_column("cluster")
+        table.add_column("steps")
+        for node in stage.nodes:
+            steps = "\n".join(f"{index}. {step}" for index, step in enumerate(node.steps, start=1))
+            table.add_row(node.name, node.cluster, steps)
+        parts.append(table)
+    return Group(*parts)
+
+
+class StageBars:
+    """One progress bar per stage, updated from successive views of a deployment."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}", markup=False),
+            BarColumn(bar_width=30),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[detail]}"),
+        )
+        self._bars: dict[str, TaskID] = {}
+
+    def update(self, view: DeploymentView) -> None:
+        for stage in view.stages:
+            detail = _counts_line(stage.counts, stage.status)
+            if stage.name not in self._bars:
+                self._bars[stage.name] = self.progress.add_task(
+                    stage.name, total=stage.total, detail=detail
+                )
+            self.progress.update(self._bars[stage.name], completed=stage.done, detail=detail)
+
+
+def _counts_line(counts: Any, status: str) -> str:
+    shown = [
+        f"[{STATUS_STYLE.get(name, 'white')}]{counts[name]} {name}[/]"
+        for name in sorted(counts)
+        if counts[name]
+    ]
+    return f"{status}: " + ", ".join(shown)
+
+
+def failure_line(failure: FailurePoint) -> Text:
+    where = f"step {failure.step}" if failure.step else "before any step"
+    code = f" (exit {failure.exit_code})" if failure.exit_code is not None else ""
+    return Text.assemble(
+        ("✗ ", "red"),
+        (failure.node, "bold"),
+        f" [{failure.cluster}] {failure.status} at {where}{code}: {failure.error or ''}",
+    )
+
+
+def print_view(console: Console, view: DeploymentView) -> None:
+    console.print(
+        Text.assemble(
+            (f"Deployment {view.id}: {view.title}\n", "bold"),
+            f"type {view.type} · target {view.target} · by {view.requester}",
+            f" · ticket {view.ticket}" if view.ticket else "",
+            f" · attempt {view.attempt}" if view.attempt > 1 else "",
+            "\nstatus ",
+            status_text(view.status),
+            f" · {duration(view.started_at, view.finished_at)}",
+        )
+    )
+    if view.params:
+        shown = ", ".join(f"{key}={value!r}" for key, value in view.params.items())
+        console.print(Text(f"parameters: {shown}"))
+    table = Table(title="stages", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("stage", "status", "nodes", "done", "running", "left", "took", "detail"):
+        table.add_column(column)
+    for stage in view.stages:
+        table.add_row(
+            stage.name,
+            status_text(stage.status),
+            str(stage.total),
+            str(stage.done),
+            str(stage.counts.get("running", 0)),
+            str(stage.remaining),
+            duration(stage.started_at, stage.finished_at) if stage.started_at else "",
+            Text.from_markup(_stage_detail(stage)),
+        )
+    console.print(table)
+    if len({cluster for stage in view.stages for cluster in stage.clusters}) > 1:
+        console.print(_cluster_table(view))
+    for approval in view.approvals:
+        note = f": {approval.comment}" if approval.comment else ""
+        when = approval.at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        console.print(Text(f"✓ {approval.stage} approved by {approval.actor} at {when}{note}"))
+    if view.waiting_for:
+        console.print(Text.assemble(("waiting for ", "magenta"), view.waiting_for))
+    if view.failures:
+        console.print(Text(f"{len(view.failures)} failed node(s):", style="bold red"))
+        for failure in view.failures:
+            console.print(failure_line(failure))
+            for line in failure.last_lines[-5:]:
+                console.print(Text(f"    | {line}", style="bright_black"))
+
+
+def _stage_detail(stage: Any) -> str:
+    detail = _counts_line(stage.counts, stage.status).split(": ", 1)[1]
+    if stage.status == "waiting":
+        detail += f" · gate: {stage.approvals}/{stage.approvals_required} approval(s)"
+    if stage.status == "baking" and stage.bake_until:
+        detail += f" · baking until {stage.bake_until.astimezone().strftime('%H:%M:%S')}"
+    return detail
+
+
+def _cluster_table(view: DeploymentView) -> Table:
+    """Per phase and wave, per cluster: done / failed / running / left."""
+    table = Table(title="by cluster", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("stage", "cluster", "nodes", "done", "failed", "running", "left"):
+        table.add_column(column)
+    for stage in view.stages:
+        for cluster, counts in stage.clusters.items():
+            total = sum(count for status, count in counts.items() if status != "queued")
+            done = sum(counts.get(status, 0) for status in FINISHED)
+            failed = counts.get("failed", 0) + counts.get("interrupted", 0)
+            running = counts.get("running", 0)
+            table.add_row(
+                stage.name,
+                cluster,
+                str(total),
+                str(done),
+                str(failed),
+                str(running),
+                str(total - done - running),
+            )
+    return table
+
+
+def deployments_table(views: Sequence[DeploymentView]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in (
+        "id",
+        "type",
+        "status",
+        "nodes",
+        "failed",
+        "target",
+        "requester",
+        "created",
+        "took",
+    ):
+        table.add_column(column)
+    for view in views:
+        counts = view.counts
+        table.add_row(
+            str(view.id),
+            view.type,
+            status_text(view.status),
+            f"{view.nodes_done}/{view.node_count}",
+            str(counts.get("failed", 0) + counts.get("interrupted", 0)),
+            view.target,
+            view.requester,
+            view.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+            duration(view.started_at, view.finished_at),
+        )
+    return table
+
+
+def log_line(entry: LogEntry, *, show_node: bool) -> Text:
+    prefix = f"{entry.node} " if show_node else ""
+    stamp = entry.at.astimezone().strftime("%H:%M:%S")
+    style = {"stderr": "yellow", "squall": "cyan"}.get(entry.stream, "")
+    return Text.assemble((f"{stamp} {prefix}", "bright_black"), (entry.text, style))
+
+
+def duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    if start is None:
+        return "not started"
+    seconds = ((end or dt.datetime.now(dt.UTC)) - start).total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def report_overview(report: Any, rows: int = 40) -> Group:
+    """A report in the terminal: its headline figures, then its main table's first rows."""
+    from squall.core.reports.fingerprint import fingerprint, kind_of
+    from squall.core.reports.tables import MAIN_TABLE, tables
+
+    main = tables(report)[MAIN_TABLE[kind_of(report)]]
+    table = Table(*main.headers, box=box.SIMPLE_HEAD, title=main.title, title_justify="left")
+    for row in main.rows[:rows]:
+        table.add_row(*("" if cell is None else str(cell).replace("\n", " ⏎ ") for cell in row))
+    parts: list[Any] = [Text(report_headline(report), style="bold"), table]
+    if len(main.rows) > rows:
+        parts.append(Text(f"… {len(main.rows) - rows} more row(s): use --csv or --pdf"))
+    parts.append(Text(f"data SHA-256 {fingerprint(report)}", style="dim"))
+    return Group(*parts)
+
+
+def report_headline(report: Any) -> str:
+    from squall.core.reports.model import ClusterReport, DeploymentReport
+
+    if isinstance(report, DeploymentReport):
+        counts = ", ".join(f"{count} {status}" for status, count in sorted(report.counts.items()))
+        return f"deployment {report.deployment_id} {report.title}: {report.status} ({counts})"
+    if isinstance(report, ClusterReport):
+        rate = "n/a" if report.success_rate is None else f"{report.success_rate:.0%}"
+        return (
+            f"cluster {report.cluster} from {report.since:%Y-%m-%d %H:%M} to "
+            f"{report.until:%Y-%m-%d %H:%M} UTC: {len(report.deployments)} deployment(s), "
+            f"success rate {rate}, {report.node_failures} node failure(s)"
+        )
+    rate = "n/a" if report.failure_rate is None else f"{report.failure_rate:.0%}"
+    last = report.last_deployed
+    deployed = f"#{last.deployment_id} {last.type}" if last else "never"
+    return (
+        f"node {report.node} ({report.cluster}): {len(report.history)} node task(s), "
+        f"failure rate {rate}, last deployed {deployed}"
+    )
+
+
+def deliveries_table(sent: DeliveriesView) -> Table:
+    """What JIRA and Slack were told about a deployment, and what is still owed."""
+    table = Table(title="deliveries", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("to", "action", "for", "state", "tries", "error"):
+        table.add_column(column)
+    for delivery in sent.deliveries:
+        table.add_row(
+            delivery.destination,
+            delivery.action,
+            delivery.event,
+            status_text(delivery.status),
+            str(delivery.attempts),
+            delivery.error or "",
+        )
+    return table

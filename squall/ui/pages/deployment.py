@@ -1,0 +1,373 @@
+"""One deployment at `/deployments/{id}`: its actions, stages, nodes, failures and log."""
+
+from __future__ import annotations
+
+import html
+import shlex
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from nicegui import ui
+from sqlalchemy.orm import Session
+
+from squall.core.auth import Actor
+from squall.core.errors import SquallError
+from squall.core.runtime import Runtime
+from squall.core.services import actions
+from squall.core.services.deliveries import DeliveriesView, deliveries
+from squall.core.services.views import DeploymentDetail, StageProgress, deployment_detail
+from squall.ui import components
+from squall.ui.context import Console
+from squall.ui.log_pane import log_view
+from squall.ui.theme import frame
+
+REFRESH_SECONDS = 1.0
+
+ACTIONS: dict[str, tuple[str, str, Callable[..., Any], str | None]] = {
+    # name: (label, icon, core action, confirmation question or None)
+    "promote": ("Promote", "check_circle", actions.promote, None),
+    "pause": ("Pause", "pause", actions.pause, None),
+    "resume": ("Resume", "play_arrow", actions.resume, None),
+    "retry": ("Retry failed", "replay", actions.retry, None),
+    "exclude": (
+        "Exclude failed and continue",
+        "block",
+        actions.exclude_failed,
+        "Set every failed node aside and go on?",
+    ),
+    "rollback": (
+        "Roll back",
+        "undo",
+        actions.rollback,
+        "Undo every node that completed, last stage first?",
+    ),
+    "cancel": (
+        "Cancel",
+        "stop",
+        actions.cancel,
+        "Cancel: nothing new starts and running steps are interrupted?",
+    ),
+}
+
+
+def register(console: Console) -> None:
+    @ui.page("/deployments/{deployment_id}")
+    async def deployment_page(deployment_id: int) -> None:
+        with frame(console, f"Deployment {deployment_id}"):
+            await DeploymentPage(console, deployment_id).build()
+
+
+class DeploymentPage:
+    def __init__(self, console: Console, deployment_id: int) -> None:
+        self.console = console
+        self.id = deployment_id
+        self.detail: DeploymentDetail | None = None
+        self.sent: DeliveriesView | None = None
+        self.rendered: dict[str, str] = {}
+
+    async def build(self) -> None:
+        try:
+            self.detail, self.sent = await self.console.read(_page_data, self.id)
+        except SquallError as exc:
+            ui.label(str(exc)).classes("text-red-600").mark("page-error")
+            return
+        self.header = ui.html("", sanitize=False).classes("w-full").mark("deployment-header")
+        with ui.row().classes("w-full items-center gap-2"):
+            self.toolbar = ui.row().classes("gap-2").mark("actions")
+            ui.space()
+            ui.link("PDF report", f"/reports/deployment/{self.id}.pdf").classes(
+                "px-3 py-1 rounded border border-slate-400 no-underline text-slate-800"
+            ).mark("pdf-report")
+        with ui.row().classes("w-full gap-6 items-start"):
+            with ui.column().classes("grow gap-2"):
+                ui.label("Stages").classes("text-lg font-medium")
+                self.timeline = ui.html("", sanitize=False).classes("w-full").mark("timeline")
+            with ui.column().classes("gap-2"):
+                ui.label("Approvals").classes("text-lg font-medium")
+                self.approvals = ui.html("", sanitize=False).mark("approvals")
+                ui.label("Deliveries").classes("text-lg font-medium")
+                self.deliveries = ui.html("", sanitize=False).mark("deliveries")
+        ui.label("Nodes").classes("text-lg font-medium")
+        self.grid = ui.html("", sanitize=False).classes("w-full").mark("node-grid")
+        ui.on("node-clicked", lambda event: self.open_node(str(event.args)))
+        with ui.row().classes("w-full gap-6 items-start"):
+            with ui.column().classes("grow"):
+                ui.label("Where failures cluster").classes("text-lg font-medium")
+                self.steps = ui.html("", sanitize=False).classes("w-full").mark("step-matrix")
+                self.step_nodes = ui.html("", sanitize=False).classes("w-full").mark("step-grid")
+            with ui.column().classes("grow"):
+                ui.label("Error signatures").classes("text-lg font-medium")
+                self.signatures = ui.column().classes("w-full gap-1").mark("signatures")
+        ui.label("Log").classes("text-lg font-medium")
+        live = self.detail.view.status not in ("succeeded", "failed", "cancelled", "rolled_back")
+        with ui.column().classes("w-full").mark("log-area"):
+            # While it runs, the log follows new lines; afterwards it opens at the start.
+            self.log = await log_view(self.console, self.id, follow=live)
+        self.render()
+        self.console.live(self.refresh, every=REFRESH_SECONDS, deployment_id=self.id)
+
+    async def refresh(self, *, fresh: bool = False) -> None:
+        read = self.console.read if fresh else self.console.read_shared
+        try:
+            self.detail, self.sent = await read(_page_data, self.id)
+        except SquallError:
+            return
+        self.render()
+
+    def render(self) -> None:
+        detail = self.detail
+        assert detail is not None
+        view = detail.view
+        self._set("header", self.header, self._header_html(detail))
+        self._set("timeline", self.timeline, _timeline(view.stages))
+        self._set("approvals", self.approvals, _approvals(detail))
+        self._set("deliveries", self.deliveries, _deliveries(self.sent))
+        self._set("grid", self.grid, components.node_grid(detail.tasks))
+        self._set("steps", self.steps, _step_matrix(detail))
+        self._set("step_nodes", self.step_nodes, components.step_grid(detail.tasks, detail.steps))
+        self._rebuild("actions", repr(detail.actions), self._toolbar)
+        self._rebuild(
+            "signatures", repr(detail.signatures) + repr(detail.actions), self._signatures
+        )
+
+    def _set(self, key: str, element: ui.html, content: str) -> None:
+        """Send a block again only when it changed."""
+        if self.rendered.get(key) != content:
+            self.rendered[key] = content
+            element.set_content(content)
+
+    def _rebuild(self, key: str, fingerprint: str, build: Callable[[], None]) -> None:
+        if self.rendered.get(key) == fingerprint:
+            return
+        self.rendered[key] = fingerprint
+        build()
+
+    def _header_html(self, detail: DeploymentDetail) -> str:
+        view = detail.view
+        escape = html.escape
+        status = (
+            f'<span style="background:{components.color(view.status)};color:white;'
+            f'border-radius:4px;padding:2px 8px">{escape(view.status.replace("_", " "))}</span>'
+        )
+        waiting = (
+            f'<div style="margin-top:6px;padding:6px 10px;background:#f3e5f5;border-radius:4px">'
+            f"Waiting for {escape(view.waiting_for)}</div>"
+            if view.waiting_for
+            else ""
+        )
+        ticket = f" · ticket {escape(view.ticket)}" if view.ticket else ""
+        params = ", ".join(
+            f"{escape(str(key))}={escape(_shown(value))}"
+            for key, value in view.params.items()
+            if value not in (None, [], {}, "")
+        )
+        return (
+            f'<div style="font-size:18px;font-weight:600">{escape(view.title)} {status}</div>'
+            f'<div style="color:#555">{escape(view.type)} · target {escape(view.target)} · '
+            f"requested by {escape(view.requester)}{ticket} · attempt {view.attempt} · "
+            f"{components.elapsed(view.started_at, view.finished_at)} · "
+            f"{view.nodes_done}/{view.node_count} nodes done</div>"
+            f'<div style="color:#777;font-size:12px">{params}</div>{waiting}'
+        )
+
+    def _toolbar(self) -> None:
+        assert self.detail is not None
+        self.toolbar.clear()
+        with self.toolbar:
+            for name in self.detail.actions:
+                label, icon, action, question = ACTIONS[name]
+                color = "negative" if name in ("cancel", "rollback") else "primary"
+                ui.button(
+                    label, icon=icon, color=color, on_click=self._handler(name, action, question)
+                ).mark(f"action-{name}")
+
+    def _handler(
+        self, name: str, action: Callable[..., Any], question: str | None, *args: Any
+    ) -> Callable[[], Awaitable[None]]:
+        async def act() -> None:
+            if question and not await confirm(question):
+                return
+            try:
+                result = await self.console.write(action, self.id, *args)
+            except SquallError as exc:
+                ui.notify(str(exc), type="negative", multi_line=True)
+                return
+            ui.notify(_done(name, result), type="positive")
+            await self.refresh(fresh=True)
+            if name in ("retry", "resume", "promote", "exclude", "rollback"):
+                self.log.show(follow=True)  # the deployment runs again: watch it
+            self.log.reload()
+
+        return act
+
+    def _signatures(self) -> None:
+        assert self.detail is not None
+        self.signatures.clear()
+        with self.signatures:
+            if not self.detail.signatures:
+                ui.label("No failure.").classes("text-gray-500")
+            for signature in self.detail.signatures:
+                with ui.row().classes("w-full items-center gap-2").mark("signature"):
+                    ui.label(
+                        f"{len(signature.nodes)} node(s) failed at {signature.step}: {signature.error}"
+                    ).classes("text-red-700")
+                    if "retry" in self.detail.actions:
+                        ui.button(
+                            "Retry these nodes",
+                            icon="replay",
+                            on_click=self._handler(
+                                "retry", actions.retry, None, list(signature.nodes)
+                            ),
+                        ).props("flat dense").mark("retry-signature")
+                shown = ", ".join(signature.nodes[:12]) + (
+                    " …" if len(signature.nodes) > 12 else ""
+                )
+                ui.label(shown).classes("text-xs text-gray-600")
+
+    def open_node(self, node: str) -> None:
+        """A node was clicked in the grid: show its log."""
+        self.log.show_node(node)
+
+
+def _shown(value: Any) -> str:
+    """A parameter value as an operator typed it: commands as words, mappings as k=v."""
+    if isinstance(value, list) and all(isinstance(word, str) for word in value):
+        return shlex.join(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}={_shown(item)}" for key, item in value.items()) + "}"
+    return str(value)
+
+
+def _done(name: str, result: Any) -> str:
+    if name == "promote":
+        return f"Approved the gate before {result}"
+    if name == "retry":
+        return f"Attempt {result} started"
+    if name == "exclude":
+        return f"Set aside: {', '.join(result)}"
+    if name == "rollback":
+        return f"Rolling back {result} node(s)"
+    return f"{name.capitalize()}d" if name.endswith("e") else f"{name.capitalize()}ed"
+
+
+async def confirm(question: str) -> bool:
+    with ui.dialog() as dialog, ui.card():
+        ui.label(question)
+        with ui.row():
+            ui.button("Yes", on_click=lambda: dialog.submit(True)).mark("confirm-yes")
+            ui.button("No", on_click=lambda: dialog.submit(False)).props("flat").mark("confirm-no")
+    answer = await dialog
+    return bool(answer)
+
+
+def _timeline(stages: tuple[StageProgress, ...]) -> str:
+    rows = []
+    for stage in stages:
+        total = max(stage.total, 1)
+        failed = stage.counts.get("failed", 0) + stage.counts.get("interrupted", 0)
+        good = stage.done - failed
+        running = stage.counts.get("running", 0)
+        extra = []
+        if stage.gate:
+            extra.append(f"gate {stage.approvals}/{stage.approvals_required}")
+        if stage.bake_seconds:
+            until = stage.bake_until.astimezone().strftime("%H:%M:%S") if stage.bake_until else ""
+            extra.append(f"bake {stage.bake_seconds:g}s" + (f" until {until}" if until else ""))
+        if stage.kind != "deploy":
+            extra.append(stage.kind)
+        clusters = ", ".join(
+            f"{cluster} {sum(counts.values()) - counts.get('queued', 0)}"
+            for cluster, counts in stage.clusters.items()
+        )
+        rows.append(
+            f"<tr><td style='padding:3px 8px;white-space:nowrap'><b>{html.escape(stage.name)}</b></td>"
+            f"<td style='padding:3px 8px'><span style='color:{components.color(stage.status)}'>"
+            f"{html.escape(stage.status)}</span></td>"
+            f"<td style='padding:3px 8px;width:40%'><div style='display:flex;height:12px;background:#eee'>"
+            f"<div style='width:{100 * good / total:.1f}%;background:{components.color('succeeded')}'></div>"
+            f"<div style='width:{100 * failed / total:.1f}%;background:{components.color('failed')}'></div>"
+            f"<div style='width:{100 * running / total:.1f}%;background:{components.color('running')}'></div>"
+            f"</div></td><td style='padding:3px 8px;white-space:nowrap'>{stage.done}/{stage.total}"
+            f" · {failed} failed · {running} running · {stage.remaining} left</td>"
+            f"<td style='padding:3px 8px'>{components.elapsed(stage.started_at, stage.finished_at)}</td>"
+            f"<td style='padding:3px 8px;color:#666'>{html.escape(' · '.join(extra))}</td>"
+            f"<td style='padding:3px 8px;color:#666;font-size:12px'>{html.escape(clusters)}</td></tr>"
+        )
+    return f"<table style='width:100%;font-size:13px'>{''.join(rows)}</table>"
+
+
+def _approvals(detail: DeploymentDetail) -> str:
+    if not detail.view.approvals:
+        return "<span style='color:#888'>none</span>"
+    return "<br>".join(
+        f"{html.escape(approval.stage)}: {html.escape(approval.actor)} at "
+        f"{approval.at.astimezone().strftime('%Y-%m-%d %H:%M:%S')}"
+        + (f" — {html.escape(approval.comment)}" if approval.comment else "")
+        for approval in detail.view.approvals
+    )
+
+
+def _page_data(
+    session: Session, rt: Runtime, actor: Actor, deployment_id: int
+) -> tuple[DeploymentDetail, DeliveriesView]:
+    """What the page shows, in one read."""
+    detail = deployment_detail(session, rt, actor, deployment_id)
+    return detail, deliveries(session, rt, actor, deployment_id)
+
+
+DELIVERY_COLOURS = {"delivered": "#15803d", "pending": "#b45309", "failed": "#b91c1c"}
+
+
+def _deliveries(sent: DeliveriesView | None) -> str:
+    """Per integration: how many deliveries arrived, wait or failed; every error shown."""
+    if sent is None or not sent.deliveries:
+        return "<span style='color:#888'>none</span>"
+    lines = []
+    for destination in sorted({delivery.destination for delivery in sent.deliveries}):
+        mine = [delivery for delivery in sent.deliveries if delivery.destination == destination]
+        counts = ", ".join(
+            f"<span style='color:{colour}'>{sum(1 for d in mine if d.status == status)} {status}</span>"
+            for status, colour in DELIVERY_COLOURS.items()
+            if any(d.status == status for d in mine)
+        )
+        ref = ", ".join(
+            f"{key} {value}"
+            for key, value in sent.links.get(destination, {}).items()
+            if key in ("key", "channel") and value
+        )
+        lines.append(
+            f"<b>{html.escape(destination)}</b>: {counts}"
+            + (f" <span style='color:#777'>({html.escape(ref)})</span>" if ref else "")
+        )
+        for delivery in mine:
+            if delivery.error and delivery.status != "delivered":
+                lines.append(
+                    f"<div data-delivery='{delivery.status}' style='color:{DELIVERY_COLOURS[delivery.status]};font-size:12px'>"
+                    f"{html.escape(delivery.action)} ({html.escape(delivery.event)}), {delivery.status} after {delivery.attempts} attempt(s): {html.escape(delivery.error)}</div>"
+                )
+    return "<br>".join(lines)
+
+
+def _step_matrix(detail: DeploymentDetail) -> str:
+    clusters = sorted({task.cluster for task in detail.tasks})
+    head = "".join(f"<th style='padding:3px 6px'>{html.escape(c)}</th>" for c in clusters)
+    rows = []
+    for step in detail.steps:
+        ok = step.counts.get("succeeded", 0)
+        failed = step.counts.get("failed", 0) + step.counts.get("interrupted", 0)
+        cells = "".join(
+            f"<td style='padding:3px 6px;text-align:center;"
+            f"background:{'#ffcdd2' if step.failed_by_cluster.get(c) else 'transparent'}'>"
+            f"{step.failed_by_cluster.get(c, 0) or ''}</td>"
+            for c in clusters
+        )
+        rows.append(
+            f"<tr><td style='padding:3px 6px'>{html.escape(step.name)}</td>"
+            f"<td style='padding:3px 6px;text-align:right'>{ok}</td>"
+            f"<td style='padding:3px 6px;text-align:right;color:{components.color('failed') if failed else 'inherit'}'>{failed}</td>{cells}</tr>"
+        )
+    return (
+        "<table style='font-size:13px;border-collapse:collapse'><thead><tr>"
+        f"<th style='text-align:left;padding:3px 6px'>step</th><th>ok</th><th>failed</th>{head}</tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
+    )

@@ -1,0 +1,127 @@
+"""The inventory at `/inventory`: clusters, nodes, tags, each node's last deployment, import."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from nicegui import events, ui
+
+from squall.core.errors import SquallError
+from squall.core.services import inventory
+from squall.ui.context import Console
+from squall.ui.theme import frame
+
+
+def register(console: Console) -> None:
+    @ui.page("/inventory")
+    async def inventory_page() -> None:
+        with frame(console, "Inventory"):
+            await InventoryPage(console).build()
+
+
+class InventoryPage:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    async def build(self) -> None:
+        with ui.row().classes("items-center gap-4"):
+            ui.upload(
+                label="Import an inventory (Squall YAML or Ansible INI/YAML)",
+                auto_upload=True,
+                on_upload=self.upload,
+            ).props("accept=.yaml,.yml,.ini,.cfg,.txt flat bordered").classes("w-96").mark("import")
+        self.clusters = (
+            ui.table(
+                columns=[
+                    {"name": key, "label": key, "field": key, "align": "left"}
+                    for key in ("cluster", "environment", "nodes", "source")
+                ],
+                rows=[],
+                row_key="cluster",
+                title="Clusters",
+            )
+            .props("dense flat")
+            .classes("w-full")
+            .mark("clusters")
+        )
+        self.nodes = (
+            ui.table(
+                columns=[
+                    {"name": key, "label": key, "field": key, "align": "left", "sortable": True}
+                    for key in (
+                        "node",
+                        "cluster",
+                        "address",
+                        "transport",
+                        "tags",
+                        "last deployment",
+                        "status",
+                    )
+                ],
+                rows=[],
+                row_key="node",
+                title="Nodes",
+                pagination=50,
+            )
+            .props("dense flat")
+            .classes("w-full")
+            .mark("nodes")
+        )
+        with self.nodes.add_slot("top-right"):
+            search = ui.input(placeholder="filter").props("dense clearable").mark("node-filter")
+        self.nodes.bind_filter_from(search, "value")
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        try:
+            clusters, nodes = await self.console.read(inventory.overview)
+        except SquallError as refused:
+            ui.notify(str(refused), type="negative", multi_line=True)
+            return
+        self.clusters.rows = [
+            {
+                "cluster": c.name,
+                "environment": c.environment or "",
+                "nodes": c.nodes,
+                "source": c.source,
+            }
+            for c in clusters
+        ]
+        self.nodes.rows = [
+            {
+                "node": row.node.name,
+                "cluster": row.node.cluster,
+                "address": row.node.vars.get("root", row.node.host)
+                if row.node.transport == "local"
+                else f"{row.node.user + '@' if row.node.user else ''}{row.node.host}:{row.node.port}",
+                "transport": row.node.transport,
+                "tags": ", ".join(row.node.tags),
+                "last deployment": f"#{row.last_deployment} {row.last_type}"
+                if row.last_deployment
+                else "",
+                "status": row.last_status or "",
+            }
+            for row in nodes
+        ]
+        self.clusters.update()
+        self.nodes.update()
+
+    async def upload(self, event: events.UploadEventArguments) -> None:
+        name = Path(event.file.name).name
+        data = await event.file.read()
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / name
+            path.write_bytes(data)
+            try:
+                summary = await self.console.write(inventory.import_file, path)
+            except SquallError as exc:
+                # The message names the uploaded file's line, not the temporary path.
+                ui.notify(str(exc).replace(str(path), name), type="negative", multi_line=True)
+                return
+        await self.refresh()  # the table is up to date when the note appears
+        ui.notify(
+            f"imported {len(summary.clusters)} cluster(s): {summary.added} added, "
+            f"{summary.updated} updated, {summary.removed} removed",
+            type="positive",
+        )

@@ -1,0 +1,103 @@
+"""The frame every page shares: header, navigation, who is signed in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from nicegui import ui
+
+from squall.core.permissions import Permission
+from squall.core.services import access
+from squall.ui.context import Console
+
+NAVIGATION: tuple[tuple[str, str, Permission | None], ...] = (
+    ("Board", "/", None),
+    ("New deployment", "/new", Permission.CREATE),
+    ("Inventory", "/inventory", None),
+    ("Catalogue", "/catalogue", None),
+    ("Reports", "/reports", Permission.VIEW),
+    ("Audit", "/audit", Permission.AUDIT_VIEW),
+    ("Who can do what", "/roles", None),
+    ("Tokens", "/tokens", None),
+)
+"""Label, path, and the permission without which the link is not shown (the page and
+the services refuse anyway)."""
+
+STATUS_COLORS = {
+    "pending": "#9e9e9e",
+    "queued": "#ab47bc",
+    "waiting": "#ab47bc",
+    "awaiting_approval": "#ab47bc",
+    "running": "#1e88e5",
+    "baking": "#3949ab",
+    "halting": "#fb8c00",
+    "paused": "#fb8c00",
+    "succeeded": "#43a047",
+    "failed": "#e53935",
+    "interrupted": "#c62828",
+    "inconclusive": "#fdd835",
+    "skipped": "#bdbdbd",
+    "excluded": "#78909c",
+    "cancelled": "#757575",
+    "rolled_back": "#8d6e63",
+}
+
+
+def stylesheet() -> str:
+    """Classes for the big HTML blocks (board rows, phase bars, node grids): inline styles
+    repeated on every cell made those blocks several times larger."""
+    statuses = "".join(
+        f".sq-{name}{{background:{color}}}.sq-fg-{name}{{color:{color}}}"
+        for name, color in STATUS_COLORS.items()
+    )
+    return (
+        ".sq-table{width:100%;border-collapse:collapse;font-size:13px}"
+        ".sq-table th{text-align:left;padding:4px 8px;border-bottom:2px solid #ddd}"
+        ".sq-table td{padding:4px 8px;vertical-align:top;border-bottom:1px solid #eee}"
+        ".sq-muted{color:#777}.sq-chip{color:white;border-radius:4px;padding:1px 6px;"
+        "white-space:nowrap}.sq-bar{display:flex;gap:2px;width:100%;min-width:160px}"
+        ".sq-seg{flex-basis:0;min-width:14px;height:12px;background:#e0e0e0;display:flex;"
+        "border:1px solid #bbb}.sq-grid{display:flex;flex-wrap:wrap;gap:2px}"
+        ".squall-node{width:14px;height:14px;cursor:pointer}"
+        ".sq-stage{font-size:12px;color:#555}"
+        ".sq-step{display:flex;align-items:center;gap:8px;font-size:12px}"
+        ".sq-step span{width:90px;overflow:hidden;text-overflow:ellipsis}"
+        ".sq-cells{display:flex;flex-wrap:nowrap;gap:1px;overflow-x:auto}"
+        ".sq-cell{width:6px;height:12px;flex:none}.sq-none{background:#eee}" + statuses
+    )
+
+
+@contextmanager
+def frame(console: Console, title: str) -> Iterator[None]:
+    """A page: header with navigation and the signed-in person, then the content."""
+    ui.page_title(f"{title} · Squall")
+    ui.add_css(stylesheet())
+    actor = console.actor()
+    abilities = access.abilities(console.runtime, actor)
+    with ui.header().classes("items-center justify-between bg-slate-800 px-4 py-2"):
+        with ui.row().classes("items-center gap-6"):
+            ui.link("Squall", "/").classes("text-xl font-bold text-white no-underline")
+            for label, target, needed in NAVIGATION:
+                if needed is None or needed in abilities:
+                    ui.link(label, target).classes("text-slate-200 no-underline").mark(
+                        f"nav-{target}"
+                    )
+        with ui.row().classes("items-center gap-2 text-slate-200"):
+            ui.icon("person")
+            ui.label(actor.name).mark("actor")
+            if actor.source == "local":
+                ui.badge("local operator · full rights", color="orange").mark("local-mode")
+            else:
+                grants = ", ".join(str(grant) for grant in actor.all_grants()) or "no role"
+                ui.link(grants, "/roles").classes("text-slate-300 text-sm").mark("grants")
+                ui.link("Sign out", "/logout").classes("text-white").mark("sign-out")
+    with ui.column().classes("w-full max-w-screen-2xl mx-auto p-4 gap-4"):
+        if not abilities:
+            groups = ", ".join(actor.groups) or "none"
+            ui.label(
+                f"You are signed in as {actor.name}, but no role is given to you (your groups "
+                f"at the identity provider: {groups}). Ask an administrator for one."
+            ).classes("bg-orange-100 text-orange-900 p-3 rounded w-full").mark("no-role")
+        ui.label(title).classes("text-2xl font-semibold")
+        yield

@@ -30,10 +30,10 @@ from squall import (
     Step,
     StepOutcome,
     hookimpl,
-    hookspecs,
     run,
     sh,
 )
+from squall.core import hookspecs
 from squall.core.auth import Actor, AuthTarget
 from squall.core.errors import PermissionDenied, PluginError, ValidationError
 from squall.core.events import EventInfo

@@ -69,9 +69,7 @@ def prepare(root: Path) -> Prepared:
         squall.act(actions.pause, paused)
         failed = squall.deploy("cache_rebuild", params=FAIL).id
         failed_again = squall.deploy("cache_rebuild", params=FAIL).id
-        done = squall.deploy(
-            "config_change", params={"path": "squall.app.conf", "content": "new\n"}
-        ).id
+        done = squall.deploy("config_change", params={"path": "app.conf", "content": "new\n"}).id
         staging = squall.deploy("noop", target="cluster:web-staging").id
         with squall.runtime.db.write() as session:
             binding = access.grant_role(

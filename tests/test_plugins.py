@@ -100,7 +100,7 @@ def test_every_hook_has_a_test_of_its_own() -> None:
 
 
 def test_every_hook_is_documented_in_the_plugin_guide() -> None:
-    guide = (TESTS.parent / "docs" / "squall.plugins.md").read_text()
+    guide = (TESTS.parent / "docs" / "plugins.md").read_text()
     for name in HOOKS:
         assert f"`{name}`" in guide, f"docs/plugins.md does not document {name}"
         for argument in inspect.signature(getattr(hookspecs, name)).parameters:

@@ -37,7 +37,7 @@ def create_console(runtime: Runtime) -> Console:
 
 
 def session_arguments(runtime: Runtime) -> dict[str, Any]:
-    """squall.ui.run's names for the session cookie's settings."""
+    """ui.run's names for the session cookie's settings."""
     options = session_options(runtime)
     return {"storage_secret": options.pop("secret_key"), "session_middleware_kwargs": options}
 

@@ -15,7 +15,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from squall import DeploymentType, NodePlan, Plan, PlanRequest, StagePlan, hookimpl, run, sh
+from squall import (
+    DeploymentSummary,
+    DeploymentType,
+    NodePlan,
+    Plan,
+    PlanRequest,
+    ReportSection,
+    StagePlan,
+    hookimpl,
+    run,
+    sh,
+)
 
 
 class NoopParams(BaseModel):
@@ -26,6 +37,7 @@ class NoopParams(BaseModel):
     )
 
 
+FACTS = ("hostname", "kernel", "user", "load", "disk_free_kib")
 # Each `key=value` line of the probe's output becomes a recorded fact of the node.
 PROBE = sh(
     "printf 'hostname=%s\\n' \"$(hostname)\"; "
@@ -60,3 +72,19 @@ def squall_register_types(register: Callable[[DeploymentType[Any]], None]) -> No
             retry_interrupted=True,
         )
     )
+
+
+@hookimpl
+def squall_report_sections(deployment: DeploymentSummary) -> list[ReportSection] | None:
+    """What the probe found on each node: shown by `squall status`, the deployment page,
+    the API and the reports."""
+    if deployment.type != "noop":
+        return None
+    rows = []
+    for task in deployment.tasks:
+        probe = next((step for step in task.steps if step.name == "probe"), None)
+        if probe is not None and probe.data:
+            rows.append((task.node, *(str(probe.data.get(key, "")) for key in FACTS)))
+    if not rows:
+        return None
+    return [ReportSection("Facts", headers=("node", *FACTS), rows=tuple(rows))]

@@ -84,7 +84,7 @@ def test_config_change_writes_the_content_with_its_mode_to_a_relative_path_on_ev
     )
     assert result.status == "succeeded", result.failures
     for _, root in roots(fleet):
-        written = root / "etc" / "app" / "squall.app.conf"
+        written = root / "etc" / "app" / "app.conf"
         assert written.read_text() == content
         assert mode_of(written) == 0o640
         assert not (root / f"etc/app/app.conf.squall-backup-{result.id}").exists()
@@ -103,15 +103,15 @@ def test_config_change_backs_up_the_previous_file_privately_and_logs_the_diff(
 ) -> None:
     nodes = ("node-01", "node-02", "node-03")
     for _, root in roots(fleet, *nodes):
-        (root / "squall.app.conf").write_text("keep\nold\n")
-        os.chmod(root / "squall.app.conf", 0o600)
-    params = {"path": "squall.app.conf", "content": "keep\nnew\n"}
+        (root / "app.conf").write_text("keep\nold\n")
+        os.chmod(root / "app.conf", 0o600)
+    params = {"path": "app.conf", "content": "keep\nnew\n"}
     first = squall.deploy("config_change", target="host:node-0[1-3]", params=params)
     assert first.status == "succeeded", first.failures
-    backup = f"squall.app.conf.squall-backup-{first.id}"
+    backup = f"app.conf.squall-backup-{first.id}"
     for name, root in roots(fleet, *nodes):
-        assert (root / "squall.app.conf").read_text() == "keep\nnew\n"
-        assert mode_of(root / "squall.app.conf") == 0o600  # no mode given: the old one is kept
+        assert (root / "app.conf").read_text() == "keep\nnew\n"
+        assert mode_of(root / "app.conf") == 0o600  # no mode given: the old one is kept
         assert (root / backup).read_text() == "keep\nold\n"
         assert mode_of(root / backup) == 0o600  # a copy of a private file stays private
         log = squall.logs(first.id, node=name)
@@ -135,25 +135,25 @@ def test_config_change_backs_up_the_previous_file_privately_and_logs_the_diff(
         "diff_lines": 6,
     }
     section = report(squall, first.id, "Files written")
-    assert section.text == "squall.app.conf: 3 of 3 node(s) changed"
+    assert section.text == "app.conf: 3 of 3 node(s) changed"
     assert sorted(section.rows) == [(name, "changed", "+1 -1", backup) for name in nodes]
     diffs = report(squall, first.id, "File diffs").text.splitlines()
     assert diffs[0] == "3 node(s): node-01, node-02, node-03"
     assert diffs[1:] == facts["node-01"]["diff"]  # the same diff everywhere, shown once
 
-    before = {name: (root / "squall.app.conf").stat() for name, root in roots(fleet, *nodes)}
+    before = {name: (root / "app.conf").stat() for name, root in roots(fleet, *nodes)}
     again = squall.deploy("config_change", target="host:node-0[1-3]", params=params)
     assert again.status == "succeeded", again.failures
     for name, root in roots(fleet, *nodes):
-        after = (root / "squall.app.conf").stat()
+        after = (root / "app.conf").stat()
         assert (after.st_ino, after.st_mtime_ns) == (before[name].st_ino, before[name].st_mtime_ns)
-        assert not (root / f"squall.app.conf.squall-backup-{again.id}").exists()
-        assert "squall.app.conf already has the wanted content; nothing written" in squall.logs(
+        assert not (root / f"app.conf.squall-backup-{again.id}").exists()
+        assert "app.conf already has the wanted content; nothing written" in squall.logs(
             again.id, node=name
         )
     assert {data["changed"] for data in squall.facts(again.id, "write").values()} == {False}
     unchanged = report(squall, again.id, "Files written")
-    assert unchanged.text == "squall.app.conf: 0 of 3 node(s) changed"
+    assert unchanged.text == "app.conf: 0 of 3 node(s) changed"
     assert {row[1] for row in unchanged.rows} == {"unchanged"}
 
     # The same content with a mode: only the mode changes.
@@ -162,8 +162,8 @@ def test_config_change_backs_up_the_previous_file_privately_and_logs_the_diff(
     )
     assert tightened.status == "succeeded", tightened.failures
     for name, root in roots(fleet, *nodes):
-        assert mode_of(root / "squall.app.conf") == 0o400
-        assert (root / "squall.app.conf").stat().st_ino == before[name].st_ino
+        assert mode_of(root / "app.conf") == 0o400
+        assert (root / "app.conf").stat().st_ino == before[name].st_ino
     assert {data["mode_changed"] for data in squall.facts(tightened.id, "write").values()} == {True}
     assert {row[1] for row in report(squall, tightened.id, "Files written").rows} == {
         "mode changed"
@@ -175,15 +175,15 @@ def test_a_failed_validation_puts_the_previous_file_back_and_skips_the_reload(
 ) -> None:
     # node-01 and node-03 have the file; only node-03 and node-04 pass validation.
     for _, root in roots(fleet, "node-01", "node-03"):
-        (root / "squall.app.conf").write_text("old\n")
-        os.chmod(root / "squall.app.conf", 0o600)
+        (root / "app.conf").write_text("old\n")
+        os.chmod(root / "app.conf", 0o600)
     for _, root in roots(fleet, "node-03", "node-04"):
         (root / "valid-here").touch()
     result = squall.deploy(
         "config_change",
         target="host:node-0[1-4]",
         params={
-            "path": "squall.app.conf",
+            "path": "app.conf",
             "content": "new\n",
             "mode": "0644",
             "validate_command": [
@@ -206,19 +206,19 @@ def test_a_failed_validation_puts_the_previous_file_back_and_skips_the_reload(
     root = {name: path for name, path in roots(fleet)}
     # node-01: the old content, and the old mode, are back.
     assert "restored the previous content" in (failures["node-01"].error or "")
-    assert (root["node-01"] / "squall.app.conf").read_text() == "old\n"
-    assert mode_of(root["node-01"] / "squall.app.conf") == 0o600
+    assert (root["node-01"] / "app.conf").read_text() == "old\n"
+    assert mode_of(root["node-01"] / "app.conf") == 0o600
     # node-02: the file did not exist before, so it is gone again.
     assert "removed app.conf, which did not exist before" in (failures["node-02"].error or "")
-    assert not (root["node-02"] / "squall.app.conf").exists()
+    assert not (root["node-02"] / "app.conf").exists()
     for name in ("node-01", "node-02"):
         assert (root[name] / "steps").read_text() == "validate\n"  # never reloaded
     for name in ("node-03", "node-04"):
-        assert (root[name] / "squall.app.conf").read_text() == "new\n"
-        assert mode_of(root[name] / "squall.app.conf") == 0o644
+        assert (root[name] / "app.conf").read_text() == "new\n"
+        assert mode_of(root[name] / "app.conf") == 0o644
         assert (root[name] / "steps").read_text() == "validate\nreload\n"
     section = report(squall, result.id, "Files written")
-    assert section.text == "squall.app.conf: 2 of 4 node(s) changed"
+    assert section.text == "app.conf: 2 of 4 node(s) changed"
     assert sorted(row[:2] for row in section.rows) == [
         ("node-01", "rolled back"),
         ("node-02", "rolled back"),
@@ -240,7 +240,7 @@ def test_config_change_fills_its_template_and_never_shows_or_stores_a_secret_in_
     result = squall.deploy(
         "config_change",
         params={
-            "path": "squall.app.conf",
+            "path": "app.conf",
             "template": template,
             "values": {"port": "8080"},
             "secrets": {"password": password, "key": key},
@@ -254,7 +254,7 @@ def test_config_change_fills_its_template_and_never_shows_or_stores_a_secret_in_
             f"node={node.name}\ncluster={node.cluster}\nport=8080\n"
             f"password={password}\n{key}\ncost=$5\n"
         )
-        assert (node.root / "squall.app.conf").read_text() == written[node.name]
+        assert (node.root / "app.conf").read_text() == written[node.name]
 
     lines = squall.logs(result.id)
     assert "+node=node-01" in lines

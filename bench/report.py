@@ -199,7 +199,9 @@ def main() -> None:
                 return data.deployment_report(session, harness.runtime, deployment_id, generation)
 
         compute_s, report = timed(options.repeat, compute)
-        pdf_s, pdf = timed(options.repeat, lambda: reports.render_pdf(report))
+        pdf_s, pdf = timed(
+            options.repeat, lambda: reports.render_pdf(harness.runtime, harness.actor, report)
+        )
         table = [list(row) for row in _node_rows(report)]
         csv_s, _ = timed(options.repeat, lambda: _csv(table))
         naive_s, naive = timed(options.repeat, lambda: naive_pdf(table))

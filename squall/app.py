@@ -676,7 +676,7 @@ def report_deployment(
 
     with squall() as (runtime, actor), runtime.db.read() as session:
         found = reports.deployment_report(session, runtime, actor, deployment_id)
-        _write_report(found, pdf, csv_file, json_file, table)
+        _write_report(runtime, actor, found, pdf, csv_file, json_file, table)
 
 
 @report_cli.command("cluster")
@@ -708,7 +708,7 @@ def report_cluster(
             parse_moment(since, now),
             parse_moment(until, now) if until else now,
         )
-        _write_report(found, pdf, csv_file, json_file, table)
+        _write_report(runtime, actor, found, pdf, csv_file, json_file, table)
 
 
 @report_cli.command("node")
@@ -724,7 +724,7 @@ def report_node(
 
     with squall() as (runtime, actor), runtime.db.read() as session:
         found = reports.node_report(session, runtime, actor, name)
-        _write_report(found, pdf, csv_file, json_file, table)
+        _write_report(runtime, actor, found, pdf, csv_file, json_file, table)
 
 
 @report_cli.command("verify")
@@ -741,8 +741,11 @@ def report_verify(
     with squall() as (runtime, actor), runtime.db.read() as session:
         result = reports.verify_copy(session, runtime, actor, content)
     generated = result.generated
-    console.print(f"{file}: {result.request.get('kind')} report, fingerprint {result.sha256}")
-    console.print(f"generated {generated.get('at')} by {generated.get('by')}")
+    subject = result.subject or result.request.get("kind")
+    console.print(f"{file}: {result.form.upper()} of the report on {subject}")
+    console.print(f"fingerprint {result.sha256}")
+    as_of = f", as of {result.as_of:%Y-%m-%d %H:%M:%S} UTC" if result.as_of else ""
+    console.print(f"generated {generated.get('at')} by {generated.get('by')}{as_of}")
     for check in result.checks:
         console.print(Text(f"ok: {check}", style="green"))
     for problem in result.problems:
@@ -750,11 +753,22 @@ def report_verify(
     if not result.verified:
         errors.print("NOT VERIFIED: this copy does not match Squall's data")
         raise typer.Exit(1)
-    console.print("verified: this copy matches Squall's data")
+    for change in result.newer:
+        console.print(Text(f"since then: {change}", style="yellow"))
+    if result.newer:
+        console.print("verified as of when it was made; newer attempts exist (listed above)")
+    else:
+        console.print("verified: this copy matches Squall's data")
 
 
 def _write_report(
-    report: Any, pdf: Path | None, csv_file: Path | None, json_file: Path | None, table: str | None
+    runtime: Any,
+    actor: Any,
+    report: Any,
+    pdf: Path | None,
+    csv_file: Path | None,
+    json_file: Path | None,
+    table: str | None,
 ) -> None:
     """Render every output first, so a refused request or a bad table writes nothing."""
     from squall.core.services import reports
@@ -764,11 +778,11 @@ def _write_report(
         fail(SquallError("--table chooses the table --csv writes: give --csv FILE too"))
     outputs: list[tuple[Path, bytes]] = []
     if csv_file:
-        outputs.append((csv_file, reports.render_csv(report, table).encode()))
+        outputs.append((csv_file, reports.render_csv(runtime, actor, report, table).encode()))
     if json_file:
-        outputs.append((json_file, reports.render_json(report).encode()))
+        outputs.append((json_file, reports.render_json(runtime, actor, report).encode()))
     if pdf:
-        outputs.append((pdf, reports.render_pdf(report)))
+        outputs.append((pdf, reports.render_pdf(runtime, actor, report)))
     if not outputs:
         console.print(report_overview(report))
         return

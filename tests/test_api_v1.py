@@ -204,7 +204,8 @@ def test_reports_download_as_pdf_csv_and_json(api: Api) -> None:
     assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     assert f"squall-deployment-{deployment_id}.pdf" in pdf.headers["content-disposition"]
     rows = api.call("GET", f"/reports/deployments/{deployment_id}?format=csv").text.splitlines()
-    assert len(rows) == 3 and "node-01" in "".join(rows)
+    assert len(rows) == 4 and rows[0].startswith("#squall ") and "node-01" in "".join(rows)
+    assert f'"deployment_id": {deployment_id}' in rows[0]  # the claims: verifiable
     exported = api.call("GET", f"/reports/deployments/{deployment_id}", params={"format": "json"})
     assert exported.json()["sha256"]
     cluster = api.call(

@@ -106,7 +106,7 @@ def test_failures_are_reported_with_their_failure_point_and_exit_status(data_dir
     assert result.returncode == 1
     for node in ("demo-api-1", "demo-api-2", "demo-api-3"):
         assert re.search(
-            rf"✗ {node} \[demo-api\] failed at step rebuild \(exit 3\): exited with status 3",
+            rf"✗ {node} \[demo-api\] failed at step rebuild \(exit 3\): no space",
             result.stdout,
         )
     assert "| no space" in result.stdout
@@ -128,11 +128,21 @@ def test_retry_runs_the_failed_nodes_again_until_they_succeed(data_dir: Path) ->
     demo_node(data_dir, "demo-cache-2").joinpath("ready").touch()
     still = squall(data_dir, "retry", "1")
     assert still.returncode == 1
-    assert "✗ demo-cache-1" in still.stdout and "✗ demo-cache-2" not in still.stdout
+    now, history = still.stdout.split("attempts:\n")
+    assert "✗ demo-cache-1" in now and "✗ demo-cache-2" not in now
+    # Attempt 1's failures stay on record, each with its failure point.
+    assert "attempt 1: by " in history and "attempt 2: by " in history
+    assert re.search(r"attempt 1: .*2 node\(s\): 2 failed", history)
+    assert re.search(r"attempt 2: .*2 node\(s\): 1 failed, 1 succeeded", history)
+    assert history.count("✗ demo-cache-1 [rebuild] failed at step rebuild, exit code 1") == 2
+    assert history.count("✗ demo-cache-2 [rebuild] failed at step rebuild, exit code 1") == 1
     demo_node(data_dir, "demo-cache-1").joinpath("ready").touch()
     done = squall(data_dir, "retry", "1")
     assert done.returncode == 0, done.stdout
     assert "attempt 3" in done.stdout
+    status = squall(data_dir, "status", "1").stdout
+    assert "status succeeded" in status and "attempt 3: by " in status
+    assert status.count("✗ demo-cache-1 [rebuild] failed at step rebuild") == 2
     log = squall(data_dir, "logs", "1", "--node", "demo-cache-2").stdout
     assert log.count("step 1/1: rebuild") == 2  # attempts 1 and 2; attempt 3 left it alone
 
@@ -143,7 +153,7 @@ def test_cancel_from_another_terminal_stops_a_running_deployment(data_dir: Path)
         [
             sys.executable,
             "-m",
-            "app",
+            "squall",
             "deploy",
             "cache_rebuild",
             "-t",
@@ -180,7 +190,7 @@ def test_ctrl_c_cancels_the_deployment_it_runs(data_dir: Path) -> None:
         [
             sys.executable,
             "-m",
-            "app",
+            "squall",
             "deploy",
             "cache_rebuild",
             "-t",
@@ -350,7 +360,7 @@ def test_a_group_deployment_waits_at_its_gate_then_promote_and_rollback_finish_i
     assert "squall promote 1" in waiting.stdout
     own = squall(data_dir, "promote", "1")
     assert own.returncode == 2 and "never approves their own gate" in own.stderr
-    written = [demo_node(data_dir, node) / "etc" / "squall.app.conf" for node in DEMO_NODES]
+    written = [demo_node(data_dir, node) / "etc" / "app.conf" for node in DEMO_NODES]
     assert sum(path.exists() for path in written) == 1
     # A team of one can turn four-eyes off.
     promoted = subprocess.run(
@@ -368,7 +378,7 @@ def test_a_group_deployment_waits_at_its_gate_then_promote_and_rollback_finish_i
     assert re.search(r"thunder 1\s+demo-\w+\s+\d+\s+\d+\s+0\s+0\s+0", status)  # by cluster
     undone = squall(data_dir, "rollback", "1")
     assert undone.returncode == 0, undone.stdout
-    assert "status rolled_back" in undone.stdout
+    assert "status rolled back" in undone.stdout
     assert not any(path.exists() for path in written)  # the file did not exist before
 
 

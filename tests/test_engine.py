@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event, select, update
 
 from squall.app import DEFAULT_PLUGINS
+from squall.core.engine import worker
 from squall.core.engine.claims import ClaimedTask, claim_tasks
 from squall.core.engine.progress import reap_expired
 from squall.core.engine.worker import Engine
@@ -287,10 +288,19 @@ def test_a_non_zero_exit_records_code_and_last_lines(squall: SquallHarness) -> N
     )
     (failure,) = result.failures
     assert failure.exit_code == 42
-    assert failure.error == "exited with status 42"
+    # The failure is known by the command's first complaint on stderr, not "status 42".
+    assert failure.error == "fatal: disk full"
     assert failure.last_lines[-1] == "fatal: disk full"
     assert failure.last_lines[0] == "line 12"  # the last 20 lines are kept
     assert len(failure.last_lines) == 20
+
+
+def test_a_silent_failure_is_known_by_its_exit_status(squall: SquallHarness) -> None:
+    result = squall.deploy(
+        "cache_rebuild", target="host:node-03", params={"rebuild_command": ["sh", "-c", "exit 3"]}
+    )
+    (failure,) = result.failures
+    assert (failure.exit_code, failure.error) == (3, "exited with status 3")
 
 
 def test_output_that_is_huge_binary_or_one_long_line_is_kept_whole(
@@ -497,7 +507,7 @@ def test_tasks_claimed_while_the_engine_stops_are_handed_back_not_stranded(
             time.sleep(0.2)
         return claimed
 
-    monkeypatch.setattr("squall.core.engine.worker.claim_tasks", slow_claim)
+    monkeypatch.setattr(worker, "claim_tasks", slow_claim)
     deployment_id = squall.create("noop", target="host:node-0[1-3]")
     engine = Engine(squall.runtime).start()
     assert claiming.wait(10)

@@ -243,11 +243,19 @@ def test_excluding_the_failed_nodes_lets_the_group_go_on(
     assert sorted(failure.node for failure in halted.failures) == ["node-02", "node-03"]
     assert squall.act(actions.exclude_failed, halted.id, actor=BOB) == ["node-02", "node-03"]
     done = squall.run(halted.id)
-    assert done.status == "succeeded"
-    assert done.counts["excluded"] == 2 and done.failures == ()
+    # Never plain green: the nodes set aside did not get the change.
+    assert done.status == "succeeded_with_exclusions"
+    assert done.counts["excluded"] == 2
+    # The failures set aside stay visible, with their failure points.
+    assert sorted((f.node, f.status) for f in done.failures) == [
+        ("node-02", "excluded"),
+        ("node-03", "excluded"),
+    ]
+    (first,) = done.attempts
+    assert sorted(run.node for run in first.failures) == ["node-02", "node-03"]
     assert all(runs(fleet30, node.name) == 1 for node in fleet30.nodes)  # none ran twice
     assert kinds(squall, halted.id).count("task.excluded") == 2
-    with pytest.raises(InvalidTransition, match="succeeded"):
+    with pytest.raises(InvalidTransition, match="succeeded_with_exclusions"):
         squall.act(actions.exclude_failed, halted.id)
 
 
@@ -270,9 +278,9 @@ def test_rolling_back_a_config_change_restores_every_nodes_previous_file(
     squall: SquallHarness, fleet30: Fleet
 ) -> None:
     for node in fleet30.nodes:
-        (fleet30.node(node.name).root / "squall.app.conf").write_text(f"old {node.name}\n")
+        (fleet30.node(node.name).root / "app.conf").write_text(f"old {node.name}\n")
     inner = {
-        "path": "squall.app.conf",
+        "path": "app.conf",
         "template": "new ${node}\n",
         "reload_command": ["sh", "-c", "echo reloaded >> reloads"],
     }
@@ -280,13 +288,13 @@ def test_rolling_back_a_config_change_restores_every_nodes_previous_file(
         "group", params=group(inner, inner_type="config_change", thunder={"gate": "auto"})
     )
     assert result.status == "succeeded"
-    assert (fleet30.node("node-17").root / "squall.app.conf").read_text() == "new node-17\n"
+    assert (fleet30.node("node-17").root / "app.conf").read_text() == "new node-17\n"
     squall.act(actions.rollback, result.id)
     undone = squall.run(result.id)
     assert undone.status == "rolled_back", undone.failures
     for node in fleet30.nodes:
         root = fleet30.node(node.name).root
-        assert (root / "squall.app.conf").read_text() == f"old {node.name}\n"
+        assert (root / "app.conf").read_text() == f"old {node.name}\n"
         assert (
             root / "reloads"
         ).read_text() == "reloaded\nreloaded\n"  # after the change, after the undo
@@ -308,7 +316,7 @@ def test_rolling_back_a_config_change_restores_every_nodes_previous_file(
 def test_rolling_back_midway_undoes_only_what_completed(
     squall: SquallHarness, fleet30: Fleet
 ) -> None:
-    inner = {"path": "squall.app.conf", "content": "new\n"}
+    inner = {"path": "app.conf", "content": "new\n"}
     paused = squall.deploy("group", params=group(inner, inner_type="config_change"))
     assert paused.status == "awaiting_approval"
     squall.act(actions.rollback, paused.id)
@@ -317,9 +325,7 @@ def test_rolling_back_midway_undoes_only_what_completed(
     assert [stage.status for stage in undone.stages if stage.kind == "deploy"] == ["succeeded"] + [
         "skipped"
     ] * 5
-    assert not any(
-        (fleet30.node(node.name).root / "squall.app.conf").exists() for node in fleet30.nodes
-    )
+    assert not any((fleet30.node(node.name).root / "app.conf").exists() for node in fleet30.nodes)
 
 
 def test_a_type_without_rollback_cannot_be_rolled_back(squall: SquallHarness) -> None:
@@ -450,7 +456,7 @@ def test_secrets_of_the_inner_type_stay_secret_in_a_group(
     squall: SquallHarness, fleet30: Fleet
 ) -> None:
     inner = {
-        "path": "squall.app.conf",
+        "path": "app.conf",
         "template": "password=${pw}\n",
         "secrets": {"pw": "s3cret-value"},
     }
@@ -460,9 +466,7 @@ def test_secrets_of_the_inner_type_stay_secret_in_a_group(
         params=group(inner, inner_type="config_change", thunder={"gate": "auto"}),
     )
     assert result.status == "succeeded"
-    assert (
-        fleet30.node("node-02").root / "squall.app.conf"
-    ).read_text() == "password=s3cret-value\n"
+    assert (fleet30.node("node-02").root / "app.conf").read_text() == "password=s3cret-value\n"
     with squall.runtime.db.read() as session:
         stored = session.scalars(
             select(NodeTask.steps).where(NodeTask.deployment_id == result.id)

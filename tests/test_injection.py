@@ -211,8 +211,8 @@ class Use:
     """For a nested model: its command field that gets the payloads."""
 
 
-CONFIG_BASE = {"path": "squall.app.conf", "content": "ok\n"}
-TEMPLATE_BASE = {"path": "squall.app.conf", "content": None}
+CONFIG_BASE = {"path": "app.conf", "content": "ok\n"}
+TEMPLATE_BASE = {"path": "app.conf", "content": None}
 REBUILD_BASE = {"rebuild_command": ["true"], "verify_attempts": 1}
 RELEASE_BASE = {"version": "1.0", "health_attempts": 1}
 GROUP_BASE: dict[str, Any] = {"inner_type": "noop", "thunder": {"gate": "auto"}}
@@ -505,12 +505,12 @@ def test_a_config_path_starting_with_a_dash_is_written_literally(
         "config_change", target="host:node-01", params={"path": "-x/app.conf", "content": "ok\n"}
     )
     assert result.status == "succeeded", result.failures
-    assert (fleet.node("node-01").root / "-x" / "squall.app.conf").read_text() == "ok\n"
+    assert (fleet.node("node-01").root / "-x" / "app.conf").read_text() == "ok\n"
     again = squall.deploy(
         "config_change",
         target="host:node-01",
         params={"path": "-x/app.conf", "content": "changed\n", "mode": "0600"},
     )
     assert again.status == "succeeded", again.failures
-    written = fleet.node("node-01").root / "-x" / "squall.app.conf"
+    written = fleet.node("node-01").root / "-x" / "app.conf"
     assert written.read_text() == "changed\n" and written.stat().st_mode & 0o777 == 0o600

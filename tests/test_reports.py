@@ -19,6 +19,7 @@ from squall.app import DEFAULT_PLUGINS
 from squall.core.auth import Actor, grants_of
 from squall.core.errors import NotFound, PermissionDenied, ValidationError
 from squall.core.models import utcnow
+from squall.core.reports.exports import csv_body
 from squall.core.reports.fingerprint import fingerprint
 from squall.core.services import actions, reports
 from squall.testing.fleet import Fleet
@@ -87,12 +88,12 @@ def test_the_pdf_states_the_known_outcome_per_cluster_node_and_step(
     squall: SquallHarness, failed_on_node_05: int, fleet6: Fleet, tmp_path: Path
 ) -> None:
     report = read(squall, reports.deployment_report, failed_on_node_05)
-    content = reports.render_pdf(report)
+    content = reports.render_pdf(squall.runtime, squall.actor, report)
     pages = pdf_pages(content)
     summary = one_line(pages[0])
     assert f"Deployment #{failed_on_node_05}: Cache rebuild on 6 nodes of 2 clusters" in summary
     assert "FAILED cache_rebuild · target all · requested by" in summary
-    assert "Nodes 6 Succeeded 5 Failed 1 Skipped 0" in summary
+    assert "Nodes 6 Succeeded 5 Failed 1 Excluded 0 Never ran 0" in summary
     assert "node-cluster-a 3/3 ok" in summary and "node-cluster-b 2/3 ok, 1 failed" in summary
     text = one_line("\n".join(pages))
     assert "node-cluster-a 3 3 0 0 0" in text  # per cluster: nodes, succeeded, failed, …
@@ -119,7 +120,12 @@ def test_csv_and_json_hold_the_same_figures_as_the_pdf(
     squall: SquallHarness, failed_on_node_05: int
 ) -> None:
     report = read(squall, reports.deployment_report, failed_on_node_05)
-    rows = {row["node"]: row for row in csv.DictReader(io.StringIO(reports.render_csv(report)))}
+    rows = {
+        row["node"]: row
+        for row in csv.DictReader(
+            io.StringIO(csv_body(reports.render_csv(squall.runtime, squall.actor, report)))
+        )
+    }
     assert set(rows) == {f"node-0{i}" for i in range(1, 7)}
     failed = rows["node-05"]
     assert (failed["status"], failed["failed_step"], failed["exit_code"]) == (
@@ -129,12 +135,18 @@ def test_csv_and_json_hold_the_same_figures_as_the_pdf(
     )
     assert failed["last_lines"].startswith("rebuilding ")
     assert {rows[n]["status"] for n in rows if n != "node-05"} == {"succeeded"}
-    clusters = list(csv.DictReader(io.StringIO(reports.render_csv(report, "clusters"))))
+    clusters = list(
+        csv.DictReader(
+            io.StringIO(
+                csv_body(reports.render_csv(squall.runtime, squall.actor, report, "clusters"))
+            )
+        )
+    )
     assert [(c["cluster"], c["succeeded"], c["failed"]) for c in clusters] == [
         ("node-cluster-a", "3", "0"),
         ("node-cluster-b", "2", "1"),
     ]
-    exported = json.loads(reports.render_json(report))
+    exported = json.loads(reports.render_json(squall.runtime, squall.actor, report))
     assert exported["sha256"] == fingerprint(report)
     assert exported["request"] == {"kind": "deployment", "deployment_id": failed_on_node_05}
     assert exported["data"]["status"] == "failed"
@@ -142,7 +154,7 @@ def test_csv_and_json_hold_the_same_figures_as_the_pdf(
         ["rebuild", "exited with status 7", 1, "node-05"]
     ]
     with pytest.raises(ValidationError, match=r"no table 'nope'.*tables: nodes, clusters"):
-        reports.render_csv(report, "nope")
+        reports.render_csv(squall.runtime, squall.actor, report, "nope")
 
 
 def test_stages_waves_and_approvals_of_a_group_deployment_are_reported(
@@ -169,7 +181,7 @@ def test_stages_waves_and_approvals_of_a_group_deployment_are_reported(
     ]
     ((approval),) = report.approvals
     assert (approval.stage, approval.approver) == ("thunder 1", "bob")
-    text = one_line("\n".join(pdf_pages(reports.render_pdf(report))))
+    text = one_line("\n".join(pdf_pages(reports.render_pdf(squall.runtime, squall.actor, report))))
     assert "thunder 1 bob" in text  # the approvals table: stage, approver, time
     assert re.search(r"2 thunder 1 deploy succeeded 2 2 0 0 0 \d+ 10% 1 approval\(s\)", text)
     assert "gate.approved bob" in text  # the timeline
@@ -182,7 +194,7 @@ def test_secret_parameters_never_appear_in_any_format(squall: SquallHarness, fle
         "config_change",
         target="cluster:node-cluster-a",
         params={
-            "path": "squall.app.conf",
+            "path": "app.conf",
             "template": "user=app\npassword=${password}\n",
             "secrets": {"password": password},
             # Prints the secret, then fails on the node holding `fail`.
@@ -191,11 +203,11 @@ def test_secret_parameters_never_appear_in_any_format(squall: SquallHarness, fle
     )
     assert result.status == "failed" and result.counts == {"succeeded": 2, "failed": 1}
     report = read(squall, reports.deployment_report, result.id)
-    pdf = reports.render_pdf(report)
+    pdf = reports.render_pdf(squall.runtime, squall.actor, report)
     exports = {
         "pdf": "\n".join(pdf_pages(pdf)) + str(PdfReader(io.BytesIO(pdf)).metadata),
-        "csv": reports.render_csv(report),
-        "json": reports.render_json(report),
+        "csv": reports.render_csv(squall.runtime, squall.actor, report),
+        "json": reports.render_json(squall.runtime, squall.actor, report),
     }
     for name, text in exports.items():
         assert password not in text, name
@@ -212,7 +224,7 @@ def test_single_instance_adds_the_versions_before_and_after(squall: SquallHarnes
         "single_instance", target="host:node-01", params={**params, "version": "2.0"}
     )
     report = read(squall, reports.deployment_report, second.id)
-    text = one_line("\n".join(pdf_pages(reports.render_pdf(report))))
+    text = one_line("\n".join(pdf_pages(reports.render_pdf(squall.runtime, squall.actor, report))))
     assert "Versions node before after node-01 1.0 2.0" in text
     node = read(squall, reports.node_report, "node-01")
     assert node.last_deployed.deployment_id == second.id and node.last_deployed.version == "2.0"
@@ -236,15 +248,17 @@ def test_a_cluster_report_counts_deployments_failures_by_node_and_step(
     assert [(f.name, f.failures, f.tasks) for f in report.failures_by_node] == [("node-05", 1, 2)]
     assert [(f.name, f.failures) for f in report.failures_by_step] == [("rebuild", 1)]
     assert report.task_durations.count == 6 and report.deployment_durations.count == 2
-    text = one_line("\n".join(pdf_pages(reports.render_pdf(report))))
-    assert "Deployments 2 Succeeded 1 Failed 1 Unfinished 0 Success rate 50.0%" in text
+    text = one_line("\n".join(pdf_pages(reports.render_pdf(squall.runtime, squall.actor, report))))
+    assert (
+        "Deployments 2 Succeeded 1 Failed 1 Unfinished 0 Had failures 1 Success rate 50.0%" in text
+    )
     assert "node-05 1 2 50%" in text  # the nodes that fail most
     # Charts: both deployments fall on one day's bar; and how long deployments took.
     assert "Deployments over the period" in text and "one bar a day; at most 2 a bar" in text
     assert "Deployment durations (seconds)" in text
     quarter = read(squall, reports.cluster_report, "node-cluster-b", started - dt.timedelta(90))
     assert "one bar a week; at most 2 a bar" in one_line(
-        "\n".join(pdf_pages(reports.render_pdf(quarter)))
+        "\n".join(pdf_pages(reports.render_pdf(squall.runtime, squall.actor, quarter)))
     )
     earlier = read(
         squall,
@@ -278,7 +292,7 @@ def test_a_node_report_gives_its_history_failure_rate_and_last_failures(
     assert report.last_deployed is not None and report.last_deployed.deployment_id == fixed.id
     ((failure),) = report.last_failures
     assert (failure.deployment_id, failure.step, failure.exit_code) == (failed.id, "rebuild", 7)
-    text = one_line("\n".join(pdf_pages(reports.render_pdf(report))))
+    text = one_line("\n".join(pdf_pages(reports.render_pdf(squall.runtime, squall.actor, report))))
     assert f"deployment #{failed.id}" in text and "failed at step rebuild, exit code 7" in text
     assert f"Last deployed #{fixed.id} cache_rebuild" in text
     with pytest.raises(NotFound, match="no node 'node-99'"):
@@ -343,7 +357,7 @@ def test_an_untouched_copy_verifies_and_an_altered_one_does_not(
     squall: SquallHarness, failed_on_node_05: int
 ) -> None:
     report = read(squall, reports.deployment_report, failed_on_node_05)
-    pdf = reports.render_pdf(report)
+    pdf = reports.render_pdf(squall.runtime, squall.actor, report)
     intact = verify(squall, pdf)
     assert intact.verified, intact.problems
     assert intact.sha256 == fingerprint(report)
@@ -361,7 +375,7 @@ def test_an_untouched_copy_verifies_and_an_altered_one_does_not(
     assert not footer.verified
     assert any("page 1: its footer shows fingerprint 000" in p for p in footer.problems)
 
-    exported = json.loads(reports.render_json(report))
+    exported = json.loads(reports.render_json(squall.runtime, squall.actor, report))
     exported["data"]["nodes"][4]["status"] = "succeeded"
     assert not verify(squall, json.dumps(exported).encode()).verified
     exported["sha256"] = reports.verify.digest(exported["data"])  # consistent, but not Squall's
@@ -369,10 +383,39 @@ def test_an_untouched_copy_verifies_and_an_altered_one_does_not(
     assert not consistent.verified
     assert "nodes: differs from Squall's data" in consistent.problems
 
-    squall.act(actions.retry, failed_on_node_05)  # the data changes after the copy was made
+    tables = json.loads(reports.render_json(squall.runtime, squall.actor, report))
+    tables["tables"]["nodes"]["rows"][4][3] = "succeeded"  # data and fingerprint untouched
+    edited_table = verify(squall, json.dumps(tables, indent=1, ensure_ascii=False).encode())
+    assert not edited_table.verified
+    assert "differs from every copy Squall issued" in edited_table.problems[0]
+    generated = json.loads(reports.render_json(squall.runtime, squall.actor, report))
+    generated["generated"]["by"] = "someone-else"
+    assert not verify(squall, json.dumps(generated, indent=1, ensure_ascii=False).encode()).verified
+
+    exported_csv = reports.render_csv(squall.runtime, squall.actor, report)
+    assert (
+        exported_csv.startswith("#squall ")
+        and f'"deployment_id": {failed_on_node_05}' in exported_csv
+    )
+    assert verify(squall, exported_csv.encode()).verified
+    tampered = exported_csv.replace(
+        "node-05,node-cluster-b,rebuild,failed", "node-05,node-cluster-b,rebuild,succeeded"
+    )
+    assert tampered != exported_csv and not verify(squall, tampered.encode()).verified
+
+    json_copy = reports.render_json(squall.runtime, squall.actor, report).encode()
+    squall.act(actions.retry, failed_on_node_05)  # the record moves on after the copies were made
     squall.run(failed_on_node_05)
-    later = verify(squall, pdf)
-    assert not later.verified and "the data changed after it was generated" in later.problems[0]
+    for copy in (pdf, json_copy, exported_csv.encode()):
+        later = verify(squall, copy)
+        assert later.verified, later.problems  # as of the moment it was made
+        assert (
+            later.subject
+            == f'deployment {failed_on_node_05} "Cache rebuild on 6 nodes of 2 clusters"'
+        )
+        assert later.as_of is not None and later.as_of <= report.generation.at
+        assert [change.split(" at ")[0] for change in later.newer] == ["attempt 2 started by root"]
+        assert "Squall computes the same data from its database now" not in later.checks
 
     with pytest.raises(ValidationError, match="not a Squall report"):
         verify(squall, b"%PDF-1.4 garbage")

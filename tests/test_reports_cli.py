@@ -12,6 +12,8 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 from test_cli import demo_node, squall
 
+from squall.core.reports.exports import csv_body
+
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -61,7 +63,7 @@ def test_a_deployment_report_is_printed_or_written_as_pdf_csv_and_json(
         "demo-api-2 (demo-api, stage rebuild, attempt 1): failed at step rebuild, exit code 5"
         in text
     )
-    rows = {row["node"]: row for row in csv.DictReader(io.StringIO(table.read_text()))}
+    rows = {row["node"]: row for row in csv.DictReader(io.StringIO(csv_body(table.read_text())))}
     assert rows["demo-api-2"]["exit_code"] == "5" and rows["demo-api-1"]["status"] == "succeeded"
     assert json.loads(data.read_text())["data"]["deployment_id"] == 1
     clusters = tmp_path / "clusters.csv"
@@ -71,7 +73,7 @@ def test_a_deployment_report_is_printed_or_written_as_pdf_csv_and_json(
         ).returncode
         == 0
     )
-    assert clusters.read_text().splitlines()[1].startswith("demo-api,3,2,1,0,0,")
+    assert clusters.read_text().splitlines()[2].startswith("demo-api,3,2,1,0,0,")
 
 
 def test_cluster_and_node_reports(deployed: Path, tmp_path: Path) -> None:

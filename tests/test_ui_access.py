@@ -18,6 +18,7 @@ from squall.app import DEFAULT_PLUGINS
 from squall.core.auth import Actor, Grant
 from squall.core.errors import Unauthenticated
 from squall.core.permissions import ROLES
+from squall.core.reports.exports import csv_body
 from squall.core.services import access
 from squall.testing.harness import SquallHarness
 from squall.ui.context import Console
@@ -125,7 +126,7 @@ async def test_the_audit_page_filters_exports_and_verifies(
     assert link.props["href"] == "/audit.csv?target=deployment+1"
     exported = await client.get("/audit.csv", params={"target": "deployment 1"})
     assert exported.headers["content-disposition"] == "attachment; filename=squall-audit.csv"
-    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    rows = list(csv.DictReader(io.StringIO(csv_body(exported.text))))
     assert [(row["action"], row["target"]) for row in rows] == [
         ("deployment.create", "deployment 1")
     ]

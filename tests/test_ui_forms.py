@@ -227,7 +227,7 @@ async def test_messages_land_next_to_their_fields(form_page: FormPage, user: Use
     await should_see_error(user, "param-mode", "must be an octal file mode such as 0644")
     await user.should_not_see(marker="form-errors")
 
-    user.find(marker="param-path").type("squall.app.conf")
+    user.find(marker="param-path").type("app.conf")
     await user.should_not_see(marker="param-path", content="must name a file")
 
     replace(user, "param-mode", "0644")

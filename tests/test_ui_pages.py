@@ -89,7 +89,7 @@ async def test_a_deployment_page_shows_stages_nodes_and_error_signatures(
     await user.open(f"/deployments/{failed.id}")
     await user.should_see(marker="node-grid")
     await user.should_see("Cache rebuild on 6 nodes of 2 clusters")
-    await user.should_see("3 node(s) failed at rebuild: exited with status 7")
+    await user.should_see("3 node(s) failed at rebuild: no disk")
     await user.should_see("lab-db-1, lab-db-2, lab-db-3")
     grid = user.find(marker="node-grid").elements.pop()
     assert grid.content.count("data-node=") == 6
@@ -113,6 +113,23 @@ async def test_retry_these_nodes_reruns_only_that_signature(
     await user.should_see("Attempt 2 started")
     await eventually(lambda: squall.view(failed.id).status == "succeeded")
     await user.should_see("No failure.", retries=30)
+    # Attempt 1's failures stay on the page, with who started each attempt.
+    await user.should_see(marker="attempts", retries=30)
+    attempts = user.find(marker="attempts").elements.pop()
+    assert "Attempt 1</b> by " in attempts.content and "Attempt 2</b> by " in attempts.content
+    assert "6 failed run(s)" in attempts.content
+    assert "lab-db-1</b> [rebuild] failed at step rebuild, exit code 1" in attempts.content
+
+
+async def test_a_noop_page_shows_the_facts_each_node_reported(
+    console_env: Path, user: User, squall: SquallHarness
+) -> None:
+    done = squall.deploy("noop", target="cluster:lab-web")
+    await user.open(f"/deployments/{done.id}")
+    await user.should_see(marker="type-sections")
+    sections = user.find(marker="type-sections").elements.pop()
+    assert "Facts" in sections.content and "disk_free_kib" in sections.content
+    assert sections.content.count("<tr>") == 4  # the header and one row per node
 
 
 async def test_actions_go_through_the_core_services_and_show_their_refusals(
@@ -160,11 +177,11 @@ async def test_exclude_and_rollback_buttons_act_through_the_core(
 ) -> None:
     nodes = console_env.parent / "nodes"
     (nodes / "lab-db-2").mkdir(parents=True, exist_ok=True)
-    (nodes / "lab-db-2" / "squall.app.conf").write_text("old\n")
+    (nodes / "lab-db-2" / "app.conf").write_text("old\n")
     params = {
         "inner_type": "config_change",
         "inner_params": {
-            "path": "squall.app.conf",
+            "path": "app.conf",
             "content": "new\n",
             "validate_command": ["sh", "-c", "test ! -e $HOME/broken"],
         },
@@ -183,14 +200,14 @@ async def test_exclude_and_rollback_buttons_act_through_the_core(
     await user.should_see(marker="confirm-yes")
     user.find(marker="confirm-yes").click()
     await user.should_see("Set aside: lab-web-1")
-    await eventually(lambda: squall.view(halted.id).status == "succeeded")
-    assert (nodes / "lab-db-2" / "squall.app.conf").read_text() == "new\n"
+    await eventually(lambda: squall.view(halted.id).status == "succeeded_with_exclusions")
+    assert (nodes / "lab-db-2" / "app.conf").read_text() == "new\n"
     await user.should_see(marker="action-rollback", retries=30)
     user.find(marker="action-rollback").click()
     await user.should_see(marker="confirm-yes")
     user.find(marker="confirm-yes").click()
     await eventually(lambda: squall.view(halted.id).status == "rolled_back")
-    assert (nodes / "lab-db-2" / "squall.app.conf").read_text() == "old\n"
+    assert (nodes / "lab-db-2" / "app.conf").read_text() == "old\n"
 
 
 async def test_promote_shows_for_an_approver_who_did_not_request_it(

@@ -16,6 +16,7 @@ from nicegui.testing.user_interaction import UserInteraction
 from pypdf import PdfReader
 
 from squall.app import DEFAULT_PLUGINS
+from squall.core.reports.exports import csv_body
 from squall.testing.harness import SquallHarness
 
 FAIL_IF_MARKED = ["sh", "-c", "echo rebuilding; test ! -e fail || exit 7"]
@@ -86,7 +87,7 @@ async def test_the_page_shows_a_deployment_report_and_offers_its_downloads(
         "lab-db-2 (lab-db, stage rebuild, attempt 1): failed at step rebuild, exit code 7" in text
     )
     exported = await client.get(href(user, "download-csv"))
-    by_node = {row["node"]: row for row in csv.DictReader(io.StringIO(exported.text))}
+    by_node = {row["node"]: row for row in csv.DictReader(io.StringIO(csv_body(exported.text)))}
     assert by_node["lab-db-2"]["exit_code"] == "7" and len(by_node) == 6
 
 

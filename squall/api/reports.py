@@ -51,10 +51,10 @@ def add_report_routes(router: APIRouter, runtime: Runtime) -> None:
             with runtime.db.read() as session:
                 report = build(session, runtime, actor)
             if form == "pdf":
-                return reports.render_pdf(report)
+                return reports.render_pdf(runtime, actor, report)
             if form == "csv":
-                return reports.render_csv(report, table)
-            return reports.render_json(report)
+                return reports.render_csv(runtime, actor, report, table)
+            return reports.render_json(runtime, actor, report)
 
         content = await run_in_threadpool(render)
         return Response(

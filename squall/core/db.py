@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from squall.core.changes import ChangeFeed, ChangeListener
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 """The newest migration; a test keeps it equal to Alembic's head."""
 
 
@@ -77,9 +77,24 @@ class Database:
         with self._migration_lock():
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
-            with self.engine.begin() as connection:
-                config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+            with self.engine.connect() as connection:
+                raw = connection.connection.driver_connection if self.is_sqlite else None
+                if raw is not None:
+                    # A batch migration copies a table and drops the old one; with foreign
+                    # keys on, SQLite would cascade that drop to every row referring to it.
+                    # (Outside a transaction: inside one, SQLite ignores this pragma.)
+                    raw.execute("PRAGMA foreign_keys=OFF")
+                try:
+                    with connection.begin():
+                        config.attributes["connection"] = connection
+                        command.upgrade(config, "head")
+                        if raw is not None:
+                            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                            if broken:
+                                raise RuntimeError(f"migration broke foreign keys: {broken[:5]}")
+                finally:
+                    if raw is not None:
+                        raw.execute("PRAGMA foreign_keys=ON")
 
     def revision(self) -> str | None:
         """The schema's current migration, or None for an empty database."""

@@ -112,5 +112,6 @@ class StepOutcome:
         if result.interrupted:
             return cls.failure("interrupted")
         if result.exit_code != 0:
+            # The runner replaces this with the command's first line on stderr, if any.
             return cls.failure(f"exited with status {result.exit_code}", exit_code=result.exit_code)
         return cls.ok()

@@ -53,11 +53,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 JsonValue = JSON().with_variant(JSONB(), "postgresql")
 
 
-def _enum(cls: type[Any]) -> Enum:
+def _enum(cls: type[Any], length: int = 24) -> Enum:
     return Enum(
         cls,
         native_enum=False,
-        length=24,
+        length=length,
         values_callable=lambda members: [member.value for member in members],
         validate_strings=True,
     )
@@ -128,7 +128,7 @@ class Deployment(Base):
     """The clusters and environments it touches (what scoped grants are checked against)."""
     requester: Mapped[str] = mapped_column(String(200), index=True)
     ticket: Mapped[str | None] = mapped_column(String(50))
-    status: Mapped[DeploymentStatus] = mapped_column(_enum(DeploymentStatus), index=True)
+    status: Mapped[DeploymentStatus] = mapped_column(_enum(DeploymentStatus, 32), index=True)
     attempt: Mapped[int] = mapped_column(default=1)
     retry_interrupted: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[Timestamp]
@@ -215,6 +215,55 @@ class NodeTask(Base):
     last_lines: Mapped[list[Any] | None] = mapped_column(JsonValue)
 
     stage: Mapped[Stage] = relationship(back_populates="tasks")
+
+
+class TaskAttempt(Base):
+    """One run of a node task, kept when it ends and never changed: a retry or a resume
+    adds a row, so every failure, its exit code, output and failure point stays on record.
+
+    The node task holds the current state; this table holds what happened."""
+
+    __tablename__ = "task_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    task_id: Mapped[int] = mapped_column(ForeignKey("node_tasks.id", ondelete="CASCADE"))
+    attempt: Mapped[int]
+    """The deployment's attempt this run belonged to (1, then one more per retry)."""
+    node_name: Mapped[Name]
+    stage_name: Mapped[Name]
+    status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus))
+    worker: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[OptionalTimestamp]
+    finished_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    failed_step: Mapped[int | None]
+    failed_step_name: Mapped[str | None] = mapped_column(String(200))
+    exit_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    last_lines: Mapped[list[Any] | None] = mapped_column(JsonValue)
+
+
+class ReportCopy(Base):
+    """A copy of a report Squall issued (PDF, CSV or JSON): what `report verify` checks a
+    file against, so a copy made before a retry still verifies after it. Never changed."""
+
+    __tablename__ = "report_copies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    form: Mapped[str] = mapped_column(String(10))
+    """pdf, csv or json."""
+    request: Mapped[dict[str, Any]]
+    """What was asked for: `{"kind": "deployment", "deployment_id": 7}` and the like."""
+    data_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    """The fingerprint of the report's data, printed on the copy."""
+    file_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    """The SHA-256 of the file as issued, byte for byte."""
+    as_of_event: Mapped[int]
+    """The last event the report covered: the record as of that moment."""
+    generated_by: Mapped[str] = mapped_column(String(200))
+    generated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class StepResult(Base):

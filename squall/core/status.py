@@ -15,9 +15,16 @@ class DeploymentStatus(StrEnum):
     PAUSED = "paused"
     """By an operator, or by a health check that could not decide."""
     SUCCEEDED = "succeeded"
+    SUCCEEDED_WITH_EXCLUSIONS = "succeeded_with_exclusions"
+    """Every node succeeded except those an operator set aside after they failed."""
     FAILED = "failed"
     CANCELLED = "cancelled"
     ROLLED_BACK = "rolled_back"
+
+    @property
+    def words(self) -> str:
+        """How people read it: `succeeded with exclusions`, `awaiting approval`."""
+        return self.value.replace("_", " ")
 
     @property
     def is_final(self) -> bool:
@@ -64,7 +71,11 @@ class TaskStatus(StrEnum):
     INCONCLUSIVE = "inconclusive"
     """A health check that could not tell pass from fail; a person decides."""
     SKIPPED = "skipped"
+    """Never ran: a failure threshold halted its stage, or the deployment was rolled back."""
+    NOT_STARTED = "not_started"
+    """Never ran: the deployment was cancelled before its turn."""
     CANCELLED = "cancelled"
+    """Was running when the deployment was cancelled: it may have partly run."""
     INTERRUPTED = "interrupted"
     """Its worker stopped renewing the claim (crashed or cut off) before it finished."""
     EXCLUDED = "excluded"
@@ -77,6 +88,7 @@ class TaskStatus(StrEnum):
 
 _FINAL_DEPLOYMENT = {
     DeploymentStatus.SUCCEEDED,
+    DeploymentStatus.SUCCEEDED_WITH_EXCLUSIONS,
     DeploymentStatus.FAILED,
     DeploymentStatus.CANCELLED,
     DeploymentStatus.ROLLED_BACK,
@@ -92,10 +104,13 @@ _FINAL_TASK = {
     TaskStatus.FAILED,
     TaskStatus.INCONCLUSIVE,
     TaskStatus.SKIPPED,
+    TaskStatus.NOT_STARTED,
     TaskStatus.CANCELLED,
     TaskStatus.INTERRUPTED,
     TaskStatus.EXCLUDED,
 }
+NEVER_RAN = frozenset({TaskStatus.SKIPPED, TaskStatus.NOT_STARTED})
+"""Task outcomes of nodes that were never touched."""
 FAILURES = frozenset({TaskStatus.FAILED, TaskStatus.INTERRUPTED})
 """Task outcomes that count against a stage's failure threshold."""
 
@@ -105,12 +120,23 @@ DEPLOYMENT_TRANSITIONS: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
     D.PENDING: frozenset({D.AWAITING_APPROVAL, D.RUNNING, D.FAILED, D.CANCELLED}),
     D.AWAITING_APPROVAL: frozenset({D.RUNNING, D.PAUSED, D.CANCELLED}),
     D.RUNNING: frozenset(
-        {D.AWAITING_APPROVAL, D.PAUSED, D.SUCCEEDED, D.FAILED, D.CANCELLED, D.ROLLED_BACK}
+        {
+            D.AWAITING_APPROVAL,
+            D.PAUSED,
+            D.SUCCEEDED,
+            D.SUCCEEDED_WITH_EXCLUSIONS,
+            D.FAILED,
+            D.CANCELLED,
+            D.ROLLED_BACK,
+        }
     ),
-    D.PAUSED: frozenset({D.RUNNING, D.SUCCEEDED, D.FAILED, D.CANCELLED}),
+    D.PAUSED: frozenset(
+        {D.RUNNING, D.SUCCEEDED, D.SUCCEEDED_WITH_EXCLUSIONS, D.FAILED, D.CANCELLED}
+    ),
     # A finished deployment runs again to retry its failed nodes, to go on without them,
     # or to roll back.
     D.SUCCEEDED: frozenset({D.RUNNING}),
+    D.SUCCEEDED_WITH_EXCLUSIONS: frozenset({D.RUNNING}),
     D.FAILED: frozenset({D.RUNNING}),
     D.CANCELLED: frozenset({D.RUNNING}),
     D.ROLLED_BACK: frozenset(),
@@ -126,17 +152,18 @@ STAGE_TRANSITIONS: dict[StageStatus, frozenset[StageStatus]] = {
     # Retried, or set aside and continued.
     S.FAILED: frozenset({S.PENDING, S.RUNNING}),
     S.SKIPPED: frozenset({S.PENDING}),
-    S.CANCELLED: frozenset(),
+    S.CANCELLED: frozenset({S.PENDING}),  # a cancelled deployment retried
 }
 
 TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
-    T.PENDING: frozenset({T.RUNNING, T.SKIPPED, T.CANCELLED, T.EXCLUDED}),
+    T.PENDING: frozenset({T.RUNNING, T.SKIPPED, T.NOT_STARTED, T.CANCELLED, T.EXCLUDED}),
     T.RUNNING: frozenset({T.SUCCEEDED, T.FAILED, T.INCONCLUSIVE, T.CANCELLED, T.INTERRUPTED}),
     T.SUCCEEDED: frozenset(),
     T.FAILED: frozenset({T.PENDING, T.EXCLUDED}),
     T.INCONCLUSIVE: frozenset({T.PENDING}),
     T.SKIPPED: frozenset({T.PENDING, T.EXCLUDED}),
-    T.CANCELLED: frozenset(),
+    T.NOT_STARTED: frozenset({T.PENDING}),
+    T.CANCELLED: frozenset({T.PENDING}),
     T.INTERRUPTED: frozenset({T.PENDING, T.FAILED, T.EXCLUDED}),
     T.EXCLUDED: frozenset(),
 }

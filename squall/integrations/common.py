@@ -14,6 +14,7 @@ SettingsT = TypeVar("SettingsT")
 
 FINAL_EVENTS = {
     "deployment.succeeded": "succeeded",
+    "deployment.succeeded_with_exclusions": "succeeded_with_exclusions",
     "deployment.failed": "failed",
     "deployment.cancelled": "cancelled",
     "deployment.rolled_back": "rolled_back",
@@ -69,7 +70,8 @@ def retry_after(value: str | None) -> float | None:
 
 def counts_text(data: Mapping[str, object]) -> str:
     """Task counts from a stage event's data: "2 succeeded, 1 failed"."""
-    known = ("succeeded", "failed", "inconclusive", "skipped", "cancelled", "interrupted")
+    known = ("succeeded", "failed", "inconclusive", "interrupted", "cancelled", "excluded")
     parts = [f"{data[name]} {name}" for name in known if data.get(name)]
-    parts += [f"{data['excluded']} excluded"] if data.get("excluded") else []
+    parts += [f"{data['skipped']} skipped"] if data.get("skipped") else []
+    parts += [f"{data['not_started']} not started"] if data.get("not_started") else []
     return ", ".join(parts) or "no nodes"

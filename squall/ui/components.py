@@ -29,12 +29,13 @@ def status_chip(status: str) -> ui.badge:
 
 def phase_bar(segments: Sequence[Segment]) -> str:
     """A deployment's stages side by side (lightning → thunder waves), each filled as far
-    as its nodes are done, red for the failed part."""
+    as its nodes are done: green only for nodes that succeeded, red for failed ones; nodes
+    set aside, cancelled or never started leave their part grey."""
     parts = []
     for segment in segments:
         width = max(segment.total, 1) if segment.kind == "deploy" else max(segment.total // 3, 1)
         total = max(segment.total, 1)
-        done = 100 * (segment.done - segment.failed) / total
+        done = 100 * segment.succeeded / total
         failed = 100 * segment.failed / total
         running = 100 * segment.running / total
         title = html.escape(

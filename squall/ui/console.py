@@ -13,9 +13,10 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from squall.core.history import Attempt
 from squall.core.services.deliveries import DeliveriesView
 from squall.core.services.deployments import PlanPreview
-from squall.core.services.views import FINISHED, DeploymentView, FailurePoint, LogEntry
+from squall.core.services.views import FINISHED, NEVER_RAN, DeploymentView, FailurePoint, LogEntry
 from squall.core.status import StageKind
 
 STATUS_STYLE = {
@@ -35,12 +36,15 @@ STATUS_STYLE = {
     "baking": "blue",
     "inconclusive": "yellow",
     "excluded": "bright_black",
+    "not_started": "bright_black",
+    "succeeded_with_exclusions": "yellow",
     "rolled_back": "yellow",
 }
 
 
 def status_text(status: str) -> Text:
-    return Text(status, style=STATUS_STYLE.get(status, "white"))
+    """A status as people read it: `succeeded with exclusions`, not snake_case."""
+    return Text(status.replace("_", " "), style=STATUS_STYLE.get(status, "white"))
 
 
 def plan_table(plan: PlanPreview, *, with_nodes: bool) -> Group:
@@ -158,12 +162,50 @@ def print_view(console: Console, view: DeploymentView) -> None:
         console.print(Text(f"✓ {approval.stage} approved by {approval.actor} at {when}{note}"))
     if view.waiting_for:
         console.print(Text.assemble(("waiting for ", "magenta"), view.waiting_for))
+    if view.nodes_never_ran:
+        console.print(
+            Text(f"{view.nodes_never_ran} node(s) never ran (not started or skipped)"),
+            style="bright_black",
+        )
     if view.failures:
         console.print(Text(f"{len(view.failures)} failed node(s):", style="bold red"))
         for failure in view.failures:
             console.print(failure_line(failure))
             for line in failure.last_lines[-5:]:
                 console.print(Text(f"    | {line}", style="bright_black"))
+    if len(view.attempts) > 1:
+        print_attempts(console, view.attempts)
+
+
+def print_attempts(console: Console, attempts: Sequence[Attempt]) -> None:
+    """Every attempt with how its runs ended, and the failures of each: kept forever."""
+    console.print(Text("attempts:", style="bold"))
+    for attempt in attempts:
+        when = (
+            attempt.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            if attempt.started_at
+            else "not started"
+        )
+        ended = ", ".join(
+            f"{count} {status.replace('_', ' ')}"
+            for status, count in sorted(attempt.counts.items())
+        )
+        console.print(
+            Text(
+                f"  attempt {attempt.number}: by {attempt.started_by} at {when}, "
+                f"{len(attempt.nodes)} node(s): {ended or 'nothing ran yet'}"
+            )
+        )
+        for run in attempt.failures:
+            console.print(
+                Text.assemble(
+                    ("    ✗ ", "red"),
+                    (run.node, "bold"),
+                    f" [{run.stage}] {run.failure_point}: {run.error or ''}",
+                )
+            )
+            for line in run.last_lines[-3:]:
+                console.print(Text(f"      | {line}", style="bright_black"))
 
 
 def _stage_detail(stage: Any) -> str:
@@ -184,6 +226,7 @@ def _cluster_table(view: DeploymentView) -> Table:
         for cluster, counts in stage.clusters.items():
             total = sum(count for status, count in counts.items() if status != "queued")
             done = sum(counts.get(status, 0) for status in FINISHED)
+            never = sum(counts.get(status, 0) for status in NEVER_RAN)
             failed = counts.get("failed", 0) + counts.get("interrupted", 0)
             running = counts.get("running", 0)
             table.add_row(
@@ -193,7 +236,7 @@ def _cluster_table(view: DeploymentView) -> Table:
                 str(done),
                 str(failed),
                 str(running),
-                str(total - done - running),
+                str(total - done - never - running),
             )
     return table
 

@@ -40,6 +40,8 @@ STATUS_COLORS = {
     "skipped": "#bdbdbd",
     "excluded": "#78909c",
     "cancelled": "#757575",
+    "not_started": "#bdbdbd",
+    "succeeded_with_exclusions": "#ef6c00",
     "rolled_back": "#8d6e63",
 }
 

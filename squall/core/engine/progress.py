@@ -23,6 +23,7 @@ from squall.core.models import (
     NodeTask,
     Stage,
     StepResult,
+    TaskAttempt,
     utcnow,
 )
 from squall.core.plan import Threshold
@@ -265,13 +266,18 @@ class _Progress:
             == sum(self.counts[stage.id].values())
             for stage in judged
         )
+        excluded = sum(self.counts[stage.id][T.EXCLUDED] for stage in judged)
         if rollback:
             deployment.status = D.ROLLED_BACK if clean else D.FAILED
+        elif not clean:
+            deployment.status = D.FAILED
         else:
-            deployment.status = D.SUCCEEDED if clean else D.FAILED
+            # Nodes set aside after failing did not get the change: never plain success.
+            deployment.status = D.SUCCEEDED_WITH_EXCLUSIONS if excluded else D.SUCCEEDED
         deployment.finished_at = self.now
         failed = sum(self.counts[stage.id][status] for stage in judged for status in FAILURES)
-        self.note(f"deployment.{deployment.status.value}", failed=failed)
+        details = {"failed": failed, "excluded": excluded} if excluded else {"failed": failed}
+        self.note(f"deployment.{deployment.status.value}", **details)
 
 
 def allowed_failures(stage: Stage, total: int) -> int | None:
@@ -300,10 +306,36 @@ def reap_expired(session: Session, now: dt.datetime | None = None) -> list[int]:
         return []
     task_ids = [row.id for row in lost]
     session.execute(delete(NodeLease).where(NodeLease.task_id.in_(task_ids)))
+    runs = {
+        task.id: (task, stage_name)
+        for task, stage_name in session.execute(
+            select(NodeTask, Stage.name)
+            .join(Stage, Stage.id == NodeTask.stage_id)
+            .where(NodeTask.id.in_(task_ids))
+        )
+    }
     events: list[NewEvent] = []
     for row in lost:
         error = f"worker {row.worker} stopped renewing its claim (crashed or cut off)"
         session.execute(update(NodeTask).where(NodeTask.id == row.id).values(error=error))
+        task, stage_name = runs[row.id]
+        step = task.current_step
+        session.add(
+            TaskAttempt(
+                deployment_id=row.deployment_id,
+                task_id=row.id,
+                attempt=task.attempt,
+                node_name=row.node_name,
+                stage_name=stage_name,
+                status=T.INTERRUPTED,
+                worker=row.worker,
+                started_at=task.started_at,
+                finished_at=now,
+                failed_step=step,
+                failed_step_name=task.step_names[step] if step is not None else None,
+                error=error,
+            )
+        )
         events.append(
             NewEvent(
                 "task.interrupted",

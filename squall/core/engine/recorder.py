@@ -26,7 +26,7 @@ from squall.core.changes import touch
 from squall.core.db import Database, upsert
 from squall.core.engine.progress import advance, requeue_interrupted
 from squall.core.events import NewEvent, emit_many
-from squall.core.models import LogLine, NodeLease, NodeTask, StepResult
+from squall.core.models import LogLine, NodeLease, NodeTask, StepResult, TaskAttempt
 from squall.core.status import TaskStatus
 
 log = logging.getLogger(__name__)
@@ -217,16 +217,20 @@ class Recorder:
         (reaped after a lost claim: another worker may be running them)."""
         if not outcomes:
             return []
-        owners = {
-            row.id: row.worker
+        running = {
+            row.id: row
             for row in session.execute(
-                select(TASKS.c.id, TASKS.c.worker).where(
+                select(TASKS.c.id, TASKS.c.worker, TASKS.c.attempt, TASKS.c.started_at).where(
                     TASKS.c.id.in_([outcome.task_id for outcome in outcomes]),
                     TASKS.c.status == TaskStatus.RUNNING,
                 )
             )
         }
-        applied = [outcome for outcome in outcomes if owners.get(outcome.task_id) == outcome.worker]
+        applied = [
+            outcome
+            for outcome in outcomes
+            if outcome.task_id in running and running[outcome.task_id].worker == outcome.worker
+        ]
         for outcome in outcomes:
             if outcome not in applied:
                 log.warning(
@@ -259,6 +263,28 @@ class Recorder:
                     "new_exit_code": outcome.exit_code,
                     "new_error": outcome.error,
                     "new_last_lines": outcome.last_lines or None,
+                }
+                for outcome in applied
+            ],
+        )
+        session.execute(
+            insert(TaskAttempt),
+            [
+                {
+                    "deployment_id": outcome.deployment_id,
+                    "task_id": outcome.task_id,
+                    "attempt": running[outcome.task_id].attempt,
+                    "node_name": outcome.node,
+                    "stage_name": outcome.stage,
+                    "status": outcome.status,
+                    "worker": outcome.worker,
+                    "started_at": running[outcome.task_id].started_at,
+                    "finished_at": outcome.finished_at,
+                    "failed_step": outcome.failed_step,
+                    "failed_step_name": outcome.failed_step_name,
+                    "exit_code": outcome.exit_code,
+                    "error": outcome.error,
+                    "last_lines": outcome.last_lines or None,
                 }
                 for outcome in applied
             ],

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 LAST_LINES = 20
 
+EXIT_ERROR = "exited with status {}"
+"""A command's failure when it said nothing on stderr (`StepOutcome.from_command`)."""
 Stop = Literal["cancel", "shutdown", "lost"]
 """Why a running task is stopped: its deployment was cancelled, its worker is shutting
 down, or its worker no longer holds the claim (another may run it)."""
@@ -39,11 +41,15 @@ class TaskLog:
         self.redact = redact
         self.step: int | None = None
         self.tail: collections.deque[str] = collections.deque(maxlen=LAST_LINES)
+        self.first_error: str | None = None
+        """The current step's first line on stderr: what a failure is known by."""
 
     def write(self, line: str, stream: Stream = "squall") -> None:
         text = self.redact(line) if self.redact else line
         if stream != "squall":
             self.tail.append(text)
+        if stream == "stderr" and self.first_error is None and text.strip():
+            self.first_error = text.strip()
         self._recorder.put(
             LogRecord(
                 self._task.deployment_id,
@@ -155,6 +161,7 @@ class TaskRun:
         task = self.task
         sink.step = position
         sink.tail.clear()
+        sink.first_error = None
         started = utcnow()
         self.recorder.put(
             StepRecord(task.id, task.attempt, position, step.name, TaskStatus.RUNNING, started)
@@ -173,6 +180,13 @@ class TaskRun:
         except Exception as exc:
             log.exception("step %r of task %s raised", step.name, task.id)
             outcome = StepOutcome.failure(f"{type(exc).__name__}: {exc}")
+        if (
+            outcome.failed
+            and sink.first_error
+            and outcome.error == EXIT_ERROR.format(outcome.exit_code)
+        ):
+            # "exited with status 1" says little; the command's first complaint says what.
+            outcome = dataclasses.replace(outcome, error=sink.first_error)
         if sink.redact:
             # Plugins may echo a secret in an error or in facts; they are shown and stored.
             outcome = dataclasses.replace(

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Row, and_, select
 from sqlalchemy.orm import Session
 
+from squall.core import history
 from squall.core.errors import NotFound, SquallError
 from squall.core.models import (
     Approval,
@@ -25,10 +26,12 @@ from squall.core.models import (
     NodeTask,
     Stage,
     StepResult,
+    TaskAttempt,
 )
 from squall.core.reporting import DeploymentSummary, ReportSection, StepSummary, TaskSummary
 from squall.core.reports.model import (
     ApprovalLine,
+    AttemptLine,
     ClusterLine,
     ClusterReport,
     DeploymentLine,
@@ -39,6 +42,8 @@ from squall.core.reports.model import (
     NodeHistoryLine,
     NodeLine,
     NodeReport,
+    RollbackLine,
+    RunLine,
     Signature,
     StageLine,
     StepCell,
@@ -47,7 +52,7 @@ from squall.core.reports.model import (
 from squall.core.reports.stats import durations, rate, seconds
 from squall.core.runtime import Runtime
 from squall.core.secrets import Redactor, has_secrets, redacted_params, secret_values, unseal_params
-from squall.core.status import DeploymentStatus, StageKind, TaskStatus
+from squall.core.status import NEVER_RAN, DeploymentStatus, StageKind, TaskStatus
 
 FAILED = frozenset({TaskStatus.FAILED, TaskStatus.INTERRUPTED, TaskStatus.INCONCLUSIVE})
 LAST_FAILURES = 5
@@ -137,6 +142,63 @@ def deployment_report(
         sections=_sections(rt, summary, redact),
         durations=durations(line.duration for line in deployed),
         generation=generation,
+        attempts=_attempt_lines(session, deployment, redact),
+        rollback=_rollback_line(session, deployment_id, stages, by_stage),
+    )
+
+
+def _attempt_lines(
+    session: Session, deployment: Deployment, redact: Redactor
+) -> tuple[AttemptLine, ...]:
+    return tuple(
+        AttemptLine(
+            number=attempt.number,
+            started_by=attempt.started_by,
+            started_at=attempt.started_at,
+            nodes=len(attempt.nodes),
+            counts=dict(sorted(attempt.counts.items())),
+            failures=tuple(
+                RunLine(
+                    node=run.node,
+                    cluster=run.cluster,
+                    stage=run.stage,
+                    status=run.status,
+                    failure_point=run.failure_point,
+                    exit_code=run.exit_code,
+                    error=redact(run.error) if run.error else None,
+                    last_lines=tuple(redact(line) for line in run.last_lines),
+                    finished_at=run.finished_at,
+                )
+                for run in attempt.failures
+            ),
+        )
+        for attempt in history.attempts(session, deployment)
+    )
+
+
+def _rollback_line(
+    session: Session,
+    deployment_id: int,
+    stages: Sequence[Stage],
+    by_stage: Mapping[int, list[NodeLine]],
+) -> RollbackLine | None:
+    started = session.scalar(
+        select(Event)
+        .where(Event.deployment_id == deployment_id, Event.kind == "deployment.rollback_started")
+        .order_by(Event.id)
+        .limit(1)
+    )
+    if started is None:
+        return None
+    undoing = [stage for stage in stages if stage.kind == StageKind.ROLLBACK]
+    lines = [line for stage in undoing for line in by_stage[stage.id]]
+    return RollbackLine(
+        by=started.actor or "",
+        at=started.created_at,
+        nodes=len(lines),
+        restored=sum(1 for line in lines if line.status == TaskStatus.SUCCEEDED),
+        failed=sum(1 for line in lines if TaskStatus(line.status) in FAILED),
+        stages=tuple(stage.name for stage in undoing),
     )
 
 
@@ -322,7 +384,7 @@ def signatures(lines: Iterable[NodeLine]) -> tuple[Signature, ...]:
     """Failed nodes grouped by step and first error line, the largest group first."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for line in lines:
-        if line.status in {status.value for status in FAILED}:
+        if line.status in {status.value for status in FAILED} or line.status == "excluded":
             first = line.error.strip().splitlines()[0] if line.error and line.error.strip() else ""
             groups[(line.failed_step or "connect", first or "no error")].append(line.node)
     return tuple(
@@ -406,6 +468,7 @@ def cluster_report(
     by_deployment: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
         by_deployment[row.id].append(row)
+    runs = _runs_in(session, list(by_deployment), cluster)
     lines = []
     for deployment_id, tasks in by_deployment.items():
         first = tasks[0]
@@ -422,17 +485,30 @@ def cluster_report(
                 nodes=len(deployed),
                 succeeded=sum(1 for task in deployed if task.task_status == TaskStatus.SUCCEEDED),
                 failed=sum(1 for task in deployed if task.task_status in FAILED),
+                failed_runs=sum(1 for run in runs.get(deployment_id, ()) if run.status in FAILED),
+                attempts=max((run.attempt for run in runs.get(deployment_id, ())), default=1),
             )
         )
     finished = [line for line in lines if DeploymentStatus(line.status).is_final]
     succeeded = sum(1 for line in finished if line.status == DeploymentStatus.SUCCEEDED)
+    # Failures are counted per run, every attempt included: a node that failed and then
+    # succeeded on retry still failed once. Deployments from before runs were kept count
+    # their tasks' latest state.
+    failed_runs = [
+        (run.node_name, run.failed_step_name)
+        for found in runs.values()
+        for run in found
+        if run.status in FAILED
+    ] + [
+        (row.node_name, row.failed_step_name)
+        for row in rows
+        if row.id not in runs and row.task_status in FAILED
+    ]
     node_tasks: Counter[str] = Counter(row.node_name for row in rows)
-    node_failures: Counter[str] = Counter(
-        row.node_name for row in rows if row.task_status in FAILED
-    )
-    step_failures: Counter[str] = Counter(
-        row.failed_step_name or "connect" for row in rows if row.task_status in FAILED
-    )
+    for found in runs.values():
+        node_tasks.update(Counter(run.node_name for run in found) - node_tasks)
+    node_failures: Counter[str] = Counter(node for node, _ in failed_runs)
+    step_failures: Counter[str] = Counter(step or "connect" for _, step in failed_runs)
     return ClusterReport(
         cluster=cluster,
         environment=environment,
@@ -456,7 +532,29 @@ def cluster_report(
         deployment_durations=durations(line.duration for line in finished),
         task_durations=durations(seconds(row.task_started, row.task_finished) for row in rows),
         generation=generation,
+        with_failures=sum(1 for line in lines if line.failed or line.failed_runs),
     )
+
+
+def _runs_in(session: Session, deployment_ids: list[int], cluster: str) -> dict[int, list[Any]]:
+    """The kept runs of these deployments' node tasks in one cluster, by deployment."""
+    found: dict[int, list[Any]] = defaultdict(list)
+    if not deployment_ids:
+        return found
+    for row in session.execute(
+        select(
+            TaskAttempt.deployment_id,
+            TaskAttempt.node_name,
+            TaskAttempt.status,
+            TaskAttempt.failed_step_name,
+            TaskAttempt.attempt,
+        )
+        .join(NodeTask, NodeTask.id == TaskAttempt.task_id)
+        .where(TaskAttempt.deployment_id.in_(deployment_ids), NodeTask.cluster_name == cluster)
+        .order_by(TaskAttempt.id)
+    ):
+        found[row.deployment_id].append(row)
+    return found
 
 
 def cluster_environment(session: Session, cluster: str) -> str | None:
@@ -499,8 +597,17 @@ def node_report(
         .where(NodeTask.node_name == node, Deployment.created_at < until)
         .order_by(Deployment.created_at.desc(), NodeTask.id.desc())
     ).all()
+    runs: dict[int, list[TaskAttempt]] = defaultdict(list)
+    for run in session.scalars(
+        select(TaskAttempt)
+        .where(TaskAttempt.task_id.in_([task.id for task, *_ in rows]))
+        .order_by(TaskAttempt.id.desc())
+    ):
+        runs[run.task_id].append(run)
     redactors: dict[int, Redactor] = {}
     history: list[NodeHistoryLine] = []
+    outcomes: list[TaskStatus] = []
+    """How each run ended (each task's latest state where no run was kept)."""
     failures: list[NodeFailure] = []
     last_deployed = None
     for task, deployment, stage_name, kind in rows:
@@ -528,26 +635,30 @@ def node_report(
             and task.status == TaskStatus.SUCCEEDED
         ):
             last_deployed = line
-        if task.status in FAILED and len(failures) < LAST_FAILURES:
-            failures.append(
-                NodeFailure(
-                    deployment_id=deployment.id,
-                    at=task.finished_at,
-                    step=task.failed_step_name,
-                    exit_code=task.exit_code,
-                    error=line.error,
-                    last_lines=tuple(redact(text) for text in task.last_lines or ()),
+        # Every failed run counts, a retried one too; tasks that never ran have no run.
+        ran = task.status.is_final and task.status not in NEVER_RAN
+        kept: Sequence[TaskAttempt | NodeTask] = runs.get(task.id) or ([task] if ran else [])
+        outcomes += [ended.status for ended in kept]
+        for ended in kept:
+            if ended.status in FAILED and len(failures) < LAST_FAILURES:
+                failures.append(
+                    NodeFailure(
+                        deployment_id=deployment.id,
+                        at=ended.finished_at,
+                        step=ended.failed_step_name,
+                        exit_code=ended.exit_code,
+                        error=redact(ended.error) if ended.error else None,
+                        last_lines=tuple(redact(text) for text in ended.last_lines or ()),
+                    )
                 )
-            )
-    finished = [line for line in history if TaskStatus(line.status).is_final]
-    failed = sum(1 for line in finished if TaskStatus(line.status) in FAILED)
+    failed = sum(1 for status in outcomes if status in FAILED)
     return NodeReport(
         node=node,
         cluster=current or clusters[0],
         until=until,
         history=tuple(history),
         last_deployed=last_deployed,
-        failure_rate=rate(failed, len(finished)),
+        failure_rate=rate(failed, len(outcomes)),
         last_failures=tuple(failures),
         durations=durations(line.duration for line in history),
         generation=generation,

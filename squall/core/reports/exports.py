@@ -8,6 +8,7 @@ import json
 
 from squall.core.errors import ValidationError
 from squall.core.reports.fingerprint import (
+    CSV_MARK,
     FORMAT,
     digest,
     generation_of,
@@ -31,10 +32,24 @@ def to_csv(report: Report, table: str | None = None) -> str:
             f"no table {name!r} in a {kind_of(report)} report (tables: {', '.join(found)})"
         )
     out = io.StringIO()
+    claims = {
+        "format": FORMAT,
+        "request": request_of(report),
+        "table": name,
+        "sha256": digest(report_data(report)),
+        "generated": generation_of(report),
+    }
+    # The first line names the report and its fingerprint, so the file can be verified.
+    out.write(CSV_MARK + json.dumps(claims, sort_keys=True, ensure_ascii=False) + "\n")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(found[name].headers)
     writer.writerows([_safe(cell) for cell in row] for row in found[name].rows)
     return out.getvalue()
+
+
+def csv_body(text: str) -> str:
+    """A CSV export without its first line (the claims): the table alone, header first."""
+    return text.split("\n", 1)[1] if text.startswith(CSV_MARK) else text
 
 
 def to_json(report: Report) -> str:

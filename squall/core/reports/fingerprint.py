@@ -19,6 +19,9 @@ from squall.core.reports.model import ClusterReport, DeploymentReport, NodeRepor
 FORMAT = "squall-report/1"
 """Names the data layout; a Squall that changes it must still recompute old layouts."""
 UNHASHED = frozenset({"generation"})
+CSV_MARK = "#squall "
+"""A CSV export's first line: this mark, then its claims as JSON (request, fingerprint,
+generation); the table's header row follows."""
 
 
 def kind_of(report: Report) -> str:
@@ -66,13 +69,16 @@ def fingerprint(report: Report) -> str:
     return digest(report_data(report))
 
 
-def generation_of(report: Report) -> dict[str, str]:
+def generation_of(report: Report) -> dict[str, Any]:
     generation = report.generation
-    return {
+    found: dict[str, Any] = {
         "at": _iso(generation.at),
         "by": generation.by,
         "squall_version": generation.squall_version,
     }
+    if generation.as_of_event:
+        found["as_of_event"] = generation.as_of_event
+    return found
 
 
 def jsonable(value: Any) -> Any:

@@ -20,6 +20,9 @@ class Generation:
     at: dt.datetime
     by: str
     squall_version: str
+    as_of_event: int = 0
+    """The last event the report covers: the record as of that moment. 0 for copies made
+    before Squall kept the copies it issued."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,51 @@ class TimelineEntry:
 
 
 @dataclass(frozen=True)
+class RunLine:
+    """One node's run that did not succeed, in one attempt: kept after a retry."""
+
+    node: str
+    cluster: str
+    stage: str
+    status: str
+    failure_point: str
+    """`failed at step write, exit code 1`, `interrupted during step prepare (may have
+    partly run)`."""
+    exit_code: int | None
+    error: str | None
+    last_lines: tuple[str, ...]
+    finished_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class AttemptLine:
+    """One attempt: attempt 1 is the deployment, each retry adds one."""
+
+    number: int
+    started_by: str
+    started_at: dt.datetime | None
+    nodes: int
+    """Nodes it ran: all for attempt 1, those retried for later ones."""
+    counts: Mapping[str, int]
+    """How its node runs ended."""
+    failures: tuple[RunLine, ...]
+
+
+@dataclass(frozen=True)
+class RollbackLine:
+    """The deployment was rolled back: by whom, when, and what was restored."""
+
+    by: str
+    at: dt.datetime
+    nodes: int
+    restored: int
+    """Nodes whose rollback succeeded."""
+    failed: int
+    stages: tuple[str, ...]
+    """The rollback stages, each undoing one deploy stage."""
+
+
+@dataclass(frozen=True)
 class DeploymentReport:
     deployment_id: int
     type: str
@@ -148,6 +196,14 @@ class DeploymentReport:
     """What the deployment type's plugin adds (file diffs, versions before and after)."""
     durations: Durations
     generation: Generation
+    attempts: tuple[AttemptLine, ...] = ()
+    """Every attempt, with the failures of each (history is never overwritten)."""
+    rollback: RollbackLine | None = None
+
+    @property
+    def had_failures(self) -> bool:
+        """A node failed in some attempt, even if a retry then succeeded."""
+        return any(attempt.failures for attempt in self.attempts)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -176,6 +232,9 @@ class DeploymentLine:
     nodes: int
     succeeded: int
     failed: int
+    failed_runs: int = 0
+    """Node runs that failed in any attempt (a retry does not erase them)."""
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
@@ -208,6 +267,8 @@ class ClusterReport:
     deployment_durations: Durations
     task_durations: Durations
     generation: Generation
+    with_failures: int = 0
+    """Deployments with a failed node run in any attempt, retried successfully or not."""
 
 
 # --- one node ---------------------------------------------------------------------------

@@ -63,6 +63,9 @@ STATUS_INK = {
     "inconclusive": colors.HexColor("#f9a825"),
     "cancelled": colors.HexColor("#616161"),
     "skipped": colors.HexColor("#757575"),
+    "not_started": colors.HexColor("#757575"),
+    "succeeded_with_exclusions": colors.HexColor("#ef6c00"),
+    "rolled_back": colors.HexColor("#6d4c41"),
 }
 
 
@@ -155,6 +158,8 @@ def _deployment(report: DeploymentReport) -> list[Flowable]:
     counts = report.counts
     deployed = sum(counts.values())
     failed = sum(counts.get(s, 0) for s in ("failed", "interrupted", "inconclusive"))
+    never_ran = counts.get("skipped", 0) + counts.get("not_started", 0)
+    excluded = counts.get("excluded", 0)
     story: list[Flowable] = [
         Paragraph(f"Deployment #{report.deployment_id}: {escape(report.title)}", H1),
         _status_line(
@@ -163,22 +168,24 @@ def _deployment(report: DeploymentReport) -> list[Flowable]:
             + (f" · ticket {report.ticket}" if report.ticket else ""),
         ),
         Spacer(1, 6),
+        *_outcome_lead(report),
         _figures(
             [
                 ("Status", report.status.replace("_", " ")),
                 ("Nodes", str(deployed)),
                 ("Succeeded", str(counts.get("succeeded", 0))),
                 ("Failed", str(failed)),
-                ("Skipped", str(counts.get("skipped", 0))),
+                ("Excluded", str(excluded)),
+                ("Never ran", str(never_ran)),
                 (
                     "Other",
-                    str(deployed - counts.get("succeeded", 0) - failed - counts.get("skipped", 0)),
+                    str(deployed - counts.get("succeeded", 0) - failed - excluded - never_ran),
                 ),
                 ("Created", _when(report.created_at)),
                 ("Started", _when(report.started_at)),
                 ("Finished", _when(report.finished_at)),
                 ("Duration", _span(report.started_at, report.finished_at)),
-                ("Attempt", str(report.attempt)),
+                ("Attempts", str(report.attempt)),
                 ("Ticket", report.ticket or "none"),
                 ("Node time median", _seconds(report.durations.median)),
                 ("Node time p95", _seconds(report.durations.p95)),
@@ -280,6 +287,7 @@ def _deployment(report: DeploymentReport) -> list[Flowable]:
             (0.06, 0.12, 0.47, 0.35),
         ),
     ]
+    story += _attempts(report)
     story += _failure_details(report)
     for section in report.sections:
         story.append(CondPageBreak(60 * mm))
@@ -390,9 +398,10 @@ def _cluster(report: ClusterReport) -> list[Flowable]:
                 ("Succeeded", str(report.succeeded)),
                 ("Failed", str(report.failed)),
                 ("Unfinished", str(report.unfinished)),
+                ("Had failures", str(report.with_failures)),
                 ("Success rate", rate),
                 ("Node tasks", str(report.node_tasks)),
-                ("Node failures", str(report.node_failures)),
+                ("Failed node runs", str(report.node_failures)),
                 ("Nodes that failed", str(len(report.failures_by_node))),
                 ("Deployment mean", _seconds(report.deployment_durations.mean)),
                 ("Deployment p95", _seconds(report.deployment_durations.p95)),
@@ -557,11 +566,85 @@ def _side_by_side(left: Flowable, right: Flowable) -> Table:
     )
 
 
+def _outcome_lead(report: DeploymentReport) -> list[Flowable]:
+    """What an approver must read first: a rollback, nodes set aside, earlier failures."""
+    lines = []
+    rollback = report.rollback
+    if rollback is not None:
+        failed = f", {rollback.failed} could not be restored" if rollback.failed else ""
+        lines.append(
+            f"<b>Rolled back</b> by {escape(rollback.by)} at {_when(rollback.at)}: "
+            f"{rollback.restored} of {rollback.nodes} node(s) restored to what they ran "
+            f"before{failed} ({escape(', '.join(rollback.stages))})."
+        )
+    excluded = [line for line in report.nodes if line.status == "excluded"]
+    if excluded:
+        shown = ", ".join(sorted({line.node for line in excluded})[:12])
+        lines.append(
+            f"<b>{len({line.node for line in excluded})} node(s) set aside</b> after failing "
+            f"and did not get the change: {escape(shown)}."
+        )
+    never = [line for line in report.nodes if line.status == "not_started"]
+    if never:
+        lines.append(
+            f"<b>{len({line.node for line in never})} node(s) never started</b>: the "
+            "deployment was cancelled before their turn."
+        )
+    earlier = [attempt for attempt in report.attempts[:-1] if attempt.failures]
+    if earlier:
+        failed_runs = sum(len(attempt.failures) for attempt in earlier)
+        lines.append(
+            f"<b>{len(report.attempts)} attempts</b>: {failed_runs} node run(s) failed "
+            "before the last attempt (see Attempts)."
+        )
+    return [Paragraph(line, BODY) for line in lines] + ([Spacer(1, 6)] if lines else [])
+
+
+def _attempts(report: DeploymentReport) -> list[Flowable]:
+    if len(report.attempts) < 2 and not any(a.failures for a in report.attempts):
+        return []
+    story: list[Flowable] = [
+        CondPageBreak(40 * mm),
+        Paragraph("Attempts", H2),
+        _table(
+            ("attempt", "started by", "at", "nodes", "how their runs ended"),
+            [
+                (
+                    str(a.number),
+                    a.started_by,
+                    _when(a.started_at),
+                    str(a.nodes),
+                    ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in a.counts.items()),
+                )
+                for a in report.attempts
+            ],
+            (0.08, 0.18, 0.18, 0.08, 0.48),
+        ),
+    ]
+    rows = [
+        (str(a.number), r.node, _clip(r.stage, 18), r.failure_point, _clip(r.error or "", 70))
+        for a in report.attempts
+        for r in a.failures
+    ]
+    if rows:
+        story += [
+            Paragraph("Failure points of every attempt", H2),
+            _table(
+                ("attempt", "node", "stage", "failure point", "error"),
+                rows,
+                (0.07, 0.15, 0.12, 0.3, 0.36),
+            ),
+        ]
+    return story
+
+
 def _status_line(status: str, rest: str) -> Table:
     color = STATUS_INK.get(status, colors.HexColor("#1e88e5"))
+    label = status.replace("_", " ").upper()
+    width = max(30 * mm, stringWidth(label, "Helvetica-Bold", 9) + 6 * mm)
     return Table(
-        [[status.replace("_", " ").upper(), rest]],
-        colWidths=[30 * mm, WIDTH - 30 * mm],
+        [[label, rest]],
+        colWidths=[width, WIDTH - width],
         style=TableStyle(
             [
                 ("BACKGROUND", (0, 0), (0, 0), color),

@@ -176,6 +176,53 @@ def _deployment_tables(report: DeploymentReport) -> list[Table]:
             ("at", "event", "actor", "detail"),
             tuple((moment(e.at), e.kind, e.actor, e.detail) for e in report.timeline),
         ),
+        Table(
+            "attempts",
+            "Attempts",
+            ("attempt", "started_by", "started_at", "nodes", "outcome"),
+            tuple(
+                (
+                    a.number,
+                    a.started_by,
+                    moment(a.started_at),
+                    a.nodes,
+                    " ".join(f"{status}={count}" for status, count in a.counts.items()),
+                )
+                for a in report.attempts
+            ),
+        ),
+        Table(
+            "attempt_failures",
+            "Failure points of every attempt",
+            (
+                "attempt",
+                "node",
+                "cluster",
+                "stage",
+                "status",
+                "failure_point",
+                "exit_code",
+                "error",
+                "finished_at",
+                "last_lines",
+            ),
+            tuple(
+                (
+                    a.number,
+                    r.node,
+                    r.cluster,
+                    r.stage,
+                    r.status,
+                    r.failure_point,
+                    r.exit_code,
+                    r.error,
+                    moment(r.finished_at),
+                    "\n".join(r.last_lines) or None,
+                )
+                for a in report.attempts
+                for r in a.failures
+            ),
+        ),
     ]
     for section in report.sections:
         if section.rows:
@@ -199,6 +246,8 @@ def _cluster_tables(report: ClusterReport) -> list[Table]:
                 "nodes",
                 "succeeded",
                 "failed",
+                "attempts",
+                "failed_runs",
             ),
             tuple(
                 (
@@ -212,6 +261,8 @@ def _cluster_tables(report: ClusterReport) -> list[Table]:
                     d.nodes,
                     d.succeeded,
                     d.failed,
+                    d.attempts,
+                    d.failed_runs,
                 )
                 for d in report.deployments
             ),

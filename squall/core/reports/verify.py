@@ -1,17 +1,24 @@
-"""Checking a copy of a report (PDF or JSON export) against Squall.
+"""Checking a copy of a report (PDF, JSON or CSV export) against Squall.
 
 A copy claims a fingerprint: the SHA-256 of its data, printed in every PDF page's footer
-and kept in the PDF's keywords (or the JSON's `sha256`). SHA-256 is no signature: anyone
-can compute one. What makes a copy trustworthy is that Squall computes the same report
-again from its own database and gets the same fingerprint, and that the copy's pages
-show what Squall renders from that data. `compare` checks all three.
+and kept in the PDF's keywords (the JSON's `sha256`, the CSV's first line). SHA-256 is no
+signature: anyone can compute one. What makes a copy trustworthy is that Squall issued
+it: every copy Squall hands out is kept in `report_copies` (and the audit chain) with
+the SHA-256 of the file and the last event it covered. A copy verifies when it is, byte
+for byte, a file Squall issued; a retry or rollback made later does not change that, and
+the verification says what happened since. `check` does this; `compare` checks copies
+from before Squall kept them against the data Squall computes now.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import io
 import json
 import re
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +26,7 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
 from squall.core.errors import ValidationError
-from squall.core.reports.fingerprint import FORMAT, digest, fingerprint, report_data
+from squall.core.reports.fingerprint import CSV_MARK, FORMAT, digest, fingerprint, report_data
 from squall.core.reports.model import Report
 from squall.core.reports.pdf import FOOTER_HASH, render
 
@@ -31,14 +38,37 @@ class Claims:
     """What a copy says about itself."""
 
     form: str
-    """`pdf` or `json`."""
+    """`pdf`, `json` or `csv`."""
     request: dict[str, Any]
     sha256: str
-    generated: dict[str, str]
+    generated: dict[str, Any]
     problems: tuple[str, ...]
     """Inconsistencies found in the copy alone (a footer that disagrees, edited data)."""
     data: dict[str, Any] | None = None
     pdf: PdfReader | None = None
+
+
+@dataclass(frozen=True)
+class IssuedCopy:
+    """A copy Squall issued (from its `report_copies`), as verification needs it."""
+
+    form: str
+    file_sha256: str
+    as_of_event: int
+    generated_by: str
+    generated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the record says about the copy's subject now."""
+
+    subject: str
+    """`deployment 7 "Rotate the DB password"`, `cluster web`, `node web-1`."""
+    as_of: dt.datetime | None
+    """When the event the copy covers up to happened."""
+    since: tuple[str, ...]
+    """What happened to the subject after that event (new attempts, a rollback)."""
 
 
 @dataclass
@@ -46,7 +76,12 @@ class Verification:
     sha256: str
     """The fingerprint the copy claims."""
     request: dict[str, Any]
-    generated: dict[str, str]
+    generated: dict[str, Any]
+    form: str = "pdf"
+    subject: str = ""
+    as_of: dt.datetime | None = None
+    newer: tuple[str, ...] = ()
+    """What happened since the copy was made: it verifies as of then, and these came after."""
     checks: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -56,9 +91,11 @@ class Verification:
 
 
 def read_claims(content: bytes) -> Claims:
-    """The claims of a Squall report, PDF or JSON; ValidationError for anything else."""
+    """The claims of a Squall report, PDF, JSON or CSV; ValidationError for anything else."""
     if content.startswith(b"%PDF"):
         return _pdf_claims(content)
+    if content.startswith(CSV_MARK.encode()):
+        return _csv_claims(content)
     try:
         document = json.loads(content)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -75,10 +112,26 @@ def read_claims(content: bytes) -> Claims:
         "json",
         _request(document),
         claimed,
-        dict(document.get("generated") or {}),
+        _generated(document),
         tuple(problems),
         data=data,
     )
+
+
+def _csv_claims(content: bytes) -> Claims:
+    first = content.split(b"\n", 1)[0].decode("utf-8", "replace")
+    try:
+        claims = json.loads(first.removeprefix(CSV_MARK))
+    except ValueError:
+        raise ValidationError("not a Squall report: the CSV's first line is no claim") from None
+    if not isinstance(claims, dict) or claims.get("format") != FORMAT:
+        raise ValidationError("not a Squall report: the CSV names no Squall report data")
+    return Claims("csv", _request(claims), str(claims.get("sha256")), _generated(claims), ())
+
+
+def _generated(document: dict[str, Any]) -> dict[str, Any]:
+    generated = document.get("generated")
+    return dict(generated) if isinstance(generated, dict) else {}
 
 
 def _pdf_claims(content: bytes) -> Claims:
@@ -86,7 +139,7 @@ def _pdf_claims(content: bytes) -> Claims:
         reader = PdfReader(io.BytesIO(content))
         keywords = reader.metadata.get("/Keywords") if reader.metadata else None
         claims = json.loads(str(keywords)) if keywords else None
-    except (PdfReadError, ValueError):
+    except (PdfReadError, ValueError, zlib.error, KeyError, TypeError, AttributeError):
         raise ValidationError("not a Squall report: an unreadable PDF") from None
     if not isinstance(claims, dict) or claims.get("format") != FORMAT:
         raise ValidationError("not a Squall report: the PDF names no Squall report data")
@@ -104,7 +157,7 @@ def _pdf_claims(content: bytes) -> Claims:
         "pdf",
         _request(claims),
         claimed,
-        dict(claims.get("generated") or {}),
+        _generated(claims),
         tuple(problems),
         pdf=reader,
     )
@@ -121,9 +174,69 @@ def _request(document: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
-def compare(claims: Claims, recomputed: Report) -> Verification:
+def check(
+    claims: Claims,
+    content: bytes,
+    recomputed: Report,
+    issued: Sequence[IssuedCopy],
+    record: Record,
+) -> Verification:
+    """Check a copy against what Squall issued with its fingerprint, as of the moment it
+    was made; a copy from before Squall kept its copies is checked against the data now.
+
+    `issued` are the copies Squall issued with the fingerprint the copy claims."""
+    digest_of_file = hashlib.sha256(content).hexdigest()
+    same_file = [copy for copy in issued if copy.file_sha256 == digest_of_file]
+    if not issued and not claims.generated.get("as_of_event") and claims.form != "csv":
+        return compare(claims, recomputed, record)
+    result = Verification(
+        claims.sha256,
+        claims.request,
+        claims.generated,
+        form=claims.form,
+        subject=record.subject,
+        as_of=record.as_of,
+        newer=record.since,
+    )
+    result.problems += claims.problems
+    if same_file:
+        copy = same_file[0]
+        result.checks.append(
+            f"this file is, byte for byte, the {copy.form.upper()} Squall issued to "
+            f"{copy.generated_by} at {copy.generated_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        result.checks.append(f"its data is the record as of event {copy.as_of_event}")
+    elif issued:
+        if claims.form == "pdf" and fingerprint(recomputed) == claims.sha256:
+            # Nothing changed since: a PDF another tool wrote again can be compared page
+            # by page with a fresh rendering.
+            problems = _visible_differences(claims.pdf, recomputed) if claims.pdf else []
+            result.problems += problems
+            if not problems:
+                result.checks.append("every page shows what Squall renders from its data")
+        else:
+            result.problems.append(
+                f"this {claims.form.upper()} differs from every copy Squall issued with its "
+                "fingerprint: something in it was edited (for a JSON export: its tables, "
+                "data or generation details)"
+            )
+    else:
+        result.problems.append(
+            f"Squall never issued a report with fingerprint {claims.sha256}: the copy was "
+            "altered, or it comes from another Squall"
+        )
+        if claims.data is not None:
+            result.problems += _differences(claims.data, report_data(recomputed))
+    if not result.problems and fingerprint(recomputed) == claims.sha256:
+        result.checks.append("Squall computes the same data from its database now")
+    return result
+
+
+def compare(claims: Claims, recomputed: Report, record: Record | None = None) -> Verification:
     """Check a copy's claims against the report Squall computes now."""
-    result = Verification(claims.sha256, claims.request, claims.generated)
+    result = Verification(claims.sha256, claims.request, claims.generated, form=claims.form)
+    if record is not None:
+        result.subject, result.as_of = record.subject, record.as_of
     result.problems += claims.problems
     if not claims.problems:
         result.checks.append("the copy is consistent: every fingerprint in it is the same")

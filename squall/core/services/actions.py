@@ -43,6 +43,16 @@ from squall.core.status import (
 
 D, S, T, K = DeploymentStatus, StageStatus, TaskStatus, StageKind
 UNFINISHED_STAGES = (S.PENDING, S.WAITING, S.RUNNING, S.HALTING, S.BAKING)
+RETRIABLE = (T.FAILED, T.INTERRUPTED, T.SKIPPED, T.INCONCLUSIVE, T.CANCELLED, T.NOT_STARTED)
+"""Tasks a retry runs again: those that failed, could not decide, or never ran to an end."""
+ROLLBACK_FROM = (
+    D.FAILED,
+    D.SUCCEEDED,
+    D.SUCCEEDED_WITH_EXCLUSIONS,
+    D.CANCELLED,
+    D.PAUSED,
+    D.AWAITING_APPROVAL,
+)
 
 
 def cancel(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> None:
@@ -52,12 +62,13 @@ def cancel(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> N
     now = utcnow()
     deployment.status = D.CANCELLED
     deployment.finished_at = now
-    cancelled = _close_pending(session, deployment_id, T.CANCELLED, S.CANCELLED, now)
+    # Nodes whose turn had not come are "not started", never "cancelled" or done.
+    never_ran = _close_pending(session, deployment_id, T.NOT_STARTED, S.CANCELLED, now)
     emit_many(
         session,
         [
-            NewEvent("task.cancelled", deployment_id=deployment_id, task_id=task)
-            for task in cancelled
+            NewEvent("task.not_started", deployment_id=deployment_id, task_id=task)
+            for task in never_ran
         ],
     )
     emit(session, "deployment.cancelled", deployment_id=deployment_id, actor=actor.name)
@@ -149,16 +160,17 @@ def retry(
     Nodes skipped because a threshold halted their stage run too (they never ran), and
     inconclusive health checks are taken again. Returns the new attempt number."""
     deployment = get_for(session, rt, actor, deployment_id, Permission.RETRY)
-    if deployment.status not in (D.FAILED, D.PAUSED):
+    if deployment.status not in (D.FAILED, D.PAUSED, D.CANCELLED):
         raise InvalidTransition(f"cannot retry a deployment that is {deployment.status.value}")
     _refuse_after_rollback(session, deployment)
     attempt = deployment.attempt + 1
     chosen = [NodeTask.node_name.in_(nodes)] if nodes else []
+    # What the ended attempt did stays in task_attempts; the tasks start over.
     retried = session.execute(
         update(NodeTask)
         .where(
             NodeTask.deployment_id == deployment_id,
-            NodeTask.status.in_([T.FAILED, T.INTERRUPTED, T.SKIPPED, T.INCONCLUSIVE]),
+            NodeTask.status.in_(RETRIABLE),
             *chosen,
         )
         .values(
@@ -183,7 +195,7 @@ def retry(
     deployment.attempt = attempt
     deployment.status = D.RUNNING
     deployment.finished_at = None
-    # Their stages run again; a gate already approved stays approved.
+    # Their stages run again (cancelled ones too); a gate already approved stays approved.
     session.execute(
         update(Stage)
         .where(Stage.id.in_({row.stage_id for row in retried}))
@@ -276,7 +288,7 @@ def rollback(session: Session, rt: Runtime, actor: Actor, deployment_id: int) ->
     a node could not be restored."""
     deployment = get_for(session, rt, actor, deployment_id, Permission.ROLLBACK)
     _refuse_after_rollback(session, deployment)
-    if deployment.status not in (D.FAILED, D.SUCCEEDED, D.CANCELLED, D.PAUSED, D.AWAITING_APPROVAL):
+    if deployment.status not in ROLLBACK_FROM:
         raise InvalidTransition(
             f"cannot roll back a deployment that is {deployment.status.value}: pause it first"
         )
@@ -388,12 +400,15 @@ def available(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -
     every action checks again when it is taken)."""
     deployment = get_for(session, rt, actor, deployment_id, Permission.VIEW)
     status = deployment.status
-    failed = session.scalar(
-        select(func.count()).where(
-            NodeTask.deployment_id == deployment_id,
-            NodeTask.status.in_([T.FAILED, T.INTERRUPTED, T.INCONCLUSIVE]),
-        )
+    tally = dict(
+        session.execute(
+            select(NodeTask.status, func.count())
+            .where(NodeTask.deployment_id == deployment_id)
+            .group_by(NodeTask.status)
+        ).all()
     )
+    retriable = sum(tally.get(state, 0) for state in RETRIABLE)
+    failed = tally.get(T.FAILED, 0) + tally.get(T.INTERRUPTED, 0)
     rolled = session.scalar(
         select(Stage.id)
         .where(Stage.deployment_id == deployment_id, Stage.kind == K.ROLLBACK)
@@ -408,13 +423,12 @@ def available(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -
         rt.settings.four_eyes and actor.name == deployment.requester
     ):
         offered.append(("promote", Permission.APPROVE))
-    if failed and status in (D.FAILED, D.PAUSED) and rolled is None:
+    if retriable and status in (D.FAILED, D.PAUSED, D.CANCELLED) and rolled is None:
         offered.append(("retry", Permission.RETRY))
     if failed and status in (D.FAILED, D.PAUSED, D.RUNNING, D.AWAITING_APPROVAL) and rolled is None:
         offered.append(("exclude", Permission.RETRY))
-    rollback_states = (D.FAILED, D.SUCCEEDED, D.CANCELLED, D.PAUSED, D.AWAITING_APPROVAL)
     if (
-        status in rollback_states
+        status in ROLLBACK_FROM
         and rolled is None
         and rt.plugins.types.get(deployment.type) is not None
         and rt.plugins.type(deployment.type).rollback is not None

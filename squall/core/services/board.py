@@ -27,11 +27,11 @@ FINISHED_TASK = {
     T.SUCCEEDED,
     T.FAILED,
     T.INCONCLUSIVE,
-    T.SKIPPED,
     T.CANCELLED,
     T.INTERRUPTED,
     T.EXCLUDED,
 }
+"""Nodes that ran and ended; skipped and not-started ones never ran, so are never "done"."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ class Segment:
     done: int
     failed: int
     running: int
+    succeeded: int = 0
+    """The green part of the bar: only nodes that got the change."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +85,12 @@ class BoardRow:
     held_by: str | None = None
     """The outside condition it waits for (e.g. a JIRA ticket's status), if any."""
 
+    never_ran: int = 0
+    """Nodes that will not run: skipped, or not started before a cancel."""
+
     @property
     def remaining(self) -> int:
-        return self.total - self.done - self.running
+        return self.total - self.done - self.running - self.never_ran
 
 
 def board(
@@ -171,6 +176,11 @@ def board(
                 done=sum(segment.done for segment in deploying),
                 failed=sum(segment.failed for segment in segments),
                 running=sum(segment.running for segment in segments),
+                never_ran=sum(
+                    counts[stage.id][T.SKIPPED] + counts[stage.id][T.NOT_STARTED]
+                    for stage in stages[deployment.id]
+                    if stage.kind == StageKind.DEPLOY
+                ),
                 failure=failures.get(deployment.id),
                 eta_seconds=None
                 if deployment.status.is_final
@@ -201,6 +211,7 @@ def _segment(stage: Stage, tally: Counter[TaskStatus]) -> Segment:
         done=sum(tally[status] for status in FINISHED_TASK),
         failed=tally[T.FAILED] + tally[T.INTERRUPTED],
         running=tally[T.RUNNING],
+        succeeded=tally[T.SUCCEEDED] + tally[T.INCONCLUSIVE],
     )
 
 

@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from squall.core import history
 from squall.core.auth import Actor, AuthTarget, authorize, is_allowed
+from squall.core.history import Attempt
 from squall.core.models import (
     Approval,
     Deployment,
@@ -57,19 +59,25 @@ class StageProgress:
         return sum(self.counts.get(status, 0) for status in FINISHED)
 
     @property
+    def never_ran(self) -> int:
+        """Nodes that will not run: skipped, or not started before a cancel."""
+        return sum(self.counts.get(status, 0) for status in NEVER_RAN)
+
+    @property
     def remaining(self) -> int:
-        return self.total - self.done - self.counts.get("running", 0)
+        return self.total - self.done - self.never_ran - self.counts.get("running", 0)
 
 
 FINISHED = (
     "succeeded",
     "failed",
     "inconclusive",
-    "skipped",
     "cancelled",
     "interrupted",
     "excluded",
 )
+"""Task outcomes of nodes that ran and ended."""
+NEVER_RAN = ("skipped", "not_started")
 
 
 @dataclass(frozen=True)
@@ -110,9 +118,12 @@ class DeploymentView:
     finished_at: dt.datetime | None
     stages: tuple[StageProgress, ...]
     failures: tuple[FailurePoint, ...]
+    """Nodes that failed, could not decide, or failed and were set aside (`excluded`)."""
     approvals: tuple[ApprovalView, ...]
     waiting_for: str | None
     """What a person must do for it to go on (promote a gate, resume), if anything."""
+    attempts: tuple[Attempt, ...] = ()
+    """Every attempt, first to last, with how each node's run ended: history is kept."""
 
     @property
     def counts(self) -> Counter[str]:
@@ -129,6 +140,10 @@ class DeploymentView:
     @property
     def nodes_done(self) -> int:
         return sum(stage.done for stage in self.stages if stage.kind == "deploy")
+
+    @property
+    def nodes_never_ran(self) -> int:
+        return sum(stage.never_ran for stage in self.stages if stage.kind == "deploy")
 
     @property
     def current_stage(self) -> StageProgress | None:
@@ -222,7 +237,7 @@ def deployment_view(
             .join(Stage, Stage.id == NodeTask.stage_id)
             .where(
                 NodeTask.deployment_id == deployment_id,
-                NodeTask.status.in_([T.FAILED, T.INTERRUPTED, T.INCONCLUSIVE]),
+                NodeTask.status.in_([T.FAILED, T.INTERRUPTED, T.INCONCLUSIVE, T.EXCLUDED]),
             )
             .order_by(NodeTask.finished_at, NodeTask.id)
         )
@@ -247,6 +262,7 @@ def deployment_view(
             for approval, stage_name in approvals
         ),
         waiting_for=_waiting_for(session, deployment, stages),
+        attempts=history.attempts(session, deployment),
     )
 
 
@@ -413,6 +429,16 @@ class ErrorSignature:
     nodes: tuple[str, ...]
 
 
+def node_outcomes(tasks: tuple[TaskCell, ...]) -> Counter[str]:
+    """Each node counted once, by how it ended: its last stage that ran decides (a health
+    check that failed makes the node failed), otherwise why it never ran."""
+    outcome: dict[str, str] = {}
+    for task in tasks:  # in stage order
+        if task.status not in NEVER_RAN or task.node not in outcome:
+            outcome[task.node] = task.status
+    return Counter(outcome.values())
+
+
 @dataclass(frozen=True)
 class DeploymentDetail:
     view: DeploymentView
@@ -421,6 +447,11 @@ class DeploymentDetail:
     signatures: tuple[ErrorSignature, ...]
     actions: tuple[str, ...]
     """What the person looking may do now (see `squall.core.services.actions.available`)."""
+
+    @property
+    def nodes(self) -> Counter[str]:
+        """Nodes (not node tasks) by how they ended: see `node_outcomes`."""
+        return node_outcomes(self.tasks)
 
 
 def deployment_detail(
@@ -498,7 +529,7 @@ def deployment_detail(
     )
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for cell in tasks:
-        if cell.status in ("failed", "interrupted", "inconclusive"):
+        if cell.status in ("failed", "interrupted", "inconclusive", "excluded"):
             first_line = (cell.error or "").strip().splitlines()[0] if cell.error else "no error"
             groups[(cell.failed_step or "connect", first_line)].append(cell.node)
     signatures = tuple(

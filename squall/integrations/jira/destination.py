@@ -144,11 +144,10 @@ def comment_text(context: DeliveryContext) -> str:
         outcome = event.kind.removeprefix("stage.")
         head = f"Stage {data.get('stage')} {outcome}: {counts_text(data)}."
     else:
-        view = context.detail().view
-        counts = {status: count for status, count in view.counts.items() if status != "queued"}
+        nodes = context.detail().nodes
         head = (
             f"Deployment {deployment.id} {FINAL_EVENTS[event.kind].replace('_', ' ')}: "
-            f"{view.node_count} node(s), {counts_text(counts)}."
+            f"{nodes.total()} node(s), {counts_text(nodes)}."
         )
     return f"{head}\nSquall: {context.page_url()}\n{marker(context)}"
 

@@ -14,6 +14,7 @@ ICONS = {
     "awaiting_approval": ":raised_hand:",
     "paused": ":double_vertical_bar:",
     "cancelled": ":no_entry_sign:",
+    "succeeded_with_exclusions": ":warning:",
     "rolled_back": ":leftwards_arrow_with_hook:",
 }
 
@@ -67,11 +68,11 @@ def summary(context: DeliveryContext, detail: DeploymentDetail) -> str:
     view = detail.view
     outcome = FINAL_EVENTS[context.event.kind].replace("_", " ")
     icon = ICONS.get(FINAL_EVENTS[context.event.kind], "")
-    counts = {status: count for status, count in view.counts.items() if status != "queued"}
+    nodes = detail.nodes
     took = ""
     if view.started_at and view.finished_at:
         took = f" in {int((view.finished_at - view.started_at).total_seconds())} s"
     return (
-        f"{icon} Deployment {view.id} {outcome}{took}: {view.node_count} node(s), "
-        f"{counts_text(counts)}. <{context.page_url()}|Open in Squall>"
+        f"{icon} Deployment {view.id} {outcome}{took}: {nodes.total()} node(s), "
+        f"{counts_text(nodes)}. <{context.page_url()}|Open in Squall>"
     )

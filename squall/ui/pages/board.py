@@ -166,7 +166,12 @@ def _row(row: BoardRow) -> str:
         escape(row.requester),
         escape(row.ticket or ""),
         components.phase_bar(row.segments),
-        f'{row.done}/{row.total} · <b class="sq-fg-failed">{row.failed}</b> · {row.running} · {row.remaining}',
+        f'{row.done}/{row.total} · <b class="sq-fg-failed">{row.failed}</b> · {row.running} · {row.remaining}'
+        + (
+            f' · <span class="sq-muted" title="never ran">{row.never_ran} not run</span>'
+            if row.never_ran
+            else ""
+        ),
         f'<span class="sq-fg-failed">{escape(row.failure or "")}</span>',
         components.elapsed(row.started_at, row.finished_at),
         eta,

@@ -12,10 +12,18 @@ from sqlalchemy.orm import Session
 
 from squall.core.auth import Actor
 from squall.core.errors import SquallError
+from squall.core.reporting import ReportSection
 from squall.core.runtime import Runtime
 from squall.core.services import actions
 from squall.core.services.deliveries import DeliveriesView, deliveries
-from squall.core.services.views import DeploymentDetail, StageProgress, deployment_detail
+from squall.core.services.views import (
+    DeploymentDetail,
+    DeploymentView,
+    StageProgress,
+    deployment_detail,
+    report_sections,
+)
+from squall.core.status import DeploymentStatus
 from squall.ui import components
 from squall.ui.context import Console
 from squall.ui.log_pane import log_view
@@ -63,11 +71,12 @@ class DeploymentPage:
         self.id = deployment_id
         self.detail: DeploymentDetail | None = None
         self.sent: DeliveriesView | None = None
+        self.sections: list[ReportSection] = []
         self.rendered: dict[str, str] = {}
 
     async def build(self) -> None:
         try:
-            self.detail, self.sent = await self.console.read(_page_data, self.id)
+            self.detail, self.sent, self.sections = await self.console.read(_page_data, self.id)
         except SquallError as exc:
             ui.label(str(exc)).classes("text-red-600").mark("page-error")
             return
@@ -87,6 +96,7 @@ class DeploymentPage:
                 self.approvals = ui.html("", sanitize=False).mark("approvals")
                 ui.label("Deliveries").classes("text-lg font-medium")
                 self.deliveries = ui.html("", sanitize=False).mark("deliveries")
+        self.attempts = ui.html("", sanitize=False).classes("w-full").mark("attempts")
         ui.label("Nodes").classes("text-lg font-medium")
         self.grid = ui.html("", sanitize=False).classes("w-full").mark("node-grid")
         ui.on("node-clicked", lambda event: self.open_node(str(event.args)))
@@ -98,8 +108,9 @@ class DeploymentPage:
             with ui.column().classes("grow"):
                 ui.label("Error signatures").classes("text-lg font-medium")
                 self.signatures = ui.column().classes("w-full gap-1").mark("signatures")
+        self.type_sections = ui.html("", sanitize=False).classes("w-full").mark("type-sections")
         ui.label("Log").classes("text-lg font-medium")
-        live = self.detail.view.status not in ("succeeded", "failed", "cancelled", "rolled_back")
+        live = not DeploymentStatus(self.detail.view.status).is_final
         with ui.column().classes("w-full").mark("log-area"):
             # While it runs, the log follows new lines; afterwards it opens at the start.
             self.log = await log_view(self.console, self.id, follow=live)
@@ -109,7 +120,7 @@ class DeploymentPage:
     async def refresh(self, *, fresh: bool = False) -> None:
         read = self.console.read if fresh else self.console.read_shared
         try:
-            self.detail, self.sent = await read(_page_data, self.id)
+            self.detail, self.sent, self.sections = await read(_page_data, self.id)
         except SquallError:
             return
         self.render()
@@ -122,7 +133,9 @@ class DeploymentPage:
         self._set("timeline", self.timeline, _timeline(view.stages))
         self._set("approvals", self.approvals, _approvals(detail))
         self._set("deliveries", self.deliveries, _deliveries(self.sent))
+        self._set("attempts", self.attempts, _attempts(view))
         self._set("grid", self.grid, components.node_grid(detail.tasks))
+        self._set("sections", self.type_sections, _sections(self.sections))
         self._set("steps", self.steps, _step_matrix(detail))
         self._set("step_nodes", self.step_nodes, components.step_grid(detail.tasks, detail.steps))
         self._rebuild("actions", repr(detail.actions), self._toolbar)
@@ -166,7 +179,9 @@ class DeploymentPage:
             f'<div style="color:#555">{escape(view.type)} · target {escape(view.target)} · '
             f"requested by {escape(view.requester)}{ticket} · attempt {view.attempt} · "
             f"{components.elapsed(view.started_at, view.finished_at)} · "
-            f"{view.nodes_done}/{view.node_count} nodes done</div>"
+            f"{view.nodes_done}/{view.node_count} nodes done"
+            + (f" · {view.nodes_never_ran} never ran" if view.nodes_never_ran else "")
+            + "</div>"
             f'<div style="color:#777;font-size:12px">{params}</div>{waiting}'
         )
 
@@ -265,7 +280,7 @@ def _timeline(stages: tuple[StageProgress, ...]) -> str:
     for stage in stages:
         total = max(stage.total, 1)
         failed = stage.counts.get("failed", 0) + stage.counts.get("interrupted", 0)
-        good = stage.done - failed
+        good = stage.counts.get("succeeded", 0) + stage.counts.get("inconclusive", 0)
         running = stage.counts.get("running", 0)
         extra = []
         if stage.gate:
@@ -288,7 +303,9 @@ def _timeline(stages: tuple[StageProgress, ...]) -> str:
             f"<div style='width:{100 * failed / total:.1f}%;background:{components.color('failed')}'></div>"
             f"<div style='width:{100 * running / total:.1f}%;background:{components.color('running')}'></div>"
             f"</div></td><td style='padding:3px 8px;white-space:nowrap'>{stage.done}/{stage.total}"
-            f" · {failed} failed · {running} running · {stage.remaining} left</td>"
+            f" · {failed} failed · {running} running · {stage.remaining} left"
+            + (f" · {stage.never_ran} never ran" if stage.never_ran else "")
+            + "</td>"
             f"<td style='padding:3px 8px'>{components.elapsed(stage.started_at, stage.finished_at)}</td>"
             f"<td style='padding:3px 8px;color:#666'>{html.escape(' · '.join(extra))}</td>"
             f"<td style='padding:3px 8px;color:#666;font-size:12px'>{html.escape(clusters)}</td></tr>"
@@ -309,10 +326,77 @@ def _approvals(detail: DeploymentDetail) -> str:
 
 def _page_data(
     session: Session, rt: Runtime, actor: Actor, deployment_id: int
-) -> tuple[DeploymentDetail, DeliveriesView]:
-    """What the page shows, in one read."""
+) -> tuple[DeploymentDetail, DeliveriesView, list[ReportSection]]:
+    """What the page shows, in one read. What the type adds (facts, diffs) is read once
+    the deployment is over: it reads every step's results."""
     detail = deployment_detail(session, rt, actor, deployment_id)
-    return detail, deliveries(session, rt, actor, deployment_id)
+    final = DeploymentStatus(detail.view.status).is_final
+    sections = report_sections(session, rt, actor, deployment_id) if final else []
+    return detail, deliveries(session, rt, actor, deployment_id), sections
+
+
+def _attempts(view: DeploymentView) -> str:
+    """Every attempt and how its runs ended; earlier failures stay readable."""
+    if len(view.attempts) < 2:
+        return ""
+    rows = []
+    for attempt in view.attempts:
+        when = (
+            attempt.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            if attempt.started_at
+            else ""
+        )
+        ended = ", ".join(
+            f"{count} {status.replace('_', ' ')}"
+            for status, count in sorted(attempt.counts.items())
+        )
+        failures = "".join(
+            f"<li><b>{html.escape(run.node)}</b> [{html.escape(run.stage)}] {html.escape(run.failure_point)}"
+            f"{': ' + html.escape(run.error) if run.error else ''}"
+            + (
+                f"<pre class='sq-muted' style='margin:2px 0 4px 0'>{html.escape(chr(10).join(run.last_lines[-5:]))}</pre>"
+                if run.last_lines
+                else ""
+            )
+            + "</li>"
+            for run in attempt.failures
+        )
+        detail = (
+            f"<details><summary>{len(attempt.failures)} failed run(s)</summary><ul>{failures}</ul></details>"
+            if failures
+            else ""
+        )
+        rows.append(
+            f"<div data-attempt='{attempt.number}'><b>Attempt {attempt.number}</b> by {html.escape(attempt.started_by)}"
+            f" at {when} · {len(attempt.nodes)} node(s) · {html.escape(ended or 'nothing ran yet')}{detail}</div>"
+        )
+    return "".join(rows)
+
+
+def _sections(sections: list[ReportSection]) -> str:
+    """What the deployment's type adds: facts the nodes reported, files written…"""
+    blocks = []
+    for section in sections:
+        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in section.headers)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
+            for row in section.rows[:SECTION_ROWS]
+        )
+        more = len(section.rows) - SECTION_ROWS
+        blocks.append(
+            f"<div style='font-weight:600;margin-top:8px'>{html.escape(section.title)}</div>"
+            + (f"<pre>{html.escape(section.text)}</pre>" if section.text else "")
+            + (f"<table class='sq-table'><tr>{head}</tr>{body}</table>" if section.rows else "")
+            + (
+                f"<div class='sq-muted'>… {more} more row(s) in the PDF report</div>"
+                if more > 0
+                else ""
+            )
+        )
+    return "".join(blocks)
+
+
+SECTION_ROWS = 200
 
 
 DELIVERY_COLOURS = {"delivered": "#15803d", "pending": "#b45309", "failed": "#b91c1c"}

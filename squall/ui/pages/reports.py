@@ -26,7 +26,7 @@ from squall.ui.console import report_headline as headline
 from squall.ui.context import Console
 from squall.ui.theme import frame
 
-FORMATS: dict[str, tuple[str, Callable[[Report], bytes | str]]] = {
+FORMATS: dict[str, tuple[str, Callable[[Runtime, Actor, Report], bytes | str]]] = {
     "pdf": ("application/pdf", reports.render_pdf),
     "csv": ("text/csv; charset=utf-8", reports.render_csv),
     "json": ("application/json", reports.render_json),
@@ -83,9 +83,10 @@ def _routes(console: Console, extension: str) -> None:
 
     def download(request: Request, name: str, call: ReportCall) -> Response:
         try:
+            actor = console.actor(request)
             with console.runtime.db.read() as session:
-                report = call(session, console.runtime, console.actor(request))
-            content = render(report)
+                report = call(session, console.runtime, actor)
+            content = render(console.runtime, actor, report)
         except SquallError as error:
             return refusal(error)
         return Response(

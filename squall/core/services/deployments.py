@@ -418,8 +418,8 @@ def options_from_json(stored: Mapping[str, Any]) -> DeploymentOptions:
 
 
 def _with_timeout(step: dict[str, Any], options: DeploymentOptions) -> dict[str, Any]:
-    if step["timeout"] is None and options.step_timeout is not None:
-        step["timeout"] = options.step_timeout
+    # The one place a deployment's step limit meets the types' own timeouts.
+    step["timeout"] = options.bound(step["timeout"])
     return step
 
 

@@ -167,7 +167,11 @@ def deploy(
         str | None, typer.Option(help="Failures tolerated per stage before it halts: 3 or 10%.")
     ] = None,
     step_timeout: Annotated[
-        float | None, typer.Option(help="Seconds before a step is interrupted.")
+        float | None,
+        typer.Option(
+            help="The most any step may take, in seconds: it caps every step's own "
+            "timeout (whatever the type) and is the timeout of steps that set none."
+        ),
     ] = None,
     ticket: Annotated[str | None, typer.Option(help="Ticket key, e.g. OPS-123.")] = None,
     title: Annotated[str | None, typer.Option(help="A title for the deployment.")] = None,

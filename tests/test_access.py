@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from access_fixtures import GROUP_NOOP, NOBODY, ROLE_ACTORS, Prepared, copy_of, prepare
+from rich.console import Console
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,8 @@ from squall.core.permissions import ROLES, Permission, matrix_markdown
 from squall.core.runtime import Runtime
 from squall.core.services import access, actions, board, deployments, inventory, views
 from squall.testing.harness import SquallHarness
+from squall.ui.console import plan_table
+from squall.ui.pages.wizard import preview_html
 
 ROOT = Path(__file__).parent.parent
 
@@ -315,6 +318,28 @@ def test_approvals_needed_per_type_and_environment(fresh: SquallHarness) -> None
     fresh.act(actions.promote, production.id, actor=carol)
     assert fresh.view(production.id).status == "running"
     assert [a.actor for a in fresh.view(production.id).approvals] == ["bob", "carol"]
+
+
+def test_the_plan_preview_names_the_approvals_the_gate_will_require(fresh: SquallHarness) -> None:
+    rt = fresh.runtime
+    rt.settings = dataclasses.replace(
+        rt.settings, approvals={"group@production": "2", "*@staging": "1", "group": "3"}
+    )
+    for cluster, required in (("web-prod", 2), ("web-staging", 1)):
+        wanted = deployments.DeploymentRequest(
+            "group", {"inner_type": "noop"}, f"cluster:{cluster}"
+        )
+        with rt.db.read() as session:
+            shown = deployments.plan_preview(session, rt, fresh.actor, wanted)
+            planned = deployments.preview(session, rt, fresh.actor, wanted)
+        assert [stage.approvals for stage in shown.stages if stage.gate] == [required]
+        console = Console(record=True, width=200)  # what `squall deploy --dry-run` prints
+        console.print(plan_table(shown, with_nodes=False))
+        assert f"manual gate ({required} approval(s))" in console.export_text()
+        # The console's wizard shows the same.
+        assert f"manual gate ({required} approval(s))" in preview_html(planned.plan, str)
+        created = fresh.deploy("group", target=f"cluster:{cluster}", params={"inner_type": "noop"})
+        assert [stage.approvals_required for stage in created.stages if stage.gate] == [required]
 
 
 def test_the_requester_never_approves_their_own_gate(fresh: SquallHarness) -> None:

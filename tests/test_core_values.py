@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from squall.core.errors import ConfigError, InvalidTransition, ValidationError
+from squall.core.hookspecs import hookimpl
 from squall.core.params import parse_assignments
-from squall.core.plan import DeploymentOptions, Step, Threshold, run, upload
+from squall.core.plan import DeploymentOptions, Plan, Step, Threshold, run, upload
+from squall.core.plugins import build_host
 from squall.core.secrets import (
     MASK,
     Redactor,
@@ -23,7 +26,7 @@ from squall.core.secrets import (
 from squall.core.settings import load_settings
 from squall.core.shell import Shell, argv, sh
 from squall.core.status import DeploymentStatus, check_deployment
-from squall.core.types import Argv
+from squall.core.types import Argv, DeploymentType
 
 NASTY = [
     "a b",
@@ -143,6 +146,46 @@ def test_assignments_nest_repeat_and_read_files(tmp_path: Path) -> None:
 def test_assignments_reject_malformed_items(item: str) -> None:
     with pytest.raises(ValidationError):
         parse_assignments([item])
+
+
+class Nice(BaseModel):
+    level: int = 0
+    ionice: bool = False
+
+
+class Limits(BaseModel):
+    cpu: int = 1
+    memory_mib: int = 256
+    nice: Nice = Field(default_factory=lambda: Nice(level=5))
+
+
+class Sized(BaseModel):
+    limits: Limits = Field(default_factory=lambda: Limits(cpu=4, memory_mib=2048))
+
+
+class SizedType:
+    @hookimpl
+    def squall_register_types(self, register: Any) -> None:
+        register(DeploymentType("sized", "Sized", "Nested defaults.", Sized, lambda r: Plan(())))
+
+
+def test_a_partial_nested_parameter_keeps_the_models_other_defaults() -> None:
+    host = build_host(("squall.plugins.group_phases", SizedType()))
+    raw = parse_assignments(["limits.cpu=2", "limits.nice.ionice=true"])
+    sized = host.parse_params("sized", raw)
+    assert isinstance(sized, Sized)
+    assert sized.limits == Limits(cpu=2, memory_mib=2048, nice=Nice(level=5, ionice=True))
+    # The same for a type's parameters inside another's (a group's inner parameters).
+    grouped: Any = host.parse_params(
+        "group", {"inner_type": "sized", "inner_params": raw, "lightning": {"bake_seconds": 1}}
+    )
+    assert grouped.inner_params == sized
+    assert (grouped.thunder.gate, grouped.lightning.bake_seconds) == ("manual", 1)
+    # What is given wins; a wrong value is refused by its own field.
+    given: Any = host.parse_params("sized", {"limits": {"memory_mib": 1, "nice": {"level": 0}}})
+    assert given.limits == Limits(cpu=4, memory_mib=1, nice=Nice(level=0))
+    with pytest.raises(ValidationError, match=r"limits\.nice\.level"):
+        host.parse_params("sized", {"limits": {"nice": {"level": "high"}}})
 
 
 class WithSecrets(BaseModel):

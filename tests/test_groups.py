@@ -21,6 +21,7 @@ from squall.core.auth import Actor
 from squall.core.engine.worker import Engine
 from squall.core.errors import InvalidTransition, PermissionDenied, PlanError, ValidationError
 from squall.core.models import Event, NodeTask
+from squall.core.params import parse_assignments
 from squall.core.services import actions, deployments
 from squall.testing.fleet import Fleet
 from squall.testing.harness import SquallHarness
@@ -438,6 +439,27 @@ def test_phases_can_be_chosen_by_cluster(squall: SquallHarness) -> None:
     assert [stage.total for stage in result.stages] == [10, 10, 10]
     with pytest.raises(PlanError, match="not in the target: nowhere"):
         squall.create("group", params=group(lightning_clusters=["nowhere"]))
+
+
+def test_setting_one_thunder_parameter_keeps_thunders_manual_gate(squall: SquallHarness) -> None:
+    params = parse_assignments(
+        [
+            "inner_type=cache_rebuild",
+            "inner_params.rebuild_command=sh -c 'echo ran >> runs'",
+            "thunder.bake_seconds=5",
+            "lightning.max_fail=0",
+        ]
+    )
+    request = deployments.DeploymentRequest("group", params, "cluster:node-cluster-a")
+    with squall.runtime.db.read() as session:
+        shown = deployments.plan_preview(session, squall.runtime, squall.actor, request)
+    thunder = shown.stages[1]
+    assert (thunder.name, thunder.gate, thunder.bake_seconds) == ("thunder 1", True, 5)
+    assert (shown.stages[0].gate, shown.stages[0].max_failures) == (False, "0")
+    waiting = squall.deploy("group", target="cluster:node-cluster-a", params=params)
+    assert waiting.status == "awaiting_approval"
+    assert waiting.waiting_for is not None and "thunder 1" in waiting.waiting_for
+    assert [stage.status for stage in waiting.stages][1:] == ["waiting"] + ["pending"] * 4
 
 
 def test_group_parameters_are_checked_with_the_inner_types_own_model(squall: SquallHarness) -> None:

@@ -403,10 +403,63 @@ def test_a_health_check_that_never_passes_fails_the_node_at_health(
     assert result.status == "failed"
     (failure,) = result.failures
     assert (failure.node, failure.stage, failure.step) == ("node-02", "deploy", "health")
-    assert (failure.exit_code, failure.error) == (7, "exited with status 7")
+    assert (failure.exit_code, failure.error) == (
+        7,
+        "health check failed (exited with status 7); no release ran before: removed app/current",
+    )
     root = fleet.node("node-02").root
     assert (root / "checks").read_text() == "check\n" * 3
-    assert os.readlink(root / "app" / "current") == "releases/3.1"  # switched before the check
+    assert (root / "app" / "releases" / "3.1").is_dir()
+    assert not os.path.lexists(root / "app" / "current")  # the unhealthy release is not live
+
+
+def test_a_failed_health_check_switches_back_to_the_previous_release_and_rollback_is_allowed(
+    squall: SquallHarness, fleet: Fleet
+) -> None:
+    from squall.core.services import actions
+
+    root = fleet.node("node-03").root
+    params = {
+        "stop_command": ["sh", "-c", "echo stop >> events"],
+        "start_command": ["sh", "-c", 'echo "start $(readlink app/current)" >> events'],
+        "health_command": ["test", "-e", "app/current/healthy"],
+        "health_attempts": 2,
+        "health_interval": 0,
+    }
+    first = squall.deploy(
+        "single_instance",
+        target="host:node-03",
+        params={**params, "version": "1.0", "install_command": ["touch", "healthy"]},
+    )
+    assert first.status == "succeeded", first.failures
+    second = squall.deploy(
+        "single_instance", target="host:node-03", params={**params, "version": "2.0"}
+    )
+    assert second.status == "failed"
+    (failure,) = second.failures
+    assert (failure.step, failure.exit_code) == ("health", 1)
+    assert failure.error == (
+        "health check failed (exited with status 1); restored app/current to releases/1.0"
+    )
+    assert os.readlink(root / "app" / "current") == "releases/1.0"
+    assert not os.path.lexists(root / "app" / "current.squall-previous")
+    # 2.0 was stopped and 1.0 started again once the check had failed.
+    assert (root / "events").read_text().splitlines() == [
+        "stop",
+        "start releases/1.0",
+        "stop",
+        "start releases/2.0",
+        "stop",
+        "start releases/1.0",
+    ]
+    with squall.runtime.db.read() as session:
+        offered = actions.available(session, squall.runtime, squall.actor, second.id)
+    assert "rollback" in offered
+    assert squall.act(actions.rollback, second.id) == 1
+    undone = squall.run(second.id)
+    assert undone.status == "rolled_back", undone.failures
+    assert os.readlink(root / "app" / "current") == "releases/1.0"
+    assert (root / "events").read_text().splitlines()[-2:] == ["stop", "start releases/1.0"]
 
 
 def test_single_instance_rolls_back_to_the_release_it_ran_before(

@@ -276,13 +276,21 @@ class DeploymentOptions:
     max_failures: Threshold | None = None
     """None: every node runs, whatever the failures."""
     step_timeout: float | None = None
-    """Overrides the default timeout of steps that set none."""
+    """The most any step may take (see `bound`); None: each step's own timeout."""
 
     def __post_init__(self) -> None:
         if self.parallelism < 1:
             raise ValidationError("parallelism must be at least 1")
         if self.step_timeout is not None and self.step_timeout <= 0:
             raise ValidationError("a step timeout must be positive")
+
+    def bound(self, timeout: float | None) -> float | None:
+        """A step's timeout in this deployment: the step's own (what its type chose) capped
+        by `step_timeout`; a step without one gets `step_timeout`, else (None) the engine's
+        default. The deployment's limit always binds, whatever the type."""
+        if self.step_timeout is None:
+            return timeout
+        return self.step_timeout if timeout is None else min(timeout, self.step_timeout)
 
 
 P = TypeVar("P", bound="BaseModel")

@@ -17,7 +17,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from squall.core import hookspecs
 from squall.core.errors import NotFound, PluginError, ValidationError
-from squall.core.types import PARSE_CONTEXT, DeploymentType
+from squall.core.types import PARSE_CONTEXT, DeploymentType, with_defaults
 
 CORE_PLUGINS = (
     "squall.core.default_steps",
@@ -61,11 +61,13 @@ class PluginHost:
 
         Models that wrap other types (group deployments) validate their inner parameters
         through `squall.core.types.parse_nested`, and the inner errors come back with the wrapping
-        field's name in front (`inner_params.path`)."""
+        field's name in front (`inner_params.path`). A partial mapping for a field whose
+        default is a model is completed from that default (`with_defaults`)."""
         deployment_type = self.type(type_name)
         try:
             params: BaseModel = deployment_type.parameters.model_validate(
-                dict(raw), context={PARSE_CONTEXT: self._validate_nested}
+                with_defaults(deployment_type.parameters, raw),
+                context={PARSE_CONTEXT: self._validate_nested},
             )
         except PydanticValidationError as exc:
             fields = {
@@ -87,8 +89,9 @@ class PluginHost:
             raise ValueError(
                 f"no deployment type named {type_name!r} (installed: {', '.join(self.types)})"
             )
-        model: BaseModel = self.types[type_name].parameters.model_validate(
-            dict(raw), context={PARSE_CONTEXT: self._validate_nested}
+        parameters = self.types[type_name].parameters
+        model: BaseModel = parameters.model_validate(
+            with_defaults(parameters, raw), context={PARSE_CONTEXT: self._validate_nested}
         )
         return model
 

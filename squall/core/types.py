@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -54,6 +54,35 @@ class DeploymentType(Generic[P]):
             raise PluginError(f"deployment type name {self.name!r} must be letters, digits, _ or -")
         if not (isinstance(self.parameters, type) and issubclass(self.parameters, BaseModel)):
             raise PluginError(f"deployment type {self.name!r}: parameters must be a pydantic model")
+
+
+def with_defaults(model: type[BaseModel], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """`raw` with each partial mapping given for a field whose default is a model completed
+    from that default, at every depth: `{"thunder": {"bake_seconds": 5}}` keeps the rest of
+    thunder's default (its manual gate) instead of starting from the sub-model's own
+    defaults. What `raw` gives always wins."""
+    merged = dict(raw)
+    for name, field in model.model_fields.items():
+        key = name if name in merged or field.alias is None else field.alias
+        given = merged.get(key)
+        if not isinstance(given, Mapping) or field.default_factory_takes_validated_data:
+            continue
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            base = default.model_dump(exclude_unset=True)
+            merged[key] = with_defaults(type(default), _deep_merge(base, given))
+    return merged
+
+
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        below = merged.get(key)
+        if isinstance(below, Mapping) and isinstance(value, Mapping):
+            merged[key] = _deep_merge(below, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 PARSE_CONTEXT = "squall_parse"

@@ -281,7 +281,9 @@ def exclude_failed(session: Session, rt: Runtime, actor: Actor, deployment_id: i
 
 
 def rollback(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> int:
-    """Undo every node that completed, in reverse stage order; returns how many nodes.
+    """Undo every node that completed, or failed after running a step (it may be partly
+    changed), in reverse stage order; returns how many nodes. The type's rollback planner
+    leaves out the nodes it has nothing to undo on.
 
     Work not yet done is skipped. The undoing runs as stages of the same deployment,
     with logs and failure points like any other; it ends `rolled_back`, or `failed` if
@@ -301,20 +303,26 @@ def rollback(session: Session, rt: Runtime, actor: Actor, deployment_id: int) ->
         raise InvalidTransition(f"{running} node(s) are still running: roll back once they finish")
     if rt.plugins.type(deployment.type).rollback is None:
         raise PlanError(f"deployments of type {deployment.type} cannot be rolled back")
-    done = session.execute(
+    touched = session.execute(
         select(NodeTask, Stage)
         .join(Stage, Stage.id == NodeTask.stage_id)
         .where(
             NodeTask.deployment_id == deployment_id,
-            NodeTask.status == T.SUCCEEDED,
+            NodeTask.status.in_([T.SUCCEEDED, T.FAILED]),
             Stage.kind == K.DEPLOY,
         )
         .order_by(Stage.position.desc(), NodeTask.position)
     ).all()
+    results = _results(session, [task for task, _ in touched])
+    done = [
+        (task, stage)
+        for task, stage in touched
+        if task.status == T.SUCCEEDED or task.node_name in results
+    ]
     if not done:
-        raise ValidationError(f"deployment {deployment_id} has no completed node to roll back")
+        raise ValidationError(f"deployment {deployment_id} has no node to roll back")
     targets = tuple(NodeInfo.from_json(task.node) for task, _ in done)
-    plan = plan_rollback(rt, deployment, targets, _results(session, [task for task, _ in done]))
+    plan = plan_rollback(rt, deployment, targets, results)
     steps = {
         node_plan.node.name: node_plan.steps for stage in plan.stages for node_plan in stage.nodes
     }

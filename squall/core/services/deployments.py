@@ -8,6 +8,7 @@ once it exists is in `squall.core.services.actions`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -132,6 +133,7 @@ def preview(
     """Validate and plan without changing anything (`--dry-run`)."""
     validated = _validate(session, rt, actor, request)
     plan = _plan(rt, validated, request.options, None)
+    plan = with_required_approvals(rt, validated.type.name, _environments(validated.targets), plan)
     return PlannedDeployment(
         validated.type, validated.params, validated.targets, validated.redact, plan
     )
@@ -156,7 +158,7 @@ def create(session: Session, rt: Runtime, actor: Actor, request: DeploymentReque
         options=options_json(request.options),
         scope={
             "clusters": sorted({node.cluster for node in validated.targets}),
-            "environments": sorted({n.environment for n in validated.targets if n.environment}),
+            "environments": _environments(validated.targets),
         },
     )
     session.add(deployment)
@@ -335,7 +337,8 @@ def store_plan(
     Steps are stored encrypted when the deployment has secret parameters. `undoes` maps a
     rollback stage's name to the deploy stage it restores."""
     first = session.scalar(select(func.count()).where(Stage.deployment_id == deployment.id)) or 0
-    needed = approvals_needed(rt, deployment)
+    environments = deployment.scope.get("environments", [])
+    plan = with_required_approvals(rt, deployment.type, environments, plan)
     stages = []
     for offset, stage_plan in enumerate(plan.stages):
         threshold = stage_plan.max_failures or (
@@ -350,7 +353,7 @@ def store_plan(
             max_failures=threshold.count if threshold else None,
             max_failure_percent=threshold.percent if threshold else None,
             gate=stage_plan.gate,
-            approvals_required=max(stage_plan.approvals, needed),
+            approvals_required=stage_plan.approvals,
             bake_seconds=stage_plan.bake_seconds,
             undoes_stage_id=(undoes or {}).get(stage_plan.name),
             status=S.PENDING,
@@ -386,14 +389,30 @@ def store_plan(
     return stages
 
 
-def approvals_needed(rt: Runtime, deployment: Deployment) -> int:
-    """Approvals a gate of this deployment needs by configuration: the most specific of
-    `type@environment`, `*@environment`, `type` (the largest if it touches several
-    environments), else 1."""
+def with_required_approvals(
+    rt: Runtime, type_name: str, environments: Sequence[str], plan: Plan
+) -> Plan:
+    """The plan with each stage's approvals raised to what configuration requires. The
+    stored plan (what a gate asks for) and every preview come through here, so a preview
+    names the approvals the gate will require."""
+    needed = approvals_needed(rt, type_name, environments)
+    return Plan(
+        tuple(
+            dataclasses.replace(stage, approvals=max(stage.approvals, needed))
+            for stage in plan.stages
+        )
+    )
+
+
+def approvals_needed(rt: Runtime, type_name: str, environments: Sequence[str]) -> int:
+    """Approvals a gate of a deployment of this type in these environments needs by
+    configuration: the most specific of `type@environment`, `*@environment`, `type` (the
+    largest if it touches several environments), else 1."""
     rules = rt.settings.approvals
     found = []
-    for environment in deployment.scope.get("environments", []) or [None]:
-        for key in (f"{deployment.type}@{environment}", f"*@{environment}", deployment.type):
+    places: list[str | None] = [*environments] or [None]
+    for environment in places:
+        for key in (f"{type_name}@{environment}", f"*@{environment}", type_name):
             if key in rules:
                 found.append(int(rules[key]))
                 break
@@ -418,9 +437,13 @@ def options_from_json(stored: Mapping[str, Any]) -> DeploymentOptions:
 
 
 def _with_timeout(step: dict[str, Any], options: DeploymentOptions) -> dict[str, Any]:
-    if step["timeout"] is None and options.step_timeout is not None:
-        step["timeout"] = options.step_timeout
+    # The one place a deployment's step limit meets the types' own timeouts.
+    step["timeout"] = options.bound(step["timeout"])
     return step
+
+
+def _environments(targets: Sequence[NodeInfo]) -> list[str]:
+    return sorted({node.environment for node in targets if node.environment})
 
 
 def _default_title(planned: ValidRequest) -> str:

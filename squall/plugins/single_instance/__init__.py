@@ -2,12 +2,15 @@
 
 Releases live side by side under `<app_dir>/releases/<version>`; `<app_dir>/current` is a
 symbolic link switched atomically, so the previous release stays ready to switch back to.
+The switch keeps the link it replaced as `current.squall-previous`: a failed health check
+puts it back (stop, switch back, start), so a release that is not healthy is not left live.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,19 +19,26 @@ from squall import (
     Argv,
     DeploymentSummary,
     DeploymentType,
+    LogSink,
+    NodeConnection,
+    NodeInfo,
     NodePlan,
     Plan,
     PlanError,
     PlanRequest,
     ReportSection,
+    Shell,
     StagePlan,
     Step,
+    StepOutcome,
     argv,
     check,
     hookimpl,
     run,
     sh,
 )
+
+HEALTH = "single_instance.health"
 
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 
@@ -100,16 +110,21 @@ def plan(request: PlanRequest[SingleInstanceParams]) -> Plan:
         prepare = sh("mkdir -p -- {release}", release=release)
     steps.append(run("prepare", prepare, timeout=params.timeout))
     steps.append(_switch(params, params.version))
-    steps.extend(_start_and_check(params))
+    steps.extend(_start_and_check(params, switch_back=True))
     return Plan((StagePlan("deploy", (NodePlan(request.targets[0], tuple(steps)),)),))
 
 
 def rollback(request: PlanRequest[SingleInstanceParams]) -> Plan:
-    """Switch the node back to the release it ran before, then start and check it."""
+    """Switch the node back to the release it ran before, then start and check it. A node
+    that failed before its switch has nothing to undo; one whose health check failed was
+    switched back already, and is switched back again (harmless) and checked."""
     params = request.params
     plans = []
     for node in request.targets:
-        previous = request.results.get(node.name, {}).get("switch", {}).get("previous")
+        switched = request.results.get(node.name, {}).get("switch") or {}
+        if "current" not in switched:
+            continue  # failed before its switch: `current` never moved
+        previous = switched["previous"]
         if not previous:
             raise PlanError(
                 f"{node.name} ran no release before {params.version}: nothing to switch back to"
@@ -118,18 +133,23 @@ def rollback(request: PlanRequest[SingleInstanceParams]) -> Plan:
         if params.stop_command:
             steps.append(run("stop", argv(params.stop_command), timeout=params.timeout))
         steps.append(_switch(params, str(previous)))
-        steps.extend(_start_and_check(params))
+        steps.extend(_start_and_check(params, switch_back=False))
         plans.append(NodePlan(node, tuple(steps)))
+    if not plans:
+        raise PlanError(f"no node switched to {params.version}: nothing to switch back")
     return Plan((StagePlan("switch back", tuple(plans)),))
 
 
 def _switch(params: SingleInstanceParams, version: str) -> Step:
-    """Point `current` at a release atomically; its facts say what it pointed at before."""
+    """Point `current` at a release atomically; its facts say what it pointed at before,
+    and `current.squall-previous` keeps that link for the health check to put back."""
     current = f"{params.app_dir}/current"
     return run(
         "switch",
         sh(
             "previous=$(readlink -- {current} 2>/dev/null || true); "
+            "rm -f -- {current}.squall-previous && "
+            '{{ [ -z "$previous" ] || ln -s -- "$previous" {current}.squall-previous; }} && '
             "ln -sfn -- {target} {current}.squall-new && "
             "mv -Tf -- {current}.squall-new {current} && "
             'printf "previous=%s\\n" "${{previous##*/}}" && printf "current=%s\\n" {version}',
@@ -142,11 +162,13 @@ def _switch(params: SingleInstanceParams, version: str) -> Step:
     )
 
 
-def _start_and_check(params: SingleInstanceParams) -> list[Step]:
+def _start_and_check(params: SingleInstanceParams, *, switch_back: bool) -> list[Step]:
     steps = []
     if params.start_command:
         steps.append(run("start", argv(params.start_command), timeout=params.timeout))
-    if params.health_command:
+    if params.health_command and switch_back:
+        steps.append(_health_or_switch_back(params, argv(params.health_command)))
+    elif params.health_command:
         steps.append(
             check(
                 "health",
@@ -157,6 +179,73 @@ def _start_and_check(params: SingleInstanceParams) -> list[Step]:
             )
         )
     return steps
+
+
+def _health_or_switch_back(params: SingleInstanceParams, command: Shell) -> Step:
+    return Step(
+        "health",
+        HEALTH,
+        MappingProxyType(
+            {
+                "command": command.text,
+                "attempts": params.health_attempts,
+                "interval": params.health_interval,
+                "current": f"{params.app_dir}/current",
+                "stop": argv(params.stop_command).text if params.stop_command else None,
+                "start": argv(params.start_command).text if params.start_command else None,
+            }
+        ),
+        params.timeout,
+        f"$ {command.text}  [up to {params.health_attempts} attempts; "
+        "switches back to the previous release on failure]",
+    )
+
+
+def health_or_switch_back(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
+    """The health check, tried until it passes; when it never does, the release it checked
+    is taken out: stop, `current` back to the previous release (removed if there was
+    none), start. The step fails either way, saying what became of `current`."""
+    assert step.timeout is not None
+    args, timeout = step.args, step.timeout
+    attempts, interval = int(args["attempts"]), float(args["interval"])
+    for attempt in range(1, attempts + 1):
+        result = connection.run(Shell(args["command"]), timeout=timeout, log=log)
+        outcome = StepOutcome.from_command(result, timeout)
+        if outcome.succeeded or result.interrupted:
+            return outcome
+        if attempt < attempts:
+            log.write(f"attempt {attempt}/{attempts} {outcome.error}; next in {interval:g}s")
+            if not connection.sleep(interval):
+                return StepOutcome.failure("interrupted")
+    restored = _switch_back(args, connection, log, timeout)
+    log.write(f"health check failed; {restored}")
+    return StepOutcome.failure(
+        f"health check failed ({outcome.error}); {restored}", exit_code=outcome.exit_code
+    )
+
+
+def _switch_back(args: Any, connection: NodeConnection, log: LogSink, timeout: float) -> str:
+    current = args["current"]
+    if args["stop"] and connection.run(Shell(args["stop"]), timeout=timeout, log=log).failed:
+        return f"the stop command failed: {current} still points at the failed release"
+    moved = connection.run(
+        sh(
+            "if [ -L {previous} ]; then readlink -- {previous} && mv -Tf -- {previous} {current}; "
+            "else rm -f -- {current}; fi",
+            previous=f"{current}.squall-previous",
+            current=current,
+        ),
+        timeout=timeout,
+        log=None,
+    )
+    if moved.failed:
+        return f"could not switch {current} back: put it back by hand"
+    previous = moved.stdout.decode(errors="replace").strip()
+    if not previous:
+        return f"no release ran before: removed {current}"
+    if args["start"] and connection.run(Shell(args["start"]), timeout=timeout, log=log).failed:
+        return f"restored {current} to {previous}, but the start command failed"
+    return f"restored {current} to {previous}"
 
 
 @hookimpl
@@ -172,6 +261,13 @@ def squall_register_types(register: Callable[[DeploymentType[Any]], None]) -> No
             rollback=rollback,
         )
     )
+
+
+@hookimpl
+def squall_execute_step(
+    step: Step, node: NodeInfo, connection: NodeConnection, log: LogSink
+) -> StepOutcome | None:
+    return health_or_switch_back(step, connection, log) if step.kind == HEALTH else None
 
 
 @hookimpl

@@ -487,7 +487,9 @@ def types() -> None:
                 required = "required" if parameter.required else f"default {parameter.default}"
                 console.print(
                     Text.assemble(
-                        "  ", (parameter.name, "cyan"), f" ({required}): {parameter.description}"
+                        "  ",
+                        (parameter.name, "cyan"),
+                        f" ({parameter.kind}; {required}): {parameter.description}",
                     )
                 )
             console.print()

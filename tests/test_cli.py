@@ -143,7 +143,7 @@ def test_cancel_from_another_terminal_stops_a_running_deployment(data_dir: Path)
         [
             sys.executable,
             "-m",
-            "app",
+            "squall",
             "deploy",
             "cache_rebuild",
             "-t",
@@ -180,7 +180,7 @@ def test_ctrl_c_cancels_the_deployment_it_runs(data_dir: Path) -> None:
         [
             sys.executable,
             "-m",
-            "app",
+            "squall",
             "deploy",
             "cache_rebuild",
             "-t",
@@ -354,7 +354,7 @@ def test_a_group_deployment_waits_at_its_gate_then_promote_and_rollback_finish_i
     assert "squall promote 1" in waiting.stdout
     own = squall(data_dir, "promote", "1")
     assert own.returncode == 2 and "never approves their own gate" in own.stderr
-    written = [demo_node(data_dir, node) / "etc" / "squall.app.conf" for node in DEMO_NODES]
+    written = [demo_node(data_dir, node) / "etc" / "app.conf" for node in DEMO_NODES]
     assert sum(path.exists() for path in written) == 1
     # A team of one can turn four-eyes off.
     promoted = subprocess.run(

@@ -505,12 +505,12 @@ def test_a_config_path_starting_with_a_dash_is_written_literally(
         "config_change", target="host:node-01", params={"path": "-x/app.conf", "content": "ok\n"}
     )
     assert result.status == "succeeded", result.failures
-    assert (fleet.node("node-01").root / "-x" / "squall.app.conf").read_text() == "ok\n"
+    assert (fleet.node("node-01").root / "-x" / "app.conf").read_text() == "ok\n"
     again = squall.deploy(
         "config_change",
         target="host:node-01",
         params={"path": "-x/app.conf", "content": "changed\n", "mode": "0600"},
     )
     assert again.status == "succeeded", again.failures
-    written = fleet.node("node-01").root / "-x" / "squall.app.conf"
+    written = fleet.node("node-01").root / "-x" / "app.conf"
     assert written.read_text() == "changed\n" and written.stat().st_mode & 0o777 == 0o600

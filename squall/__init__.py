@@ -13,6 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "Actor": "squall.core.auth",
+    "CommandContext": "squall.core.commands",
+    "ConfigError": "squall.core.errors",
+    "Action": "squall.core.integration",
+    "DeliveryContext": "squall.core.integration",
+    "DeliveryFailed": "squall.core.integration",
+    "DeploymentInfo": "squall.core.integration",
+    "Destination": "squall.core.integration",
+    "NotYet": "squall.core.integration",
+    "RetryLater": "squall.core.integration",
+    "DeploymentDetail": "squall.core.services.views",
+    "Settings": "squall.core.settings",
+    "with_overrides": "squall.core.settings",
     "AuthTarget": "squall.core.auth",
     "EventInfo": "squall.core.events",
     "PlanError": "squall.core.errors",
@@ -21,7 +33,7 @@ _EXPORTS = {
     "LogSink": "squall.core.execution",
     "NodeConnection": "squall.core.execution",
     "StepOutcome": "squall.core.execution",
-    "hookimpl": "squall.core.hookspecs",
+    "hookimpl": "squall.core.markers",
     "DeploymentOptions": "squall.core.plan",
     "NodeInfo": "squall.core.plan",
     "NodePlan": "squall.core.plan",
@@ -49,22 +61,33 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Action",
     "Actor",
     "Argv",
     "AuthTarget",
+    "CommandContext",
     "CommandResult",
+    "ConfigError",
+    "DeliveryContext",
+    "DeliveryFailed",
+    "DeploymentDetail",
+    "DeploymentInfo",
     "DeploymentOptions",
     "DeploymentSummary",
     "DeploymentType",
+    "Destination",
     "EventInfo",
     "LogSink",
     "NodeConnection",
     "NodeInfo",
     "NodePlan",
+    "NotYet",
     "Plan",
     "PlanError",
     "PlanRequest",
     "ReportSection",
+    "RetryLater",
+    "Settings",
     "Shell",
     "StageKind",
     "StagePlan",
@@ -83,6 +106,7 @@ __all__ = [
     "run",
     "sh",
     "upload",
+    "with_overrides",
 ]
 
 
@@ -97,10 +121,20 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from squall.core.auth import Actor, AuthTarget
-    from squall.core.errors import PlanError, ValidationError
+    from squall.core.commands import CommandContext
+    from squall.core.errors import ConfigError, PlanError, ValidationError
     from squall.core.events import EventInfo
     from squall.core.execution import CommandResult, LogSink, NodeConnection, StepOutcome
-    from squall.core.hookspecs import hookimpl
+    from squall.core.integration import (
+        Action,
+        DeliveryContext,
+        DeliveryFailed,
+        DeploymentInfo,
+        Destination,
+        NotYet,
+        RetryLater,
+    )
+    from squall.core.markers import hookimpl
     from squall.core.plan import (
         DeploymentOptions,
         NodeInfo,
@@ -116,6 +150,8 @@ if TYPE_CHECKING:
         upload,
     )
     from squall.core.reporting import DeploymentSummary, ReportSection, StepSummary, TaskSummary
+    from squall.core.services.views import DeploymentDetail
+    from squall.core.settings import Settings, with_overrides
     from squall.core.shell import Shell, argv, quote, sh
     from squall.core.status import StageKind
     from squall.core.types import Argv, DeploymentType, parse_nested

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -20,10 +21,12 @@ from rich.text import Text
 
 from squall.api.backends import Backend, LocalBackend, RemoteBackend
 from squall.core.auth import local_operator
+from squall.core.commands import CommandContext
 from squall.core.engine.worker import Engine
 from squall.core.errors import SquallError
 from squall.core.params import parse_assignments
 from squall.core.plan import DeploymentOptions, Threshold
+from squall.core.plugins import PluginHost, build_host
 from squall.core.runtime import Runtime
 from squall.core.services import access, deployments, inventory
 from squall.core.settings import load_settings
@@ -52,7 +55,6 @@ plugin_cli = typer.Typer(help="Write your own deployment types.", no_args_is_hel
 role_cli = typer.Typer(help="Who may do what: roles and their grants.", no_args_is_help=True)
 token_cli = typer.Typer(help="API tokens for scripts and the CLI.", no_args_is_help=True)
 audit_cli = typer.Typer(help="The audit log of every human action.", no_args_is_help=True)
-jira_cli = typer.Typer(help="JIRA, the tickets' system of record.", no_args_is_help=True)
 deliveries_cli = typer.Typer(
     help="What Squall tells JIRA and Slack, and when.", no_args_is_help=True
 )
@@ -65,7 +67,6 @@ cli.add_typer(plugin_cli, name="plugin")
 cli.add_typer(role_cli, name="role")
 cli.add_typer(token_cli, name="token")
 cli.add_typer(audit_cli, name="audit")
-cli.add_typer(jira_cli, name="jira")
 cli.add_typer(deliveries_cli, name="deliveries")
 cli.add_typer(report_cli, name="report")
 
@@ -96,9 +97,15 @@ def options(
     Remote.server = server or None
 
 
+@functools.cache
+def plugin_host() -> PluginHost:
+    """Squall's own plugins and every installed one, loaded once per run of the command."""
+    return build_host(DEFAULT_PLUGINS, entry_points=True)
+
+
 def open_runtime() -> Runtime:
     """Squall as configured, with its plugins; creates the demo inventory on first run."""
-    runtime = Runtime.open(load_settings(), plugin_modules=DEFAULT_PLUGINS, entry_points=True)
+    runtime = Runtime.open(load_settings(), plugin_host())
     with runtime.db.write() as session:
         created = inventory.ensure_demo_inventory(session, runtime, local_operator())
     if created:
@@ -135,6 +142,13 @@ def backend() -> Iterator[Backend]:
             yield LocalBackend(runtime, local_operator())
     except SquallError as exc:
         fail(exc)
+
+
+@contextmanager
+def open_squall() -> Iterator[CommandContext]:
+    """What a plugin's command works with (`squall_register_commands`)."""
+    with squall() as (runtime, actor):
+        yield CommandContext(runtime, actor)
 
 
 def fail(exc: SquallError) -> NoReturn:
@@ -477,7 +491,9 @@ def types() -> None:
                 required = "required" if parameter.required else f"default {parameter.default}"
                 console.print(
                     Text.assemble(
-                        "  ", (parameter.name, "cyan"), f" ({required}): {parameter.description}"
+                        "  ",
+                        (parameter.name, "cyan"),
+                        f" ({parameter.kind}; {required}): {parameter.description}",
                     )
                 )
             console.print()
@@ -801,32 +817,6 @@ def _write_report(
 # --- integrations ----------------------------------------------------------------------
 
 
-@jira_cli.command("drift")
-def jira_drift(
-    limit: Annotated[int, typer.Option(help="How many recent deployments to check.")] = 1000,
-) -> None:
-    """Deployments without a ticket, and tickets whose deployment failed or never ran."""
-    from squall.integrations.jira.drift import find_drift
-
-    with squall() as (runtime, actor), runtime.db.read() as session:
-        found = find_drift(session, runtime, actor, limit=limit)
-    table = Table("problem", "deployment", "ticket", "status", "environment", "by", "title")
-    table.box = box.SIMPLE_HEAD
-    for drift in found:
-        deployment = drift.deployment
-        table.add_row(
-            drift.problem,
-            str(deployment.id),
-            deployment.ticket or "",
-            deployment.status,
-            ", ".join(deployment.environments),
-            deployment.requester,
-            deployment.title,
-        )
-    console.print(table)
-    console.print(f"{len(found)} drifted deployment(s)")
-
-
 @deliveries_cli.command("retry")
 def deliveries_retry(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Hand a deployment's failed deliveries back to the outbox (after fixing a token)."""
@@ -903,4 +893,8 @@ def plugin_new(
 
 
 def main() -> None:
+    try:
+        plugin_host().hook.squall_register_commands(app=cli, open_squall=open_squall)
+    except SquallError as exc:
+        fail(exc)
     sys.exit(cli())

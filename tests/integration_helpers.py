@@ -13,7 +13,9 @@ from sqlalchemy import func, select
 
 from squall.core.auth import Actor
 from squall.core.models import Delivery
-from squall.core.settings import JiraSettings, OutboxSettings, SlackSettings
+from squall.core.settings import OutboxSettings
+from squall.integrations.jira.settings import JiraSettings
+from squall.integrations.slack.settings import SlackSettings
 from squall.testing.harness import SquallHarness
 
 BOB = Actor("bob", frozenset({"approver", "operator"}), "sso")

@@ -273,7 +273,11 @@ def test_types_lists_every_installed_type_with_its_parameters(data_dir: Path) ->
     result = squall(data_dir, "types")
     for name in ("noop", "config_change", "cache_rebuild", "single_instance", "group"):
         assert re.search(rf"^{name} — ", result.stdout, re.M)
-    assert "rebuild_command (required)" in result.stdout
+    assert "rebuild_command (command; required): The command that rebuilds" in result.stdout
+    assert "thunder.gate (one of auto, manual; default manual): " in result.stdout
+    assert "secrets (mapping of names to secrets; default empty): " in result.stdout
+    for internal in ("Annotated", "PydanticUndefined", "<function", "Optional[", "default None"):
+        assert internal not in result.stdout
 
 
 def free_port() -> int:

@@ -16,11 +16,13 @@ from fake_jira import FakeJira
 from integration_helpers import BOB, create, group, jira_settings, settle_deliveries
 from sqlalchemy import func, select
 
+from squall.core.commands import CommandContext
 from squall.core.errors import ValidationError
 from squall.core.models import Deployment, Event
 from squall.core.outbox.holds import check_holds
 from squall.core.services import actions
 from squall.integrations.jira.drift import find_drift
+from squall.integrations.jira.settings import JiraSettings
 from squall.testing.fleet import Fleet
 from squall.testing.harness import SquallHarness
 
@@ -160,8 +162,10 @@ def test_drift_lists_deployments_without_a_ticket_and_tickets_that_failed_or_nev
     assert squall.run(failed).status == "failed"
     check_holds(squall.runtime)
     assert squall.view(never).status == "pending"
-    with squall.runtime.db.read() as session:
-        found = find_drift(session, squall.runtime, squall.actor)
+    found = find_drift(
+        squall.runtime.settings.section("jira", JiraSettings),
+        CommandContext(squall.runtime, squall.actor).deployments(1000),
+    )
     assert [(drift.problem, drift.deployment.id) for drift in found] == [
         ("never ran", never),
         ("deployment failed", failed),

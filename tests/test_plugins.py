@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import inspect
+import os
 import re
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -99,13 +101,26 @@ def test_every_hook_has_a_test_of_its_own() -> None:
         assert f"def test_hook_{name}" in source, f"no test_hook_{name}"
 
 
-def test_every_hook_is_documented_in_the_plugin_guide() -> None:
+def signature_text(name: str) -> str:
+    """`def squall_x(a: A, b: B) -> R` as the hookspec declares it, without whitespace."""
+    signature = str(inspect.signature(getattr(hookspecs, name))).replace("'", "")
+    return re.sub(r"\s+", "", f"def {name}{signature}")
+
+
+def test_every_hook_is_documented_in_the_plugin_guide_with_its_exact_signature() -> None:
     guide = (TESTS.parent / "docs" / "plugins.md").read_text()
+    blocks = [
+        re.sub(r"\s+", "", block) for block in re.findall(r"```python\n(.*?)```", guide, re.S)
+    ]
+    blocks = [block.replace(",)", ")") for block in blocks]
     for name in HOOKS:
-        assert f"`{name}`" in guide, f"docs/plugins.md does not document {name}"
+        assert f"### `{name}`" in guide, f"docs/plugins.md has no section on {name}"
+        assert any(block.startswith(signature_text(name)) for block in blocks), (
+            f"docs/plugins.md: the signature of {name} is not {signature_text(name)}"
+        )
         for argument in inspect.signature(getattr(hookspecs, name)).parameters:
-            assert re.search(rf"{name}.*{argument}", guide, re.S), (
-                f"docs/plugins.md: {name}({argument})"
+            assert f"- `{argument}` — " in guide.split(f"### `{name}`")[1].split("\n### ")[0], (
+                f"docs/plugins.md: {name} does not describe {argument}"
             )
 
 
@@ -193,6 +208,65 @@ OUTSIDE_PLUGIN = textwrap.dedent(
 )
 
 
+COMMAND_PLUGIN = textwrap.dedent(
+    """
+    import typer
+    from pydantic import BaseModel
+    from squall import hookimpl
+
+    class Settings(BaseModel):
+        greeting: str = "hello"
+
+    @hookimpl
+    def squall_settings_model():
+        return "greeter", Settings
+
+    @hookimpl
+    def squall_register_commands(app, open_squall):
+        @app.command("greet")
+        def greet(name: str) -> None:
+            \"\"\"Greet someone, and count the deployments they could see.\"\"\"
+            with open_squall() as squall:
+                settings = squall.settings.section("greeter", Settings)
+                print(f"{settings.greeting}, {name}: {len(squall.deployments(10))} deployment(s)")
+    """
+)
+
+
+def install_out_of_tree(site: Path, module: str, source: str) -> None:
+    """A package as pip would leave it: the module and its `squall` entry point."""
+    (site / module).mkdir(parents=True)
+    (site / module / "__init__.py").write_text(source)
+    dist_info = site / f"{module}-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(f"[squall]\n{module} = {module}\n")
+
+
+def test_hook_squall_register_commands(tmp_path: Path) -> None:
+    install_out_of_tree(tmp_path / "site", "greeter", COMMAND_PLUGIN)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SQUALL_", "PYTEST_"))},
+        "PYTHONPATH": str(tmp_path / "site"),
+        "SQUALL_DATA_DIR": str(tmp_path / "data"),
+        "SQUALL_GREETER__GREETING": "good morning",
+    }
+    squall = [sys.executable, "-m", "squall"]
+    done = subprocess.run([*squall, "greet", "ops"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "good morning, ops: 0 deployment(s)"
+    listed = subprocess.run([*squall, "--help"], env=env, capture_output=True, text=True)
+    assert "Greet someone" in listed.stdout
+    bad = subprocess.run(
+        [*squall, "greet", "ops"],
+        env={**env, "SQUALL_GREETER__GRETING": "hi"},
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2
+    assert "error: unknown setting greeter.greting; known: greeting" in bad.stderr
+
+
 def test_an_out_of_tree_type_installed_by_entry_point_runs_end_to_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -245,6 +319,35 @@ def test_hook_squall_register_types(harness_with: Callable[..., SquallHarness]) 
     result = harness.deploy("shout", params={"word": "loud"})
     assert result.status == "succeeded"
     assert "loud" in harness.logs(result.id, node="n1")
+
+
+def test_hook_squall_settings_model(harness_with: Callable[..., SquallHarness]) -> None:
+    class FreezeSettings(BaseModel):
+        frozen: bool = False
+        reason: str = "a change freeze"
+
+    class Freeze:
+        @hookimpl
+        def squall_settings_model(self) -> tuple[str, type[BaseModel]]:
+            return "freeze", FreezeSettings
+
+        @hookimpl
+        def squall_deployment_gates(self, deployment: DeploymentInfo, settings: Settings) -> None:
+            freeze = settings.section("freeze", FreezeSettings)
+            if freeze.frozen:
+                raise ValidationError(f"no deployments during {freeze.reason}")
+
+    harness = harness_with(Registering(echo_type("echo")), Freeze())
+    assert harness.runtime.plugins.settings_models == {"freeze": FreezeSettings}
+    assert harness.deploy("echo").status == "succeeded"
+    with SquallHarness(
+        harness.runtime.settings.data_dir.parent / "frozen",
+        [Registering(echo_type("echo")), Freeze()],
+        settings={"freeze": {"frozen": "yes", "reason": "the holidays"}},
+    ) as frozen:
+        frozen.import_inventory(local_inventory(frozen.runtime.settings.data_dir / "nodes"))
+        with pytest.raises(ValidationError, match="no deployments during the holidays"):
+            frozen.create("echo")
 
 
 def test_hook_squall_authorize(harness_with: Callable[..., SquallHarness]) -> None:

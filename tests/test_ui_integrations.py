@@ -51,7 +51,7 @@ async def test_the_page_shows_the_jira_gate_and_a_rejected_slack_token(
         SquallHarness(
             console_env,
             DEFAULT_PLUGINS,
-            settings={"jira": configured.jira, "slack": configured.slack},
+            settings=dict(configured.sections),
         ) as squall,
         squall.runtime.db.write() as session,
     ):

@@ -40,7 +40,18 @@ async def test_the_catalogue_lists_every_installed_type_with_its_parameters(
         await user.should_see(marker=f"type-{name}")
     rebuild = user.find(marker="params-cache_rebuild").elements.pop()
     assert [row["name"] for row in rebuild.rows][:2] == ["rebuild_command", "verify_command"]
-    assert rebuild.rows[0]["default"] == "required" and rebuild.rows[0]["type"] == "command (words)"
+    assert rebuild.rows[0]["default"] == "required" and rebuild.rows[0]["type"] == "command"
+    assert rebuild.rows[2] == {
+        "name": "verify_attempts",
+        "type": "integer from 1 to 100",
+        "default": "3",
+        "description": "How often the verify command is tried.",
+    }
+    group = {row["name"]: row for row in user.find(marker="params-group").elements.pop().rows}
+    assert (group["thunder.gate"]["type"], group["thunder.gate"]["default"]) == (
+        "one of auto, manual",
+        "manual",
+    )
     await user.should_see("can roll back")
     user.find(marker="deploy-cache_rebuild").click()
     await user.should_see(marker="wizard")

@@ -12,21 +12,26 @@ Arguments are frozen values and small protocols, never database rows or sessions
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
-import pluggy
+from pydantic import BaseModel
 
 from squall.core.auth import Actor, AuthTarget
+from squall.core.commands import CommandContext
 from squall.core.events import EventInfo
 from squall.core.execution import LogSink, NodeConnection, StepOutcome
 from squall.core.integration import DeploymentInfo, Destination
+from squall.core.markers import PROJECT, hookimpl, hookspec
 from squall.core.plan import NodeInfo, Plan, PlanRequest, Step
 from squall.core.reporting import DeploymentSummary, ReportSection
 from squall.core.settings import Settings
 from squall.core.types import DeploymentType
 
-PROJECT = "squall"
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
+if TYPE_CHECKING:
+    import typer
+
+__all__ = ["PROJECT", "hookimpl", "hookspec"]  # the markers, for those who import them here
 
 
 # --- register ---------------------------------------------------------------------------
@@ -58,6 +63,40 @@ def squall_register_destinations(
     `actions(event, deployment)` names, and calls its `send` for each: in order per
     deployment, retried with backoff while it raises `RetryLater`, given up on
     `DeliveryFailed`, from a background thread and never inside a transaction.
+    """
+
+
+@hookspec
+def squall_settings_model() -> tuple[str, type[BaseModel]] | None:
+    """Declare the plugin's own section of Squall's settings.
+
+    :return: the section's name and its pydantic model, or None for no settings. The
+        name `pagerduty` makes `SQUALL_PAGERDUTY__TOKEN` and the settings file's
+        `pagerduty:` section reach the model.
+
+    Called once, when the plugin host is built; a name a core setting or another plugin
+    already has makes Squall refuse to start. When Squall starts, the section is checked
+    by the model with the errors core settings give (an unknown key, a value of the wrong
+    type: Squall refuses to start and names the setting). Hooks that receive `settings`
+    read it with `settings.section(name, Model)`. Fields declared `SecretStr` never appear
+    in clear in errors or in what Squall shows or stores.
+    """
+
+
+@hookspec
+def squall_register_commands(
+    app: typer.Typer, open_squall: Callable[[], AbstractContextManager[CommandContext]]
+) -> None:
+    """Add commands to the `squall` command line.
+
+    :param app: the `squall` Typer application: `app.command()` adds a command,
+        `app.add_typer(group, name="pagerduty")` a group of them.
+    :param open_squall: call it inside a command, as `with open_squall() as squall:`, for
+        this machine's Squall (its settings, the deployments the person may see);
+        Squall's errors raised in the block are printed and end the command with status 2.
+
+    Called once per run of the `squall` command, before it parses its arguments. A
+    command name another plugin or Squall uses already is an error of the plugin's.
     """
 
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from squall.core.events import EventInfo
-from squall.core.models import Deployment
 
 if TYPE_CHECKING:
+    from squall.core.models import Deployment
     from squall.core.services.views import DeploymentDetail
 
 
@@ -149,8 +149,3 @@ class DeliveryFailed(Exception):
 class NotYet(Exception):
     """The delivery waits for something else first (the message it edits is not posted
     yet): try again soon, without counting an attempt."""
-
-
-def split_names(text: str) -> tuple[str, ...]:
-    """ "Approved, Implementing" → ("Approved", "Implementing")."""
-    return tuple(part.strip() for part in text.split(",") if part.strip())

@@ -17,6 +17,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from squall.core import hookspecs
 from squall.core.errors import NotFound, PluginError, ValidationError
+from squall.core.settings import core_setting_names
 from squall.core.types import PARSE_CONTEXT, DeploymentType, with_defaults
 
 CORE_PLUGINS = (
@@ -47,6 +48,9 @@ class PluginHost:
         self.hook.squall_register_types(register=register)
         self.types: Mapping[str, DeploymentType[Any]] = MappingProxyType(
             dict(sorted(registered.items()))
+        )
+        self.settings_models: Mapping[str, type[BaseModel]] = MappingProxyType(
+            settings_models(manager)
         )
 
     def type(self, name: str) -> DeploymentType[Any]:
@@ -98,6 +102,28 @@ class PluginHost:
     @property
     def plugin_names(self) -> list[str]:
         return sorted(name for name, _ in self.manager.list_name_plugin())
+
+
+def settings_models(manager: pluggy.PluginManager) -> dict[str, type[BaseModel]]:
+    """Each plugin's settings section by name (`squall_settings_model`), checked."""
+    models: dict[str, type[BaseModel]] = {}
+    taken = core_setting_names()
+    for implementation in manager.hook.squall_settings_model.get_hookimpls():
+        found = implementation.function()
+        if found is None:
+            continue
+        plugin = implementation.plugin_name
+        if not (isinstance(found, tuple) and len(found) == 2):
+            raise PluginError(f"plugin {plugin!r}: squall_settings_model returns (name, model)")
+        name, model = found
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise PluginError(f"plugin {plugin!r}: the settings of {name!r} need a pydantic model")
+        if not (isinstance(name, str) and name.isidentifier() and name.islower()):
+            raise PluginError(f"plugin {plugin!r}: {name!r} is not a settings section name")
+        if name in taken or name in models:
+            raise PluginError(f"two plugins (or a plugin and core) declare settings {name!r}")
+        models[name] = model
+    return models
 
 
 def build_host(plugins: Iterable[str | object] = (), *, entry_points: bool = False) -> PluginHost:

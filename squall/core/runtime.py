@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from squall.core.db import Database
 from squall.core.plugins import PluginHost, build_host
 from squall.core.secrets import SecretBox
-from squall.core.settings import Settings
+from squall.core.settings import Settings, bind_sections
 from squall.core.transports.local import LocalConnector
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ class Runtime:
         entry_points: bool = True,
         migrate: bool = True,
     ) -> Runtime:
+        host = plugins or build_host(plugin_modules, entry_points=entry_points)
+        settings = bind_sections(settings, host.settings_models)  # refused before any change
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         secrets = SecretBox.from_settings(settings.secret_key, settings.data_dir)
         db = Database(
@@ -44,7 +46,6 @@ class Runtime:
         )
         if migrate:
             db.migrate()
-        host = plugins or build_host(plugin_modules, entry_points=entry_points)
         runtime = cls(settings, db, host, secrets)
         if migrate:
             from squall.core.outbox.runner import start_cursors  # it needs a Runtime: import late

@@ -7,13 +7,19 @@ Every setting has a `SQUALL_` environment variable (nested ones use `__`, e.g.
 from __future__ import annotations
 
 import os
+import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
+from pydantic import BaseModel, SecretBytes, SecretStr
+from pydantic import ValidationError as PydanticValidationError
 
 from squall.core.errors import ConfigError
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -83,74 +89,6 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True)
-class JiraSettings:
-    """The JIRA integration; off while `url` is empty. Every key but `url`, `token`,
-    `environments` and `types` may be overridden per environment and per deployment type."""
-
-    url: str | None = None
-    token: str | None = None
-    """A personal access token (sent as a Bearer token); never logged or stored."""
-    timeout: float = 10.0
-    enabled: bool = True
-    """False in an environment's overrides keeps its deployments out of JIRA."""
-    require_ticket: bool = False
-    """Refuse a deployment without a ticket key unless `create_ticket` makes one."""
-    create_ticket: bool = False
-    """Create a ticket for a deployment that names none."""
-    project: str | None = None
-    issue_type: str = "Task"
-    summary: str = "Deployment {id}: {title}"
-    """Summary of a created ticket; fields: id, title, type, target, requester, environment."""
-    labels: str = "squall"
-    """Comma-separated labels of created tickets."""
-    gate: str = ""
-    """Comma-separated statuses the ticket must be in for the deployment to start and its
-    gates to be promoted (e.g. "Approved, Implementing"); empty: no gate."""
-    transitions: dict[str, str] = field(default_factory=dict)
-    """Lifecycle moment → transition name: started, phase_done, succeeded, failed,
-    cancelled, rolled_back. Moments not named are not transitioned."""
-    comments: bool = True
-    """A comment per finished stage (phase or wave) and at the end."""
-    attach_report: bool = True
-    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
-    types: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.url)
-
-
-@dataclass(frozen=True)
-class SlackSettings:
-    """The Slack integration; off while `token` is empty. Every key but `url`, `token`,
-    `users` and `environments` may be overridden per environment."""
-
-    url: str = "https://slack.com/api/"
-    token: str | None = None
-    """The bot token (xoxb-…); never logged or stored."""
-    timeout: float = 10.0
-    enabled: bool = True
-    channel: str | None = None
-    """Channel id (C…) the status cards go to."""
-    card_seconds: float = 5.0
-    """At most one edit of a deployment's status card this often."""
-    temporary_channels: bool = False
-    """Group deployments get a channel of their own, archived `archive_after` seconds
-    after they end; the main channel gets a pointer to it."""
-    archive_after: float = 86400.0
-    invite: str = ""
-    """Comma-separated Squall user names invited to a temporary channel besides the
-    requester and the approvers."""
-    users: dict[str, str] = field(default_factory=dict)
-    """Squall user name → Slack user id (U…), to invite people to temporary channels."""
-    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.token)
-
-
-@dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=lambda: _default_data_dir())
     database_url: str | None = None
@@ -168,8 +106,23 @@ class Settings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     sso: SSOSettings = field(default_factory=SSOSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
-    jira: JiraSettings = field(default_factory=JiraSettings)
-    slack: SlackSettings = field(default_factory=SlackSettings)
+    sections: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """Plugins' own sections (`jira:`, `slack:`, …) by name: as read from the file and the
+    environment until Squall starts with its plugins (`bind_sections`), then each checked
+    by the model its plugin declares in `squall_settings_model`. Not in the repr: until
+    then, secrets in them are plain text."""
+
+    def section(self, name: str, model: type[SectionT]) -> SectionT:
+        """A plugin's section, checked by its model; the model's defaults when the file
+        and the environment say nothing about it."""
+        return validate_section(model, self.sections.get(name, {}), name)
+
+    def secret_values(self) -> list[str]:
+        """The clear values of every secret (`SecretStr`) in the plugins' sections, for
+        redacting them from what is shown or stored."""
+        found: list[str] = []
+        _collect_secrets(list(self.sections.values()), found)
+        return found
 
     @property
     def effective_database_url(self) -> str:
@@ -214,14 +167,136 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         for part in path[:-1]:
             target = target.setdefault(part, {})
         target[path[-1]] = value
+    core = core_setting_names()
+    sections = {name: values.pop(name) for name in list(values) if name not in core}
     settings: Settings = _build(Settings, values, "")
-    return settings
+    return replace(settings, sections=sections)
 
 
-def overlay(current: Any, overrides: dict[str, Any], prefix: str) -> Any:
-    """`current` (a settings dataclass) with `overrides` applied and checked like the file
-    (per-environment overrides of an integration's settings)."""
-    return _build(type(current), overrides, prefix, defaults=current)
+def core_setting_names() -> frozenset[str]:
+    """Names a plugin's section may not take."""
+    return frozenset(f.name for f in fields(Settings)) - {"sections"}
+
+
+def bind_sections(settings: Settings, models: Mapping[str, type[BaseModel]]) -> Settings:
+    """`settings` with each plugin's section checked by the model the plugin declares. A
+    section no plugin declares is refused like any unknown setting."""
+    unknown = sorted(set(settings.sections) - set(models))
+    if unknown:
+        known = ", ".join(sorted(core_setting_names() | set(models)))
+        raise ConfigError(f"unknown setting {unknown[0]}; known: {known}")
+    bound = {name: settings.section(name, model) for name, model in models.items()}
+    return replace(settings, sections=bound)
+
+
+def validate_section(model: type[SectionT], values: Any, where: str) -> SectionT:
+    """A plugin's section checked by its model, with the errors core settings give:
+    `unknown setting jira.tokn; known: …`, `setting jira.timeout: 'soon' is not a valid
+    float`. Text from environment variables is read as YAML where the model wants a
+    mapping or a list; an empty text is None where None is allowed."""
+    if isinstance(values, model):
+        return values
+    prepared = _prepare(model, values, where)
+    try:
+        return model.model_validate(prepared)
+    except PydanticValidationError as exc:
+        raise ConfigError(_problem(model, exc, where)) from None
+
+
+def with_overrides(current: SectionT, overrides: Mapping[str, Any], where: str) -> SectionT:
+    """`current` (a plugin's section) with `overrides` applied and checked like the file:
+    an environment's own values of an integration's settings."""
+    model = type(current)
+    _prepare(model, overrides, where)  # unknown keys are named where they were written
+    values = {name: getattr(current, name) for name in model.model_fields}
+    return validate_section(model, {**values, **overrides}, where)
+
+
+def _prepare(model: type[BaseModel], values: Any, where: str) -> dict[str, Any]:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"setting {where} must be a mapping")
+    known = model.model_fields
+    unknown = sorted(str(name) for name in values if name not in known)
+    if unknown:
+        raise ConfigError(f"unknown setting {where}.{unknown[0]}; known: {', '.join(known)}")
+    prepared: dict[str, Any] = {}
+    for name, value in values.items():
+        key, options = f"{where}.{name}", _options(known[name].annotation)
+        nested = [option for option in options if _is_model(option)]
+        if (value is None or value == "") and type(None) in options:
+            value = None
+        elif nested and isinstance(value, Mapping):
+            value = _prepare(nested[0], value, key)
+        elif isinstance(value, str) and any(
+            get_origin(option) in (dict, list, tuple, set, Mapping) for option in options
+        ):
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"setting {key}: not valid YAML: {exc}") from None
+        prepared[name] = value
+    return prepared
+
+
+def _options(annotation: Any) -> tuple[Any, ...]:
+    """`int | None` → (int, NoneType); `int` → (int,)."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return get_args(annotation)
+    return (annotation,)
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+_KINDS = {
+    "int": "int",
+    "float": "float",
+    "bool": "bool",
+    "dict": "mapping",
+    "list": "list",
+    "string": "str",
+    "path": "path",
+}
+
+
+def _problem(model: type[BaseModel], exc: PydanticValidationError, where: str) -> str:
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join([where, *loc])
+    if error["type"] == "missing":
+        return f"setting {key} is required"
+    shown = "***" if _is_secret(model, loc) else repr(error.get("input"))
+    kind = _KINDS.get(error["type"].split("_")[0])
+    if kind and error["type"].endswith(("_parsing", "_type")):
+        return f"setting {key}: {shown} is not a valid {kind}"
+    return f"setting {key}: {str(error['msg']).removeprefix('Value error, ')}"
+
+
+def _is_secret(model: type[BaseModel], loc: list[str]) -> bool:
+    """Whether the value at `loc` is (or is inside) a secret field: never echo it."""
+    current: Any = model
+    for part in loc:
+        if not _is_model(current) or part not in current.model_fields:
+            return False
+        annotation = current.model_fields[part].annotation
+        if "Secret" in str(annotation):
+            return True
+        current = next((o for o in _options(annotation) if _is_model(o)), None)
+    return False
+
+
+def _collect_secrets(value: Any, found: list[str]) -> None:
+    if isinstance(value, SecretStr | SecretBytes):
+        secret = value.get_secret_value()
+        found.append(secret.decode() if isinstance(secret, bytes) else secret)
+    elif isinstance(value, BaseModel):
+        _collect_secrets([getattr(value, name) for name in type(value).model_fields], found)
+    elif isinstance(value, Mapping):
+        _collect_secrets(list(value.values()), found)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _collect_secrets(item, found)
 
 
 def _build(cls: type[Any], values: dict[str, Any], prefix: str, *, defaults: Any = None) -> Any:
@@ -252,12 +327,6 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             return None
         raise ConfigError(f"setting {key} may not be empty")
     try:
-        if text.startswith("dict[str, dict"):  # overrides by name: kept as they are
-            if isinstance(value, str):
-                value = yaml.safe_load(value)
-            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-                raise ValueError(value)
-            return {str(name): dict(item) for name, item in value.items()}
         if text.startswith("dict"):
             if isinstance(value, str):  # from an environment variable: a YAML mapping
                 value = yaml.safe_load(value)

@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
-from squall.core.integration import DeploymentInfo
-from squall.core.settings import overlay
+from pydantic import BaseModel
 
-SettingsT = TypeVar("SettingsT")
+from squall import ConfigError, DeploymentInfo, with_overrides
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
 FINAL_EVENTS = {
     "deployment.succeeded": "succeeded",
@@ -33,24 +34,29 @@ def settings_for(
     environment = deployment.environment
     if environment is not None and environment in environments:
         overrides = dict(environments[environment])
-        result = overlay(result, overrides, f"{section}.environments.{environment}.")
+        result = with_overrides(result, overrides, f"{section}.environments.{environment}")
     if by_type:
         types: dict[str, dict[str, object]] = getattr(base, "types", {})
         if deployment.type in types:
-            result = overlay(result, dict(types[deployment.type]), f"{section}.types.")
+            result = with_overrides(
+                result, dict(types[deployment.type]), f"{section}.types.{deployment.type}"
+            )
     return result
 
 
-def check_overrides(base: object, section: str, protected: tuple[str, ...]) -> None:
+def check_overrides(base: BaseModel, section: str, protected: tuple[str, ...]) -> None:
     """Refuse at start-up an override of a key that is not per environment (a token)."""
-    from squall.core.errors import ConfigError
-
     for group in ("environments", "types"):
         for name, overrides in (getattr(base, group, None) or {}).items():
             for key in overrides:
                 if key in protected:
                     raise ConfigError(f"{section}.{group}.{name}.{key} cannot be set per {group}")
-            overlay(base, dict(overrides), f"{section}.{group}.{name}.")
+            with_overrides(base, dict(overrides), f"{section}.{group}.{name}")
+
+
+def split_names(text: str) -> tuple[str, ...]:
+    """ "Approved, Implementing" → ("Approved", "Implementing")."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def retry_after(value: str | None) -> float | None:

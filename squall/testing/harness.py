@@ -22,8 +22,10 @@ from squall.core.plan import DeploymentOptions, Threshold
 from squall.core.plugins import PluginHost, build_host
 from squall.core.runtime import Runtime
 from squall.core.services import deployments, inventory, views
-from squall.core.settings import EngineSettings, Settings, SSHSettings
+from squall.core.settings import EngineSettings, Settings, SSHSettings, core_setting_names
 from squall.testing.fleet import Fleet
+
+CORE = core_setting_names()
 
 
 class SquallHarness:
@@ -39,7 +41,9 @@ class SquallHarness:
         ssh: SSHSettings | None = None,
         settings: Mapping[str, Any] | None = None,
     ) -> None:
-        """`settings`: further sections of Squall's settings, e.g. `{"jira": JiraSettings(…)}`."""
+        """`settings`: further sections of Squall's settings, core ones (`{"engine":
+        EngineSettings(…)}`) or plugins' (`{"pagerduty": {"token": "…"}}`, or an instance
+        of the plugin's model), checked like the settings file."""
         if ssh is None:
             ssh = SSHSettings()
             if fleet is not None:
@@ -52,8 +56,10 @@ class SquallHarness:
             engine=engine or EngineSettings(lease_seconds=10, poll_seconds=0.1),
         )
         self._plugins = tuple(plugins)
+        given = dict(settings or {})
+        sections = {name: given.pop(name) for name in list(given) if name not in CORE}
         self.runtime = Runtime.open(
-            replace(base, **dict(settings or {})), host or build_host(self._plugins)
+            replace(base, **given, sections=sections), host or build_host(self._plugins)
         )
         self.actor: Actor = local_operator()
         if fleet is not None:

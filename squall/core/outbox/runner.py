@@ -73,9 +73,7 @@ class Outbox:
         self.gates = bool(runtime.plugins.hook.squall_gate_check.get_hookimpls())
         settings = runtime.settings
         # Tokens never reach an error shown on a page or stored in the database.
-        self._redact = Redactor(
-            [token for token in (settings.jira.token, settings.slack.token) if token]
-        )
+        self._redact = Redactor([secret for secret in settings.secret_values() if secret])
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -6,17 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from squall.core.auth import Actor
+from squall.core.describe import ParameterInfo, describe_parameters
 from squall.core.runtime import Runtime
 
-
-@dataclass(frozen=True)
-class ParameterInfo:
-    name: str
-    required: bool
-    default: str | None
-    """The default as Python writes it (`'main'`, `50`), None when required."""
-    description: str
-    secret: bool
+__all__ = ["ParameterInfo", "TypeInfo", "types"]
 
 
 @dataclass(frozen=True)
@@ -42,16 +35,7 @@ def types(rt: Runtime, actor: Actor) -> list[TypeInfo]:
                 title=deployment_type.title,
                 description=deployment_type.description,
                 retry_interrupted=deployment_type.retry_interrupted,
-                parameters=tuple(
-                    ParameterInfo(
-                        name=name,
-                        required=field.is_required(),
-                        default=None if field.is_required() else repr(field.default),
-                        description=field.description or "",
-                        secret="SecretStr" in str(field.annotation),
-                    )
-                    for name, field in model.model_fields.items()
-                ),
+                parameters=describe_parameters(model),
                 schema=model.model_json_schema(),
             )
         )

@@ -12,9 +12,9 @@ from typing import TypeVar
 import requests
 from jira import JIRA, JIRAError
 
-from squall.core.integration import DeliveryFailed, RetryLater
-from squall.core.settings import JiraSettings
+from squall import DeliveryFailed, RetryLater
 from squall.integrations.common import retry_after
+from squall.integrations.jira.settings import JiraSettings
 
 T = TypeVar("T")
 _clients: dict[tuple[str, str, float], JIRA] = {}
@@ -25,7 +25,8 @@ def client(settings: JiraSettings) -> JIRA:
     """A connected client (the constructor asks the server for its version)."""
     if not settings.url or not settings.token:
         raise DeliveryFailed("JIRA is not configured: set jira.url and jira.token")
-    key = (settings.url, settings.token, settings.timeout)
+    token = settings.token.get_secret_value()
+    key = (settings.url, token, settings.timeout)
     with _lock:
         found = _clients.get(key)
     if found is not None:
@@ -33,7 +34,7 @@ def client(settings: JiraSettings) -> JIRA:
     made = call(
         lambda: JIRA(
             settings.url,
-            token_auth=settings.token,
+            token_auth=token,
             timeout=settings.timeout,
             max_retries=0,  # the outbox retries, with backoff, across restarts
             options={"check_update": False},

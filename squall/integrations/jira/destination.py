@@ -8,17 +8,16 @@ from collections.abc import Sequence
 
 from jira import JIRA
 
-from squall.core.events import EventInfo
-from squall.core.integration import (
-    Action,
-    DeliveryContext,
-    DeliveryFailed,
-    DeploymentInfo,
+from squall import Action, DeliveryContext, DeliveryFailed, DeploymentInfo, EventInfo
+from squall.integrations.common import (
+    FINAL_EVENTS,
+    STAGE_DONE_EVENTS,
+    counts_text,
+    settings_for,
     split_names,
 )
-from squall.core.settings import JiraSettings
-from squall.integrations.common import FINAL_EVENTS, STAGE_DONE_EVENTS, counts_text, settings_for
 from squall.integrations.jira.client import call, client
+from squall.integrations.jira.settings import JiraSettings
 
 NAME = "jira"
 

@@ -3,18 +3,12 @@ and tickets whose deployment failed or never ran."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from squall.core.auth import Actor
-from squall.core.errors import ConfigError
-from squall.core.integration import DeploymentInfo
-from squall.core.models import Deployment
-from squall.core.runtime import Runtime
-from squall.core.services.deployments import visible
+from squall import DeploymentInfo
 from squall.integrations.jira.destination import for_deployment
+from squall.integrations.jira.settings import JiraSettings
 
 FAILED = ("failed", "cancelled", "rolled_back")
 
@@ -26,15 +20,12 @@ class Drift:
     deployment: DeploymentInfo
 
 
-def find_drift(session: Session, rt: Runtime, actor: Actor, *, limit: int = 1000) -> list[Drift]:
-    """The most recent `limit` deployments, checked; newest first."""
-    if not rt.settings.jira.configured:
-        raise ConfigError("JIRA is not configured: set jira.url and jira.token")
-    rows = session.scalars(select(Deployment).order_by(Deployment.id.desc()).limit(limit)).all()
+def find_drift(settings: JiraSettings, deployments: Iterable[DeploymentInfo]) -> list[Drift]:
+    """The drifted ones of `deployments`, in their order; those whose environment keeps
+    JIRA out are not."""
     found = []
-    for row in visible(rt, actor, rows):
-        deployment = DeploymentInfo.from_row(row)
-        if not for_deployment(rt.settings.jira, deployment).enabled:
+    for deployment in deployments:
+        if not for_deployment(settings, deployment).enabled:
             continue
         if deployment.ticket is None:
             found.append(Drift("no ticket", deployment))

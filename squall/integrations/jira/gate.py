@@ -3,11 +3,11 @@ is in one of the allowed statuses."""
 
 from __future__ import annotations
 
-from squall.core.errors import ValidationError
-from squall.core.integration import DeliveryFailed, DeploymentInfo, RetryLater, split_names
-from squall.core.settings import JiraSettings
+from squall import DeliveryFailed, DeploymentInfo, RetryLater, ValidationError
+from squall.integrations.common import split_names
 from squall.integrations.jira.client import call, client
 from squall.integrations.jira.destination import NAME, applies, for_deployment
+from squall.integrations.jira.settings import JiraSettings
 
 TICKET_KEY = r"^[A-Z][A-Z0-9_]+-[1-9][0-9]*$"
 

@@ -11,9 +11,9 @@ from urllib.error import URLError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from squall.core.integration import DeliveryFailed, RetryLater
-from squall.core.settings import SlackSettings
+from squall import DeliveryFailed, RetryLater
 from squall.integrations.common import retry_after
+from squall.integrations.slack.settings import SlackSettings
 
 T = TypeVar("T")
 
@@ -33,12 +33,12 @@ PASSING = {"internal_error", "fatal_error", "service_unavailable", "request_time
 
 
 def client(settings: SlackSettings) -> WebClient:
-    if not settings.token:
+    if not settings.configured or settings.token is None:
         raise DeliveryFailed("Slack is not configured: set slack.token")
     base = settings.url if settings.url.endswith("/") else f"{settings.url}/"
     # No retry handlers: the outbox retries, with backoff, across restarts.
     return WebClient(
-        token=settings.token,
+        token=settings.token.get_secret_value(),
         base_url=base,
         timeout=settings.timeout,  # type: ignore[arg-type]  # urllib takes fractions of seconds
         retry_handlers=[],

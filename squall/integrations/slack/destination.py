@@ -10,19 +10,11 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from squall.core.events import EventInfo
-from squall.core.integration import (
-    Action,
-    DeliveryContext,
-    DeliveryFailed,
-    DeploymentInfo,
-    NotYet,
-    split_names,
-)
-from squall.core.settings import SlackSettings
-from squall.integrations.common import FINAL_EVENTS, STAGE_DONE_EVENTS, settings_for
+from squall import Action, DeliveryContext, DeliveryFailed, DeploymentInfo, EventInfo, NotYet
+from squall.integrations.common import FINAL_EVENTS, STAGE_DONE_EVENTS, settings_for, split_names
 from squall.integrations.slack import messages
 from squall.integrations.slack.client import call, client
+from squall.integrations.slack.settings import SlackSettings
 
 NAME = "slack"
 METADATA_TYPE = "squall_message"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from squall.core.integration import DeliveryContext
-from squall.core.services.views import DeploymentDetail
+from squall import DeliveryContext, DeploymentDetail
 from squall.integrations.common import FINAL_EVENTS, counts_text
 
 ICONS = {

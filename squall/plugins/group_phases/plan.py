@@ -62,7 +62,7 @@ class Phase(BaseModel):
     health_command: Argv | None = Field(
         None, description="Run on each node after the bake: exit 0 passes, 3 is inconclusive."
     )
-    health_timeout: float = Field(60, gt=0)
+    health_timeout: float = Field(60, gt=0, description="Seconds the health command may take.")
 
     _max_fail = field_validator("max_fail")(_threshold)
 

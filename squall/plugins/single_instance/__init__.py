@@ -63,8 +63,10 @@ class SingleInstanceParams(BaseModel):
     health_command: Argv | None = Field(
         None, description="Succeeds once the new release is healthy."
     )
-    health_attempts: int = Field(10, ge=1, le=1000)
-    health_interval: float = Field(3.0, ge=0)
+    health_attempts: int = Field(
+        10, ge=1, le=1000, description="How often the health command is tried before failing."
+    )
+    health_interval: float = Field(3.0, ge=0, description="Seconds between health attempts.")
     timeout: float = Field(300, gt=0, description="Seconds each command may take.")
 
     @field_validator("version")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from nicegui import ui
-from pydantic.fields import FieldInfo
 
+from squall.core.describe import describe_parameters
 from squall.core.permissions import Permission
 from squall.core.services import access
 from squall.core.types import DeploymentType
@@ -40,14 +40,12 @@ def type_card(deployment_type: DeploymentType[Any], may_deploy: bool) -> None:
         ui.label(deployment_type.description).classes("text-gray-700")
         rows = [
             {
-                "name": name,
-                "type": describe(field),
-                "default": "required"
-                if field.is_required()
-                else repr(field.get_default(call_default_factory=True)),
-                "description": field.description or "",
+                "name": parameter.name,
+                "type": parameter.kind,
+                "default": "required" if parameter.required else parameter.default,
+                "description": parameter.description,
             }
-            for name, field in deployment_type.parameters.model_fields.items()
+            for parameter in describe_parameters(deployment_type.parameters)
         ]
         columns = [
             {"name": key, "label": key, "field": key, "align": "left"}
@@ -56,12 +54,3 @@ def type_card(deployment_type: DeploymentType[Any], may_deploy: bool) -> None:
         ui.table(columns=columns, rows=rows, row_key="name").props("dense flat").classes(
             "w-full"
         ).mark(f"params-{deployment_type.name}")
-
-
-def describe(field: FieldInfo) -> str:
-    text = str(field.annotation).replace("typing.", "")
-    for noise in ("pydantic.types.", "<class '", "'>", "squall.core.types."):
-        text = text.replace(noise, "")
-    if any(getattr(item, "func", None) is not None for item in field.metadata):
-        text = "command (words)"
-    return text

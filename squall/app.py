@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
 import sys
@@ -19,7 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from squall.api.backends import Backend, LocalBackend, RemoteBackend
+from squall.api.backends import Backend, LocalBackend, RemoteBackend, ReportRequest
 from squall.core.auth import local_operator
 from squall.core.commands import CommandContext
 from squall.core.engine.worker import Engine
@@ -80,21 +81,25 @@ class Remote:
     """The server named by `--server` (or SQUALL_SERVER), if any."""
 
     server: str | None = None
+    command: str | None = None
 
 
 @cli.callback()
 def options(
+    context: typer.Context,
     server: Annotated[
         str | None,
         typer.Option(
             "--server",
             envvar="SQUALL_SERVER",
             help="Talk to this Squall over its API (token from SQUALL_TOKEN) instead of "
-            "the database here.",
+            "the database here. Every command but serve and worker (this machine only) works "
+            "so.",
         ),
     ] = None,
 ) -> None:
     Remote.server = server or None
+    Remote.command = context.invoked_subcommand
 
 
 @functools.cache
@@ -116,9 +121,14 @@ def open_runtime() -> Runtime:
 @contextmanager
 def squall() -> Iterator[tuple[Runtime, Any]]:
     """The runtime and the acting person, with Squall's errors printed, not raised. For
-    commands that work on this machine's Squall only."""
+    the commands that work on this machine's Squall only (serve, worker): given a server,
+    they refuse rather than quietly use the database here."""
     if Remote.server:
-        fail(SquallError("this command works on this machine's Squall only; drop --server"))
+        fail(
+            SquallError(
+                f"`squall {Remote.command}` works on this machine's Squall only; drop --server"
+            )
+        )
     try:
         with open_runtime() as runtime:
             yield runtime, local_operator()
@@ -146,7 +156,19 @@ def backend() -> Iterator[Backend]:
 
 @contextmanager
 def open_squall() -> Iterator[CommandContext]:
-    """What a plugin's command works with (`squall_register_commands`)."""
+    """What a plugin's command works with (`squall_register_commands`): this machine's
+    Squall, or with --server, that server's API."""
+    if Remote.server:
+        from squall.api.client import SquallClient
+
+        client = SquallClient(Remote.server, os.environ.get("SQUALL_TOKEN"))
+        try:
+            yield CommandContext(None, None, server_get=client.get_json)
+        except SquallError as exc:
+            fail(exc)
+        finally:
+            client.close()
+        return
     with squall() as (runtime, actor):
         yield CommandContext(runtime, actor)
 
@@ -387,11 +409,21 @@ def _run_here(squall_: Backend, deployment_id: int, *, follow: bool) -> Deployme
 def status(
     deployment_id: Annotated[int | None, typer.Argument(metavar="[ID]")] = None,
     limit: Annotated[int, typer.Option(help="How many recent deployments to list.")] = 20,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print it as the REST API answers it (JSON).")
+    ] = False,
 ) -> None:
     """One deployment in detail, or the most recent ones."""
     from squall.ui.console import deliveries_table, deployments_table, print_view
 
     with backend() as squall_:
+        if as_json:
+            from squall.api.schemas import Deployment
+
+            shown = [squall_.view(deployment_id)] if deployment_id else squall_.recent(limit)
+            found = [Deployment.model_validate(view).model_dump(mode="json") for view in shown]
+            console.out(json.dumps(found[0] if deployment_id else found, indent=1))
+            return
         if deployment_id is None:
             console.print(deployments_table(squall_.recent(limit)))
             return
@@ -445,8 +477,8 @@ def inventory_import(
     ],
 ) -> None:
     """Import clusters and nodes; each cluster in the file replaces the one of that name."""
-    with squall() as (runtime, actor), runtime.db.write() as session:
-        summary = inventory.import_file(session, runtime, actor, file)
+    with backend() as squall_:
+        summary = squall_.import_inventory(file)
     console.print(
         f"imported {len(summary.clusters)} cluster(s) from {summary.source}: "
         f"{summary.added} node(s) added, {summary.updated} updated, {summary.removed} removed"
@@ -506,7 +538,7 @@ def types() -> None:
 def roles(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print docs/roles.md.")] = False,
 ) -> None:
-    """The built-in roles and the permissions each grants."""
+    """The built-in roles and the permissions each grants (built in: needs no Squall)."""
     from squall.core.permissions import ROLES, Permission, matrix_markdown
 
     if markdown:
@@ -526,27 +558,26 @@ def role_grant(
     grant: Annotated[str, typer.Argument(help="a role, maybe scoped: deployer@env:staging")],
 ) -> None:
     """Give a person or a group a role (in addition to what their provider groups give)."""
-    with squall() as (runtime, actor), runtime.db.write() as session:
-        binding = access.grant_role(session, runtime, actor, subject, grant)
+    with backend() as squall_:
+        binding = squall_.grant_role(subject, grant)
     console.print(f"role binding {binding.id}: {binding.subject} has {binding.grant}")
 
 
 @role_cli.command("revoke")
 def role_revoke(binding_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Take a role binding away (see `squall role list`)."""
-    with squall() as (runtime, actor), runtime.db.write() as session:
-        binding = access.revoke_role(session, runtime, actor, binding_id)
+    with backend() as squall_:
+        binding = squall_.revoke_role(binding_id)
     console.print(f"revoked: {binding.subject} no longer has {binding.grant}")
 
 
 @role_cli.command("list")
 def role_list() -> None:
     """Role bindings given in Squall (provider groups map to roles through `sso.roles`)."""
-    with squall() as (runtime, actor), runtime.db.read() as session:
-        found = access.bindings(session, runtime, actor)
-        mapping = runtime.settings.sso.roles
+    with backend() as squall_:
+        overview = squall_.roles()
     table = Table("id", "subject", "grant", "by", "since", box=box.SIMPLE_HEAD)
-    for binding in found:
+    for binding in overview.bindings:
         table.add_row(
             str(binding.id),
             binding.subject,
@@ -555,7 +586,7 @@ def role_list() -> None:
             binding.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
         )
     console.print(table)
-    for group, grants in sorted(mapping.items()):
+    for group, grants in sorted(overview.provider_groups.items()):
         console.print(f"provider group {group}: {grants}")
 
 
@@ -567,11 +598,10 @@ def token_create(
         list[str] | None, typer.Option(help="A permission it may use (repeat); default: all yours.")
     ] = None,
 ) -> None:
-    """Make an API token acting as you; it is shown this once."""
-    with squall() as (runtime, actor), runtime.db.write() as session:
-        info, secret = access.create_token(
-            session, runtime, actor, name=name, days=days, scopes=scope
-        )
+    """Make an API token acting as you; it is shown this once. (With --server it is
+    refused: a token cannot make tokens; sign in to the console to make one.)"""
+    with backend() as squall_:
+        info, secret = squall_.create_token(name, days, scope)
     console.print(
         f"token {info.id} ({info.name}), expires {info.expires_at.astimezone():%Y-%m-%d %H:%M}:"
     )
@@ -584,8 +614,8 @@ def token_list(
     everyone: Annotated[bool, typer.Option("--all", help="Everyone's tokens.")] = False,
 ) -> None:
     """Your API tokens (or everyone's), never their secrets."""
-    with squall() as (runtime, actor), runtime.db.read() as session:
-        found = access.tokens(session, runtime, actor, everyone=everyone)
+    with backend() as squall_:
+        found = squall_.tokens(everyone=everyone)
     table = Table("id", "owner", "name", "scopes", "expires", "state", box=box.SIMPLE_HEAD)
     for info in found:
         state = "revoked" if info.revoked_at else ("active" if info.active else "expired")
@@ -603,8 +633,8 @@ def token_list(
 @token_cli.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Revoke an API token at once."""
-    with squall() as (runtime, actor), runtime.db.write() as session:
-        info = access.revoke_token(session, runtime, actor, token_id)
+    with backend() as squall_:
+        info = squall_.revoke_token(token_id)
     console.print(f"token {info.id} ({info.name}) revoked")
 
 
@@ -622,13 +652,8 @@ def audit_list(
     ] = None,
 ) -> None:
     """Recent audit records, newest first."""
-    with squall() as (runtime, actor), runtime.db.read() as session:
-        entries = access.audit_entries(
-            session,
-            runtime,
-            actor,
-            access.AuditFilter(actor=actor_name, action=action, limit=limit),
-        )
+    with backend() as squall_:
+        entries = squall_.audit(access.AuditFilter(actor=actor_name, action=action, limit=limit))
     if csv_file:
         csv_file.write_text(access.audit_csv(entries))
         console.print(f"{len(entries)} record(s) written to {csv_file}")
@@ -655,8 +680,8 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Check the audit log's hash chain: any edited, deleted or reordered record shows."""
-    with squall() as (runtime, actor), runtime.db.read() as session:
-        check = access.verify_audit(session, runtime, actor, head=head)
+    with backend() as squall_:
+        check = squall_.verify_audit(head)
     if not check.breaks:
         console.print(f"the audit log holds: {check.records} record(s), chain intact")
         console.print(f"head {check.head}")
@@ -692,11 +717,9 @@ def report_deployment(
     table: TableOption = None,
 ) -> None:
     """A deployment's report: stages, clusters, nodes, failures, approvals, timeline."""
-    from squall.core.services import reports
-
-    with squall() as (runtime, actor), runtime.db.read() as session:
-        found = reports.deployment_report(session, runtime, actor, deployment_id)
-        _write_report(runtime, actor, found, pdf, csv_file, json_file, table)
+    with backend() as squall_:
+        request = ReportRequest("deployment", str(deployment_id))
+        _write_report(squall_, request, pdf, csv_file, json_file, table)
 
 
 @report_cli.command("cluster")
@@ -716,19 +739,12 @@ def report_cluster(
     """A cluster over a period: deployments, success rate, failures by node and by step."""
     from squall.core.models import utcnow
     from squall.core.reports.period import parse_moment
-    from squall.core.services import reports
 
-    with squall() as (runtime, actor), runtime.db.read() as session:
+    with backend() as squall_:
         now = utcnow()
-        found = reports.cluster_report(
-            session,
-            runtime,
-            actor,
-            name,
-            parse_moment(since, now),
-            parse_moment(until, now) if until else now,
-        )
-        _write_report(runtime, actor, found, pdf, csv_file, json_file, table)
+        period = parse_moment(since, now), parse_moment(until, now) if until else now
+        request = ReportRequest("cluster", name, *period)
+        _write_report(squall_, request, pdf, csv_file, json_file, table)
 
 
 @report_cli.command("node")
@@ -740,11 +756,9 @@ def report_node(
     table: TableOption = None,
 ) -> None:
     """A node's deployment history, last deployed version, failure rate, last failures."""
-    from squall.core.services import reports
-
-    with squall() as (runtime, actor), runtime.db.read() as session:
-        found = reports.node_report(session, runtime, actor, name)
-        _write_report(runtime, actor, found, pdf, csv_file, json_file, table)
+    with backend() as squall_:
+        request = ReportRequest("node", name)
+        _write_report(squall_, request, pdf, csv_file, json_file, table)
 
 
 @report_cli.command("verify")
@@ -752,14 +766,12 @@ def report_verify(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="A PDF report or JSON export.")],
 ) -> None:
     """Check a copy of a report against Squall: exit 0 when it is what Squall holds."""
-    from squall.core.services import reports
-
     try:
         content = file.read_bytes()
     except OSError as exc:
         fail(SquallError(f"cannot read {file}: {exc.strerror}"))
-    with squall() as (runtime, actor), runtime.db.read() as session:
-        result = reports.verify_copy(session, runtime, actor, content)
+    with backend() as squall_:
+        result = squall_.verify_report(content)
     generated = result.generated
     subject = result.subject or result.request.get("kind")
     console.print(f"{file}: {result.form.upper()} of the report on {subject}")
@@ -782,36 +794,33 @@ def report_verify(
 
 
 def _write_report(
-    runtime: Any,
-    actor: Any,
-    report: Any,
+    squall_: Backend,
+    request: ReportRequest,
     pdf: Path | None,
     csv_file: Path | None,
     json_file: Path | None,
     table: str | None,
 ) -> None:
-    """Render every output first, so a refused request or a bad table writes nothing."""
-    from squall.core.services import reports
+    """Without an output, an overview; otherwise every file, rendered (and kept on record)
+    by the Squall that computes the report, before any is written: a refused request or
+    a bad table writes nothing."""
     from squall.ui.console import report_overview
 
     if table and not csv_file:
         fail(SquallError("--table chooses the table --csv writes: give --csv FILE too"))
-    outputs: list[tuple[Path, bytes]] = []
-    if csv_file:
-        outputs.append((csv_file, reports.render_csv(runtime, actor, report, table).encode()))
-    if json_file:
-        outputs.append((json_file, reports.render_json(runtime, actor, report).encode()))
-    if pdf:
-        outputs.append((pdf, reports.render_pdf(runtime, actor, report)))
-    if not outputs:
-        console.print(report_overview(report))
+    wanted = {
+        form: path for form, path in (("csv", csv_file), ("json", json_file), ("pdf", pdf)) if path
+    }
+    if not wanted:
+        console.print(report_overview(squall_.report(request)))
         return
-    for path, _content in outputs:
+    for path in wanted.values():
         if not path.parent.is_dir():
             fail(SquallError(f"cannot write {path}: there is no folder {path.parent}"))
-    for path, content in outputs:
-        path.write_bytes(content)
-        console.print(f"wrote {path} ({len(content):,} bytes)")
+    files = squall_.report_files(request, tuple(wanted), table)
+    for form, path in wanted.items():
+        path.write_bytes(files[form])
+        console.print(f"wrote {path} ({len(files[form]):,} bytes)")
 
 
 # --- integrations ----------------------------------------------------------------------
@@ -820,10 +829,8 @@ def _write_report(
 @deliveries_cli.command("retry")
 def deliveries_retry(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Hand a deployment's failed deliveries back to the outbox (after fixing a token)."""
-    from squall.core.services.deliveries import retry_failed
-
-    with squall() as (runtime, actor), runtime.db.write() as session:
-        count = retry_failed(session, runtime, actor, deployment_id)
+    with backend() as squall_:
+        count = squall_.retry_deliveries(deployment_id)
     console.print(f"deployment {deployment_id}: {count} delivery(ies) will be tried again")
 
 
@@ -836,7 +843,8 @@ def worker(
         int | None, typer.Option(help="Node tasks run at once (default: settings).")
     ] = None,
 ) -> None:
-    """Run node tasks of every deployment until stopped (SIGTERM or Ctrl-C)."""
+    """Run node tasks of every deployment until stopped (SIGTERM or Ctrl-C). On this
+    machine only (not with --server): it works on the database configured here."""
     with squall() as (runtime, _actor):
         engine = Engine(runtime, workers=workers)
         stop = threading.Event()
@@ -862,7 +870,8 @@ def serve(
         bool, typer.Option("--native", help="A desktop window instead (needs pywebview).")
     ] = False,
 ) -> None:
-    """Serve the web console and open it in a browser (and run tasks, unless --no-worker)."""
+    """Serve the web console and open it in a browser (and run tasks, unless --no-worker).
+    On this machine only (not with --server): it serves the database configured here."""
     from squall.ui.server import run_server
 
     with squall() as (runtime, _actor):
@@ -881,7 +890,8 @@ def plugin_new(
         Path | None, typer.Option(help="Where to create the package (default: ./squall-NAME).")
     ] = None,
 ) -> None:
-    """Create a plugin package: pyproject with its entry point, the type, a test on real nodes."""
+    """Create a plugin package: pyproject with its entry point, the type, a test on real nodes.
+    It writes files here and needs no Squall (--server makes no difference)."""
     from squall.testing.scaffold import scaffold
 
     try:

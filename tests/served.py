@@ -43,6 +43,8 @@ class Installation:
     database_url: str
     fleet: Fleet | None = None
     lease_seconds: float = 3.0
+    settings: dict[str, str] = field(default_factory=dict)
+    """Further SQUALL_* variables every process of the installation gets."""
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     harness: SquallHarness = field(init=False)
 
@@ -85,6 +87,7 @@ class Installation:
                 SQUALL_SSH__KEY_FILE=str(self.fleet.client_key),
                 SQUALL_SSH__KNOWN_HOSTS=str(self.fleet.known_hosts),
             )
+        env.update(self.settings)
         env.update(extra)
         return env
 

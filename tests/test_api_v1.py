@@ -80,7 +80,7 @@ def test_the_openapi_document_describes_every_route_and_needs_a_token(api: Api) 
         assert path in paths, path
     shown = paths["/api/v1/deployments/{deployment_id}"]["get"]["responses"]
     assert shown["200"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/DeploymentView"
+        "$ref": "#/components/schemas/Deployment"
     }
     assert shown["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/Problem")
     assert document["components"]["securitySchemes"]["token"]["scheme"] == "bearer"

@@ -133,10 +133,10 @@ def test_operator_actions_go_over_http(remote: Remote) -> None:
 
 
 def test_commands_of_the_servers_machine_refuse_a_server(remote: Remote) -> None:
-    refused = remote.run("token", "list")
+    refused = remote.run("worker")
     assert (refused.code, refused.err.strip()) == (
         2,
-        "error: this command works on this machine's Squall only; drop --server",
+        "error: `squall worker` works on this machine's Squall only; drop --server",
     )
     unreachable = Remote(remote.squall, "http://127.0.0.1:9", remote.token).run("status")
     assert unreachable.code == 2 and "cannot reach http://127.0.0.1:9" in unreachable.err

@@ -4,21 +4,44 @@ answer with the same core values, so every command prints the same either way.""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 from pydantic import TypeAdapter
 
 from squall.core.auth import Actor
 from squall.core.engine.worker import run_until_settled
+from squall.core.inventory import read_inventory_text
 from squall.core.reporting import ReportSection
+from squall.core.reports.model import Report
+from squall.core.reports.verify import Verification
 from squall.core.runtime import Runtime
-from squall.core.services import actions, catalogue, deliveries, deployments, inventory, views
+from squall.core.services import (
+    access,
+    actions,
+    catalogue,
+    deliveries,
+    deployments,
+    inventory,
+    reports,
+    views,
+)
+from squall.core.services.access import (
+    AuditCheck,
+    AuditEntry,
+    AuditFilter,
+    Binding,
+    RoleOverview,
+    TokenInfo,
+)
 from squall.core.services.deliveries import DeliveriesView
 from squall.core.services.deployments import DeploymentRequest, PlanPreview
-from squall.core.services.inventory import NodeListing
+from squall.core.services.inventory import ImportSummary, NodeListing
 from squall.core.services.views import DeploymentView, LogChunk, LogEntry
 from squall.core.status import DeploymentStatus
 
@@ -31,6 +54,16 @@ ACTIONS: dict[str, Callable[..., Any]] = {
     "exclude": actions.exclude_failed,
     "rollback": actions.rollback,
 }
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """Which report: a deployment's (`subject` its id), a cluster's over a period, a node's."""
+
+    kind: Literal["deployment", "cluster", "node"]
+    subject: str
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
 
 
 class Backend(Protocol):
@@ -54,6 +87,28 @@ class Backend(Protocol):
     def settle(self, deployment_id: int, on_tick: Callable[[], None]) -> DeploymentStatus:
         """Until the deployment is final or waits for a person, with nothing running."""
         ...
+
+    def import_inventory(self, path: Path) -> ImportSummary: ...
+    def roles(self) -> RoleOverview: ...
+    def grant_role(self, subject: str, grant: str) -> Binding: ...
+    def revoke_role(self, binding_id: int) -> Binding: ...
+    def create_token(
+        self, name: str, days: int, scopes: list[str] | None
+    ) -> tuple[TokenInfo, str]: ...
+    def tokens(self, *, everyone: bool) -> list[TokenInfo]: ...
+    def revoke_token(self, token_id: int) -> TokenInfo: ...
+    def audit(self, filters: AuditFilter) -> list[AuditEntry]: ...
+    def verify_audit(self, head: str | None) -> AuditCheck: ...
+    def report(self, request: ReportRequest) -> Report: ...
+    def report_files(
+        self, request: ReportRequest, forms: Sequence[str], table: str | None
+    ) -> dict[str, bytes]:
+        """The report as files (`pdf`, `csv`, `json`), each rendered and kept on record by
+        the Squall that computes it, so `report verify` finds every copy."""
+        ...
+
+    def verify_report(self, content: bytes) -> Verification: ...
+    def retry_deliveries(self, deployment_id: int) -> int: ...
 
 
 class _Pages(ABC):
@@ -139,6 +194,73 @@ class LocalBackend(_Pages):
         """Runs an engine in this process: no server needed."""
         return run_until_settled(self.runtime, deployment_id, on_tick=on_tick)
 
+    def import_inventory(self, path: Path) -> ImportSummary:
+        summary: ImportSummary = self._write(inventory.import_file, path)
+        return summary
+
+    def roles(self) -> RoleOverview:
+        overview: RoleOverview = self._read(access.role_overview)
+        return overview
+
+    def grant_role(self, subject: str, grant: str) -> Binding:
+        binding: Binding = self._write(access.grant_role, subject, grant)
+        return binding
+
+    def revoke_role(self, binding_id: int) -> Binding:
+        binding: Binding = self._write(access.revoke_role, binding_id)
+        return binding
+
+    def create_token(self, name: str, days: int, scopes: list[str] | None) -> tuple[TokenInfo, str]:
+        created: tuple[TokenInfo, str] = self._write(
+            access.create_token, name=name, days=days, scopes=scopes
+        )
+        return created
+
+    def tokens(self, *, everyone: bool) -> list[TokenInfo]:
+        return list(self._read(access.tokens, everyone=everyone))
+
+    def revoke_token(self, token_id: int) -> TokenInfo:
+        info: TokenInfo = self._write(access.revoke_token, token_id)
+        return info
+
+    def audit(self, filters: AuditFilter) -> list[AuditEntry]:
+        return list(self._read(access.audit_entries, filters))
+
+    def verify_audit(self, head: str | None) -> AuditCheck:
+        check: AuditCheck = self._read(access.verify_audit, head=head)
+        return check
+
+    def report(self, request: ReportRequest) -> Report:
+        if request.kind == "deployment":
+            found: Report = self._read(reports.deployment_report, int(request.subject))
+        elif request.kind == "cluster":
+            assert request.since is not None
+            found = self._read(
+                reports.cluster_report, request.subject, request.since, request.until
+            )
+        else:
+            found = self._read(reports.node_report, request.subject)
+        return found
+
+    def report_files(
+        self, request: ReportRequest, forms: Sequence[str], table: str | None
+    ) -> dict[str, bytes]:
+        found = self.report(request)
+        rt, actor = self.runtime, self.actor
+        render = {
+            "pdf": lambda: reports.render_pdf(rt, actor, found),
+            "csv": lambda: reports.render_csv(rt, actor, found, table).encode(),
+            "json": lambda: reports.render_json(rt, actor, found).encode(),
+        }
+        return {form: render[form]() for form in forms}
+
+    def verify_report(self, content: bytes) -> Verification:
+        result: Verification = self._read(reports.verify_copy, content)
+        return result
+
+    def retry_deliveries(self, deployment_id: int) -> int:
+        return int(self._write(deliveries.retry_failed, deployment_id))
+
 
 class RemoteBackend(_Pages):
     def __init__(self, server: str, token: str | None) -> None:
@@ -194,8 +316,73 @@ class RemoteBackend(_Pages):
                 return status
             time.sleep(interval)
 
+    def import_inventory(self, path: Path) -> ImportSummary:
+        """The file is read here and sent; the server parses it, naming it by this path."""
+        return self.client.import_inventory(str(path), read_inventory_text(path))
+
+    def roles(self) -> RoleOverview:
+        return self.client.roles()
+
+    def grant_role(self, subject: str, grant: str) -> Binding:
+        return self.client.grant_role(subject, grant)
+
+    def revoke_role(self, binding_id: int) -> Binding:
+        return self.client.revoke_role(binding_id)
+
+    def create_token(self, name: str, days: int, scopes: list[str] | None) -> tuple[TokenInfo, str]:
+        return self.client.create_token(name, days, scopes)
+
+    def tokens(self, *, everyone: bool) -> list[TokenInfo]:
+        return self.client.tokens(everyone=everyone)
+
+    def revoke_token(self, token_id: int) -> TokenInfo:
+        return self.client.revoke_token(token_id)
+
+    def audit(self, filters: AuditFilter) -> list[AuditEntry]:
+        return self.client.audit(filters)
+
+    def verify_audit(self, head: str | None) -> AuditCheck:
+        return self.client.verify_audit(head)
+
+    def report(self, request: ReportRequest) -> Report:
+        """The server computes it and sends its JSON export; it is rendered here."""
+        params: dict[str, str] = {}
+        if request.kind == "cluster":
+            path = f"/reports/clusters/{request.subject}"
+            params = {"since": _iso(request.since), "until": _iso(request.until)}
+        else:
+            path = f"/reports/{request.kind}s/{request.subject}"
+        return self.client.report(path, params)
+
+    def report_files(
+        self, request: ReportRequest, forms: Sequence[str], table: str | None
+    ) -> dict[str, bytes]:
+        """Each file as the server renders it (and keeps on record)."""
+        params: dict[str, str] = {}
+        if request.kind == "cluster":
+            path = f"/reports/clusters/{request.subject}"
+            params = {"since": _iso(request.since), "until": _iso(request.until)}
+        else:
+            path = f"/reports/{request.kind}s/{request.subject}"
+        found = {}
+        for form in forms:
+            extra = {"table": table} if form == "csv" and table else {}
+            found[form] = self.client.report_file(path, {**params, **extra, "format": form})
+        return found
+
+    def verify_report(self, content: bytes) -> Verification:
+        return self.client.verify_report(content)
+
+    def retry_deliveries(self, deployment_id: int) -> int:
+        return self.client.retry_deliveries(deployment_id)
+
     def close(self) -> None:
         self.client.close()
+
+
+def _iso(moment: dt.datetime | None) -> str:
+    assert moment is not None, "a cluster report's period is set by the caller"
+    return moment.astimezone(dt.UTC).isoformat()
 
 
 def request_body(request: DeploymentRequest) -> dict[str, Any]:

@@ -17,10 +17,21 @@ from pydantic import TypeAdapter
 
 from squall.core.errors import SquallError
 from squall.core.reporting import ReportSection
+from squall.core.reports.exports import from_json
+from squall.core.reports.model import Report
+from squall.core.reports.verify import Verification
+from squall.core.services.access import (
+    AuditCheck,
+    AuditEntry,
+    AuditFilter,
+    Binding,
+    RoleOverview,
+    TokenInfo,
+)
 from squall.core.services.catalogue import TypeInfo
 from squall.core.services.deliveries import DeliveriesView
 from squall.core.services.deployments import PlanPreview
-from squall.core.services.inventory import NodeListing
+from squall.core.services.inventory import ImportSummary, NodeListing
 from squall.core.services.views import DeploymentView, LogChunk
 
 T = TypeVar("T")
@@ -122,7 +133,65 @@ class SquallClient:
     def types(self) -> list[TypeInfo]:
         return self._get_as(list[TypeInfo], "GET", "/types")
 
-    # --- plumbing --------------------------------------------------------------------
+    def import_inventory(self, name: str, content: str) -> ImportSummary:
+        body = {"name": name, "content": content}
+        return self._get_as(ImportSummary, "POST", "/inventory", json=body)
+
+    # --- access ----------------------------------------------------------------------
+
+    def roles(self) -> RoleOverview:
+        return self._get_as(RoleOverview, "GET", "/roles")
+
+    def grant_role(self, subject: str, grant: str) -> Binding:
+        return self._get_as(Binding, "POST", "/roles", json={"subject": subject, "grant": grant})
+
+    def revoke_role(self, binding_id: int) -> Binding:
+        return self._get_as(Binding, "DELETE", f"/roles/{binding_id}")
+
+    def create_token(self, name: str, days: int, scopes: list[str] | None) -> tuple[TokenInfo, str]:
+        body = {"name": name, "days": days, "scopes": scopes}
+        answer = self._call("POST", "/tokens", json=body).json()
+        return TypeAdapter(TokenInfo).validate_python(answer["info"]), str(answer["token"])
+
+    def tokens(self, *, everyone: bool) -> list[TokenInfo]:
+        return self._get_as(list[TokenInfo], "GET", "/tokens", params={"all": everyone})
+
+    def revoke_token(self, token_id: int) -> TokenInfo:
+        return self._get_as(TokenInfo, "DELETE", f"/tokens/{token_id}")
+
+    def audit(self, filters: AuditFilter) -> list[AuditEntry]:
+        params = {"actor": filters.actor, "action": filters.action, "limit": filters.limit}
+        given = {name: value for name, value in params.items() if value is not None}
+        return self._get_as(list[AuditEntry], "GET", "/audit", params=given)
+
+    def verify_audit(self, head: str | None) -> AuditCheck:
+        params = {"head": head} if head else {}
+        return self._get_as(AuditCheck, "GET", "/audit/verify", params=params)
+
+    # --- reports, deliveries, drift --------------------------------------------------
+
+    def report(self, path: str, params: dict[str, str]) -> Report:
+        """A report as the server computes it, read back from its JSON export."""
+        answer = self._call("GET", path, params={**params, "format": "json"})
+        return from_json(answer.content)
+
+    def get_json(self, path: str, params: dict[str, Any]) -> Any:
+        """Any GET route's JSON answer (for plugin commands given --server)."""
+        return self._call("GET", path, params=params).json()
+
+    def report_file(self, path: str, params: dict[str, str]) -> bytes:
+        """A report file as the server renders it (`format` in `params`)."""
+        return self._call("GET", path, params=params).content
+
+    def verify_report(self, content: bytes) -> Verification:
+        headers = {"Content-Type": "application/octet-stream"}
+        return self._get_as(
+            Verification, "POST", "/reports/verify", content=content, headers=headers
+        )
+
+    def retry_deliveries(self, deployment_id: int) -> int:
+        answer = self._call("POST", f"/deployments/{deployment_id}/deliveries/retry")
+        return int(answer.json()["retried"])
 
     def _get_as(self, kind: type[T] | Any, method: str, path: str, **options: Any) -> T:
         answer = self._call(method, path, **options)

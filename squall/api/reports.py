@@ -14,9 +14,11 @@ from starlette.responses import Response
 
 from squall.api.auth import request_actor
 from squall.core.auth import Actor
+from squall.core.errors import ValidationError
 from squall.core.models import utcnow
 from squall.core.reports.model import Report
 from squall.core.reports.period import parse_moment
+from squall.core.reports.verify import Verification
 from squall.core.runtime import Runtime
 from squall.core.services import reports
 
@@ -39,6 +41,7 @@ CONTENT: dict[int | str, dict[str, Any]] = {
     }
 }
 Build = Callable[[Session, Runtime, Actor], Report]
+MAX_COPY = 50_000_000
 
 
 def add_report_routes(router: APIRouter, runtime: Runtime) -> None:
@@ -62,6 +65,34 @@ def add_report_routes(router: APIRouter, runtime: Runtime) -> None:
             media_type=MEDIA[form],
             headers={"Content-Disposition": f'attachment; filename="{name}.{form}"'},
         )
+
+    @router.post(
+        "/reports/verify",
+        tags=["reports"],
+        response_model=Verification,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "description": "A PDF report or a JSON export, as it was downloaded.",
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            }
+        },
+    )
+    async def verify_report(request: Request) -> Any:
+        """Check a copy of a report against Squall: `problems` is empty when the copy is
+        what Squall computes from its database now."""
+        actor = request_actor(request)
+        content = await request.body()
+        if len(content) > MAX_COPY:
+            raise ValidationError(f"a report copy is at most {MAX_COPY // 1_000_000} MB")
+
+        def check() -> Verification:
+            with runtime.db.read() as session:
+                return reports.verify_copy(session, runtime, actor, content)
+
+        return await run_in_threadpool(check)
 
     @router.get(
         "/reports/deployments/{deployment_id}",

@@ -3,16 +3,16 @@ pages, so permissions, validation and audit apply unchanged. Authenticated by th
 guard (a session, or an API token: `Authorization: Bearer sq_…`); its OpenAPI document
 is /api/v1/openapi.json, behind the same guard.
 
-Answers are the core's own read models (frozen dataclasses), so the document describes
-exactly what a client gets, and a client can rebuild the same values from it."""
+Deployments are answered with the API's own models (`squall.api.schemas`), built from
+the core's one read model of a deployment, so the public API does not change when a page
+or a service does. Other answers are still the core's own values (frozen dataclasses);
+the document describes exactly what a client gets either way."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -26,7 +26,7 @@ from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from squall.api import backends
+from squall.api import backends, schemas
 from squall.api.auth import request_actor
 from squall.api.follow import follow_stream
 from squall.api.reports import add_report_routes
@@ -145,7 +145,10 @@ class NewBinding(BaseModel):
 
 
 class InventoryFile(BaseModel):
-    name: Text = Field(description="File name; its ending tells INI from YAML.")
+    name: Text = Field(
+        description="File name (or path); its ending tells INI from YAML, and it names the "
+        "source in errors and in the inventory."
+    )
     content: Annotated[str, Field(max_length=10_000_000)]
 
 
@@ -202,7 +205,7 @@ def register(app: FastAPI, runtime: Runtime) -> None:
 
     # --- deployments -----------------------------------------------------------------
 
-    @router.get("/deployments", tags=["deployments"], response_model=list[board.BoardRow])
+    @router.get("/deployments", tags=["deployments"], response_model=list[schemas.DeploymentRow])
     def list_deployments(
         request: Request,
         status: Annotated[list[str] | None, Query(description="Repeat for several.")] = None,
@@ -221,7 +224,8 @@ def register(app: FastAPI, runtime: Runtime) -> None:
             since=since,
             limit=limit,
         )
-        return reading(request, board.board, filters)
+        rows = reading(request, board.board, filters)
+        return [schemas.DeploymentRow.model_validate(row) for row in rows]
 
     @router.post("/deployments", status_code=201, tags=["deployments"], response_model=Created)
     def create_deployment(request: Request, body: NewDeployment) -> Any:
@@ -234,19 +238,23 @@ def register(app: FastAPI, runtime: Runtime) -> None:
         return reading(request, deployments.plan_preview, body.request())
 
     @router.get(
-        "/deployments/recent", tags=["deployments"], response_model=list[views.DeploymentView]
+        "/deployments/recent", tags=["deployments"], response_model=list[schemas.Deployment]
     )
     def recent_deployments(
         request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 20
     ) -> Any:
         """The most recent deployments in full (stages, failures), newest first."""
-        return reading(request, views.recent_deployments, limit=limit)
+        found = reading(request, views.recent_deployments, limit=limit)
+        return [schemas.Deployment.model_validate(view) for view in found]
 
     @router.get(
-        "/deployments/{deployment_id}", tags=["deployments"], response_model=views.DeploymentView
+        "/deployments/{deployment_id}", tags=["deployments"], response_model=schemas.Deployment
     )
     def get_deployment(request: Request, deployment_id: Id) -> Any:
-        return reading(request, views.deployment_view, deployment_id)
+        """A deployment in full: parameters (secrets masked), stages, failure points,
+        approvals, and what it waits for."""
+        view = reading(request, views.deployment_view, deployment_id)
+        return schemas.Deployment.model_validate(view)
 
     @router.get(
         "/deployments/{deployment_id}/tasks",
@@ -364,16 +372,24 @@ def register(app: FastAPI, runtime: Runtime) -> None:
     @router.post("/inventory", tags=["inventory"], response_model=inventory.ImportSummary)
     def import_inventory(request: Request, body: InventoryFile) -> Any:
         """Import clusters and nodes; each cluster in the file replaces the one of that name."""
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / (Path(body.name).name or "inventory.yaml")
-            path.write_text(body.content)
-            return writing(request, inventory.import_file, path)
+        return writing(request, inventory.import_text, body.content, body.name)
 
     @router.get("/types", tags=["types"], response_model=list[catalogue.TypeInfo])
     def list_types(request: Request) -> Any:
         return catalogue.types(runtime, request_actor(request))
 
     # --- access ----------------------------------------------------------------------
+
+    @router.get("/audit/verify", tags=["access"], response_model=access.AuditCheck)
+    def verify_audit(
+        request: Request,
+        head: Annotated[
+            str | None,
+            Query(max_length=64, description="A head hash noted earlier: is it still there?"),
+        ] = None,
+    ) -> Any:
+        """Check the audit log's hash chain: every edited, deleted or reordered record."""
+        return reading(request, access.verify_audit, head=head)
 
     @router.get("/audit", tags=["access"], response_model=list[access.AuditEntry])
     def audit(
@@ -392,9 +408,22 @@ def register(app: FastAPI, runtime: Runtime) -> None:
         )
         return CreatedToken(token=secret, info=info)
 
+    @router.get("/tokens", tags=["access"], response_model=list[access.TokenInfo])
+    def list_tokens(
+        request: Request,
+        everyone: Annotated[bool, Query(alias="all", description="Everyone's tokens.")] = False,
+    ) -> Any:
+        """Your API tokens (or everyone's, for who manages roles), never their secrets."""
+        return reading(request, access.tokens, everyone=everyone)
+
     @router.delete("/tokens/{token_id}", tags=["access"], response_model=access.TokenInfo)
     def revoke_token(request: Request, token_id: Id) -> Any:
         return writing(request, access.revoke_token, token_id)
+
+    @router.get("/roles", tags=["access"], response_model=access.RoleOverview)
+    def list_roles(request: Request) -> Any:
+        """Role bindings given in Squall, and the grants provider groups map to."""
+        return reading(request, access.role_overview)
 
     @router.post("/roles", status_code=201, tags=["access"], response_model=access.Binding)
     def grant_role(request: Request, body: NewBinding) -> Any:
@@ -413,6 +442,20 @@ def register(app: FastAPI, runtime: Runtime) -> None:
             grants=[str(grant) for grant in actor.all_grants()],
             scopes=sorted(actor.scopes) if actor.scopes is not None else None,
         )
+
+    @router.get("/jira/drift", tags=["integrations"], response_model=list[schemas.Drift])
+    def jira_drift(request: Request, limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> Any:
+        """Deployments without a ticket, and tickets whose deployment failed or never ran."""
+        from squall.core.commands import CommandContext
+        from squall.core.errors import ConfigError
+        from squall.integrations.jira.drift import find_drift
+        from squall.integrations.jira.settings import JiraSettings
+
+        settings = runtime.settings.section("jira", JiraSettings)
+        if not settings.configured:
+            raise ConfigError("JIRA is not configured: set jira.url and jira.token")
+        recent = CommandContext(runtime, request_actor(request)).deployments(limit)
+        return [schemas.Drift.model_validate(drift) for drift in find_drift(settings, recent)]
 
     add_report_routes(router, runtime)
 

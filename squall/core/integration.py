@@ -10,56 +10,25 @@ how an attempt went by returning (done) or raising `RetryLater`, `DeliveryFailed
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from squall.core.events import EventInfo
+from squall.core.readmodel import DeploymentRecord
 
 if TYPE_CHECKING:
-    from squall.core.models import Deployment
     from squall.core.services.views import DeploymentDetail
 
 
-@dataclass(frozen=True)
-class DeploymentInfo:
-    """A deployment as integrations see it."""
-
-    id: int
-    type: str
-    title: str
-    requester: str
-    ticket: str | None
-    status: str
-    target: str
-    environments: tuple[str, ...]
-    clusters: tuple[str, ...]
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
+@dataclass(frozen=True, kw_only=True)
+class DeploymentInfo(DeploymentRecord):
+    """A deployment as integrations see it: the record every view of it starts from."""
 
     @property
     def environment(self) -> str | None:
         """The environment its settings are taken from: the first it touches."""
         return self.environments[0] if self.environments else None
-
-    @classmethod
-    def from_row(cls, row: Deployment) -> DeploymentInfo:
-        return cls(
-            id=row.id,
-            type=row.type,
-            title=row.title,
-            requester=row.requester,
-            ticket=row.ticket,
-            status=row.status.value,
-            target=row.selector,
-            environments=tuple(row.scope.get("environments", ())),
-            clusters=tuple(row.scope.get("clusters", ())),
-            created_at=row.created_at,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-        )
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from squall.core.readmodel import DeploymentRecord
+
 
 @dataclass(frozen=True)
 class StepSummary:
@@ -35,21 +37,18 @@ class TaskSummary:
     finished_at: dt.datetime | None
 
 
-@dataclass(frozen=True)
-class DeploymentSummary:
-    id: int
-    type: str
-    title: str
-    status: str
-    requester: str
-    ticket: str | None
+@dataclass(frozen=True, kw_only=True)
+class DeploymentSummary(DeploymentRecord):
+    """A deployment for report plugins: its record, parameters and every node task."""
+
     params: Mapping[str, Any]
     """Secrets appear as `***`."""
-    selector: str
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
     tasks: tuple[TaskSummary, ...]
+
+    @property
+    def selector(self) -> str:
+        """The target selector (the record's `target`), by its earlier name."""
+        return self.target
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from squall.core.inventory.loader import (
     detect_format,
     load_inventory,
     parse_inventory,
+    read_inventory_text,
 )
 from squall.core.inventory.model import ClusterSpec, InventorySpec, NodeSpec, Transport
 from squall.core.inventory.selectors import (
@@ -37,4 +38,5 @@ __all__ = [
     "parse_inventory",
     "parse_selector",
     "parse_squall_yaml",
+    "read_inventory_text",
 ]

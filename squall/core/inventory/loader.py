@@ -30,6 +30,11 @@ _YAML_KEY_LINE = re.compile(r"^(---|[\w.-]+:(\s|$))")
 
 def load_inventory(path: Path) -> InventorySpec:
     """Read and parse the inventory file at `path`; any problem raises `InventoryError`."""
+    return parse_inventory(read_inventory_text(path), str(path))
+
+
+def read_inventory_text(path: Path) -> str:
+    """The text of the inventory file at `path`; `InventoryError` when it cannot be read."""
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -44,7 +49,7 @@ def load_inventory(path: Path) -> InventorySpec:
         raise InventoryError("the file is not UTF-8 text", source=source, line=line) from None
     except OSError as error:
         raise InventoryError(f"cannot read the file: {error.strerror}", source=source) from None
-    return parse_inventory(text, source)
+    return text
 
 
 def parse_inventory(text: str, source: str) -> InventorySpec:

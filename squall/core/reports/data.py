@@ -28,6 +28,7 @@ from squall.core.models import (
     StepResult,
     TaskAttempt,
 )
+from squall.core.readmodel import record_fields
 from squall.core.reporting import DeploymentSummary, ReportSection, StepSummary, TaskSummary
 from squall.core.reports.model import (
     ApprovalLine,
@@ -268,17 +269,8 @@ def _summary(
     redact: Redactor,
 ) -> DeploymentSummary:
     return DeploymentSummary(
-        id=deployment.id,
-        type=deployment.type,
-        title=deployment.title,
-        status=deployment.status.value,
-        requester=deployment.requester,
-        ticket=deployment.ticket,
+        **record_fields(deployment),
         params=redacted_params(deployment.params),
-        selector=deployment.selector,
-        created_at=deployment.created_at,
-        started_at=deployment.started_at,
-        finished_at=deployment.finished_at,
         tasks=tuple(
             TaskSummary(
                 node=task.node_name,

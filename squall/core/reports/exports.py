@@ -5,18 +5,30 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic import ValidationError as Malformed
 
 from squall.core.errors import ValidationError
 from squall.core.reports.fingerprint import (
     CSV_MARK,
     FORMAT,
     digest,
+    fingerprint,
     generation_of,
     kind_of,
+    parse_moment,
     report_data,
     request_of,
 )
-from squall.core.reports.model import Report
+from squall.core.reports.model import (
+    ClusterReport,
+    DeploymentReport,
+    Generation,
+    NodeReport,
+    Report,
+)
 from squall.core.reports.tables import MAIN_TABLE, Cell, tables
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -72,6 +84,34 @@ def to_json(report: Report) -> str:
         "data": data,
     }
     return json.dumps(document, indent=1, ensure_ascii=False)
+
+
+KINDS: dict[str, type[Any]] = {
+    "deployment": DeploymentReport,
+    "cluster": ClusterReport,
+    "node": NodeReport,
+}
+
+
+def from_json(text: str | bytes) -> Report:
+    """The report a JSON export was made from (a remote Squall's answer, read back to be
+    rendered here). ValidationError unless it is whole: its data must hash to its
+    fingerprint once read back."""
+    try:
+        document = json.loads(text)
+        data = dict(document["data"])
+        kind = KINDS[data.pop("kind")]
+        data.pop("format")
+        generated = document["generated"]
+        data["generation"] = Generation(
+            parse_moment(generated["at"]), generated["by"], generated["squall_version"]
+        )
+        report: Report = TypeAdapter(kind).validate_python(data)
+    except (KeyError, TypeError, ValueError, Malformed):
+        raise ValidationError("not a whole Squall report export") from None
+    if fingerprint(report) != document.get("sha256"):
+        raise ValidationError("the report export does not read back to the data it holds")
+    return report
 
 
 def _safe(cell: Cell) -> Cell:

@@ -146,6 +146,18 @@ def bindings(session: Session, rt: Runtime, actor: Actor) -> list[Binding]:
     return [_binding(b) for b in session.scalars(select(RoleBinding).order_by(RoleBinding.subject))]
 
 
+@dataclass(frozen=True)
+class RoleOverview:
+    bindings: tuple[Binding, ...]
+    provider_groups: Mapping[str, str]
+    """`sso.roles`: the grants each group of the identity provider maps to."""
+
+
+def role_overview(session: Session, rt: Runtime, actor: Actor) -> RoleOverview:
+    """Role bindings given in Squall, and the roles provider groups map to."""
+    return RoleOverview(tuple(bindings(session, rt, actor)), dict(rt.settings.sso.roles))
+
+
 def _binding(binding: RoleBinding) -> Binding:
     return Binding(
         binding.id, binding.subject, binding.grant, binding.created_by, binding.created_at

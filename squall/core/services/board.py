@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from squall.core.auth import Actor, AuthTarget, authorize
 from squall.core.models import Deployment, DeploymentHold, NodeTask, Stage, StepResult, utcnow
 from squall.core.permissions import Permission
+from squall.core.readmodel import DeploymentRecord, record_fields
 from squall.core.runtime import Runtime
 from squall.core.services.deployments import visible
 from squall.core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus
@@ -60,19 +61,10 @@ class Segment:
     """The green part of the bar: only nodes that got the change."""
 
 
-@dataclass(frozen=True)
-class BoardRow:
-    id: int
-    type: str
-    title: str
-    status: str
-    requester: str
-    ticket: str | None
-    target: str
-    clusters: tuple[str, ...]
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
+@dataclass(frozen=True, kw_only=True)
+class BoardRow(DeploymentRecord):
+    """A deployment on the board: its phase bar, progress, latest failure, time left."""
+
     segments: tuple[Segment, ...]
     total: int
     done: int
@@ -137,20 +129,12 @@ def board(
     ):
         stages[stage.deployment_id].append(stage)
     counts: dict[int, Counter[TaskStatus]] = defaultdict(Counter)
-    clusters: dict[int, set[str]] = defaultdict(set)
-    for deployment_id, stage_id, cluster, status, count in session.execute(
-        select(
-            NodeTask.deployment_id,
-            NodeTask.stage_id,
-            NodeTask.cluster_name,
-            NodeTask.status,
-            func.count(),
-        )
+    for stage_id, status, count in session.execute(
+        select(NodeTask.stage_id, NodeTask.status, func.count())
         .where(NodeTask.deployment_id.in_(ids))
-        .group_by(NodeTask.deployment_id, NodeTask.stage_id, NodeTask.cluster_name, NodeTask.status)
+        .group_by(NodeTask.stage_id, NodeTask.status)
     ):
         counts[stage_id][status] += count
-        clusters[deployment_id].add(cluster)
     failures = _latest_failures(session, ids)
     holds = _open_holds(session, ids)
     estimates = Estimator(session, stages, counts, {d.id: d.type for d in deployments})
@@ -160,17 +144,7 @@ def board(
         deploying = [segment for segment in segments if segment.kind == StageKind.DEPLOY]
         rows.append(
             BoardRow(
-                id=deployment.id,
-                type=deployment.type,
-                title=deployment.title,
-                status=deployment.status.value,
-                requester=deployment.requester,
-                ticket=deployment.ticket,
-                target=deployment.selector,
-                clusters=tuple(sorted(clusters[deployment.id])),
-                created_at=deployment.created_at,
-                started_at=deployment.started_at,
-                finished_at=deployment.finished_at,
+                **record_fields(deployment),
                 segments=segments,
                 total=sum(segment.total for segment in deploying),
                 done=sum(segment.done for segment in deploying),

@@ -15,7 +15,7 @@ from squall.core import audit
 from squall.core.auth import Actor, AuthTarget, authorize
 from squall.core.errors import InventoryError
 from squall.core.events import emit
-from squall.core.inventory import InventorySpec, load_inventory, parse_selector
+from squall.core.inventory import InventorySpec, load_inventory, parse_inventory, parse_selector
 from squall.core.models import Cluster, Deployment, Node, NodeTask, utcnow
 from squall.core.permissions import Permission
 from squall.core.plan import NodeInfo
@@ -120,6 +120,13 @@ def import_inventory(
 
 def import_file(session: Session, rt: Runtime, actor: Actor, path: Path) -> ImportSummary:
     return import_inventory(session, rt, actor, load_inventory(path))
+
+
+def import_text(
+    session: Session, rt: Runtime, actor: Actor, text: str, source: str
+) -> ImportSummary:
+    """Import an inventory sent as text (over the API); `source` names it, like a path."""
+    return import_inventory(session, rt, actor, parse_inventory(text, source))
 
 
 def all_nodes(session: Session) -> list[NodeInfo]:

@@ -26,6 +26,7 @@ from squall.core.models import (
     StepResult,
 )
 from squall.core.permissions import Permission
+from squall.core.readmodel import DeploymentRecord, record_fields
 from squall.core.reporting import DeploymentSummary, ReportSection
 from squall.core.reports import data
 from squall.core.runtime import Runtime
@@ -102,20 +103,12 @@ class ApprovalView:
     comment: str | None
 
 
-@dataclass(frozen=True)
-class DeploymentView:
-    id: int
-    type: str
-    title: str
-    status: str
-    requester: str
-    ticket: str | None
-    target: str
-    attempt: int
+@dataclass(frozen=True, kw_only=True)
+class DeploymentView(DeploymentRecord):
+    """A deployment in detail: its stages' progress, failure points and approvals."""
+
     params: Mapping[str, Any]
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
+    """Secrets appear as `***`."""
     stages: tuple[StageProgress, ...]
     failures: tuple[FailurePoint, ...]
     """Nodes that failed, could not decide, or failed and were set aside (`excluded`)."""
@@ -243,18 +236,8 @@ def deployment_view(
         )
     )
     return DeploymentView(
-        id=deployment.id,
-        type=deployment.type,
-        title=deployment.title,
-        status=deployment.status.value,
-        requester=deployment.requester,
-        ticket=deployment.ticket,
-        target=deployment.selector,
-        attempt=deployment.attempt,
+        **record_fields(deployment),
         params=redacted_params(deployment.params),
-        created_at=deployment.created_at,
-        started_at=deployment.started_at,
-        finished_at=deployment.finished_at,
         stages=stages,
         failures=failures,
         approvals=tuple(

@@ -7,13 +7,16 @@ from contextlib import AbstractContextManager
 from typing import Annotated
 
 import typer
+from pydantic import TypeAdapter
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from squall import CommandContext, ConfigError
-from squall.integrations.jira.drift import find_drift
+from squall.integrations.jira.drift import Drift, find_drift
 from squall.integrations.jira.settings import JiraSettings
+
+DRIFTS = TypeAdapter(list[Drift])
 
 
 def jira_commands(open_squall: Callable[[], AbstractContextManager[CommandContext]]) -> typer.Typer:
@@ -25,10 +28,13 @@ def jira_commands(open_squall: Callable[[], AbstractContextManager[CommandContex
     ) -> None:
         """Deployments without a ticket, and tickets whose deployment failed or never ran."""
         with open_squall() as squall:
-            settings = squall.settings.section("jira", JiraSettings)
-            if not settings.configured:
-                raise ConfigError("JIRA is not configured: set jira.url and jira.token")
-            found = find_drift(settings, squall.deployments(limit))
+            if squall.remote:  # the server knows JIRA: ask its API
+                found = DRIFTS.validate_python(squall.get("/jira/drift", limit=limit))
+            else:
+                settings = squall.settings.section("jira", JiraSettings)
+                if not settings.configured:
+                    raise ConfigError("JIRA is not configured: set jira.url and jira.token")
+                found = find_drift(settings, squall.deployments(limit))
         table = Table("problem", "deployment", "ticket", "status", "environment", "by", "title")
         table.box = box.SIMPLE_HEAD
         for item in found:

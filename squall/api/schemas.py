@@ -1,0 +1,184 @@
+"""What the REST API answers about deployments: models of its own, so the public API
+changes only when this file does, never because a page or a service changed shape.
+
+Every deployment answer extends `DeploymentFields`, which has the fields of the core's one
+read model of a deployment (`squall.core.readmodel.DeploymentRecord`), and each model is
+built from the core's value with `Model.model_validate(value)`. Field descriptions are
+the attribute docstrings below, published in the OpenAPI document."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(from_attributes=True, frozen=True, use_attribute_docstrings=True)
+
+
+class DeploymentFields(Schema):
+    """What every answer about a deployment starts with."""
+
+    id: int
+    """The deployment's number."""
+    type: str
+    """The deployment type's name (`noop`, `config_change`, `group`, …)."""
+    title: str
+    """What it does, in a line."""
+    status: str
+    """pending, awaiting_approval, running, paused, succeeded, failed, cancelled or
+    rolled_back."""
+    requester: str
+    """Who asked for it."""
+    ticket: str | None
+    """Its JIRA ticket key, if any."""
+    target: str
+    """The selector it was created with (`cluster:web*`, `tag:db`, …)."""
+    attempt: int
+    """1, then one more for every retry of its failed nodes."""
+    environments: list[str]
+    """The environments of the nodes it targets, sorted."""
+    clusters: list[str]
+    """The clusters of the nodes it targets, sorted."""
+    created_at: dt.datetime
+    """When it was asked for (UTC)."""
+    started_at: dt.datetime | None
+    """When its first stage started; null before."""
+    finished_at: dt.datetime | None
+    """When it reached a final status; null before."""
+
+
+# --- a deployment in detail -------------------------------------------------------------
+
+
+class Stage(Schema):
+    """One stage (a phase, a wave, a health check, a rollback) and how far it got."""
+
+    name: str
+    """The stage's name (`lightning`, `thunder 1`, `deploy`, …)."""
+    kind: str
+    """deploy, check (a health check) or rollback."""
+    status: str
+    """pending, waiting (for approval), running, halting, baking, succeeded, failed,
+    skipped or cancelled."""
+    total: int
+    """Node tasks in the stage."""
+    counts: dict[str, int]
+    """Node tasks by status; `queued` counts pending ones whose node another deployment
+    holds."""
+    clusters: dict[str, dict[str, int]]
+    """The same counts per cluster."""
+    gate: bool
+    """Whether a person must approve the stage before it starts."""
+    approvals: int
+    """Approvals given to the gate."""
+    approvals_required: int
+    """Approvals the gate needs."""
+    bake_seconds: float
+    """How long the stage waits after its nodes are done before the next one starts."""
+    bake_until: dt.datetime | None
+    """When its bake time ends, while it bakes."""
+    started_at: dt.datetime | None
+    """When its first node task started."""
+    finished_at: dt.datetime | None
+    """When its last node task finished."""
+
+
+class Failure(Schema):
+    """Where a node failed: the stage, the step, the exit code or error, the last lines."""
+
+    node: str
+    cluster: str
+    stage: str
+    status: str
+    """failed, interrupted or inconclusive."""
+    attempt: int
+    """The deployment's attempt the failure belongs to."""
+    step: str | None
+    """The step that failed; null when the node could not be reached."""
+    exit_code: int | None
+    error: str | None
+    last_lines: list[str]
+    """The last lines of the node's output."""
+    finished_at: dt.datetime | None
+
+
+class Approval(Schema):
+    """Someone approving a gate."""
+
+    stage: str
+    """The stage whose gate was approved."""
+    actor: str
+    """Who approved it."""
+    at: dt.datetime
+    comment: str | None
+
+
+class Deployment(DeploymentFields):
+    """A deployment in full: its parameters, stages, failure points and approvals."""
+
+    params: dict[str, Any]
+    """Its parameters, as validated by its type; secrets appear as `***`."""
+    stages: list[Stage]
+    """In the order they run."""
+    failures: list[Failure]
+    """Every node that failed, in the order they failed."""
+    approvals: list[Approval]
+    """Approvals of its gates, oldest first."""
+    waiting_for: str | None
+    """What a person must do for it to go on (promote a gate, resume), if anything."""
+    counts: dict[str, int]
+    """Node tasks by status, over every stage."""
+    node_count: int
+    """Nodes it deploys to (health checks and rollbacks come back to the same nodes)."""
+
+
+# --- a deployment on the board ------------------------------------------------------------
+
+
+class Segment(Schema):
+    """One stage in a deployment's phase bar."""
+
+    name: str
+    kind: str
+    status: str
+    total: int
+    done: int
+    failed: int
+    running: int
+
+
+class DeploymentRow(DeploymentFields):
+    """A deployment as the board lists it: progress, latest failure, time left."""
+
+    segments: list[Segment]
+    """Its stages, in order, for a phase bar."""
+    total: int
+    """Node tasks of its deploy stages."""
+    done: int
+    """Of those, how many are finished (whatever the outcome)."""
+    failed: int
+    """Node tasks that failed, in any stage."""
+    running: int
+    """Node tasks running now."""
+    failure: str | None
+    """The latest failure point, in a line."""
+    eta_seconds: float | None
+    """Estimated seconds left (gates excluded), from earlier durations of the same steps;
+    null when final or unknown."""
+    held_by: str | None
+    """The outside condition it waits for (a JIRA ticket's status, say), if any."""
+
+
+# --- integrations -----------------------------------------------------------------------
+
+
+class Drift(Schema):
+    """A deployment JIRA should know about but does not, or whose ticket tells a story
+    that did not happen."""
+
+    problem: str
+    """`no ticket`, `deployment failed` or `never ran`."""
+    deployment: DeploymentFields

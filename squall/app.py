@@ -902,9 +902,15 @@ def plugin_new(
     console.print(f"next: cd {created} && pip install -e . && pytest")
 
 
-def main() -> None:
+@functools.cache
+def add_plugin_commands() -> None:
+    """Every plugin's commands (`squall_register_commands`), added once."""
     try:
         plugin_host().hook.squall_register_commands(app=cli, open_squall=open_squall)
     except SquallError as exc:
         fail(exc)
+
+
+def main() -> None:
+    add_plugin_commands()
     sys.exit(cli())

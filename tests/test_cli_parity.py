@@ -28,10 +28,12 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from squall import app
-from squall.app import cli
+from squall.app import add_plugin_commands, cli
 from squall.core.auth import Actor, Grant
 from squall.core.models import Delivery, Event, utcnow
 from squall.core.services import access
+
+add_plugin_commands()  # `jira drift` and the other plugins' commands, as `squall` has them
 
 JIRA = {"SQUALL_JIRA__URL": "http://127.0.0.1:9/never-asked", "SQUALL_JIRA__TOKEN": "not-used"}
 """JIRA configured (for `jira drift`), never reached: no process here delivers."""
@@ -90,8 +92,9 @@ def _when(shown: str) -> str:
 
 
 def _audited(shown: str) -> str:
-    """The audit log says how each action came: over the API (`via=token`) or here."""
-    return _when(shown).replace("via=token", "via=local")
+    """The audit log says how each action came: over the API (`via=token`) or here; the
+    report copies each side issued hash their own generation times."""
+    return re.sub(r"\b[0-9a-f]{64}\b", "HASH", _when(shown).replace("via=token", "via=local"))
 
 
 def _chained(shown: str) -> str:
@@ -234,9 +237,14 @@ def test_a_command_says_the_same_here_and_over_http(
 
 def test_the_files_written_over_http_are_the_ones_written_here(pair: Pair) -> None:
     remote, local = pair.root / "out-remote", pair.root / "out-local"
-    for name in ("d1.csv", "audit.csv"):
-        assert (remote / name).read_text() == (local / name).read_text(), name
-    assert (remote / "d1.csv").read_text().count("\n") == 5  # a header and four nodes
+    assert (remote / "audit.csv").read_text() == (local / "audit.csv").read_text()
+    over_http, here = ((folder / "d1.csv").read_text().split("\n", 1) for folder in (remote, local))
+    assert over_http[1] == here[1]  # every row; the first line names the copy
+    claims = [json.loads(line.removeprefix("#squall ")) for line in (over_http[0], here[0])]
+    assert (
+        claims[0]["sha256"] == claims[1]["sha256"] and claims[0]["request"] == claims[1]["request"]
+    )
+    assert (remote / "d1.csv").read_text().count("\n") == 6  # claims, a header, four nodes
     for name in ("d1.json", "db-1.json"):
         over_http, here = (json.loads((folder / name).read_text()) for folder in (remote, local))
         assert over_http["generated"]["by"] == here["generated"]["by"] == ME.name

@@ -172,7 +172,7 @@ class SquallClient:
 
     def report(self, path: str, params: dict[str, str]) -> Report:
         """A report as the server computes it, read back from its JSON export."""
-        answer = self._call("GET", path, params={**params, "format": "json"})
+        answer = self._call("GET", path, params={**params, "format": "json", "preview": "true"})
         return from_json(answer.content)
 
     def get_json(self, path: str, params: dict[str, Any]) -> Any:

@@ -41,23 +41,31 @@ CONTENT: dict[int | str, dict[str, Any]] = {
     }
 }
 Build = Callable[[Session, Runtime, Actor], Report]
+Preview = Annotated[
+    bool,
+    Query(
+        description="To show, not to keep: the copy is not recorded, so `report verify` "
+        "will not accept it. Default: a copy Squall keeps on record."
+    ),
+]
 MAX_COPY = 50_000_000
 
 
 def add_report_routes(router: APIRouter, runtime: Runtime) -> None:
     async def download(
-        request: Request, name: str, build: Build, form: str, table: str | None
+        request: Request, name: str, build: Build, form: str, table: str | None, preview: bool
     ) -> Response:
         actor = request_actor(request)
+        keep = not preview
 
         def render() -> bytes | str:
             with runtime.db.read() as session:
                 report = build(session, runtime, actor)
             if form == "pdf":
-                return reports.render_pdf(runtime, actor, report)
+                return reports.render_pdf(runtime, actor, report, keep=keep)
             if form == "csv":
-                return reports.render_csv(runtime, actor, report, table)
-            return reports.render_json(runtime, actor, report)
+                return reports.render_csv(runtime, actor, report, table, keep=keep)
+            return reports.render_json(runtime, actor, report, keep=keep)
 
         content = await run_in_threadpool(render)
         return Response(
@@ -105,6 +113,7 @@ def add_report_routes(router: APIRouter, runtime: Runtime) -> None:
         deployment_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
         format: Format = "pdf",
         table: Annotated[str | None, Query(max_length=100)] = None,
+        preview: Preview = False,
     ) -> Response:
         """Who, what, when, parameters (secrets masked), approvals, results per stage,
         cluster and node, error signatures and the timeline."""
@@ -114,6 +123,7 @@ def add_report_routes(router: APIRouter, runtime: Runtime) -> None:
             lambda s, rt, actor: reports.deployment_report(s, rt, actor, deployment_id),
             format,
             table,
+            preview,
         )
 
     @router.get(
@@ -126,6 +136,7 @@ def add_report_routes(router: APIRouter, runtime: Runtime) -> None:
         until: Moment | None = None,
         format: Format = "pdf",
         table: Annotated[str | None, Query(max_length=100)] = None,
+        preview: Preview = False,
     ) -> Response:
         """Deployments on a cluster over a period: success rate, failures by node and step,
         durations."""
@@ -136,7 +147,7 @@ def add_report_routes(router: APIRouter, runtime: Runtime) -> None:
             end = parse_moment(until, now) if until else now
             return reports.cluster_report(session, rt, actor, cluster, start, end)
 
-        return await download(request, f"squall-cluster-{cluster}", build, format, table)
+        return await download(request, f"squall-cluster-{cluster}", build, format, table, preview)
 
     @router.get(
         "/reports/nodes/{node}", tags=["reports"], response_class=Response, responses=CONTENT
@@ -146,6 +157,7 @@ def add_report_routes(router: APIRouter, runtime: Runtime) -> None:
         node: Name,
         format: Format = "pdf",
         table: Annotated[str | None, Query(max_length=100)] = None,
+        preview: Preview = False,
     ) -> Response:
         """A node's deployment history, the last version deployed, its failure rate."""
         return await download(
@@ -154,4 +166,5 @@ def add_report_routes(router: APIRouter, runtime: Runtime) -> None:
             lambda s, rt, actor: reports.node_report(s, rt, actor, node),
             format,
             table,
+            preview,
         )

@@ -157,19 +157,28 @@ def choices(session: Session, rt: Runtime, actor: Actor, *, limit: int = 200) ->
     )
 
 
-def render_pdf(rt: Runtime, actor: Actor | None, report: Report) -> bytes:
+def render_pdf(rt: Runtime, actor: Actor | None, report: Report, *, keep: bool = True) -> bytes:
     """The report as a PDF: a summary page (status, key figures, charts), then tables
     whose headers repeat on every page; each page's footer names who generated it and
     when, and the SHA-256 of the report's data (`squall report verify FILE` checks it).
 
     The copy is kept on record (`report_copies`, and the audit log) so that it still
-    verifies after the deployment moves on."""
+    verifies after the deployment moves on; `keep=False` for a preview, which does not
+    verify."""
     content = pdf.render(report)
-    _issue(rt, actor, report, "pdf", content)
+    if keep:
+        _issue(rt, actor, report, "pdf", content)
     return content
 
 
-def render_csv(rt: Runtime, actor: Actor | None, report: Report, table: str | None = None) -> str:
+def render_csv(
+    rt: Runtime,
+    actor: Actor | None,
+    report: Report,
+    table: str | None = None,
+    *,
+    keep: bool = True,
+) -> str:
     """The report's main table as CSV: one row per node task for a deployment, per
     deployment for a cluster, per node task in its history for a node. Name another
     `table` (`clusters`, `stages`, `approvals`, `signatures`, `timeline`, `attempts`,
@@ -178,15 +187,17 @@ def render_csv(rt: Runtime, actor: Actor | None, report: Report, table: str | No
     {...}`) names the report and its fingerprint. Cells a spreadsheet would run as a
     formula start with an apostrophe. Kept on record like a PDF."""
     content = exports.to_csv(report, table)
-    _issue(rt, actor, report, "csv", content.encode())
+    if keep:
+        _issue(rt, actor, report, "csv", content.encode())
     return content
 
 
-def render_json(rt: Runtime, actor: Actor | None, report: Report) -> str:
+def render_json(rt: Runtime, actor: Actor | None, report: Report, *, keep: bool = True) -> str:
     """Every table of the report, its full data and that data's SHA-256, as JSON. A
     JSON export is checked by `squall report verify` like a PDF. Kept on record."""
     content = exports.to_json(report)
-    _issue(rt, actor, report, "json", content.encode())
+    if keep:
+        _issue(rt, actor, report, "json", content.encode())
     return content
 
 

@@ -132,7 +132,9 @@ def backend() -> Iterator[Backend]:
                 remote.close()
             return
         with open_runtime() as runtime:
-            yield LocalBackend(runtime, local_operator())
+            local = LocalBackend(runtime, local_operator())
+            local.reap()
+            yield local
     except SquallError as exc:
         fail(exc)
 
@@ -240,7 +242,8 @@ def resume(
     deployment_id: Annotated[int, typer.Argument(metavar="ID")],
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
 ) -> None:
-    """Resume a paused deployment (accepting an inconclusive health check) and run it here."""
+    """Resume a paused deployment (accepting an inconclusive health check), or one whose
+    process died (orphaned), and run it here."""
     _act_and_run("resume", deployment_id, follow, "resumed")
 
 
@@ -275,6 +278,12 @@ def _act(action: str, deployment_id: int, done: str) -> None:
     with backend() as squall_:
         squall_.act(action, deployment_id)
         console.print(f"deployment {deployment_id} {done}")
+        running = squall_.view(deployment_id).counts.get("running", 0)
+        if running and action == "cancel":
+            console.print(
+                f"{running} node task(s) still running: their workers stop them now; a dead "
+                "worker's tasks end when its claim runs out (see `squall status`)"
+            )
 
 
 def _act_and_run(

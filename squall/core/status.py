@@ -126,7 +126,7 @@ STAGE_TRANSITIONS: dict[StageStatus, frozenset[StageStatus]] = {
     # Retried, or set aside and continued.
     S.FAILED: frozenset({S.PENDING, S.RUNNING}),
     S.SKIPPED: frozenset({S.PENDING}),
-    S.CANCELLED: frozenset(),
+    S.CANCELLED: frozenset({S.PENDING}),  # retried after an abort
 }
 
 TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
@@ -136,7 +136,7 @@ TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     T.FAILED: frozenset({T.PENDING, T.EXCLUDED}),
     T.INCONCLUSIVE: frozenset({T.PENDING}),
     T.SKIPPED: frozenset({T.PENDING, T.EXCLUDED}),
-    T.CANCELLED: frozenset(),
+    T.CANCELLED: frozenset({T.PENDING}),  # retried after an abort
     T.INTERRUPTED: frozenset({T.PENDING, T.FAILED, T.EXCLUDED}),
     T.EXCLUDED: frozenset(),
 }

@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from squall.core.auth import Actor, AuthTarget, authorize, is_allowed
+from squall.core.engine.orphans import is_orphaned
 from squall.core.models import (
     Approval,
     Deployment,
@@ -87,6 +88,16 @@ class FailurePoint:
 
 
 @dataclass(frozen=True)
+class Rerun:
+    """A step that was running when its worker stopped and ran again: it may have run twice."""
+
+    node: str
+    step: str
+    attempt: int
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
 class ApprovalView:
     stage: str
     actor: str
@@ -113,6 +124,8 @@ class DeploymentView:
     approvals: tuple[ApprovalView, ...]
     waiting_for: str | None
     """What a person must do for it to go on (promote a gate, resume), if anything."""
+    reruns: tuple[Rerun, ...] = ()
+    """Steps that ran again after their worker stopped mid-step, oldest first."""
 
     @property
     def counts(self) -> Counter[str]:
@@ -247,6 +260,24 @@ def deployment_view(
             for approval, stage_name in approvals
         ),
         waiting_for=_waiting_for(session, deployment, stages),
+        reruns=_reruns(session, deployment_id),
+    )
+
+
+def _reruns(session: Session, deployment_id: int) -> tuple[Rerun, ...]:
+    return tuple(
+        Rerun(
+            node=str(event.data.get("node", "")),
+            step=str(event.data["step"]),
+            attempt=int(event.data.get("attempt", 1)),
+            at=event.created_at,
+        )
+        for event in session.scalars(
+            select(Event)
+            .where(Event.deployment_id == deployment_id, Event.kind == "task.requeued")
+            .order_by(Event.id)
+        )
+        if event.data.get("step")
     )
 
 
@@ -264,6 +295,11 @@ def _waiting_for(
         ).all()
         if held:
             return "; ".join(held)
+    if is_orphaned(session, deployment):
+        return (
+            f"a process to run it (orphaned: the one running it stopped mid-step): "
+            f"`squall resume {deployment.id}` runs it here, `squall abort {deployment.id}` ends it"
+        )
     if deployment.status == D.AWAITING_APPROVAL:
         for stage in stages:
             if stage.status == "waiting":

@@ -278,12 +278,6 @@ def _act(action: str, deployment_id: int, done: str) -> None:
     with backend() as squall_:
         squall_.act(action, deployment_id)
         console.print(f"deployment {deployment_id} {done}")
-        running = squall_.view(deployment_id).counts.get("running", 0)
-        if running and action == "cancel":
-            console.print(
-                f"{running} node task(s) still running: their workers stop them now; a dead "
-                "worker's tasks end when its claim runs out (see `squall status`)"
-            )
 
 
 def _act_and_run(

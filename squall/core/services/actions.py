@@ -177,9 +177,9 @@ def retry(
     if deployment.status not in RETRYABLE:
         orphaned = deployment.status == D.RUNNING and is_orphaned(session, deployment)
         raise InvalidTransition(
-            f"deployment {deployment_id} is orphaned (the process running it stopped) and "
-            f"its interrupted nodes are queued again: `squall resume {deployment_id}` runs "
-            f"them, `squall abort {deployment_id}` ends it"
+            f"deployment {deployment_id} is orphaned (the process running it stopped): "
+            f"`squall resume {deployment_id}` runs it here (then retry what failed), "
+            f"`squall abort {deployment_id}` ends it"
             if orphaned
             else f"cannot retry a deployment that is {deployment.status.value}"
         )

@@ -149,7 +149,9 @@ def backend() -> Iterator[Backend]:
                 remote.close()
             return
         with open_runtime() as runtime:
-            yield LocalBackend(runtime, local_operator())
+            local = LocalBackend(runtime, local_operator())
+            local.reap()
+            yield local
     except SquallError as exc:
         fail(exc)
 
@@ -280,7 +282,8 @@ def resume(
     deployment_id: Annotated[int, typer.Argument(metavar="ID")],
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
 ) -> None:
-    """Resume a paused deployment (accepting an inconclusive health check) and run it here."""
+    """Resume a paused deployment (accepting an inconclusive health check), or one whose
+    process died (orphaned), and run it here."""
     _act_and_run("resume", deployment_id, follow, "resumed")
 
 

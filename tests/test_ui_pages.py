@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from crashes import crashed_mid_step
 from nicegui import ui
 from nicegui.elements.upload_files import SmallFileUpload
 from nicegui.testing import User
@@ -232,3 +233,21 @@ async def test_promote_shows_for_an_approver_who_did_not_request_it(
     await eventually(lambda: squall.view(waiting.id).status == "succeeded")
     (approval,) = squall.view(waiting.id).approvals
     assert approval.actor == squall.actor.name
+
+
+async def test_the_timeline_says_which_step_may_have_run_twice_after_a_crash(
+    console_env: Path, user: User, squall: SquallHarness
+) -> None:
+    deployment_id = crashed_mid_step(
+        squall, "cache_rebuild", "host:lab-web-1", {"rebuild_command": ["true"]}
+    )
+    # The console's own engine takes the orphaned deployment up and runs the step again.
+    await eventually(lambda: squall.view(deployment_id).status == "succeeded")
+    await user.open(f"/deployments/{deployment_id}")
+    timeline = user.find(marker="timeline").elements.pop()
+    assert "data-rerun" in timeline.content
+    assert (
+        "lab-web-1: step rebuild (attempt 1) was running when its worker stopped"
+        in timeline.content
+    )
+    assert "this step may have run twice" in timeline.content

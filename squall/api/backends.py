@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 from pydantic import TypeAdapter
 
 from squall.core.auth import Actor
+from squall.core.engine.progress import reap_expired
 from squall.core.engine.worker import run_until_settled
 from squall.core.inventory import read_inventory_text
 from squall.core.reporting import ReportSection
@@ -144,6 +145,12 @@ class LocalBackend(_Pages):
     def __init__(self, runtime: Runtime, actor: Actor) -> None:
         self.runtime = runtime
         self.actor = actor
+
+    def reap(self) -> None:
+        """Take back the tasks of workers that died (a killed `squall deploy`): with no
+        server or worker running, nobody else would, and the deployment would look busy."""
+        with self.runtime.db.write() as session:
+            reap_expired(session)
 
     def _read(self, service: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         with self.runtime.db.read() as session:

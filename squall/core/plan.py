@@ -262,6 +262,10 @@ class StagePlan:
 @dataclass(frozen=True)
 class Plan:
     stages: tuple[StagePlan, ...]
+    retry_interrupted: bool | None = None
+    """Whether a node task whose worker died may run again from the step it was in; None
+    means the deployment type's `retry_interrupted`. A type that runs another type's
+    steps (group) passes on the plan it got from `plan_nested`."""
 
     @property
     def node_count(self) -> int:

@@ -16,7 +16,14 @@ from rich.text import Text
 from squall.core.history import Attempt
 from squall.core.services.deliveries import DeliveriesView
 from squall.core.services.deployments import PlanPreview
-from squall.core.services.views import FINISHED, NEVER_RAN, DeploymentView, FailurePoint, LogEntry
+from squall.core.services.views import (
+    FINISHED,
+    NEVER_RAN,
+    DeploymentView,
+    FailurePoint,
+    LogEntry,
+    Rerun,
+)
 from squall.core.status import StageKind
 
 STATUS_STYLE = {
@@ -115,13 +122,22 @@ def _counts_line(counts: Any, status: str) -> str:
 
 
 def failure_line(failure: FailurePoint) -> Text:
-    where = f"step {failure.step}" if failure.step else "before any step"
     code = f" (exit {failure.exit_code})" if failure.exit_code is not None else ""
     return Text.assemble(
         ("✗ ", "red"),
         (failure.node, "bold"),
-        f" [{failure.cluster}] {failure.status} at {where}{code}: {failure.error or ''}",
+        f" [{failure.cluster}] {failure_place(failure.status, failure.step)}{code}: "
+        f"{failure.error or ''}",
     )
+
+
+def failure_place(status: str, step: str | None) -> str:
+    """Where a node task stopped, as a person reads it."""
+    if status == "interrupted":
+        if step:
+            return f"interrupted during step {step} (may have partly run)"
+        return "interrupted before its first step"
+    return f"{status} at step {step}" if step else f"{status} before any step"
 
 
 def print_view(console: Console, view: DeploymentView) -> None:
@@ -173,6 +189,14 @@ def print_view(console: Console, view: DeploymentView) -> None:
             console.print(failure_line(failure))
             for line in failure.last_lines[-5:]:
                 console.print(Text(f"    | {line}", style="bright_black"))
+    for rerun in view.reruns:
+        console.print(Text(rerun_line(rerun), style="yellow"))
+    interrupted = [failure for failure in view.failures if failure.status == "interrupted"]
+    if interrupted and view.status in ("failed", "cancelled"):
+        console.print(
+            f"next: `squall retry {view.id}` runs the {len(interrupted)} interrupted node(s) "
+            "again as a new attempt"
+        )
     if len(view.attempts) > 1:
         print_attempts(console, view.attempts)
 
@@ -206,6 +230,13 @@ def print_attempts(console: Console, attempts: Sequence[Attempt]) -> None:
             )
             for line in run.last_lines[-3:]:
                 console.print(Text(f"      | {line}", style="bright_black"))
+
+
+def rerun_line(rerun: Rerun) -> str:
+    return (
+        f"⟳ {rerun.node}: step {rerun.step} (attempt {rerun.attempt}) was running when its "
+        "worker stopped and runs again from the start: this step may have run twice"
+    )
 
 
 def _stage_detail(stage: Any) -> str:

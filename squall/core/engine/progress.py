@@ -19,6 +19,7 @@ from squall.core.models import (
     Approval,
     Deployment,
     DeploymentHold,
+    LogLine,
     NodeLease,
     NodeTask,
     Stage,
@@ -300,7 +301,15 @@ def reap_expired(session: Session, now: dt.datetime | None = None) -> list[int]:
         update(NodeTask)
         .where(NodeTask.status == T.RUNNING, NodeTask.lease_expires_at < now)
         .values(status=T.INTERRUPTED, finished_at=now, lease_expires_at=None)
-        .returning(NodeTask.id, NodeTask.deployment_id, NodeTask.worker, NodeTask.node_name)
+        .returning(
+            NodeTask.id,
+            NodeTask.deployment_id,
+            NodeTask.worker,
+            NodeTask.node_name,
+            NodeTask.attempt,
+            NodeTask.current_step,
+            NodeTask.step_names,
+        )
     ).all()
     if not lost:
         return []
@@ -317,22 +326,38 @@ def reap_expired(session: Session, now: dt.datetime | None = None) -> list[int]:
     events: list[NewEvent] = []
     for row in lost:
         error = f"worker {row.worker} stopped renewing its claim (crashed or cut off)"
-        session.execute(update(NodeTask).where(NodeTask.id == row.id).values(error=error))
+        # The failure point is the step that was running: it may have partly run.
+        step = row.step_names[row.current_step] if row.current_step is not None else None
+        session.execute(
+            update(NodeTask)
+            .where(NodeTask.id == row.id)
+            .values(error=error, failed_step=row.current_step, failed_step_name=step)
+        )
+        if row.current_step is not None:
+            session.execute(
+                update(StepResult)
+                .where(
+                    StepResult.task_id == row.id,
+                    StepResult.attempt == row.attempt,
+                    StepResult.position == row.current_step,
+                    StepResult.status == T.RUNNING,
+                )
+                .values(status=T.INTERRUPTED, finished_at=now, error=error)
+            )
         task, stage_name = runs[row.id]
-        step = task.current_step
         session.add(
             TaskAttempt(
                 deployment_id=row.deployment_id,
                 task_id=row.id,
-                attempt=task.attempt,
+                attempt=row.attempt,
                 node_name=row.node_name,
                 stage_name=stage_name,
                 status=T.INTERRUPTED,
                 worker=row.worker,
                 started_at=task.started_at,
                 finished_at=now,
-                failed_step=step,
-                failed_step_name=task.step_names[step] if step is not None else None,
+                failed_step=row.current_step,
+                failed_step_name=step,
                 error=error,
             )
         )
@@ -341,7 +366,7 @@ def reap_expired(session: Session, now: dt.datetime | None = None) -> list[int]:
                 "task.interrupted",
                 deployment_id=row.deployment_id,
                 task_id=row.id,
-                data={"node": row.node_name, "worker": row.worker, "error": error},
+                data={"node": row.node_name, "worker": row.worker, "step": step, "error": error},
             )
         )
     emit_many(session, events)
@@ -359,7 +384,10 @@ def requeue_interrupted(session: Session, task_ids: list[int]) -> None:
             NodeTask.deployment_id,
             NodeTask.attempt,
             NodeTask.current_step,
+            NodeTask.failed_step,
             NodeTask.step_names,
+            NodeTask.node_name,
+            NodeTask.worker,
         )
         .join(Deployment, Deployment.id == NodeTask.deployment_id)
         .where(
@@ -370,6 +398,7 @@ def requeue_interrupted(session: Session, task_ids: list[int]) -> None:
         )
     ).all()
     events: list[NewEvent] = []
+    now = utcnow()
     for row in rows:
         done = session.scalar(
             select(func.count()).where(
@@ -378,24 +407,44 @@ def requeue_interrupted(session: Session, task_ids: list[int]) -> None:
                 StepResult.status == T.SUCCEEDED,
             )
         )
-        in_flight = row.step_names[row.current_step] if row.current_step is not None else None
+        # Where it stopped: its failure point, or (older rows) the step last seen running.
+        position = row.failed_step if row.failed_step is not None else row.current_step
+        in_flight = row.step_names[position] if position is not None else None
         session.execute(
             update(NodeTask)
             .where(NodeTask.id == row.id, NodeTask.status == T.INTERRUPTED)
             .values(status=T.PENDING, resume_from=done or 0, worker=None, finished_at=None)
         )
+        note = (
+            f"step {in_flight!r} was running when worker {row.worker} stopped; "
+            "it runs again, so it may have run twice"
+            if in_flight
+            else f"worker {row.worker} stopped before any step of this run had started"
+        )
+        if in_flight:
+            # Marks, in the node's log, where the step's second run starts.
+            session.add(
+                LogLine(
+                    deployment_id=row.deployment_id,
+                    task_id=row.id,
+                    attempt=row.attempt,
+                    step=position,
+                    stream="squall",
+                    at=now,
+                    text=f"⟳ {note}",
+                )
+            )
         events.append(
             NewEvent(
                 "task.requeued",
                 deployment_id=row.deployment_id,
                 task_id=row.id,
                 data={
+                    "node": row.node_name,
+                    "attempt": row.attempt,
+                    "step": in_flight,
                     "resume_from": done or 0,
-                    "note": (
-                        f"step {in_flight!r} was running when its worker stopped; it runs again"
-                        if in_flight
-                        else "no step had started"
-                    ),
+                    "note": note,
                 },
             )
         )

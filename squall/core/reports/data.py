@@ -59,6 +59,8 @@ FAILED = frozenset({TaskStatus.FAILED, TaskStatus.INTERRUPTED, TaskStatus.INCONC
 LAST_FAILURES = 5
 TIMELINE_SKIPS = ("task.",)
 """Node tasks are in the node table; the timeline keeps what happened to the whole."""
+RERUN = "task.requeued"
+"""Kept in the timeline all the same: a step its worker stopped in ran again, maybe twice."""
 
 
 def deployment_summary(session: Session, rt: Runtime, deployment: Deployment) -> DeploymentSummary:
@@ -392,13 +394,17 @@ def _timeline(session: Session, deployment_id: int, redact: Redactor) -> tuple[T
     for event in session.scalars(
         select(Event).where(Event.deployment_id == deployment_id).order_by(Event.id)
     ):
-        if event.kind.startswith(TIMELINE_SKIPS):
+        if event.kind.startswith(TIMELINE_SKIPS) and event.kind != RERUN:
             continue
         detail = ", ".join(
             f"{key}={value}"
             for key, value in sorted(event.data.items())
             if key != "params" and value not in (None, "", [], {})
         )
+        if event.kind == RERUN:
+            detail = f"{event.data.get('node')} (attempt {event.data.get('attempt')}): " + str(
+                event.data.get("note")
+            )
         entries.append(TimelineEntry(event.created_at, event.kind, event.actor, redact(detail)))
     return tuple(entries)
 

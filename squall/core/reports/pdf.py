@@ -289,6 +289,7 @@ def _deployment(report: DeploymentReport) -> list[Flowable]:
     ]
     story += _attempts(report)
     story += _failure_details(report)
+    story += _reruns(report)
     for section in report.sections:
         story.append(CondPageBreak(60 * mm))
         story.append(Paragraph(escape(section.title), H2))
@@ -348,6 +349,19 @@ def _deployment(report: DeploymentReport) -> list[Flowable]:
     return story
 
 
+def _reruns(report: DeploymentReport) -> list[Flowable]:
+    """Steps their worker stopped in, then run again from the start: maybe twice."""
+    reruns = [entry for entry in report.timeline if entry.kind == "task.requeued"]
+    if not reruns:
+        return []
+    story: list[Flowable] = [Paragraph("Steps that may have run twice", H2)]
+    for entry in reruns[:MAX_FAILURE_DETAILS]:
+        story.append(Paragraph(f"{_when(entry.at)} {escape(entry.detail)}", BODY))
+    if len(reruns) > MAX_FAILURE_DETAILS:
+        story.append(Paragraph(f"… and {len(reruns) - MAX_FAILURE_DETAILS} more", BODY))
+    return story
+
+
 def _failure_details(report: DeploymentReport) -> list[Flowable]:
     failed = [n for n in report.nodes if n.last_lines or n.status in ("failed", "interrupted")]
     if not failed:
@@ -355,6 +369,12 @@ def _failure_details(report: DeploymentReport) -> list[Flowable]:
     story: list[Flowable] = [CondPageBreak(50 * mm), Paragraph("Failed nodes", H2)]
     for node in failed[:MAX_FAILURE_DETAILS]:
         where = f"at step {node.failed_step}" if node.failed_step else "to connect"
+        if node.status == "interrupted":
+            where = (
+                f"during step {node.failed_step} (may have partly run)"
+                if node.failed_step
+                else "before its first step"
+            )
         code = f", exit code {node.exit_code}" if node.exit_code is not None else ""
         block: list[Flowable] = [
             Paragraph(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from squall.core import audit
 from squall.core.auth import Actor, is_allowed
+from squall.core.engine.orphans import Holder, holders, is_orphaned
 from squall.core.engine.progress import advance
 from squall.core.errors import InvalidTransition, PermissionDenied, PlanError, ValidationError
 from squall.core.events import NewEvent, emit, emit_many
@@ -53,6 +54,8 @@ ROLLBACK_FROM = (
     D.PAUSED,
     D.AWAITING_APPROVAL,
 )
+RETRYABLE = (D.FAILED, D.PAUSED, D.CANCELLED)
+"""A cancelled deployment may be retried too: an aborted crash is picked up again so."""
 
 
 def cancel(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> None:
@@ -91,16 +94,35 @@ def pause(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> No
 
 
 def resume(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> None:
-    """Go on after a pause. After an inconclusive health check, resuming accepts it."""
+    """Go on after a pause. After an inconclusive health check, resuming accepts it.
+
+    A running deployment that is orphaned (the process running it died, see
+    `squall.core.engine.orphans`) is taken up again: the caller runs it (`squall resume`
+    does, in its own process)."""
     deployment = get_for(session, rt, actor, deployment_id, Permission.CONTROL)
-    if deployment.status != D.PAUSED:
+    details: dict[str, Any] = {}
+    held = holders(session, deployment_id) if deployment.status == D.RUNNING else []
+    if held:
+        raise InvalidTransition(f"deployment {deployment_id} is running: {_held(held)}")
+    if deployment.status == D.RUNNING and is_orphaned(session, deployment):
+        details["orphaned"] = True
+    elif deployment.status != D.PAUSED:
         raise InvalidTransition(
             f"deployment {deployment_id} is {deployment.status.value}, not paused"
         )
     deployment.status = D.RUNNING
-    emit(session, "deployment.resumed", deployment_id=deployment_id, actor=actor.name)
-    audit.record(session, actor, "deployment.resume", f"deployment {deployment_id}")
+    emit(session, "deployment.resumed", deployment_id=deployment_id, actor=actor.name, **details)
+    audit.record(session, actor, "deployment.resume", f"deployment {deployment_id}", details)
     advance(session, [deployment_id])
+
+
+def _held(held: list[Holder]) -> str:
+    """Who holds the running tasks, and when their claims run out if that process died."""
+    parts = []
+    for holder in held:
+        until = f" until {holder.until.astimezone():%H:%M:%S}" if holder.until else ""
+        parts.append(f"worker {holder.worker} holds {holder.tasks} node task(s){until}")
+    return "; ".join(parts) + " (if that process died, resume once that time has passed)"
 
 
 def promote(
@@ -158,10 +180,18 @@ def retry(
     that succeeded are left alone.
 
     Nodes skipped because a threshold halted their stage run too (they never ran), and
-    inconclusive health checks are taken again. Returns the new attempt number."""
+    inconclusive health checks are taken again; after an abort, so are the cancelled
+    nodes. Returns the new attempt number."""
     deployment = get_for(session, rt, actor, deployment_id, Permission.RETRY)
-    if deployment.status not in (D.FAILED, D.PAUSED, D.CANCELLED):
-        raise InvalidTransition(f"cannot retry a deployment that is {deployment.status.value}")
+    if deployment.status not in RETRYABLE:
+        orphaned = deployment.status == D.RUNNING and is_orphaned(session, deployment)
+        raise InvalidTransition(
+            f"deployment {deployment_id} is orphaned (the process running it stopped): "
+            f"`squall resume {deployment_id}` runs it here (then retry what failed), "
+            f"`squall abort {deployment_id}` ends it"
+            if orphaned
+            else f"cannot retry a deployment that is {deployment.status.value}"
+        )
     _refuse_after_rollback(session, deployment)
     attempt = deployment.attempt + 1
     chosen = [NodeTask.node_name.in_(nodes)] if nodes else []
@@ -431,7 +461,7 @@ def available(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -
         rt.settings.four_eyes and actor.name == deployment.requester
     ):
         offered.append(("promote", Permission.APPROVE))
-    if retriable and status in (D.FAILED, D.PAUSED, D.CANCELLED) and rolled is None:
+    if retriable and status in RETRYABLE and rolled is None:
         offered.append(("retry", Permission.RETRY))
     if failed and status in (D.FAILED, D.PAUSED, D.RUNNING, D.AWAITING_APPROVAL) and rolled is None:
         offered.append(("exclude", Permission.RETRY))

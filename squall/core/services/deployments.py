@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -154,7 +154,6 @@ def create(session: Session, rt: Runtime, actor: Actor, request: DeploymentReque
         requester=actor.name,
         ticket=request.ticket,
         status=D.PENDING,
-        retry_interrupted=validated.type.retry_interrupted,
         options=options_json(request.options),
         scope={
             "clusters": sorted({node.cluster for node in validated.targets}),
@@ -164,6 +163,7 @@ def create(session: Session, rt: Runtime, actor: Actor, request: DeploymentReque
     session.add(deployment)
     session.flush()  # planners get the deployment's id (to name backups after it)
     plan = _plan(rt, validated, request.options, deployment.id)
+    deployment.retry_interrupted = bool(plan.retry_interrupted)
     store_plan(session, rt, deployment, plan, request.options, secret=bool(validated.redact))
     shown = redacted_params(validated.params)
     emit(
@@ -278,6 +278,8 @@ def _plan(
     plan = rt.plugins.hook.squall_plan(request=request, deployment_type=planned.type)
     if not isinstance(plan, Plan):
         raise PlanError(f"no plugin planned the {planned.type.name} deployment")
+    if plan.retry_interrupted is None:
+        plan = replace(plan, retry_interrupted=planned.type.retry_interrupted)
     return check_plan(plan, planned.targets)
 
 
@@ -301,7 +303,7 @@ def check_plan(plan: Plan, targets: tuple[NodeInfo, ...]) -> Plan:
     Every node is a target and is deployed by one stage at most (health checks and
     rollbacks come back to nodes a deploy stage had). Stages without nodes are dropped,
     so a planner need not special-case small targets."""
-    plan = Plan(tuple(stage for stage in plan.stages if stage.nodes))
+    plan = replace(plan, stages=tuple(stage for stage in plan.stages if stage.nodes))
     if not plan.stages:
         raise PlanError("the plan has no node to work on")
     allowed = {node.name for node in targets}

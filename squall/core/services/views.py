@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from squall.core import history
 from squall.core.auth import Actor, AuthTarget, authorize, is_allowed
+from squall.core.engine.orphans import is_orphaned
 from squall.core.history import Attempt
 from squall.core.models import (
     Approval,
@@ -96,6 +97,16 @@ class FailurePoint:
 
 
 @dataclass(frozen=True)
+class Rerun:
+    """A step that was running when its worker stopped and ran again: it may have run twice."""
+
+    node: str
+    step: str
+    attempt: int
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
 class ApprovalView:
     stage: str
     actor: str
@@ -117,6 +128,8 @@ class DeploymentView(DeploymentRecord):
     """What a person must do for it to go on (promote a gate, resume), if anything."""
     attempts: tuple[Attempt, ...] = ()
     """Every attempt, first to last, with how each node's run ended: history is kept."""
+    reruns: tuple[Rerun, ...] = ()
+    """Steps that ran again after their worker stopped mid-step, oldest first."""
 
     @property
     def counts(self) -> Counter[str]:
@@ -246,6 +259,24 @@ def deployment_view(
         ),
         waiting_for=_waiting_for(session, deployment, stages),
         attempts=history.attempts(session, deployment),
+        reruns=_reruns(session, deployment_id),
+    )
+
+
+def _reruns(session: Session, deployment_id: int) -> tuple[Rerun, ...]:
+    return tuple(
+        Rerun(
+            node=str(event.data.get("node", "")),
+            step=str(event.data["step"]),
+            attempt=int(event.data.get("attempt", 1)),
+            at=event.created_at,
+        )
+        for event in session.scalars(
+            select(Event)
+            .where(Event.deployment_id == deployment_id, Event.kind == "task.requeued")
+            .order_by(Event.id)
+        )
+        if event.data.get("step")
     )
 
 
@@ -263,6 +294,11 @@ def _waiting_for(
         ).all()
         if held:
             return "; ".join(held)
+    if is_orphaned(session, deployment):
+        return (
+            f"a process to run it (orphaned: the one running it stopped mid-step): "
+            f"`squall resume {deployment.id}` runs it here, `squall abort {deployment.id}` ends it"
+        )
     if deployment.status == D.AWAITING_APPROVAL:
         for stage in stages:
             if stage.status == "waiting":

@@ -192,7 +192,8 @@ def plan(request: PlanRequest[GroupParams]) -> Plan:
     for number, wave in enumerate(waves(rest, params.wave_size), start=1):
         gate = params.thunder.gate if number == 1 else params.wave_gate
         _phase(stages, f"thunder {number}", wave, params.thunder, gate, params, steps)
-    return Plan(tuple(stages))
+    # Its nodes run the inner type's steps: they may run again after a crash if those may.
+    return Plan(tuple(stages), retry_interrupted=inner.retry_interrupted)
 
 
 def rollback(request: PlanRequest[GroupParams]) -> Plan:

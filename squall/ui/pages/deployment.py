@@ -19,6 +19,7 @@ from squall.core.services.deliveries import DeliveriesView, deliveries
 from squall.core.services.views import (
     DeploymentDetail,
     DeploymentView,
+    Rerun,
     StageProgress,
     deployment_detail,
     report_sections,
@@ -130,7 +131,7 @@ class DeploymentPage:
         assert detail is not None
         view = detail.view
         self._set("header", self.header, self._header_html(detail))
-        self._set("timeline", self.timeline, _timeline(view.stages))
+        self._set("timeline", self.timeline, _timeline(view.stages) + _reruns(view.reruns))
         self._set("approvals", self.approvals, _approvals(detail))
         self._set("deliveries", self.deliveries, _deliveries(self.sent))
         self._set("attempts", self.attempts, _attempts(view))
@@ -311,6 +312,18 @@ def _timeline(stages: tuple[StageProgress, ...]) -> str:
             f"<td style='padding:3px 8px;color:#666;font-size:12px'>{html.escape(clusters)}</td></tr>"
         )
     return f"<table style='width:100%;font-size:13px'>{''.join(rows)}</table>"
+
+
+def _reruns(reruns: tuple[Rerun, ...]) -> str:
+    """Steps their worker stopped in the middle of, then ran again from the start."""
+    return "".join(
+        f"<div data-rerun style='margin-top:4px;padding:4px 8px;background:#fff7ed;"
+        f"color:#9a3412;font-size:13px'>⟳ {html.escape(rerun.node)}: step "
+        f"{html.escape(rerun.step)} (attempt {rerun.attempt}) was running when its worker "
+        f"stopped at {rerun.at.astimezone():%H:%M:%S} and ran again: this step may have run "
+        "twice</div>"
+        for rerun in reruns
+    )
 
 
 def _approvals(detail: DeploymentDetail) -> str:

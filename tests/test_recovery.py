@@ -269,12 +269,13 @@ def test_reports_name_the_step_an_interrupted_task_was_in_and_the_steps_run_twic
     (note,) = [entry for entry in twice.timeline if entry.kind == "task.requeued"]
     assert note.detail.startswith("node-01 (attempt 1): step 'rebuild' was running when worker")
     assert note.detail.endswith("it runs again, so it may have run twice")
-    assert note.detail in reports.render_json(twice)
-    text = " ".join(pdf_text(reports.render_pdf(twice)).split())
+    rt, me = squall.runtime, squall.actor
+    assert note.detail in reports.render_json(rt, me, twice)
+    text = " ".join(pdf_text(reports.render_pdf(rt, me, twice)).split())
     assert "Steps that may have run twice" in text and "so it may have run twice" in text
     (line,) = once.nodes
     assert (line.status, line.failed_step) == ("interrupted", "prepare")
-    text = " ".join(pdf_text(reports.render_pdf(once)).split())
+    text = " ".join(pdf_text(reports.render_pdf(rt, me, once)).split())
     assert "interrupted during step prepare (may have partly run)" in text
 
 

@@ -65,14 +65,23 @@ def cancel(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> N
     now = utcnow()
     deployment.status = D.CANCELLED
     deployment.finished_at = now
-    # Nodes whose turn had not come are "not started", never "cancelled" or done.
+    # A node waiting to resume after a crash had partly run: cancelled. Nodes whose turn
+    # had not come are "not started", never "cancelled" or done.
+    cut_short = session.scalars(
+        update(NodeTask)
+        .where(
+            NodeTask.deployment_id == deployment_id,
+            NodeTask.status == T.PENDING,
+            NodeTask.started_at.is_not(None),
+        )
+        .values(status=T.CANCELLED, finished_at=now)
+        .returning(NodeTask.id)
+    ).all()
     never_ran = _close_pending(session, deployment_id, T.NOT_STARTED, S.CANCELLED, now)
     emit_many(
         session,
-        [
-            NewEvent("task.not_started", deployment_id=deployment_id, task_id=task)
-            for task in never_ran
-        ],
+        [NewEvent("task.cancelled", deployment_id=deployment_id, task_id=t) for t in cut_short]
+        + [NewEvent("task.not_started", deployment_id=deployment_id, task_id=t) for t in never_ran],
     )
     emit(session, "deployment.cancelled", deployment_id=deployment_id, actor=actor.name)
     audit.record(session, actor, "deployment.cancel", f"deployment {deployment_id}")

@@ -166,7 +166,8 @@ def test_node_view_has_one_nodes_lines_in_order(deployed: Deployed) -> None:
         (3, "n3", "stderr", "disk 100%_full"),
         (4, "n3", "squall", page.rows[4].text),
     ]
-    assert page.rows[4].text.startswith("step rebuild: failed: exited with status 1 (")
+    # The failure is known by the command's first line on stderr.
+    assert page.rows[4].text.startswith("step rebuild: failed: disk 100%_full (")
     assert all(row.kind == "line" and row.at is not None for row in page.rows)
     assert page.total == 5
     assert page.last_line_id == deployed.entries(node="n3")[-1].id
@@ -224,7 +225,11 @@ def test_search_takes_percent_and_underscore_literally(deployed: Deployed) -> No
     for mode, node in [("all", None), ("node", "n3")]:
         for needle in ["%", "_", "100%_", "0%_f"]:
             page = deployed.window(mode=mode, node=node, search=needle)
-            assert [row.text for row in page.rows] == ["disk 100%_full"], (mode, needle)
+            found = [row.text for row in page.rows]
+            # The line itself, and Squall's note of the step failing with it.
+            assert found[0] == "disk 100%_full", (mode, needle)
+            assert found[1].startswith("step rebuild: failed: disk 100%_full ("), (mode, needle)
+            assert len(found) == 2, (mode, needle)
         assert deployed.window(mode=mode, node=node, search="0_%").rows == ()
     assert deployed.window(mode="grouped", search="%_").rows == (
         header(0, "failed", "n3"),

@@ -95,9 +95,11 @@ async def test_the_log_route_answers_a_window_of_each_view(
     assert window["last_line_id"] == everything["last_line_id"] > 0
 
     one = (await client.get(url, params={"mode": "node", "node": "lab-db-2", "q": "%_"})).json()
-    assert [(row["number"], row["node"], row["stream"], row["text"]) for row in one["rows"]] == [
-        (0, "lab-db-2", "stderr", "boom: 100%_gone")
-    ]
+    found = [(row["number"], row["node"], row["stream"], row["text"]) for row in one["rows"]]
+    assert found[0] == (0, "lab-db-2", "stderr", "boom: 100%_gone")
+    # Squall's note of the step failing is known by that line too.
+    assert found[1][1:3] == ("lab-db-2", "squall") and "failed: boom: 100%_gone" in found[1][3]
+    assert len(found) == 2
 
 
 async def test_the_log_route_refuses_with_a_reason(

@@ -98,7 +98,7 @@ def start_server(
             [
                 sys.executable,
                 "-m",
-                "app",
+                "squall",
                 "serve",
                 "--host",
                 host,

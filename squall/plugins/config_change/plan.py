@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Self
 
@@ -108,6 +109,36 @@ def render(params: ConfigChangeParams, node: NodeInfo) -> str:
     return string.Template(params.template).substitute(values)
 
 
+def secret_lines(params: ConfigChangeParams, node: NodeInfo) -> tuple[str, ...]:
+    """For each template line holding a secret, a pattern matching that line with any value
+    where the secret goes (a regex whose groups are the secrets). The diff masks the
+    secrets of lines matching one, on both sides: the file's previous line may hold an
+    older secret that nothing else knows of. A line holding nothing but a secret has no
+    shape to recognise: its new value is masked like any secret, its old one is not."""
+    if params.template is None or not params.secrets:
+        return ()
+    values = {**params.values, "node": node.name, "cluster": node.cluster, "host": node.host}
+    patterns = []
+    for line in params.template.splitlines():
+        parts, position, secret, literal = [], 0, False, ""
+        for match in string.Template.pattern.finditer(line):
+            literal += line[position : match.start()]
+            parts.append(re.escape(line[position : match.start()]))
+            name = match.group("named") or match.group("braced")
+            if name in params.secrets:
+                parts.append("(.*?)")
+                secret = True
+            elif name is not None:
+                parts.append(re.escape(values[name]))
+            else:  # $$, a literal $
+                parts.append(re.escape("$"))
+            position = match.end()
+        parts.append(re.escape(line[position:]))
+        if secret and (literal + line[position:]).strip():
+            patterns.append("".join(parts))
+    return tuple(patterns)
+
+
 def plan(request: PlanRequest[ConfigChangeParams]) -> Plan:
     params = request.params
     backup_tag = "preview" if request.deployment_id is None else str(request.deployment_id)
@@ -121,6 +152,7 @@ def plan(request: PlanRequest[ConfigChangeParams]) -> Plan:
                 mode=mode,
                 tag=backup_tag,
                 timeout=params.timeout,
+                secret_lines=secret_lines(params, node),
             )
         ]
         if params.validate_command:

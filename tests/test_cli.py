@@ -143,7 +143,7 @@ def test_cancel_from_another_terminal_stops_a_running_deployment(data_dir: Path)
         [
             sys.executable,
             "-m",
-            "app",
+            "squall",
             "deploy",
             "cache_rebuild",
             "-t",
@@ -180,7 +180,7 @@ def test_ctrl_c_cancels_the_deployment_it_runs(data_dir: Path) -> None:
         [
             sys.executable,
             "-m",
-            "app",
+            "squall",
             "deploy",
             "cache_rebuild",
             "-t",

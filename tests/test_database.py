@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select, text, update
 
 from squall.core import audit
 from squall.core.auth import Actor
-from squall.core.db import Database
+from squall.core.db import SCHEMA_REVISION, Database
 from squall.core.models import AuditRecord, Base
 
 ALICE = Actor("alice", frozenset({"admin"}), "sso")
@@ -46,9 +46,8 @@ def test_migrating_twice_and_concurrently_is_harmless(database_url: str) -> None
     assert failures == []
     dbs[0].migrate()
     with dbs[0].engine.connect() as connection:
-        assert (
-            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
-        )
+        found = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        assert found == SCHEMA_REVISION
     for db in dbs:
         db.dispose()
 

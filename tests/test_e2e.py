@@ -85,7 +85,7 @@ def server(nodes: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         [
             sys.executable,
             "-m",
-            "app",
+            "squall",
             "inventory",
             "import",
             str(nodes.write_inventory(folder / "inventory.yaml")),
@@ -105,7 +105,7 @@ def server(nodes: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             [
                 sys.executable,
                 "-m",
-                "app",
+                "squall",
                 "serve",
                 "--host",
                 "127.0.0.1",

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -364,10 +362,7 @@ def register(app: FastAPI, runtime: Runtime) -> None:
     @router.post("/inventory", tags=["inventory"], response_model=inventory.ImportSummary)
     def import_inventory(request: Request, body: InventoryFile) -> Any:
         """Import clusters and nodes; each cluster in the file replaces the one of that name."""
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / (Path(body.name).name or "inventory.yaml")
-            path.write_text(body.content)
-            return writing(request, inventory.import_file, path)
+        return writing(request, inventory.import_text, body.name, body.content)
 
     @router.get("/types", tags=["types"], response_model=list[catalogue.TypeInfo])
     def list_types(request: Request) -> Any:

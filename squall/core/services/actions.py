@@ -29,6 +29,7 @@ from squall.core.secrets import has_secrets
 from squall.core.services.deployments import (
     deployment_target,
     get_for,
+    get_to_run,
     options_from_json,
     plan_rollback,
     store_plan,
@@ -81,7 +82,7 @@ def pause(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> No
 
 def resume(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> None:
     """Go on after a pause. After an inconclusive health check, resuming accepts it."""
-    deployment = get_for(session, rt, actor, deployment_id, Permission.CONTROL)
+    deployment = get_to_run(session, rt, actor, deployment_id, Permission.CONTROL)
     if deployment.status != D.PAUSED:
         raise InvalidTransition(
             f"deployment {deployment_id} is {deployment.status.value}, not paused"
@@ -99,7 +100,7 @@ def promote(
 
     Four-eyes: the requester never approves their own deployment's gates. A stage whose
     gate needs several approvals starts once enough different people approved it."""
-    deployment = get_for(session, rt, actor, deployment_id, Permission.APPROVE)
+    deployment = get_to_run(session, rt, actor, deployment_id, Permission.APPROVE)
     stage = session.scalar(
         select(Stage)
         .where(Stage.deployment_id == deployment_id, Stage.status == S.WAITING)
@@ -148,7 +149,7 @@ def retry(
 
     Nodes skipped because a threshold halted their stage run too (they never ran), and
     inconclusive health checks are taken again. Returns the new attempt number."""
-    deployment = get_for(session, rt, actor, deployment_id, Permission.RETRY)
+    deployment = get_to_run(session, rt, actor, deployment_id, Permission.RETRY)
     if deployment.status not in (D.FAILED, D.PAUSED):
         raise InvalidTransition(f"cannot retry a deployment that is {deployment.status.value}")
     _refuse_after_rollback(session, deployment)
@@ -202,7 +203,7 @@ def exclude_failed(session: Session, rt: Runtime, actor: Actor, deployment_id: i
 
     A stage halted by its failures is judged again without them; stages skipped because
     of it run after all (their gates still need approval)."""
-    deployment = get_for(session, rt, actor, deployment_id, Permission.RETRY)
+    deployment = get_to_run(session, rt, actor, deployment_id, Permission.RETRY)
     if deployment.status not in (D.FAILED, D.PAUSED, D.RUNNING, D.AWAITING_APPROVAL):
         raise InvalidTransition(f"cannot continue a deployment that is {deployment.status.value}")
     _refuse_after_rollback(session, deployment)
@@ -274,7 +275,7 @@ def rollback(session: Session, rt: Runtime, actor: Actor, deployment_id: int) ->
     Work not yet done is skipped. The undoing runs as stages of the same deployment,
     with logs and failure points like any other; it ends `rolled_back`, or `failed` if
     a node could not be restored."""
-    deployment = get_for(session, rt, actor, deployment_id, Permission.ROLLBACK)
+    deployment = get_to_run(session, rt, actor, deployment_id, Permission.ROLLBACK)
     _refuse_after_rollback(session, deployment)
     if deployment.status not in (D.FAILED, D.SUCCEEDED, D.CANCELLED, D.PAUSED, D.AWAITING_APPROVAL):
         raise InvalidTransition(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 import string
 from typing import Self
@@ -26,7 +27,10 @@ from squall.plugins.config_change.steps import restore_step, validate_step, writ
 class ConfigChangeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(description="File to write; relative paths start in the node's home folder.")
+    path: str = Field(
+        description="File to write; relative paths start in the node's home folder. On "
+        "local nodes the path must stay inside the node's folder.",
+    )
     content: str | None = Field(None, description="The file's whole new content.")
     template: str | None = Field(
         None,
@@ -145,6 +149,8 @@ def plan(request: PlanRequest[ConfigChangeParams]) -> Plan:
     mode = int(params.mode, 8) if params.mode else None
     nodes = []
     for node in request.targets:
+        if node.transport == "local":
+            _inside_local_node(params.path, node)
         steps: list[Step] = [
             write_step(
                 params.path,
@@ -166,6 +172,17 @@ def plan(request: PlanRequest[ConfigChangeParams]) -> Plan:
     if not nodes:
         raise PlanError("no target node")
     return Plan((StagePlan("change", tuple(nodes)),))
+
+
+def _inside_local_node(path: str, node: NodeInfo) -> None:
+    """A local node is a folder on the Squall host: its files stay inside that folder
+    (on SSH nodes an absolute path is fine, the node is its own machine)."""
+    normal = posixpath.normpath(path)
+    if posixpath.isabs(path) or normal == ".." or normal.startswith("../"):
+        raise PlanError(
+            f"path {path!r} leaves the folder of local node {node.name}: on local nodes "
+            "give a path relative to the node's folder, without '..'"
+        )
 
 
 def rollback(request: PlanRequest[ConfigChangeParams]) -> Plan:

@@ -82,7 +82,7 @@ def pause(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> No
 
 def resume(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> None:
     """Go on after a pause. After an inconclusive health check, resuming accepts it."""
-    deployment = get_to_run(session, rt, actor, deployment_id, Permission.CONTROL)
+    deployment = get_for(session, rt, actor, deployment_id, Permission.CONTROL)
     if deployment.status != D.PAUSED:
         raise InvalidTransition(
             f"deployment {deployment_id} is {deployment.status.value}, not paused"
@@ -100,7 +100,7 @@ def promote(
 
     Four-eyes: the requester never approves their own deployment's gates. A stage whose
     gate needs several approvals starts once enough different people approved it."""
-    deployment = get_to_run(session, rt, actor, deployment_id, Permission.APPROVE)
+    deployment = get_for(session, rt, actor, deployment_id, Permission.APPROVE)
     stage = session.scalar(
         select(Stage)
         .where(Stage.deployment_id == deployment_id, Stage.status == S.WAITING)
@@ -203,7 +203,7 @@ def exclude_failed(session: Session, rt: Runtime, actor: Actor, deployment_id: i
 
     A stage halted by its failures is judged again without them; stages skipped because
     of it run after all (their gates still need approval)."""
-    deployment = get_to_run(session, rt, actor, deployment_id, Permission.RETRY)
+    deployment = get_for(session, rt, actor, deployment_id, Permission.RETRY)
     if deployment.status not in (D.FAILED, D.PAUSED, D.RUNNING, D.AWAITING_APPROVAL):
         raise InvalidTransition(f"cannot continue a deployment that is {deployment.status.value}")
     _refuse_after_rollback(session, deployment)

@@ -213,8 +213,9 @@ def get_for(
 def get_to_run(
     session: Session, rt: Runtime, actor: Actor, deployment_id: int, permission: Permission
 ) -> Deployment:
-    """`get_for`, for an action that sets node tasks running: on a `local` node that
-    needs the permission to run commands on the Squall host itself, too."""
+    """`get_for`, for an action that runs node tasks anew (retry, roll back): on a
+    `local` node that needs the permission to run commands on the Squall host itself, as
+    creating it did. Going on with what was approved (promote, resume) does not."""
     deployment = get_for(session, rt, actor, deployment_id, permission)
     nodes = session.scalars(select(NodeTask.node).where(NodeTask.deployment_id == deployment_id))
     local = sorted({node["name"] for node in nodes if node.get("transport") == "local"})

@@ -3,20 +3,27 @@ door to the Squall host, and the smaller holes found while trying it as an attac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
 import secrets
+import socket
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import func, select
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -88,7 +95,7 @@ def test_rotating_a_secret_masks_the_old_and_the_new_value_everywhere(
 # --- local-transport nodes are not a back door --------------------------------------------
 
 
-def local_inventory(root: Path, *clusters: str) -> Path:
+def local_inventory(root: Path, *clusters: str, nodes: int = 1) -> Path:
     path = root / "local-inventory.yaml"
     path.write_text(
         yaml.safe_dump(
@@ -98,7 +105,11 @@ def local_inventory(root: Path, *clusters: str) -> Path:
                         "environment": "demo",
                         "defaults": {"transport": "local"},
                         "nodes": [
-                            {"name": f"{cluster}-1", "root": str(root / "nodes" / f"{cluster}-1")}
+                            {
+                                "name": f"{cluster}-{index}",
+                                "root": str(root / "nodes" / f"{cluster}-{index}"),
+                            }
+                            for index in range(1, nodes + 1)
                         ],
                     }
                     for cluster in clusters
@@ -154,14 +165,23 @@ def test_running_an_admins_local_deployment_again_needs_node_local_too(
     assert local.view(failed.id).status == "failed"
 
 
-@pytest.mark.parametrize("path", ["/etc/squall-owned.conf", "../../outside.conf", "a/../../b"])
-def test_config_change_keeps_a_local_nodes_files_inside_its_folder(
-    local: SquallHarness, path: str
+def test_absolute_paths_are_refused_on_local_nodes_and_allowed_on_ssh_nodes(
+    squall: SquallHarness, fleet: Fleet, tmp_path: Path
 ) -> None:
-    with pytest.raises(PlanError, match="leaves the folder of local node demo-web-1"):
-        local.create(
-            "config_change", target="cluster:demo-web", params={"path": path, "content": "x"}
-        )
+    squall.import_inventory(local_inventory(tmp_path, "lab"))
+    for path in ("/etc/squall-owned.conf", "../../outside.conf", "a/../../b"):
+        with pytest.raises(PlanError, match="leaves the folder of local node lab-1"):
+            squall.create(
+                "config_change", target="host:lab-1", params={"path": path, "content": "x"}
+            )
+    assert not Path("/etc/squall-owned.conf").exists()
+    node = next(n for n in fleet.nodes if n.name == "node-01")
+    target = node.root / "absolute.conf"
+    done = squall.deploy(
+        "config_change", target="host:node-01", params={"path": str(target), "content": "a\n"}
+    )
+    assert done.status == "succeeded", done.failures
+    assert target.read_text() == "a\n"
 
 
 def test_a_local_connection_refuses_files_outside_the_node_folder(tmp_path: Path) -> None:
@@ -174,16 +194,6 @@ def test_a_local_connection_refuses_files_outside_the_node_folder(tmp_path: Path
             connection.read_file(path, timeout=10)
         with pytest.raises(TransportError, match="outside the folder"):
             connection.write_file(path, b"x", mode=None, timeout=10)
-
-
-def test_on_ssh_nodes_an_absolute_path_stays_allowed(squall: SquallHarness, fleet: Fleet) -> None:
-    node = next(n for n in fleet.nodes if n.name == "node-01")
-    target = node.root / "absolute.conf"
-    done = squall.deploy(
-        "config_change", target="host:node-01", params={"path": str(target), "content": "a\n"}
-    )
-    assert done.status == "succeeded", done.failures
-    assert target.read_text() == "a\n"
 
 
 def test_node_local_is_held_by_admins_only() -> None:
@@ -393,3 +403,117 @@ def test_verifying_a_damaged_pdf_prints_one_clear_line(
         "error: not a Squall report: the PDF is damaged and cannot be read"
     ]
     assert "Traceback" not in result.stdout + result.stderr
+
+
+# --- no cross-site requests ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, SquallHarness, int]]:
+    """`squall serve` in local mode, with a group deployment waiting at its gate."""
+    data = tmp_path / "data"
+    with SquallHarness(data, DEFAULT_PLUGINS) as harness:
+        harness.import_inventory(local_inventory(tmp_path, "lab", nodes=3))
+        waiting = harness.deploy("group", params={"inner_type": "noop"})
+        assert waiting.status == "awaiting_approval"
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SQUALL_", "PYTEST_"))}
+        env.update(SQUALL_DATA_DIR=str(data), SQUALL_DEMO_INVENTORY="false")
+        log = (tmp_path / "serve.log").open("wb")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "squall",
+                "serve",
+                "--no-browser",
+                "--no-worker",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{base}/api/v1/me", timeout=2).status_code == 200:
+                        break
+                assert process.poll() is None and time.monotonic() < deadline, (
+                    tmp_path / "serve.log"
+                ).read_text()
+                time.sleep(0.2)
+            yield base, harness, waiting.id
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+            log.close()
+
+
+def status_of(harness: SquallHarness, deployment_id: int) -> str:
+    return harness.view(deployment_id).status
+
+
+def test_a_page_of_another_origin_cannot_cancel_a_deployment(
+    served: tuple[str, SquallHarness, int], browser: WebDriver, tmp_path: Path
+) -> None:
+    base, harness, waiting = served
+    site = tmp_path / "evil"
+    site.mkdir()
+    (site / "index.html").write_text(
+        "<!doctype html><title>loading</title><script>"
+        f"fetch('{base}/api/v1/deployments/{waiting}/cancel',"
+        " {method: 'POST', mode: 'no-cors', credentials: 'include'})"
+        ".then(() => document.title = 'sent', () => document.title = 'blocked');"
+        "</script>"
+    )
+    evil_port = free_port()
+    evil = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.2", str(evil_port)],
+        cwd=site,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.2:{evil_port}/", timeout=2).status_code == 200:
+                    break
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        browser.get(f"http://127.0.0.2:{evil_port}/")
+        WebDriverWait(browser, 20).until(lambda d: d.title in ("sent", "blocked"))
+        assert browser.title == "sent"  # the request left the browser…
+    finally:
+        evil.terminate()
+        evil.wait(timeout=10)
+    assert status_of(harness, waiting) == "awaiting_approval"  # …and changed nothing
+    # The same refusal without a browser: a foreign Origin, a foreign Host.
+    cancel = f"{base}/api/v1/deployments/{waiting}/cancel"
+    foreign = httpx.post(cancel, headers={"Origin": "http://evil.example"})
+    assert foreign.status_code == 403 and "refused" in foreign.json()["detail"]
+    rebound = httpx.post(cancel, headers={"Host": "evil.example", "Origin": "http://evil.example"})
+    assert rebound.status_code == 403 and "evil.example" in rebound.json()["detail"]
+    assert status_of(harness, waiting) == "awaiting_approval"
+    # The console's own button still works.
+    browser.get(f"{base}/deployments/{waiting}")
+    button = "//button[.//span[normalize-space()='Cancel']]"
+    WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.XPATH, button))
+    browser.find_element(By.XPATH, button).click()
+    yes = "//button[.//span[normalize-space()='Yes']]"
+    WebDriverWait(browser, 20).until(lambda d: d.find_elements(By.XPATH, yes))
+    browser.find_element(By.XPATH, yes).click()
+    deadline = time.monotonic() + 20
+    while status_of(harness, waiting) != "cancelled":
+        assert time.monotonic() < deadline, "the console's Cancel did not cancel"
+        time.sleep(0.2)

@@ -113,8 +113,17 @@ def open_runtime() -> Runtime:
     runtime = Runtime.open(load_settings(), plugin_host())
     with runtime.db.write() as session:
         created = inventory.ensure_demo_inventory(session, runtime, local_operator())
+        leftover = runtime.settings.sso.enabled and inventory.demo_clusters(session, runtime)
     if created:
         errors.print(Text(f"created a demo inventory of local nodes: {created}", style="dim"))
+    if leftover:
+        errors.print(
+            Text(
+                "single sign-on is on, yet the demo inventory's local nodes are still here: "
+                "remove them with `squall inventory remove --demo`",
+                style="yellow",
+            )
+        )
     return runtime
 
 
@@ -488,6 +497,26 @@ def inventory_import(
     )
 
 
+@inventory_cli.command("remove")
+def inventory_remove(
+    clusters: Annotated[
+        list[str] | None, typer.Argument(metavar="[CLUSTER]...", help="Clusters to remove.")
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Remove the demo inventory's clusters.")
+    ] = False,
+) -> None:
+    """Remove clusters and their nodes (deployments keep their record)."""
+    with squall() as (runtime, actor), runtime.db.write() as session:
+        names = list(clusters or [])
+        if demo:
+            names += inventory.demo_clusters(session, runtime) or []
+            if not names:
+                fail(SquallError("there is no demo inventory to remove"))
+        removed = inventory.remove_clusters(session, runtime, actor, names)
+    console.print(f"removed {len(removed)} cluster(s): {', '.join(removed)}")
+
+
 @inventory_cli.command("list")
 def inventory_list(
     target: Annotated[
@@ -600,13 +629,19 @@ def token_create(
     scope: Annotated[
         list[str] | None, typer.Option(help="A permission it may use (repeat); default: all yours.")
     ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(help="Make it for this person (admins only): it acts with their grants."),
+    ] = None,
 ) -> None:
-    """Make an API token acting as you; it is shown this once. (With --server it is
-    refused: a token cannot make tokens; sign in to the console to make one.)"""
+    """Make an API token acting as you (or, for an admin, as the named user); it is shown
+    this once. (With --server it is refused: a token cannot make tokens; sign in to the
+    console to make one.)"""
     with backend() as squall_:
-        info, secret = squall_.create_token(name, days, scope)
+        info, secret = squall_.create_token(name, days, scope, user=user)
     console.print(
-        f"token {info.id} ({info.name}), expires {info.expires_at.astimezone():%Y-%m-%d %H:%M}:"
+        f"token {info.id} ({info.name}) for {info.owner}, "
+        f"expires {info.expires_at.astimezone():%Y-%m-%d %H:%M}:"
     )
     console.print(secret)
     errors.print("it is shown this once: keep it in your secret store")

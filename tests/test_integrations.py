@@ -253,7 +253,10 @@ def test_bad_tokens_fail_the_deliveries_with_a_clear_error_and_no_retries(
         assert [item["status"] for item in listed["deliveries"]] == ["failed"] * len(rows)
         assert "invalid_auth" in listed["links"]["slack"]["unposted"]
         assert "wrong-jira-token-123" not in json.dumps(listed)
-        retried = http.post(f"/api/v1/deployments/{deployment_id}/deliveries/retry")
+        retried = http.post(
+            f"/api/v1/deployments/{deployment_id}/deliveries/retry",
+            headers={"Origin": "http://127.0.0.1"},  # from the console's own page
+        )
         assert retried.json() == {"retried": len(rows)}
     assert {row.status for row in delivery_rows(squall)} == {"pending"}
 

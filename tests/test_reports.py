@@ -315,7 +315,8 @@ def test_reports_need_view_on_what_they_cover(
         as_alice(reports.cluster_report, "node-cluster-b", since)
     with pytest.raises(PermissionDenied):
         as_alice(reports.node_report, "node-05")
-    with pytest.raises(PermissionDenied):  # the deployment touched node-cluster-b too
+    # The deployment touched node-cluster-b too: to her, it is as if it did not exist.
+    with pytest.raises(NotFound, match=f"no deployment {failed_on_node_05}"):
         as_alice(reports.deployment_report, failed_on_node_05)
     with pytest.raises(NotFound, match="no deployment 999"):
         read(squall, reports.deployment_report, 999)

@@ -23,10 +23,13 @@ from oidc_provider import OidcProvider
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+from sqlalchemy import select
 
 from squall.core.auth import local_operator
+from squall.core.models import Cluster
 from squall.core.runtime import Runtime
 from squall.core.services import access
+from squall.core.services.inventory import import_file
 from squall.core.settings import load_settings
 
 ACCOUNTS = {
@@ -60,7 +63,10 @@ class Server:
     log: Path
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base, follow_redirects=True, timeout=20)
+        """Like a browser on the console's own pages: its requests carry their Origin."""
+        return httpx.Client(
+            base_url=self.base, follow_redirects=True, timeout=20, headers={"Origin": self.base}
+        )
 
     def sign_in(self, client: httpx.Client, user: str, next_path: str = "/") -> httpx.Response:
         return client.get("/login", params={"login_hint": user, "next": next_path})
@@ -90,6 +96,14 @@ def start_server(
     if public_url:
         sso["public_url"] = public_url
     config.write_text(yaml.safe_dump({"sso": sso, "demo_inventory": True}))
+    # With sign-on there is no demo inventory: give the server a cluster of its own.
+    inventory = data.parent / "lab.yaml"
+    lab = {"defaults": {"transport": "local"}, "nodes": [{"name": "lab-1", "root": str(data)}]}
+    inventory.write_text(yaml.safe_dump({"clusters": {"lab": lab}}))
+    settings = load_settings({"SQUALL_DATA_DIR": str(data), "SQUALL_CONFIG": str(config)})
+    with Runtime.open(settings, entry_points=False) as runtime, runtime.db.write() as session:
+        if not session.scalar(select(Cluster.id).limit(1)):
+            import_file(session, runtime, local_operator(), inventory)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SQUALL_", "PYTEST_"))}
     env.update(SQUALL_DATA_DIR=str(data), SQUALL_CONFIG=str(config))
     log = data.parent / f"serve-{port}.log"
@@ -236,7 +250,7 @@ def test_groups_map_to_scoped_roles(server: Server) -> None:
         me = client.get("/api/v1/me").json()
         assert me["grants"] == ["auditor", "deployer@env:staging"]
         demo = client.post("/api/v1/deployments", json={"type": "noop", "target": "all"})
-        # The demo inventory has no environment: a staging-only deployer may not touch it.
+        # The lab cluster has no environment: a staging-only deployer may not touch it.
         assert (demo.status_code, demo.json()["permission"]) == (403, "deployment.create")
         assert client.get("/api/v1/audit").status_code == 200  # auditor
     with server.client() as client:
@@ -293,6 +307,39 @@ def test_signing_out_ends_both_sessions_and_is_audited(
         assert any("/interaction/" in str(r.url) for r in again.history)
     actions = [(entry.actor, entry.action) for entry in server.audit()[:3]]
     assert ("bob", "logout") in actions
+
+
+def test_a_copied_session_cookie_is_refused_after_signing_out(server: Server) -> None:
+    with server.client() as client:
+        server.sign_in(client, "alice")
+        cookie = client.cookies["squall_session"]
+        with server.client() as thief:
+            thief.cookies.set("squall_session", cookie)
+            assert thief.get("/api/v1/me").json()["name"] == "alice"
+            client.post("/logout")
+            assert client.get("/api/v1/me").status_code == 401
+            assert thief.get("/api/v1/me").status_code == 401  # the copy died with it
+            page = thief.get("/deployments", follow_redirects=False)
+            assert page.status_code == 303 and page.headers["location"].startswith("/login")
+
+
+def test_a_cookie_authenticated_change_from_another_origin_is_refused(server: Server) -> None:
+    with server.client() as client:
+        server.sign_in(client, "alice")
+        body = {"subject": "user:mallory", "grant": "admin"}
+        for headers in (
+            {"Origin": "http://evil.example"},
+            {"Origin": "null"},
+            {"Origin": server.base, "Host": "evil.example"},
+        ):
+            refused = client.post("/api/v1/roles", json=body, headers=headers)
+            assert refused.status_code == 403 and "refused" in refused.json()["detail"], headers
+        assert client.get("/api/v1/me").json()["name"] == "alice"  # still signed in
+        granted = client.post("/api/v1/roles", json=body)  # from the console's own origin
+        assert granted.status_code == 201
+        assert client.delete(f"/api/v1/roles/{granted.json()['id']}").status_code == 200
+    grants = [e for e in server.audit() if e.action == "role.grant"]
+    assert len(grants) == 1  # only the one from the console's own origin
 
 
 def test_a_sign_out_link_on_another_site_asks_first(server: Server) -> None:

@@ -17,6 +17,8 @@ from squall.core.services import actions
 from squall.testing.harness import SquallHarness
 
 BOB = Actor("bob", frozenset({"approver", "deployer"}), "sso")
+BOB_ADMIN = Actor("bob", frozenset({"admin"}), "sso")
+"""Bob, allowed to deploy to the console's local nodes (which needs node.local)."""
 
 
 @pytest.fixture
@@ -225,7 +227,7 @@ async def test_exclude_and_rollback_buttons_act_through_the_core(
 async def test_promote_shows_for_an_approver_who_did_not_request_it(
     console_env: Path, user: User, squall: SquallHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    waiting = squall.deploy("group", params={"inner_type": "noop"}, actor=BOB)
+    waiting = squall.deploy("group", params={"inner_type": "noop"}, actor=BOB_ADMIN)
     assert waiting.status == "awaiting_approval"
     await user.open(f"/deployments/{waiting.id}")
     user.find(marker="action-promote").click()

@@ -9,14 +9,16 @@ whether someone is signed in; what they may do is decided by the core services t
 from __future__ import annotations
 
 import html
+import ipaddress
 import time
 from collections.abc import MutableMapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from authlib.integrations.starlette_client import OAuth, OAuthError  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -55,18 +57,23 @@ class Authenticator:
         return self.settings.enabled
 
     def actor(self, request: Request) -> Actor | None:
-        """The signed-in person (or token, or local operator), or None."""
-        if not self.enabled:
-            return local_operator()
+        """The token's owner, the signed-in person, or the local operator; or None.
+
+        A token counts in local mode too: it is how someone other than the person at the
+        machine (a second approver, say) acts there."""
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
             with self.runtime.db.write() as session:  # records when the token was last used
                 return access.authenticate_token(session, header[7:])
+        if not self.enabled:
+            return local_operator()
         signed_in = signed_in_as(request.session)
         if signed_in is None:
             return None
         with self.runtime.db.read() as session:
-            return access.person(session, self.runtime, *signed_in)
+            if not access.session_is_live(session, signed_in[0], signed_in[2]):
+                return None  # signed out (or expired) server-side: a copied cookie is dead
+            return access.person(session, self.runtime, signed_in[0], signed_in[1])
 
     def register_routes(self, app: FastAPI) -> None:
         app.add_api_route("/login", self.login, methods=["GET"], include_in_schema=False)
@@ -110,12 +117,14 @@ class Authenticator:
                 groups=[str(g) for g in groups],
                 email=claims.get("email"),
             )
+            key = access.start_session(session, actor.name, self.settings.session_hours)
         after = local_path(request.session.get("squall_next", "/"))
         request.session.clear()  # nothing of the session before the sign-in carries over
         request.session[SESSION_KEY] = {
             "name": actor.name,
             "groups": list(actor.groups),
             "expires": time.time() + self.settings.session_hours * 3600,
+            "key": key,
         }
         request.session["squall_id_token"] = token.get("id_token")
         return RedirectResponse(after, status_code=303)
@@ -129,12 +138,13 @@ class Authenticator:
                 "<button type='submit'>Sign out</button></form>"
             )
         state = request.scope.get("state", {})
-        actor = state.get("squall_actor") if signed_in_as(request.session) else None
+        signed_in = signed_in_as(request.session)
+        actor = state.get("squall_actor") if signed_in else None
         id_token = request.session.get("squall_id_token")
         request.session.clear()
-        if actor is not None:
+        if actor is not None and signed_in is not None:
             with self.runtime.db.write() as session:
-                access.sign_out(session, actor)
+                access.sign_out(session, actor, signed_in[2])
         if not self.enabled:
             return RedirectResponse("/", status_code=303)
         metadata = await self.oauth.sso.load_server_metadata()
@@ -178,12 +188,62 @@ def discovery_url(issuer: str) -> str:
     return f"{issuer.rstrip('/')}/.well-known/openid-configuration"
 
 
-def signed_in_as(session: MutableMapping[str, Any]) -> tuple[str, list[str]] | None:
-    """Who this browser session signed in as, and their groups then; None once expired."""
+def signed_in_as(session: MutableMapping[str, Any]) -> tuple[str, list[str], str] | None:
+    """Who this browser session signed in as, their groups then, and the key of its
+    server-side record; None once expired (or from before sessions had keys)."""
     data = session.get(SESSION_KEY)
-    if not isinstance(data, dict) or data.get("expires", 0) < time.time():
+    if not isinstance(data, dict) or data.get("expires", 0) < time.time() or not data.get("key"):
         return None
-    return str(data["name"]), [str(group) for group in data.get("groups", [])]
+    return str(data["name"]), [str(group) for group in data.get("groups", [])], str(data["key"])
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def cross_site_refusal(scope: Scope, sso_enabled: bool, public_url: str | None) -> str | None:
+    """Why a request must be refused as possibly cross-site, or None.
+
+    Every state-changing request (any method but GET, HEAD, OPTIONS; and every websocket,
+    which the console's buttons travel over) that a browser could send on its own, with
+    the session cookie or to the local console, must come from a page of this console:
+    its `Origin` is the console's own (or `Sec-Fetch-Site` says same-origin), and its
+    `Host` one the console answers to. A request with an API token is not checked: a page
+    of another site cannot make a browser send one."""
+    headers = Headers(scope=scope)
+    if scope["type"] == "http" and scope["method"] in SAFE_METHODS:
+        return None
+    if headers.get("authorization", "").lower().startswith("bearer "):
+        return None
+    host = headers.get("host", "").lower()
+    public = urlsplit(public_url) if public_url else None
+    if not sso_enabled and not is_loopback_name(host):
+        return f"refused: Host {host!r} is not this machine (the local console is loopback only)"
+    if public is not None and host != public.netloc.lower():
+        return f"refused: Host {host!r} is not {public.netloc} (sso.public_url)"
+    if headers.get("sec-fetch-site") == "same-origin":
+        return None
+    secure = scope.get("scheme") in ("https", "wss")
+    allowed = {f"{'https' if secure else 'http'}://{host}"}
+    if public is not None:
+        allowed.add(f"{public.scheme}://{public.netloc}".lower())
+    origin = headers.get("origin", "").lower()
+    if origin in allowed:
+        return None
+    return (
+        f"refused: a change from {origin or 'a page of unknown origin'} "
+        "(only the console's own pages, or an API token, may change anything)"
+    )
+
+
+def is_loopback_name(host: str) -> bool:
+    """`localhost`, `127.x.y.z` or `[::1]`, with or without a port."""
+    name = host.rpartition("]")[0].lstrip("[") if host.startswith("[") else host.split(":")[0]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class LoginGuard:
@@ -199,7 +259,12 @@ class LoginGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        if not self.authenticator.enabled:
+        settings = self.authenticator.settings
+        refusal = cross_site_refusal(scope, settings.enabled, settings.public_url)
+        if refusal is not None:
+            await _deny(scope, receive, send, refusal, status=403)
+            return
+        if not self.authenticator.enabled and not _has_token(scope):
             # No sign-on: the console serves the person at this machine (on loopback only).
             scope.setdefault("state", {})["squall_actor"] = local_operator()
             await self.app(scope, receive, send)
@@ -236,13 +301,18 @@ def request_actor(request: Request) -> Actor:
     return actor
 
 
-async def _deny(scope: Scope, receive: Receive, send: Send, message: str) -> None:
+def _has_token(scope: Scope) -> bool:
+    return Headers(scope=scope).get("authorization", "").lower().startswith("bearer ")
+
+
+async def _deny(
+    scope: Scope, receive: Receive, send: Send, message: str, *, status: int = 401
+) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008})
         return
-    response = JSONResponse(
-        {"detail": message}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
-    )
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    response = JSONResponse({"detail": message}, status_code=status, headers=headers)
     await response(scope, receive, send)
 
 

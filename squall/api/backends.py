@@ -94,7 +94,7 @@ class Backend(Protocol):
     def grant_role(self, subject: str, grant: str) -> Binding: ...
     def revoke_role(self, binding_id: int) -> Binding: ...
     def create_token(
-        self, name: str, days: int, scopes: list[str] | None
+        self, name: str, days: int, scopes: list[str] | None, *, user: str | None = None
     ) -> tuple[TokenInfo, str]: ...
     def tokens(self, *, everyone: bool) -> list[TokenInfo]: ...
     def revoke_token(self, token_id: int) -> TokenInfo: ...
@@ -217,9 +217,11 @@ class LocalBackend(_Pages):
         binding: Binding = self._write(access.revoke_role, binding_id)
         return binding
 
-    def create_token(self, name: str, days: int, scopes: list[str] | None) -> tuple[TokenInfo, str]:
+    def create_token(
+        self, name: str, days: int, scopes: list[str] | None, *, user: str | None = None
+    ) -> tuple[TokenInfo, str]:
         created: tuple[TokenInfo, str] = self._write(
-            access.create_token, name=name, days=days, scopes=scopes
+            access.create_token, name=name, days=days, scopes=scopes, user=user
         )
         return created
 
@@ -336,8 +338,10 @@ class RemoteBackend(_Pages):
     def revoke_role(self, binding_id: int) -> Binding:
         return self.client.revoke_role(binding_id)
 
-    def create_token(self, name: str, days: int, scopes: list[str] | None) -> tuple[TokenInfo, str]:
-        return self.client.create_token(name, days, scopes)
+    def create_token(
+        self, name: str, days: int, scopes: list[str] | None, *, user: str | None = None
+    ) -> tuple[TokenInfo, str]:
+        return self.client.create_token(name, days, scopes, user=user)
 
     def tokens(self, *, everyone: bool) -> list[TokenInfo]:
         return self.client.tokens(everyone=everyone)

@@ -148,8 +148,10 @@ class SquallClient:
     def revoke_role(self, binding_id: int) -> Binding:
         return self._get_as(Binding, "DELETE", f"/roles/{binding_id}")
 
-    def create_token(self, name: str, days: int, scopes: list[str] | None) -> tuple[TokenInfo, str]:
-        body = {"name": name, "days": days, "scopes": scopes}
+    def create_token(
+        self, name: str, days: int, scopes: list[str] | None, *, user: str | None = None
+    ) -> tuple[TokenInfo, str]:
+        body = {"name": name, "days": days, "scopes": scopes, **({"user": user} if user else {})}
         answer = self._call("POST", "/tokens", json=body).json()
         return TypeAdapter(TokenInfo).validate_python(answer["info"]), str(answer["token"])
 

@@ -372,7 +372,7 @@ def register(app: FastAPI, runtime: Runtime) -> None:
     @router.post("/inventory", tags=["inventory"], response_model=inventory.ImportSummary)
     def import_inventory(request: Request, body: InventoryFile) -> Any:
         """Import clusters and nodes; each cluster in the file replaces the one of that name."""
-        return writing(request, inventory.import_text, body.content, body.name)
+        return writing(request, inventory.import_text, body.name, body.content)
 
     @router.get("/types", tags=["types"], response_model=list[catalogue.TypeInfo])
     def list_types(request: Request) -> Any:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import getpass
+import os
+import pwd
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -115,8 +116,18 @@ def _matches(name: str, globs: tuple[str, ...]) -> bool:
 
 
 def local_operator() -> Actor:
-    """The person at the machine when no single sign-on is configured: full rights."""
-    return Actor(name=getpass.getuser(), roles=frozenset({"admin"}), source="local")
+    """The person at the machine when no single sign-on is configured: full rights. Named
+    after the OS account this process runs as (its uid), never after $USER or $LOGNAME,
+    which anyone can set: one machine, one local identity."""
+    return Actor(name=os_user(), roles=frozenset({"admin"}), source="local")
+
+
+def os_user() -> str:
+    uid = os.getuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # an account without a passwd entry (some containers)
+        return f"uid-{uid}"
 
 
 def grants_of(texts: Iterable[str]) -> tuple[Grant, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from squall.core.changes import ChangeFeed, ChangeListener
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 """The newest migration; a test keeps it equal to Alembic's head."""
 
 
@@ -38,6 +39,7 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self._write_lock = threading.RLock() if self.is_sqlite else None
         if self.is_sqlite:
+            _create_private(self.url.database)
             self.engine = _sqlite_engine(url, pool_size)
             self.read_engine = _sqlite_engine(url, pool_size, immediate=False)
         else:
@@ -215,3 +217,14 @@ def _dialect_insert(session: Session, table: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def _create_private(database: str | None) -> None:
+    """The database file is created readable by its owner only (0600), before SQLite
+    opens it: SQLite gives its -wal and -shm files the database file's permissions."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

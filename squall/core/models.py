@@ -400,11 +400,29 @@ class ApiToken(Base):
     scopes: Mapped[list[Any] | None] = mapped_column(JsonValue)
     """The permissions it may use; None: all its owner had."""
     grants: Mapped[list[Any]]
-    """Its owner's grants when it was made (from their sign-in), as text."""
+    """What its owner holds outside Squall's role bindings, as text: the grants their
+    provider groups gave at their latest sign-in (or the local operator's). Role bindings
+    are read at each use, so revoking one takes effect at once."""
+    groups: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    """Its owner's provider groups at their latest sign-in (group role bindings apply)."""
     created_at: Mapped[Timestamp]
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[OptionalTimestamp]
     last_used_at: Mapped[OptionalTimestamp]
+
+
+class SignIn(Base):
+    """A browser session, kept server-side: its cookie is honoured only while this row
+    says it has not ended (signing out ends it, whoever holds a copy of the cookie)."""
+
+    __tablename__ = "sign_ins"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 of the random key in the session cookie."""
+    user: Mapped[Name] = mapped_column(index=True)
+    created_at: Mapped[Timestamp]
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[OptionalTimestamp]
 
 
 class DeploymentHold(Base):

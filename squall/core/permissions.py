@@ -18,6 +18,7 @@ class Permission(StrEnum):
     INVENTORY_EDIT = "inventory.edit"
     AUDIT_VIEW = "audit.view"
     ROLES_MANAGE = "roles.manage"
+    LOCAL_NODES = "node.local"
 
 
 DESCRIPTIONS: dict[Permission, str] = {
@@ -30,6 +31,7 @@ DESCRIPTIONS: dict[Permission, str] = {
     Permission.INVENTORY_EDIT: "import inventories",
     Permission.AUDIT_VIEW: "read and export the audit log",
     Permission.ROLES_MANAGE: "grant and revoke roles; revoke anyone's API tokens",
+    Permission.LOCAL_NODES: "run deployments on `local` nodes: commands on the Squall host itself",
 }
 
 _VIEWER = frozenset({Permission.VIEW})

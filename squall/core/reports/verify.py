@@ -12,18 +12,19 @@ from before Squall kept them against the data Squall computes now.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
 import json
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pypdf import PdfReader
-from pypdf.errors import PdfReadError
+from pypdf.errors import PyPdfError
 
 from squall.core.errors import ValidationError
 from squall.core.reports.fingerprint import CSV_MARK, FORMAT, digest, fingerprint, report_data
@@ -134,19 +135,34 @@ def _generated(document: dict[str, Any]) -> dict[str, Any]:
     return dict(generated) if isinstance(generated, dict) else {}
 
 
-def _pdf_claims(content: bytes) -> Claims:
+_DAMAGED = (PyPdfError, zlib.error, ValueError, KeyError, TypeError, AttributeError, IndexError)
+"""What pypdf raises, at any point of reading, for a PDF whose bytes were damaged."""
+
+
+@contextlib.contextmanager
+def _readable_pdf() -> Iterator[None]:
+    """A damaged PDF is one clear refusal, never a decompression error or a traceback."""
     try:
+        yield
+    except _DAMAGED:
+        raise ValidationError(
+            "not a Squall report: the PDF is damaged and cannot be read"
+        ) from None
+
+
+def _pdf_claims(content: bytes) -> Claims:
+    with _readable_pdf():
         reader = PdfReader(io.BytesIO(content))
         keywords = reader.metadata.get("/Keywords") if reader.metadata else None
         claims = json.loads(str(keywords)) if keywords else None
-    except (PdfReadError, ValueError, zlib.error, KeyError, TypeError, AttributeError):
-        raise ValidationError("not a Squall report: an unreadable PDF") from None
     if not isinstance(claims, dict) or claims.get("format") != FORMAT:
         raise ValidationError("not a Squall report: the PDF names no Squall report data")
     claimed = str(claims.get("sha256"))
     problems = []
     for number, page in enumerate(reader.pages, start=1):
-        found = _FOOTER.findall(page.extract_text() or "")
+        with _readable_pdf():
+            text = page.extract_text() or ""
+        found = _FOOTER.findall(text)
         if found != [claimed]:
             shown = found[0] if found else "none"
             problems.append(
@@ -252,7 +268,8 @@ def compare(claims: Claims, recomputed: Report, record: Record | None = None) ->
         if claims.data is not None:
             result.problems += _differences(claims.data, report_data(recomputed))
     if claims.pdf is not None and now == claims.sha256:
-        result.problems += _visible_differences(claims.pdf, recomputed)
+        with _readable_pdf():
+            result.problems += _visible_differences(claims.pdf, recomputed)
         if not result.problems:
             result.checks.append("every page shows what Squall renders from that data")
     return result

@@ -17,14 +17,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from squall.core import audit
 from squall.core.auth import Actor, AuthTarget, Grant, authorize, is_allowed
 from squall.core.errors import NotFound, PermissionDenied, Unauthenticated, ValidationError
 from squall.core.events import emit
-from squall.core.models import ApiToken, AuditRecord, RoleBinding, utcnow
+from squall.core.models import ApiToken, AuditRecord, RoleBinding, SignIn, utcnow
 from squall.core.permissions import ROLES, Permission
 from squall.core.runtime import Runtime
 
@@ -80,10 +80,49 @@ def sign_in(
     }
     audit.record(session, actor, "login", f"user {user}", details)
     emit(session, "user.login", actor=user, groups=list(groups))
+    # Their tokens act with what the provider gives them now, no longer what it gave before.
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.owner == user, ApiToken.revoked_at.is_(None))
+        .values(
+            grants=[str(g) for g in grants_for_groups(rt.settings.sso.roles, groups)],
+            groups=list(groups),
+        )
+    )
     return actor
 
 
-def sign_out(session: Session, actor: Actor) -> None:
+def start_session(session: Session, user: str, hours: float) -> str:
+    """A browser session kept server-side; the key goes in the (signed) session cookie."""
+    now = utcnow()
+    session.execute(delete(SignIn).where(SignIn.expires_at < now))
+    key = secrets.token_urlsafe(32)
+    session.add(
+        SignIn(id=_hash(key), user=user, created_at=now, expires_at=now + dt.timedelta(hours=hours))
+    )
+    return key
+
+
+def session_is_live(session: Session, user: str, key: str) -> bool:
+    """Whether the browser session `key` of `user` is still on: not signed out, not expired."""
+    found = session.get(SignIn, _hash(key))
+    return (
+        found is not None
+        and found.user == user
+        and found.ended_at is None
+        and found.expires_at > utcnow()
+    )
+
+
+def sign_out(session: Session, actor: Actor, key: str | None = None) -> None:
+    """Record the sign-out and end the browser session server-side: a copy of its cookie
+    is refused from now on."""
+    if key:
+        session.execute(
+            update(SignIn)
+            .where(SignIn.id == _hash(key), SignIn.ended_at.is_(None))
+            .values(ended_at=utcnow())
+        )
     audit.record(session, actor, "logout", f"user {actor.name}")
 
 
@@ -191,11 +230,23 @@ def create_token(
     name: str,
     days: int = 30,
     scopes: Sequence[str] | None = None,
+    user: str | None = None,
 ) -> tuple[TokenInfo, str]:
-    """A token acting as `actor`, limited to `scopes` (permissions) if given, for `days`
-    days. Returns it with its secret, which is shown this once and stored only hashed."""
+    """A token acting as `actor` (or, made by someone who manages roles, as the named
+    `user`), limited to `scopes` (permissions) if given, for `days` days. Returns it with
+    its secret, which is shown this once and stored only hashed.
+
+    It acts with its owner's grants at each use: the role bindings they have then, and
+    what their provider groups gave them at their latest sign-in."""
     if actor.source == "token":
         raise PermissionDenied(actor.name, "sign-in", "tokens (a token cannot make tokens)")
+    owner = actor.name if user is None else user.strip()
+    if owner != actor.name:
+        authorize(rt.plugins.hook, actor, Permission.ROLES_MANAGE, AuthTarget("token", owner))
+        if not owner or len(owner) > 200 or any(c.isspace() for c in owner):
+            raise ValidationError(
+                "a token's user is a user name: no spaces, at most 200 characters"
+            )
     if not name.strip():
         raise ValidationError("a token needs a name (what it is for)")
     if not 1 <= days <= MAX_TOKEN_DAYS:
@@ -206,19 +257,28 @@ def create_token(
         raise ValidationError(
             f"unknown permission(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
+    standing: list[str] = []
+    if owner == actor.name:
+        # What they hold besides Squall's bindings (read at each use): the grants of their
+        # sign-in, or the local operator's.
+        bound = set(bound_grants(session, owner, actor.groups))
+        standing = [str(grant) for grant in actor.all_grants() if grant not in bound]
     secret = secrets.token_urlsafe(32)
     token = ApiToken(
-        owner=actor.name,
+        owner=owner,
         name=name.strip(),
         secret_hash=_hash(secret),
         scopes=sorted(set(scopes)) if scopes else None,
-        grants=[str(grant) for grant in actor.all_grants()],
+        grants=list(dict.fromkeys(standing)),
+        groups=list(actor.groups) if owner == actor.name else [],
         created_at=utcnow(),
         expires_at=utcnow() + dt.timedelta(days=days),
     )
     session.add(token)
     session.flush()
     details = {"token": token.id, "name": token.name, "scopes": token.scopes, "days": days}
+    if owner != actor.name:
+        details["user"] = owner
     audit.record(session, actor, "token.create", f"token {token.id}", details)
     return _info(token), f"{TOKEN_PREFIX}_{token.id}_{secret}"
 
@@ -252,8 +312,9 @@ def tokens(
 def authenticate_token(session: Session, text: str) -> Actor:
     """The actor a presented token stands for; Unauthenticated for anything not valid now.
 
-    The owner's grants are those of their sign-in when the token was made, plus the role
-    bindings they have today; a scoped token may use its listed permissions only."""
+    Its powers are its owner's grants now: the role bindings they have at this moment
+    (revoking one takes effect at once) and what their provider groups gave them at their
+    latest sign-in; a scoped token may use its listed permissions only."""
     parts = text.strip().split("_", 2)
     if (
         len(parts) != 3
@@ -272,11 +333,15 @@ def authenticate_token(session: Session, text: str) -> Actor:
         raise Unauthenticated(f"API token {token.id} has expired")
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRAIN:
         token.last_used_at = now  # to the minute: a script's every call need not write
-    grants = [Grant.parse(text) for text in token.grants] + bound_grants(session, token.owner, ())
+    groups = [str(group) for group in token.groups or ()]
+    grants = [Grant.parse(text) for text in token.grants] + bound_grants(
+        session, token.owner, groups
+    )
     return Actor(
         name=token.owner,
         source="token",
         grants=tuple(dict.fromkeys(grants)),
+        groups=tuple(groups),
         scopes=frozenset(token.scopes) if token.scopes is not None else None,
     )
 

@@ -30,6 +30,7 @@ from squall.core.secrets import has_secrets
 from squall.core.services.deployments import (
     deployment_target,
     get_for,
+    get_to_run,
     options_from_json,
     plan_rollback,
     store_plan,
@@ -191,7 +192,7 @@ def retry(
     Nodes skipped because a threshold halted their stage run too (they never ran), and
     inconclusive health checks are taken again; after an abort, so are the cancelled
     nodes. Returns the new attempt number."""
-    deployment = get_for(session, rt, actor, deployment_id, Permission.RETRY)
+    deployment = get_to_run(session, rt, actor, deployment_id, Permission.RETRY)
     if deployment.status not in RETRYABLE:
         orphaned = deployment.status == D.RUNNING and is_orphaned(session, deployment)
         raise InvalidTransition(
@@ -327,7 +328,7 @@ def rollback(session: Session, rt: Runtime, actor: Actor, deployment_id: int) ->
     Work not yet done is skipped. The undoing runs as stages of the same deployment,
     with logs and failure points like any other; it ends `rolled_back`, or `failed` if
     a node could not be restored."""
-    deployment = get_for(session, rt, actor, deployment_id, Permission.ROLLBACK)
+    deployment = get_to_run(session, rt, actor, deployment_id, Permission.ROLLBACK)
     _refuse_after_rollback(session, deployment)
     if deployment.status not in ROLLBACK_FROM:
         raise InvalidTransition(

@@ -22,7 +22,7 @@ from squall.core import audit
 from squall.core.auth import Actor, AuthTarget, authorize, is_allowed
 from squall.core.engine.claims import seal_steps
 from squall.core.engine.progress import advance
-from squall.core.errors import NotFound, PlanError
+from squall.core.errors import NotFound, PermissionDenied, PlanError
 from squall.core.events import emit
 from squall.core.models import Deployment, NodeTask, Stage
 from squall.core.outbox.holds import place_start_holds
@@ -200,11 +200,42 @@ def get(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> Depl
 def get_for(
     session: Session, rt: Runtime, actor: Actor, deployment_id: int, permission: Permission
 ) -> Deployment:
+    """The deployment, if the actor may do `permission` on it. One they may not even see
+    answers like a missing one: its existence is not theirs to learn."""
     deployment = session.get(Deployment, deployment_id)
     if deployment is None:
         raise NotFound(f"no deployment {deployment_id}")
-    authorize(rt.plugins.hook, actor, permission, deployment_target(deployment))
+    target = deployment_target(deployment)
+    if not is_allowed(rt.plugins.hook, actor, Permission.VIEW, target):
+        raise NotFound(f"no deployment {deployment_id}")
+    authorize(rt.plugins.hook, actor, permission, target)
     return deployment
+
+
+def get_to_run(
+    session: Session, rt: Runtime, actor: Actor, deployment_id: int, permission: Permission
+) -> Deployment:
+    """`get_for`, for an action that runs node tasks anew (retry, roll back): on a
+    `local` node that needs the permission to run commands on the Squall host itself, as
+    creating it did. Going on with what was approved (promote, resume) does not."""
+    deployment = get_for(session, rt, actor, deployment_id, permission)
+    nodes = session.scalars(select(NodeTask.node).where(NodeTask.deployment_id == deployment_id))
+    local = sorted({node["name"] for node in nodes if node.get("transport") == "local"})
+    if local:
+        authorize_local_nodes(rt, actor, local, deployment_target(deployment))
+    return deployment
+
+
+def authorize_local_nodes(
+    rt: Runtime, actor: Actor, names: Sequence[str], target: AuthTarget
+) -> None:
+    """A `local` node runs its commands on the Squall host, as Squall's own user (next to
+    its database and keys): only those holding `node.local` may run anything there."""
+    if not is_allowed(rt.plugins.hook, actor, Permission.LOCAL_NODES, target):
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise PermissionDenied(
+            actor.name, Permission.LOCAL_NODES, f"{shown} (local nodes run on the Squall host)"
+        )
 
 
 def visible(rt: Runtime, actor: Actor, found: Sequence[Deployment]) -> list[Deployment]:
@@ -232,17 +263,16 @@ def _validate(
 ) -> ValidRequest:
     deployment_type = rt.plugins.type(request.type)
     targets = tuple(resolve_targets(session, request.target))
-    authorize(
-        rt.plugins.hook,
-        actor,
-        Permission.CREATE,
-        AuthTarget(
-            "deployment_type",
-            deployment_type.name,
-            clusters=tuple(sorted({node.cluster for node in targets})),
-            environments=tuple(sorted({node.environment for node in targets if node.environment})),
-        ),
+    target = AuthTarget(
+        "deployment_type",
+        deployment_type.name,
+        clusters=tuple(sorted({node.cluster for node in targets})),
+        environments=tuple(sorted({node.environment for node in targets if node.environment})),
     )
+    authorize(rt.plugins.hook, actor, Permission.CREATE, target)
+    local = [node.name for node in targets if node.transport == "local"]
+    if local:
+        authorize_local_nodes(rt, actor, local, target)
     params = rt.plugins.parse_params(deployment_type.name, request.params)
     return ValidRequest(deployment_type, params, targets, Redactor(secret_values(params)))
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,11 +14,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from squall.core import audit
-from squall.core.auth import Actor, AuthTarget, authorize
+from squall.core.auth import Actor, AuthTarget, authorize, is_allowed
 from squall.core.errors import InventoryError
 from squall.core.events import emit
-from squall.core.inventory import InventorySpec, load_inventory, parse_inventory, parse_selector
-from squall.core.models import Cluster, Deployment, Node, NodeTask, utcnow
+from squall.core.inventory import InventorySpec, load_inventory, parse_selector
+from squall.core.inventory.loader import parse_inventory
+from squall.core.models import Cluster, Deployment, Node, NodeLease, NodeTask, utcnow
 from squall.core.permissions import Permission
 from squall.core.plan import NodeInfo
 from squall.core.runtime import Runtime
@@ -52,6 +55,7 @@ def import_inventory(
     )
     if not spec.clusters:
         raise InventoryError("the file defines no clusters", source=spec.source)
+    check_sizes(spec)
     incoming = {node.name: cluster.name for cluster, node in spec.nodes()}
     clashes = session.execute(
         select(Node.name, Cluster.name)
@@ -122,11 +126,87 @@ def import_file(session: Session, rt: Runtime, actor: Actor, path: Path) -> Impo
     return import_inventory(session, rt, actor, load_inventory(path))
 
 
-def import_text(
-    session: Session, rt: Runtime, actor: Actor, text: str, source: str
-) -> ImportSummary:
-    """Import an inventory sent as text (over the API); `source` names it, like a path."""
-    return import_inventory(session, rt, actor, parse_inventory(text, source))
+MAX_FILE_NAME = 200
+
+
+def import_text(session: Session, rt: Runtime, actor: Actor, name: str, text: str) -> ImportSummary:
+    """An inventory sent as text (through the API); `name` is the file's name, whose
+    ending tells INI from YAML."""
+    if not name.strip() or len(name) > MAX_FILE_NAME or any(c in name for c in "\0\r\n"):
+        raise InventoryError(
+            f"the file name must be 1 to {MAX_FILE_NAME} characters on one line "
+            f"(this one has {len(name)})"
+        )
+    return import_inventory(session, rt, actor, parse_inventory(text, name))
+
+
+_LIMITS = {"name": 200, "host": 255, "user": 100, "environment": 100}
+"""The longest value the database keeps, by field."""
+
+
+def check_sizes(spec: InventorySpec) -> None:
+    """Every value fits its column: refused with the field named, never cut or a crash."""
+
+    def check(what: str, field: str, value: str | None) -> None:
+        if value is not None and len(value) > _LIMITS[field]:
+            raise InventoryError(
+                f"{what}: {field} is {len(value)} characters long; at most {_LIMITS[field]}",
+                source=spec.source,
+            )
+
+    for cluster in spec.clusters:
+        check(f"cluster {cluster.name[:40]!r}", "name", cluster.name)
+        check(f"cluster {cluster.name[:40]!r}", "environment", cluster.environment)
+        for node in cluster.nodes:
+            for field in ("name", "host", "user"):
+                check(f"node {node.name[:40]!r}", field, getattr(node, field))
+
+
+def remove_clusters(
+    session: Session, rt: Runtime, actor: Actor, names: list[str]
+) -> tuple[str, ...]:
+    """Take clusters and their nodes out of the inventory (deployments keep their record).
+    Refused, and nothing removed, if a name is unknown or a node is being deployed to."""
+    if not names:
+        raise InventoryError("name at least one cluster to remove")
+    found = {
+        cluster.name: cluster
+        for cluster in session.scalars(
+            select(Cluster).where(Cluster.name.in_(names)).options(selectinload(Cluster.nodes))
+        )
+    }
+    unknown = sorted(set(names) - set(found))
+    if unknown:
+        raise InventoryError(f"no cluster {', '.join(unknown)}")
+    authorize(
+        rt.plugins.hook,
+        actor,
+        Permission.INVENTORY_EDIT,
+        AuthTarget(
+            "inventory",
+            clusters=tuple(sorted(found)),
+            environments=tuple(sorted({c.environment for c in found.values() if c.environment})),
+        ),
+    )
+    nodes = [node.name for cluster in found.values() for node in cluster.nodes]
+    busy = session.scalar(select(NodeLease.node_name).where(NodeLease.node_name.in_(nodes)))
+    if busy is not None:
+        raise InventoryError(f"node {busy} is being deployed to: wait for it, or cancel it first")
+    for cluster in found.values():
+        session.delete(cluster)
+    session.flush()
+    removed = tuple(sorted(found))
+    emit(session, "inventory.removed", actor=actor.name, clusters=list(removed), nodes=len(nodes))
+    audit.record(
+        session, actor, "inventory.remove", ", ".join(removed), {"clusters": list(removed)}
+    )
+    return removed
+
+
+def demo_clusters(session: Session, rt: Runtime) -> list[str]:
+    """The clusters of the demo inventory, if it is still there."""
+    source = str(rt.settings.data_dir / "demo" / "inventory.yaml")
+    return list(session.scalars(select(Cluster.name).where(Cluster.source == source)))
 
 
 def all_nodes(session: Session) -> list[NodeInfo]:
@@ -165,10 +245,17 @@ DEMO_CLUSTERS = {"demo-web": 3, "demo-api": 3, "demo-cache": 2}
 
 
 def ensure_demo_inventory(session: Session, rt: Runtime, actor: Actor) -> Path | None:
-    """On a fresh installation, create and import a demo inventory of local nodes."""
-    if not rt.settings.demo_inventory or session.scalar(select(Cluster.id).limit(1)) is not None:
-        return None
+    """On a fresh installation in local mode, create and import a demo inventory of local
+    nodes. Never with single sign-on: a shared Squall must not offer its own host."""
     root = rt.settings.data_dir / "demo"
+    path = root / "inventory.yaml"
+    if (
+        not rt.settings.demo_inventory
+        or rt.settings.sso.enabled
+        or path.exists()  # made once: `squall inventory remove --demo` keeps it removed
+        or session.scalar(select(Cluster.id).limit(1)) is not None
+    ):
+        return None
     clusters = {
         name: {
             "environment": "demo",
@@ -184,7 +271,6 @@ def ensure_demo_inventory(session: Session, rt: Runtime, actor: Actor) -> Path |
         }
         for name, count in DEMO_CLUSTERS.items()
     }
-    path = root / "inventory.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         "# Demo inventory: local nodes, each a folder under this directory.\n"
@@ -216,6 +302,7 @@ class ClusterRow:
 def overview(session: Session, rt: Runtime, actor: Actor) -> tuple[list[ClusterRow], list[NodeRow]]:
     """Clusters, and every node with its last deployment and how that went for the node."""
     authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("inventory", partial=True))
+    visible = in_scope(rt, actor)
     clusters = [
         ClusterRow(cluster.name, cluster.environment, cluster.source, count)
         for cluster, count in session.execute(
@@ -224,6 +311,7 @@ def overview(session: Session, rt: Runtime, actor: Actor) -> tuple[list[ClusterR
             .group_by(Cluster.id)
             .order_by(Cluster.name)
         )
+        if visible(cluster.name, cluster.environment)
     ]
     ranked = select(
         NodeTask.node_name,
@@ -244,6 +332,8 @@ def overview(session: Session, rt: Runtime, actor: Actor) -> tuple[list[ClusterR
     }
     rows = []
     for node in all_nodes(session):
+        if not visible(node.cluster, node.environment):
+            continue
         found = last.get(node.name)
         rows.append(
             NodeRow(
@@ -275,6 +365,7 @@ def list_nodes(
 ) -> list[NodeListing]:
     """The nodes a selector picks, for people and scripts deciding what to deploy to."""
     authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("inventory", partial=True))
+    visible = in_scope(rt, actor)
     return [
         NodeListing(
             cluster=node.cluster,
@@ -290,4 +381,25 @@ def list_nodes(
             environment=node.environment,
         )
         for node in resolve_targets(session, selector)
+        if visible(node.cluster, node.environment)
     ]
+
+
+def in_scope(rt: Runtime, actor: Actor) -> Callable[[str, str | None], bool]:
+    """Whether some grant of the actor lets them see a cluster (by name and environment):
+    listings show no more than that."""
+    hook = rt.plugins.hook
+    if is_allowed(hook, actor, Permission.VIEW, AuthTarget("inventory")):
+        return lambda _cluster, _environment: True  # an unscoped grant sees everything
+
+    @functools.cache
+    def covered(cluster: str, environment: str | None) -> bool:
+        target = AuthTarget(
+            "inventory",
+            cluster,
+            clusters=(cluster,),
+            environments=(environment,) if environment else (),
+        )
+        return is_allowed(hook, actor, Permission.VIEW, target)
+
+    return covered

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import selectors
 import signal
 import subprocess
@@ -17,7 +18,13 @@ import time
 from pathlib import Path
 
 from squall.core.plan import NodeInfo
-from squall.core.transports.base import KILL_GRACE, Output, ShellConnection, Stop
+from squall.core.transports.base import (
+    KILL_GRACE,
+    Output,
+    ShellConnection,
+    Stop,
+    TransportError,
+)
 
 _PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "TZ")
 
@@ -38,6 +45,21 @@ class LocalConnection(ShellConnection):
         self.root = root
         self._env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
         self._env.update(HOME=str(root), NODE_ROOT=str(root), SHELL="/bin/sh")
+
+    def read_file(self, path: str, *, timeout: float) -> bytes | None:
+        return super().read_file(self._inside(path), timeout=timeout)
+
+    def write_file(self, path: str, data: bytes, *, mode: int | None, timeout: float) -> None:
+        super().write_file(self._inside(path), data, mode=mode, timeout=timeout)
+
+    def _inside(self, path: str) -> str:
+        """Files of a local node are in its folder: the rest of the host is Squall's."""
+        if not inside_root(path):
+            raise TransportError(
+                f"{path!r} is outside the folder of local node {self.node.name}: "
+                "give a path relative to it, without '..'"
+            )
+        return path
 
     def _execute(
         self, command: str, *, stdin: bytes | None, output: Output, deadline: float
@@ -90,6 +112,12 @@ class LocalConnection(ShellConnection):
 
     def close(self) -> None:
         """Nothing stays open between commands."""
+
+
+def inside_root(path: str) -> bool:
+    """Whether a path relative to a node's folder stays inside it."""
+    normal = posixpath.normpath(path)
+    return not posixpath.isabs(path) and normal != ".." and not normal.startswith("../")
 
 
 def _feed(process: subprocess.Popen[bytes], data: bytes) -> None:

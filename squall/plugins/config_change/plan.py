@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import posixpath
+import re
 import string
 from typing import Self
 
@@ -25,7 +27,10 @@ from squall.plugins.config_change.steps import restore_step, validate_step, writ
 class ConfigChangeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(description="File to write; relative paths start in the node's home folder.")
+    path: str = Field(
+        description="File to write; relative paths start in the node's home folder. On "
+        "local nodes the path must stay inside the node's folder.",
+    )
     content: str | None = Field(None, description="The file's whole new content.")
     template: str | None = Field(
         None,
@@ -108,12 +113,44 @@ def render(params: ConfigChangeParams, node: NodeInfo) -> str:
     return string.Template(params.template).substitute(values)
 
 
+def secret_lines(params: ConfigChangeParams, node: NodeInfo) -> tuple[str, ...]:
+    """For each template line holding a secret, a pattern matching that line with any value
+    where the secret goes (a regex whose groups are the secrets). The diff masks the
+    secrets of lines matching one, on both sides: the file's previous line may hold an
+    older secret that nothing else knows of. A line holding nothing but a secret has no
+    shape to recognise: its new value is masked like any secret, its old one is not."""
+    if params.template is None or not params.secrets:
+        return ()
+    values = {**params.values, "node": node.name, "cluster": node.cluster, "host": node.host}
+    patterns = []
+    for line in params.template.splitlines():
+        parts, position, secret, literal = [], 0, False, ""
+        for match in string.Template.pattern.finditer(line):
+            literal += line[position : match.start()]
+            parts.append(re.escape(line[position : match.start()]))
+            name = match.group("named") or match.group("braced")
+            if name in params.secrets:
+                parts.append("(.*?)")
+                secret = True
+            elif name is not None:
+                parts.append(re.escape(values[name]))
+            else:  # $$, a literal $
+                parts.append(re.escape("$"))
+            position = match.end()
+        parts.append(re.escape(line[position:]))
+        if secret and (literal + line[position:]).strip():
+            patterns.append("".join(parts))
+    return tuple(patterns)
+
+
 def plan(request: PlanRequest[ConfigChangeParams]) -> Plan:
     params = request.params
     backup_tag = "preview" if request.deployment_id is None else str(request.deployment_id)
     mode = int(params.mode, 8) if params.mode else None
     nodes = []
     for node in request.targets:
+        if node.transport == "local":
+            _inside_local_node(params.path, node)
         steps: list[Step] = [
             write_step(
                 params.path,
@@ -121,6 +158,7 @@ def plan(request: PlanRequest[ConfigChangeParams]) -> Plan:
                 mode=mode,
                 tag=backup_tag,
                 timeout=params.timeout,
+                secret_lines=secret_lines(params, node),
             )
         ]
         if params.validate_command:
@@ -134,6 +172,17 @@ def plan(request: PlanRequest[ConfigChangeParams]) -> Plan:
     if not nodes:
         raise PlanError("no target node")
     return Plan((StagePlan("change", tuple(nodes)),))
+
+
+def _inside_local_node(path: str, node: NodeInfo) -> None:
+    """A local node is a folder on the Squall host: its files stay inside that folder
+    (on SSH nodes an absolute path is fine, the node is its own machine)."""
+    normal = posixpath.normpath(path)
+    if posixpath.isabs(path) or normal == ".." or normal.startswith("../"):
+        raise PlanError(
+            f"path {path!r} leaves the folder of local node {node.name}: on local nodes "
+            "give a path relative to the node's folder, without '..'"
+        )
 
 
 def rollback(request: PlanRequest[ConfigChangeParams]) -> Plan:

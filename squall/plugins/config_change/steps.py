@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import difflib
+import re
+from collections.abc import Sequence
 from types import MappingProxyType
 
 from squall import CommandResult, LogSink, NodeConnection, Shell, Step, StepOutcome, sh
@@ -17,6 +19,7 @@ from squall import CommandResult, LogSink, NodeConnection, Shell, Step, StepOutc
 WRITE = "config_change.write"
 VALIDATE = "config_change.validate"
 RESTORE = "config_change.restore"
+SECRET_MASK = "***"
 MAX_DIFF_LINES = 2000
 REPORT_DIFF_LINES = 60
 """Diff lines kept in the step's data for the report (the log keeps up to MAX_DIFF_LINES)."""
@@ -29,6 +32,7 @@ def write_step(
     mode: int | None,
     tag: str,
     timeout: float,
+    secret_lines: tuple[str, ...] = (),
 ) -> Step:
     return Step(
         "write",
@@ -39,6 +43,7 @@ def write_step(
                 "content_base64": base64.b64encode(content.encode()).decode(),
                 "mode": mode,
                 "tag": tag,
+                "secret_lines": list(secret_lines),
             }
         ),
         timeout,
@@ -108,7 +113,7 @@ def write(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
             return _failure(f"cannot back up {path} to {backup}", copied, timeout)
         log.write(f"kept the previous content in {backup}")
     connection.write_file(path, new, mode=step.args.get("mode"), timeout=timeout)
-    diff = _log_diff(path, old, new, log)
+    diff = _log_diff(path, old, new, log, step.args.get("secret_lines") or ())
     added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
     removed = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
     log.write(f"wrote {len(new)} bytes to {path}")
@@ -169,6 +174,31 @@ def restore(path: str, tag: str, connection: NodeConnection, timeout: float) -> 
     return True, "nothing to restore (the file was already as wanted)"
 
 
+def mask_secret_lines(diff: list[str], patterns: Sequence[str]) -> list[str]:
+    """The diff with the secrets of lines shaped like a secret line of the template
+    masked, removed lines too (a rotated secret's old value is known nowhere else)."""
+    compiled = [re.compile(pattern) for pattern in patterns]
+    if not compiled:
+        return diff
+    masked = []
+    for line in diff:
+        if line[:1] in ("+", "-", " ") and not line.startswith(("+++ ", "--- ")):
+            line = line[:1] + _mask_line(line[1:], compiled)
+        masked.append(line)
+    return masked
+
+
+def _mask_line(text: str, patterns: list[re.Pattern[str]]) -> str:
+    for pattern in patterns:
+        match = pattern.fullmatch(text)
+        if match is not None:
+            for group in range(match.re.groups, 0, -1):  # right to left: spans stay valid
+                start, end = match.span(group)
+                text = text[:start] + SECRET_MASK + text[end:]
+            return text
+    return text
+
+
 def _copy(connection: NodeConnection, source: str, target: str, timeout: float) -> CommandResult:
     command = sh("cp -p -- {source} {target}", source=source, target=target)
     return connection.run(command, timeout=timeout, log=None)
@@ -181,13 +211,16 @@ def _failure(what: str, result: CommandResult, timeout: float) -> StepOutcome:
     return StepOutcome.failure(f"{what}: {reason}", exit_code=outcome.exit_code)
 
 
-def _log_diff(path: str, old: bytes | None, new: bytes, log: LogSink) -> list[str]:
+def _log_diff(
+    path: str, old: bytes | None, new: bytes, log: LogSink, secret_lines: Sequence[str]
+) -> list[str]:
     before = (old or b"").decode("utf-8", errors="replace").splitlines()
     after = new.decode("utf-8", errors="replace").splitlines()
     diff = list(
         difflib.unified_diff(before, after, f"{path} (before)", f"{path} (after)", lineterm="")
     )
-    # The log masks secret values, line by line, as it does for any command's output.
+    diff = mask_secret_lines(diff, secret_lines)
+    # The log also masks the deployment's secret values, as it does for any command's output.
     for line in diff[:MAX_DIFF_LINES]:
         log.write(line)
     if len(diff) > MAX_DIFF_LINES:

@@ -191,3 +191,20 @@ def test_what_noop_collects_is_shown_in_status_api_and_reports(
     assert [row[0] for row in exported["tables"]["facts"]["rows"]] == list(by_node)
     text = " ".join(pdf_text(reports.render_pdf(squall.runtime, squall.actor, report)))  # type: ignore[arg-type]
     assert "Facts" in text and by_node["node-02"][2] in text
+
+
+def test_the_api_answers_every_attempt_in_its_own_schema(
+    squall: SquallHarness, fleet6: Fleet
+) -> None:
+    from squall.api import schemas
+
+    (fleet6.node("node-03").root / "fail").write_text("")
+    first = squall.deploy("cache_rebuild", params={"rebuild_command": FAIL_IF_MARKED})
+    (fleet6.node("node-03").root / "fail").unlink()
+    squall.act(actions.retry, first.id)
+    answer = schemas.Deployment.model_validate(squall.run(first.id)).model_dump(mode="json")
+    assert answer["status"] == "succeeded" and answer["nodes_done"] == 6
+    one, two = answer["attempts"]
+    assert [run["node"] for run in one["failures"]] == ["node-03"]
+    assert one["failures"][0]["failure_point"] == "failed at step rebuild, exit code 7"
+    assert two["nodes"] == ["node-03"] and two["counts"] == {"succeeded": 1}

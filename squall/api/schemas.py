@@ -28,8 +28,8 @@ class DeploymentFields(Schema):
     title: str
     """What it does, in a line."""
     status: str
-    """pending, awaiting_approval, running, paused, succeeded, failed, cancelled or
-    rolled_back."""
+    """pending, awaiting_approval, running, paused, succeeded, succeeded_with_exclusions
+    (failed nodes were set aside), failed, cancelled or rolled_back."""
     requester: str
     """Who asked for it."""
     ticket: str | None
@@ -93,7 +93,7 @@ class Failure(Schema):
     cluster: str
     stage: str
     status: str
-    """failed, interrupted or inconclusive."""
+    """failed, interrupted, inconclusive, or excluded (failed, then set aside)."""
     attempt: int
     """The deployment's attempt the failure belongs to."""
     step: str | None
@@ -116,8 +116,53 @@ class Approval(Schema):
     comment: str | None
 
 
+class Run(Schema):
+    """One node's run in one attempt that did not succeed: kept after a retry."""
+
+    node: str
+    cluster: str
+    stage: str
+    status: str
+    """failed, interrupted, inconclusive or cancelled."""
+    attempt: int
+    step: str | None
+    """The step it failed at, or was running when it was interrupted."""
+    failure_point: str
+    """`failed at step write, exit code 1`, `interrupted during step prepare (may have
+    partly run)`."""
+    exit_code: int | None
+    error: str | None
+    last_lines: list[str]
+    started_at: dt.datetime | None
+    finished_at: dt.datetime
+
+
+class Attempt(Schema):
+    """One attempt: the first is the deployment, each retry adds one. History is kept."""
+
+    number: int
+    started_by: str
+    """Who started it: the requester, then whoever retried."""
+    started_at: dt.datetime | None
+    nodes: list[str]
+    """The nodes it ran."""
+    counts: dict[str, int]
+    """How its node runs ended."""
+    failures: list[Run]
+    """Its runs that failed, with their failure points."""
+
+
+class Rerun(Schema):
+    """A step that ran again after its worker stopped mid-step: it may have run twice."""
+
+    node: str
+    step: str
+    attempt: int
+    at: dt.datetime
+
+
 class Deployment(DeploymentFields):
-    """A deployment in full: its parameters, stages, failure points and approvals."""
+    """A deployment in full: parameters, stages, failure points, approvals, attempts."""
 
     params: dict[str, Any]
     """Its parameters, as validated by its type; secrets appear as `***`."""
@@ -133,6 +178,14 @@ class Deployment(DeploymentFields):
     """Node tasks by status, over every stage."""
     node_count: int
     """Nodes it deploys to (health checks and rollbacks come back to the same nodes)."""
+    nodes_done: int
+    """Of those, how many ran and ended (whatever the outcome)."""
+    nodes_never_ran: int
+    """Of those, how many never ran: skipped, or not started before a cancel."""
+    attempts: list[Attempt]
+    """Every attempt, first to last, with the failures of each."""
+    reruns: list[Rerun]
+    """Steps that may have run twice, oldest first."""
 
 
 # --- a deployment on the board ------------------------------------------------------------
@@ -148,6 +201,8 @@ class Segment(Schema):
     done: int
     failed: int
     running: int
+    succeeded: int
+    """The part of the bar that got the change."""
 
 
 class DeploymentRow(DeploymentFields):
@@ -158,7 +213,9 @@ class DeploymentRow(DeploymentFields):
     total: int
     """Node tasks of its deploy stages."""
     done: int
-    """Of those, how many are finished (whatever the outcome)."""
+    """Of those, how many ran and ended (whatever the outcome)."""
+    never_ran: int
+    """Of those, how many never ran: skipped, or not started before a cancel."""
     failed: int
     """Node tasks that failed, in any stage."""
     running: int

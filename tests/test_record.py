@@ -208,3 +208,22 @@ def test_the_api_answers_every_attempt_in_its_own_schema(
     assert [run["node"] for run in one["failures"]] == ["node-03"]
     assert one["failures"][0]["failure_point"] == "failed at step rebuild, exit code 7"
     assert two["nodes"] == ["node-03"] and two["counts"] == {"succeeded": 1}
+
+
+def test_a_rolled_back_deployments_report_leads_with_the_rollback(
+    squall: SquallHarness, fleet6: Fleet
+) -> None:
+    done = squall.deploy(
+        "config_change",
+        target="cluster:node-cluster-a",
+        params={"path": "app.conf", "content": "new\n"},
+    )
+    assert done.status == "succeeded"
+    squall.act(actions.rollback, done.id)
+    assert squall.run(done.id).status == "rolled_back"
+    report = read(squall, reports.deployment_report, done.id)
+    first = pdf_text(reports.render_pdf(squall.runtime, squall.actor, report))[0]  # type: ignore[arg-type]
+    lead = f"Rolled back by {squall.actor.name} at "
+    assert lead in first and "3 of 3 node(s) restored to what they ran before" in first
+    assert first.index(lead) < first.index("Status rolled back")  # before the figures
+    assert "Restored 3 of 3" in first and "Succeeded" not in first

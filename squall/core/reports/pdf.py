@@ -173,7 +173,14 @@ def _deployment(report: DeploymentReport) -> list[Flowable]:
             [
                 ("Status", report.status.replace("_", " ")),
                 ("Nodes", str(deployed)),
-                ("Succeeded", str(counts.get("succeeded", 0))),
+                *(
+                    [
+                        ("Restored", f"{report.rollback.restored} of {report.rollback.nodes}"),
+                        ("Deployed, undone", str(counts.get("succeeded", 0))),
+                    ]
+                    if report.rollback
+                    else [("Succeeded", str(counts.get("succeeded", 0)))]
+                ),
                 ("Failed", str(failed)),
                 ("Excluded", str(excluded)),
                 ("Never ran", str(never_ran)),

@@ -507,13 +507,8 @@ def inventory_remove(
     ] = False,
 ) -> None:
     """Remove clusters and their nodes (deployments keep their record)."""
-    with squall() as (runtime, actor), runtime.db.write() as session:
-        names = list(clusters or [])
-        if demo:
-            names += inventory.demo_clusters(session, runtime) or []
-            if not names:
-                fail(SquallError("there is no demo inventory to remove"))
-        removed = inventory.remove_clusters(session, runtime, actor, names)
+    with backend() as squall_:
+        removed = squall_.remove_clusters(list(clusters or []), demo=demo)
     console.print(f"removed {len(removed)} cluster(s): {', '.join(removed)}")
 
 

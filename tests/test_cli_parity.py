@@ -201,6 +201,8 @@ COMMANDS: list[tuple[tuple[str, ...], Same]] = [
     (("inventory", "import", "{root}/more.yaml"), AS_IS),
     (("inventory", "import", "{root}/broken.yaml"), AS_IS),
     (("inventory", "import", "{root}/missing.yaml"), AS_IS),
+    (("inventory", "remove", "cache"), AS_IS),
+    (("inventory", "remove", "nowhere"), AS_IS),
     (("role", "grant", "user:alice", "deployer@env:staging"), AS_IS),
     (("role", "grant", "user:alice", "deployer@env:staging"), AS_IS),
     (("role", "grant", "user:bob", "wizard"), AS_IS),

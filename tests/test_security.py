@@ -74,14 +74,14 @@ def test_rotating_a_secret_masks_the_old_and_the_new_value_everywhere(
     shown = [
         "\n".join(squall.logs(first.id) + lines),
         repr(squall.summary(second.id)),
-        reports.render_json(report),
+        reports.render_json(squall.runtime, squall.actor, report),
     ]
     sections = squall.runtime.plugins.hook.squall_report_sections(
         deployment=squall.summary(second.id)
     )
     shown.append(repr(sections))
     pdf = tmp_path / "report.pdf"
-    pdf.write_bytes(reports.render_pdf(report))
+    pdf.write_bytes(reports.render_pdf(squall.runtime, squall.actor, report))
     for text in shown:
         assert old not in text and new not in text
     database = squall.runtime.settings.data_dir / "squall.db"
@@ -281,7 +281,7 @@ def test_user_bob_does_not_satisfy_four_eyes_nor_is_audited_as_bob(tmp_path: Pat
     assert waiting.returncode == 3, waiting.stderr
     posing = run_squall(data, "promote", "1", USER="bob", LOGNAME="bob")
     assert posing.returncode == 2 and "never approves their own gate" in posing.stderr
-    assert "awaiting_approval" in run_squall(data, "status", "1").stdout
+    assert "status awaiting approval" in run_squall(data, "status", "1").stdout
     assert "deployment.create" in run_squall(data, "audit", "list", "--actor", os_user()).stdout
     assert "deployment." not in run_squall(data, "audit", "list", "--actor", "bob").stdout
 
@@ -390,7 +390,7 @@ def test_verifying_a_damaged_pdf_prints_one_clear_line(
     done = local.deploy("noop")
     with local.runtime.db.read() as session:
         report = reports.deployment_report(session, local.runtime, local.actor, done.id)
-    pdf = reports.render_pdf(report)
+    pdf = reports.render_pdf(local.runtime, local.actor, report)
     start = re.search(rb"/FlateDecode.*?stream\r?\n", pdf, re.S)
     assert start is not None
     at = start.end() + 10

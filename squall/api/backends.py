@@ -90,6 +90,7 @@ class Backend(Protocol):
         ...
 
     def import_inventory(self, path: Path) -> ImportSummary: ...
+    def remove_clusters(self, names: list[str], *, demo: bool) -> tuple[str, ...]: ...
     def roles(self) -> RoleOverview: ...
     def grant_role(self, subject: str, grant: str) -> Binding: ...
     def revoke_role(self, binding_id: int) -> Binding: ...
@@ -204,6 +205,9 @@ class LocalBackend(_Pages):
     def import_inventory(self, path: Path) -> ImportSummary:
         summary: ImportSummary = self._write(inventory.import_file, path)
         return summary
+
+    def remove_clusters(self, names: list[str], *, demo: bool) -> tuple[str, ...]:
+        return tuple(self._write(inventory.remove, names, demo=demo))
 
     def roles(self) -> RoleOverview:
         overview: RoleOverview = self._read(access.role_overview)
@@ -328,6 +332,9 @@ class RemoteBackend(_Pages):
     def import_inventory(self, path: Path) -> ImportSummary:
         """The file is read here and sent; the server parses it, naming it by this path."""
         return self.client.import_inventory(str(path), read_inventory_text(path))
+
+    def remove_clusters(self, names: list[str], *, demo: bool) -> tuple[str, ...]:
+        return self.client.remove_clusters(names, demo=demo)
 
     def roles(self) -> RoleOverview:
         return self.client.roles()

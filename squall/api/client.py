@@ -137,6 +137,10 @@ class SquallClient:
         body = {"name": name, "content": content}
         return self._get_as(ImportSummary, "POST", "/inventory", json=body)
 
+    def remove_clusters(self, names: list[str], *, demo: bool) -> tuple[str, ...]:
+        body = {"clusters": names, "demo": demo}
+        return self._get_as(tuple[str, ...], "POST", "/inventory/remove", json=body)
+
     # --- access ----------------------------------------------------------------------
 
     def roles(self) -> RoleOverview:

@@ -117,13 +117,13 @@ class Approval(Schema):
 
 
 class Run(Schema):
-    """One node's run in one attempt that did not succeed: kept after a retry."""
+    """One node's run in one attempt, as it ended: kept after a retry."""
 
     node: str
     cluster: str
     stage: str
     status: str
-    """failed, interrupted, inconclusive or cancelled."""
+    """succeeded, failed, interrupted, inconclusive or cancelled."""
     attempt: int
     step: str | None
     """The step it failed at, or was running when it was interrupted."""
@@ -148,8 +148,10 @@ class Attempt(Schema):
     """The nodes it ran."""
     counts: dict[str, int]
     """How its node runs ended."""
+    runs: list[Run]
+    """Every run of its nodes, as it ended."""
     failures: list[Run]
-    """Its runs that failed, with their failure points."""
+    """Of those, the runs that failed, with their failure points."""
 
 
 class Rerun(Schema):

@@ -152,6 +152,13 @@ class InventoryFile(BaseModel):
     content: Annotated[str, Field(max_length=10_000_000)]
 
 
+class RemovedClusters(BaseModel):
+    clusters: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=10_000, description="The clusters to remove."
+    )
+    demo: bool = Field(False, description="Also remove the demo inventory's clusters.")
+
+
 class Me(BaseModel):
     name: str
     source: str
@@ -373,6 +380,12 @@ def register(app: FastAPI, runtime: Runtime) -> None:
     def import_inventory(request: Request, body: InventoryFile) -> Any:
         """Import clusters and nodes; each cluster in the file replaces the one of that name."""
         return writing(request, inventory.import_text, body.name, body.content)
+
+    @router.post("/inventory/remove", tags=["inventory"], response_model=list[str])
+    def remove_inventory(request: Request, body: RemovedClusters) -> Any:
+        """Take clusters and their nodes out of the inventory (deployments keep their
+        record); `demo` adds the demo inventory's clusters. Audited; all or nothing."""
+        return writing(request, inventory.remove, body.clusters, demo=body.demo)
 
     @router.get("/types", tags=["types"], response_model=list[catalogue.TypeInfo])
     def list_types(request: Request) -> Any:

@@ -203,6 +203,20 @@ def remove_clusters(
     return removed
 
 
+def remove(
+    session: Session, rt: Runtime, actor: Actor, names: list[str], *, demo: bool = False
+) -> tuple[str, ...]:
+    """`remove_clusters` of the named clusters, and with `demo` those of the demo
+    inventory; refused when `demo` is asked and there is none."""
+    chosen = list(names)
+    if demo:
+        found = demo_clusters(session, rt)
+        if not found:
+            raise InventoryError("there is no demo inventory to remove")
+        chosen += found
+    return remove_clusters(session, rt, actor, chosen)
+
+
 def demo_clusters(session: Session, rt: Runtime) -> list[str]:
     """The clusters of the demo inventory, if it is still there."""
     source = str(rt.settings.data_dir / "demo" / "inventory.yaml")

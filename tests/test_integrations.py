@@ -30,6 +30,7 @@ from pypdf import PdfReader
 
 from squall.api.server import install
 from squall.core.services import actions
+from squall.core.settings import SSOSettings
 from squall.testing.harness import SquallHarness
 
 pytest_plugins = ["integration_fixtures"]
@@ -48,6 +49,7 @@ def test_a_group_deployment_is_told_to_jira_and_slack_from_start_to_end(
     squall = make_squall(
         jira=jira_settings(jira, gate="Approved, Implementing"),
         slack=slack_settings(slack, temporary_channels=True, archive_after=0.5, invite="alice"),
+        sso=SSOSettings(public_url="https://squall.example.com"),
     )
     squall.actor = squall.actor.__class__("carol", squall.actor.roles, squall.actor.source)
     deployment_id = create(squall, "group", group(), ticket="OPS-1")
@@ -68,7 +70,7 @@ def test_a_group_deployment_is_told_to_jira_and_slack_from_start_to_end(
     assert len(issue.comments) == len(expected)
     for comment, start in zip(issue.comments, expected, strict=True):
         assert comment.startswith(start), comment
-        assert f"/deployments/{deployment_id}" in comment
+        assert f"https://squall.example.com/deployments/{deployment_id}" in comment
     nodes = sum(stage.total for stage in squall.view(deployment_id).stages)
     assert f"{nodes} node(s), {nodes} succeeded." in issue.comments[-1]
     ((name, content),) = issue.attachments

@@ -102,8 +102,8 @@ def _open(slack: WebClient, settings: SlackSettings, context: DeliveryContext) -
         _invite(slack, settings, channel, people)
         pointer = (
             f"Deployment {deployment.id} ({deployment.title}) is followed in <#{channel}>. "
-            f"<{context.page_url()}|Open in Squall>"
-        )
+            f"{messages.link(context.page_url(), 'Open in Squall')}"
+        ).rstrip()
         _post(slack, context, settings.channel, pointer, thread=None, key="pointer")
     if context.link.get("ts"):
         return

@@ -5,7 +5,11 @@ the CLI shows it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from fake_jira import FakeJira
 from fake_slack import FakeSlack
@@ -70,3 +74,33 @@ def test_links_use_the_public_url_and_are_left_out_when_no_address_is_known(
     text = told(jira, slack)
     assert "http" not in text and "Open in Squall" not in text
     assert f"Squall deployment {second}" in text
+
+
+def cli(squall: SquallHarness, jira: FakeJira, *args: str) -> subprocess.CompletedProcess[str]:
+    """`squall …` as an operator runs it, on the harness's data directory."""
+    env = {
+        **{name: value for name, value in os.environ.items() if not name.startswith("SQUALL_")},
+        "SQUALL_DATA_DIR": str(squall.runtime.settings.data_dir),
+        "SQUALL_DEMO_INVENTORY": "false",
+        "SQUALL_SSH__KEY_FILE": str(squall.runtime.settings.ssh.key_file),
+        "SQUALL_SSH__KNOWN_HOSTS": str(squall.runtime.settings.ssh.known_hosts),
+        "SQUALL_JIRA__URL": jira.url,
+        "SQUALL_JIRA__TOKEN": jira.token,
+        "SQUALL_JIRA__GATE": "Approved",
+        "COLUMNS": "200",
+    }
+    squall_bin = Path(sys.executable).parent / "squall"
+    return subprocess.run([squall_bin, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_deploy_held_by_the_jira_gate_says_what_it_waits_for_and_exits_3(
+    make_squall: Callable[..., SquallHarness], jira: FakeJira
+) -> None:
+    jira.add_issue("OPS-7", status="In Review")
+    squall = make_squall()
+    held = cli(squall, jira, "deploy", "noop", "--target", "all", "--ticket", "OPS-7")
+    assert held.returncode == 3, held.stdout + held.stderr
+    assert "waiting for JIRA OPS-7 to be in Approved (now: In Review)" in held.stdout
+    assert "squall abort" in held.stdout
+    view = squall.view(1)
+    assert view.status == "pending" and view.started_at is None

@@ -13,9 +13,14 @@ from pathlib import Path
 
 from fake_jira import FakeJira
 from fake_slack import FakeSlack
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from integration_helpers import create, jira_settings, settle_deliveries, slack_settings
+from sqlalchemy import func, select
 
+from squall.api.server import install
 from squall.core.console_url import record_served
+from squall.core.models import Deployment
 from squall.core.settings import SSOSettings
 from squall.testing.harness import SquallHarness
 
@@ -104,3 +109,32 @@ def test_deploy_held_by_the_jira_gate_says_what_it_waits_for_and_exits_3(
     assert "squall abort" in held.stdout
     view = squall.view(1)
     assert view.status == "pending" and view.started_at is None
+
+
+def test_a_ticket_jira_does_not_know_is_refused_before_anything_is_created(
+    make_squall: Callable[..., SquallHarness], jira: FakeJira
+) -> None:
+    """A `--ticket` JIRA does not know is refused before anything is created, from the
+    CLI (exit 2) and the API alike; a JIRA that cannot answer refuses it too, clearly."""
+    jira.add_issue("OPS-7", status="Approved")
+    squall = make_squall()
+    refused = cli(squall, jira, "deploy", "noop", "--target", "all", "--ticket", "OPS-404")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "JIRA ticket OPS-404 does not exist" in refused.stderr
+    app = FastAPI()
+    install(app, make_squall(jira=jira_settings(jira, gate="Approved")).runtime)
+    with TestClient(app, base_url="http://127.0.0.1") as http:
+        origin = {"Origin": "http://127.0.0.1"}
+        body = {"type": "noop", "target": "all", "ticket": "OPS-404"}
+        answer = http.post("/api/v1/deployments", json=body, headers=origin)
+        assert answer.status_code == 422
+        assert answer.json()["fields"] == {"ticket": "no such ticket in JIRA"}
+        jira.down()
+        answer = http.post("/api/v1/deployments", json={**body, "ticket": "OPS-7"}, headers=origin)
+        assert answer.status_code == 422
+        assert "ticket OPS-7 cannot be checked: JIRA failed (500)" in answer.text
+        jira.up()
+        answer = http.post("/api/v1/deployments", json={**body, "ticket": "OPS-7"}, headers=origin)
+        assert answer.status_code == 201
+    with squall.runtime.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Deployment)) == 1

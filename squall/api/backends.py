@@ -168,6 +168,7 @@ class LocalBackend(_Pages):
         return preview
 
     def create(self, request: DeploymentRequest) -> int:
+        deployments.check_outside(self.runtime, self.actor, request)
         return int(self._write(deployments.create, request))
 
     def view(self, deployment_id: int) -> DeploymentView:

@@ -15,13 +15,23 @@ from fake_jira import FakeJira
 from fake_slack import FakeSlack
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from integration_helpers import create, jira_settings, settle_deliveries, slack_settings
+from integration_helpers import (
+    create,
+    delivery_rows,
+    group,
+    jira_settings,
+    settle_deliveries,
+    slack_settings,
+    wait_for,
+)
 from sqlalchemy import func, select
 
 from squall.api.server import install
 from squall.core.console_url import record_served
 from squall.core.models import Deployment
+from squall.core.services import actions
 from squall.core.settings import SSOSettings
+from squall.testing.fleet import Fleet
 from squall.testing.harness import SquallHarness
 
 pytest_plugins = ["integration_fixtures"]
@@ -138,3 +148,25 @@ def test_a_ticket_jira_does_not_know_is_refused_before_anything_is_created(
         assert answer.status_code == 201
     with squall.runtime.db.read() as session:
         assert session.scalar(select(func.count()).select_from(Deployment)) == 1
+
+
+def test_a_retry_after_the_temporary_channel_was_archived_goes_on_in_the_main_thread(
+    make_squall: Callable[..., SquallHarness], slack: FakeSlack, integration_fleet: Fleet
+) -> None:
+    squall = make_squall(slack=slack_settings(slack, temporary_channels=True, archive_after=0.1))
+    (integration_fleet.nodes[0].root / "fail").touch()
+    deployment_id = create(squall, "group", group(thunder={"gate": "auto"}))
+    assert squall.run(deployment_id).status == "failed"
+    settle_deliveries(squall)
+    (channel,) = [c for c in slack.channels.values() if c.id != "C0MAIN"]
+    wait_for(lambda: (squall.deliver(), channel.archived)[1], 5, "the channel to be archived")
+    (integration_fleet.nodes[0].root / "fail").unlink()
+    squall.act(actions.retry, deployment_id)
+    assert squall.run(deployment_id).status == "succeeded"
+    settle_deliveries(squall)
+    assert {row.status for row in delivery_rows(squall)} == {"delivered"}
+    (pointer,) = slack.roots("C0MAIN")
+    replies = [reply.text for reply in slack.thread("C0MAIN", pointer.ts)]
+    assert any(f"Deployment {deployment_id} succeeded" in text for text in replies)
+    assert pointer.edits and "— succeeded" in pointer.edits[-1]
+    assert not slack.channels["C0MAIN"].archived and channel.archived

@@ -224,7 +224,13 @@ def deploy(
     title: Annotated[str | None, typer.Option(help="A title for the deployment.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; run nothing.")] = False,
     follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Also stream every node's output.")
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Also stream every node's output, and wait out outside conditions "
+            "(a JIRA ticket's status) instead of exiting 3.",
+        ),
     ] = False,
 ) -> None:
     """Plan a deployment, then run it here with live progress (Ctrl-C cancels it). With
@@ -343,10 +349,11 @@ def _act_and_run(
 
 
 def exit_status(status: DeploymentStatus) -> int:
-    """0 done, 1 failed or cancelled, 3 waiting for a person (2 is a refused request)."""
+    """0 done, 1 failed or cancelled, 3 waiting for a person or an outside condition (2 is
+    a refused request)."""
     if status in (DeploymentStatus.SUCCEEDED, DeploymentStatus.ROLLED_BACK):
         return 0
-    return 3 if status.waits_for_a_person else 1
+    return 1 if status.is_final else 3
 
 
 def _run_here(squall_: Backend, deployment_id: int, *, follow: bool) -> DeploymentStatus:
@@ -394,15 +401,20 @@ def _run_here(squall_: Backend, deployment_id: int, *, follow: bool) -> Deployme
     try:
         if live:
             with Live(bars.progress, console=console, refresh_per_second=8, transient=False):
-                status = squall_.settle(deployment_id, tick)
+                status = squall_.settle(deployment_id, tick, wait_for_holds=follow)
         else:
-            status = squall_.settle(deployment_id, tick)
+            status = squall_.settle(deployment_id, tick, wait_for_holds=follow)
     finally:
         signal.signal(signal.SIGINT, previous)
     view = squall_.view(deployment_id)
     console.print()
     print_view(console, view)
-    if status == DeploymentStatus.AWAITING_APPROVAL:
+    if not status.is_final and view.waiting_for and not status.waits_for_a_person:
+        console.print(
+            f"next: it goes on by itself once that is so, while `squall serve` or `squall "
+            f"worker` runs (`--follow` waits here); `squall abort {deployment_id}` ends it"
+        )
+    elif status == DeploymentStatus.AWAITING_APPROVAL:
         console.print(
             f"next: someone other than {view.requester} runs `squall promote {deployment_id}`"
         )

@@ -107,6 +107,9 @@ class FakeSlack(FakeServer):
         return {"ok": True, "channel": channel.id, "ts": message.ts, "message": message.json()}
 
     def _chat_update(self, form: dict[str, str]) -> dict[str, Any]:
+        channel = self._channel(form)
+        if channel is not None and channel.archived:
+            return {"ok": False, "error": "is_archived"}
         for message in self.messages:
             if message.channel == form.get("channel") and message.ts == form.get("ts"):
                 message.text = form.get("text", "")
@@ -186,6 +189,8 @@ class FakeSlack(FakeServer):
                 return {"ok": False, "error": "file_not_uploaded"}
             shared.append({"id": entry["id"], "name": name, "title": entry.get("title") or name})
         channel = self._channel(form, "channel_id")
+        if channel is not None and channel.archived:
+            return {"ok": False, "error": "is_archived"}
         if channel is not None:
             message = Message(
                 channel.id,

@@ -73,12 +73,14 @@ def create(
 ) -> int:
     from squall.core.services import deployments
 
+    wanted = deployments.DeploymentRequest(type_name, params, "all", ticket=ticket)
+    deployments.check_outside(squall.runtime, squall.actor, wanted)
     with squall.runtime.db.write() as session:
         return deployments.create(
             session,
             squall.runtime,
             squall.actor,
-            deployments.DeploymentRequest(type_name, params, "all", ticket=ticket),
+            wanted,
         )
 
 

@@ -134,7 +134,9 @@ def test_a_gate_check_with_a_bad_token_says_so_and_keeps_holding(
 ) -> None:
     jira.add_issue("OPS-9", status="Approved")
     squall = make_squall(jira=jira_settings(jira, gate="Approved", token="not-the-token"))
+    right, jira.token = jira.token, "not-the-token"  # accepted at creation, then revoked
     deployment_id = create(squall, "noop", {}, ticket="OPS-9")
+    jira.token = right
     check_holds(squall.runtime)
     waiting = squall.view(deployment_id).waiting_for or ""
     assert waiting.startswith(

@@ -321,6 +321,25 @@ def test_hook_squall_register_types(harness_with: Callable[..., SquallHarness]) 
     assert "loud" in harness.logs(result.id, node="n1")
 
 
+def test_hook_squall_check_deployment(harness_with: Callable[..., SquallHarness]) -> None:
+    seen: list[DeploymentInfo] = []
+
+    class Outside:
+        @hookimpl
+        def squall_check_deployment(self, deployment: DeploymentInfo) -> None:
+            seen.append(deployment)
+            if deployment.ticket == "OPS-0":
+                raise ValidationError("no such ticket", fields={"ticket": "unknown"})
+
+    harness = harness_with(Registering(echo_type("echo")), Outside())
+    request = deployments.DeploymentRequest("echo", {"word": "hi"}, "all", ticket="OPS-0")
+    with pytest.raises(ValidationError, match="no such ticket"):
+        deployments.check_outside(harness.runtime, harness.actor, request)
+    assert seen[0].id == 0 and seen[0].type == "echo" and seen[0].ticket == "OPS-0"
+    assert harness.deploy("echo", params={"word": "hi"}).status == "succeeded"
+    assert seen[1].ticket is None  # every creation is checked
+
+
 def test_hook_squall_settings_model(harness_with: Callable[..., SquallHarness]) -> None:
     class FreezeSettings(BaseModel):
         frozen: bool = False

@@ -85,8 +85,11 @@ class Backend(Protocol):
     def types(self) -> list[catalogue.TypeInfo]: ...
     def nodes(self, target: str) -> list[NodeListing]: ...
 
-    def settle(self, deployment_id: int, on_tick: Callable[[], None]) -> DeploymentStatus:
-        """Until the deployment is final or waits for a person, with nothing running."""
+    def settle(
+        self, deployment_id: int, on_tick: Callable[[], None], *, wait_for_holds: bool = True
+    ) -> DeploymentStatus:
+        """Until the deployment is final or waits for a person, with nothing running; or,
+        unless `wait_for_holds`, is held on an outside condition checked and not met."""
         ...
 
     def import_inventory(self, path: Path) -> ImportSummary: ...
@@ -166,6 +169,7 @@ class LocalBackend(_Pages):
         return preview
 
     def create(self, request: DeploymentRequest) -> int:
+        deployments.check_outside(self.runtime, self.actor, request)
         return int(self._write(deployments.create, request))
 
     def view(self, deployment_id: int) -> DeploymentView:
@@ -198,9 +202,13 @@ class LocalBackend(_Pages):
     def nodes(self, target: str) -> list[NodeListing]:
         return list(self._read(inventory.list_nodes, target))
 
-    def settle(self, deployment_id: int, on_tick: Callable[[], None]) -> DeploymentStatus:
+    def settle(
+        self, deployment_id: int, on_tick: Callable[[], None], *, wait_for_holds: bool = True
+    ) -> DeploymentStatus:
         """Runs an engine in this process: no server needed."""
-        return run_until_settled(self.runtime, deployment_id, on_tick=on_tick)
+        return run_until_settled(
+            self.runtime, deployment_id, on_tick=on_tick, wait_for_holds=wait_for_holds
+        )
 
     def import_inventory(self, path: Path) -> ImportSummary:
         summary: ImportSummary = self._write(inventory.import_file, path)
@@ -318,14 +326,22 @@ class RemoteBackend(_Pages):
         return self.client.nodes(target)
 
     def settle(
-        self, deployment_id: int, on_tick: Callable[[], None], interval: float = 0.5
+        self,
+        deployment_id: int,
+        on_tick: Callable[[], None],
+        *,
+        wait_for_holds: bool = True,
+        interval: float = 0.5,
     ) -> DeploymentStatus:
         """The server's workers run it; this only watches."""
         while True:
             view = self.client.view(deployment_id)
             on_tick()
             status = DeploymentStatus(view.status)
-            if (status.is_final or status.waits_for_a_person) and not view.counts.get("running"):
+            # A hold not yet checked says "checking …" (core.outbox.holds): wait for that.
+            held = bool(view.waiting_for) and not view.waiting_for.startswith("checking ")
+            waiting = status.waits_for_a_person or (held and not wait_for_holds)
+            if (status.is_final or waiting) and not view.counts.get("running"):
                 return status
             time.sleep(interval)
 

@@ -237,7 +237,9 @@ def register(app: FastAPI, runtime: Runtime) -> None:
     @router.post("/deployments", status_code=201, tags=["deployments"], response_model=Created)
     def create_deployment(request: Request, body: NewDeployment) -> Any:
         """Validate, plan and create a deployment; a worker starts it at once."""
-        return Created(id=writing(request, deployments.create, body.request()))
+        wanted = body.request()
+        deployments.check_outside(runtime, request_actor(request), wanted)
+        return Created(id=writing(request, deployments.create, wanted))
 
     @router.post("/deployments/plan", tags=["deployments"], response_model=deployments.PlanPreview)
     def plan_deployment(request: Request, body: NewDeployment) -> Any:

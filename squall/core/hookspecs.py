@@ -135,6 +135,20 @@ def squall_deployment_gates(deployment: DeploymentInfo, settings: Settings) -> l
 
 
 @hookspec
+def squall_check_deployment(deployment: DeploymentInfo, settings: Settings) -> None:
+    """Check a deployment about to be created against the outside world (its ticket exists).
+
+    :param deployment: the deployment as it will be created (its type, environments,
+        ticket, requester); its `id` is 0, it exists nowhere yet.
+    :param settings: Squall's settings, for the plugin's own section.
+
+    All implementations are called, before the creating transaction opens: I/O is fine
+    here (and only here: `squall_deployment_gates` runs inside the transaction). Raise
+    `squall.core.errors.ValidationError` to refuse the deployment; nothing is created.
+    """
+
+
+@hookspec
 def squall_gate_check(
     deployment: DeploymentInfo, gate: str, stage: str | None, settings: Settings
 ) -> str | None:

@@ -83,8 +83,9 @@ class DeliveryContext(Protocol):
     def report(self) -> tuple[str, bytes]:
         """The deployment's PDF report: file name and content."""
 
-    def page_url(self, path: str = "") -> str:
-        """The address of the deployment's page in the console (plus `path`)."""
+    def page_url(self, path: str = "") -> str | None:
+        """The address of the deployment's page in the console (plus `path`): under
+        `sso.public_url`, else where `squall serve` serves it; None when neither is known."""
 
 
 class Destination(Protocol):

@@ -101,6 +101,7 @@ class SquallHarness:
                 step_timeout=step_timeout,
             ),
         )
+        deployments.check_outside(self.runtime, actor or self.actor, request)
         with self.runtime.db.write() as session:
             return deployments.create(session, self.runtime, actor or self.actor, request)
 

@@ -98,6 +98,11 @@ class Console:
 
         return await _in_thread(call)
 
+    async def check(self, check: Callable[..., None], *args: Any) -> None:
+        """A check outside any transaction (it may ask JIRA), in a thread."""
+        actor = self.actor()
+        await _in_thread(lambda: check(self.runtime, actor, *args))
+
     async def query(self, query: Callable[[Session], T]) -> T:
         """A read that needs no actor (inventory listings, catalogue), in a thread."""
 

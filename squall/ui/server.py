@@ -10,6 +10,7 @@ from typing import Any
 from nicegui import app, ui
 
 from squall.api.server import install, session_options
+from squall.core.console_url import record_served
 from squall.core.errors import ConfigError
 from squall.core.runtime import Runtime
 from squall.ui import log_pane
@@ -51,6 +52,7 @@ def run_server(runtime: Runtime, *, host: str, port: int, show: bool, native: bo
     if native and importlib.util.find_spec("webview") is None:
         raise ConfigError("--native needs pywebview: pip install 'squall[native]'")
     create_console(runtime)
+    record_served(runtime.settings, host, port)
     app.on_shutdown(runtime.close)
     ui.run(
         host=host,

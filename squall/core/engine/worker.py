@@ -258,24 +258,27 @@ def run_until_settled(
     on_tick: Callable[[], None] | None = None,
     interval: float = 0.25,
     timeout: float | None = None,
+    wait_for_holds: bool = True,
 ) -> DeploymentStatus:
     """Run an engine in this process until the deployment stops moving; its final status.
 
     "Stops moving" means it is finished, or it waits for a person (paused, or at a gate)
     with nothing running. A deployment held on an outside condition (a ticket's status,
-    see core.outbox.holds) is still moving: this engine's outbox checks it.
+    see core.outbox.holds) is still moving: this engine's outbox checks it, and goes on
+    once it is met. Unless `wait_for_holds` is False: then a hold checked once and still
+    not met stops it too (its status is then pending, or awaiting approval).
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     with Engine(runtime) as engine:
         while True:
             with runtime.db.read() as session:
-                status, running = _settled_state(session, deployment_id)
+                status, running, held = _settled_state(session, deployment_id)
             if on_tick is not None:
                 on_tick()
-            if status.is_final and not running:
-                engine.recorder.drain()
-                return status
-            if status.waits_for_a_person and not running:
+            if wait_for_holds:
+                running += held
+            waiting = status.waits_for_a_person or bool(held)
+            if (status.is_final or waiting) and not running:
                 engine.recorder.drain()
                 return status
             if deadline is not None and time.monotonic() > deadline:
@@ -285,7 +288,9 @@ def run_until_settled(
             time.sleep(interval)
 
 
-def _settled_state(session: Session, deployment_id: int) -> tuple[DeploymentStatus, int]:
+def _settled_state(session: Session, deployment_id: int) -> tuple[DeploymentStatus, int, int]:
+    """Its status; how many tasks run or holds wait for their first check; how many holds
+    were checked and still wait."""
     status = session.scalar(select(Deployment.status).where(Deployment.id == deployment_id))
     if status is None:
         raise NotFound(f"no deployment {deployment_id}")
@@ -294,9 +299,13 @@ def _settled_state(session: Session, deployment_id: int) -> tuple[DeploymentStat
             NodeTask.deployment_id == deployment_id, NodeTask.status == TaskStatus.RUNNING
         )
     )
-    held = session.scalar(
-        select(func.count()).where(
-            DeploymentHold.deployment_id == deployment_id, DeploymentHold.released_at.is_(None)
-        )
-    )
-    return status, (running or 0) + (held or 0)
+    holds = session.execute(
+        select(DeploymentHold.checked_at.is_(None), func.count())
+        .where(DeploymentHold.deployment_id == deployment_id, DeploymentHold.released_at.is_(None))
+        .group_by(DeploymentHold.checked_at.is_(None))
+    ).all()
+    unchecked = sum(count for first, count in holds if first)
+    checked = sum(count for first, count in holds if not first)
+    if status.is_final:
+        checked = 0
+    return status, (running or 0) + unchecked, checked

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import update
 
 from squall.core.auth import Actor
+from squall.core.console_url import console_url
 from squall.core.db import upsert
 from squall.core.events import EventInfo, emit
 from squall.core.integration import DeploymentInfo
@@ -81,9 +82,9 @@ class AttemptContext:
     def report(self) -> tuple[str, bytes]:
         return deployment_report(self._runtime, self.deployment.id)
 
-    def page_url(self, path: str = "") -> str:
-        base = self._runtime.settings.sso.public_url or "http://127.0.0.1:8080"
-        return f"{base.rstrip('/')}/deployments/{self.deployment.id}{path}"
+    def page_url(self, path: str = "") -> str | None:
+        base = console_url(self._runtime.settings)
+        return f"{base}/deployments/{self.deployment.id}{path}" if base else None
 
 
 def deployment_report(runtime: Runtime, deployment_id: int) -> tuple[str, bytes]:

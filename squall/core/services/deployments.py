@@ -24,7 +24,8 @@ from squall.core.engine.claims import seal_steps
 from squall.core.engine.progress import advance
 from squall.core.errors import NotFound, PermissionDenied, PlanError
 from squall.core.events import emit
-from squall.core.models import Deployment, NodeTask, Stage
+from squall.core.integration import DeploymentInfo
+from squall.core.models import Deployment, NodeTask, Stage, utcnow
 from squall.core.outbox.holds import place_start_holds
 from squall.core.permissions import Permission
 from squall.core.plan import DeploymentOptions, NodeInfo, Plan, PlanRequest, Purpose, Threshold
@@ -137,6 +138,29 @@ def preview(
     return PlannedDeployment(
         validated.type, validated.params, validated.targets, validated.redact, plan
     )
+
+
+def check_outside(rt: Runtime, actor: Actor, request: DeploymentRequest) -> None:
+    """Let plugins check a request against the outside world (`squall_check_deployment`:
+    that its ticket exists) before `create`, outside any transaction, so a slow JIRA
+    never holds the database. Raises what they raise (ValidationError); changes nothing."""
+    with rt.db.read() as session:
+        validated = _validate(session, rt, actor, request)
+    deployment = DeploymentInfo(
+        id=0,
+        type=validated.type.name,
+        title=request.title or _default_title(validated),
+        requester=actor.name,
+        ticket=request.ticket,
+        status=D.PENDING.value,
+        target=request.target,
+        environments=tuple(_environments(validated.targets)),
+        clusters=tuple(sorted({node.cluster for node in validated.targets})),
+        created_at=utcnow(),
+        started_at=None,
+        finished_at=None,
+    )
+    rt.plugins.hook.squall_check_deployment(deployment=deployment, settings=rt.settings)
 
 
 def create(session: Session, rt: Runtime, actor: Actor, request: DeploymentRequest) -> int:

@@ -17,7 +17,7 @@ from squall import CommandContext, DeploymentInfo, Destination, Settings, hookim
 from squall.integrations.common import check_overrides
 from squall.integrations.jira.commands import jira_commands
 from squall.integrations.jira.destination import NAME, JiraDestination
-from squall.integrations.jira.gate import gates_of, waiting_reason
+from squall.integrations.jira.gate import check_ticket, gates_of, waiting_reason
 from squall.integrations.jira.settings import JiraSettings
 
 
@@ -39,6 +39,11 @@ def squall_register_destinations(
 @hookimpl
 def squall_deployment_gates(deployment: DeploymentInfo, settings: Settings) -> list[str]:
     return gates_of(settings.section(NAME, JiraSettings), deployment)
+
+
+@hookimpl
+def squall_check_deployment(deployment: DeploymentInfo, settings: Settings) -> None:
+    check_ticket(settings.section(NAME, JiraSettings), deployment)
 
 
 @hookimpl

@@ -106,13 +106,14 @@ class JiraDestination:
                 return
         if not settings.project:
             raise DeliveryFailed("jira.project is not set: no ticket can be created")
+        url = context.page_url()
         fields = {
             "project": {"key": settings.project},
             "issuetype": {"name": settings.issue_type},
             "summary": summary(settings, deployment),
             "description": (
-                f"Deployment {deployment.id} requested by {deployment.requester} in Squall: "
-                f"{context.page_url()}"
+                f"Deployment {deployment.id} requested by {deployment.requester} in Squall"
+                + (f": {url}" if url else ".")
             ),
             "labels": [*split_names(settings.labels), label],
         }
@@ -148,7 +149,9 @@ def comment_text(context: DeliveryContext) -> str:
             f"Deployment {deployment.id} {FINAL_EVENTS[event.kind].replace('_', ' ')}: "
             f"{nodes.total()} node(s), {counts_text(nodes)}."
         )
-    return f"{head}\nSquall: {context.page_url()}\n{marker(context)}"
+    url = context.page_url()
+    where = f"Squall: {url}" if url else f"Squall deployment {deployment.id}"
+    return f"{head}\n{where}\n{marker(context)}"
 
 
 def _comment(jira: JIRA, key: str, text: str, context: DeliveryContext) -> None:

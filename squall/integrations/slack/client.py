@@ -32,6 +32,10 @@ PASSING = {"internal_error", "fatal_error", "service_unavailable", "request_time
 """Errors Slack answers with 200 that say it is having trouble."""
 
 
+class ChannelArchived(DeliveryFailed):
+    """The channel was archived (a temporary one, after its deployment ended)."""
+
+
 def client(settings: SlackSettings) -> WebClient:
     if not settings.configured or settings.token is None:
         raise DeliveryFailed("Slack is not configured: set slack.token")
@@ -69,6 +73,8 @@ def translate(response: Any, doing: str) -> Exception:
         return RetryLater(f"Slack is rate-limiting (429) while {doing}", after=retry_after(wait))
     if status >= 500 or error in PASSING:
         return RetryLater(f"Slack failed ({error or status}) while {doing}", ambiguous=True)
+    if error == "is_archived":
+        return ChannelArchived(f"{FATAL[error]}, while {doing}")
     if error in FATAL:
         return DeliveryFailed(f"{FATAL[error]}, while {doing}")
     return DeliveryFailed(f"Slack refused {doing}: {error or status}")

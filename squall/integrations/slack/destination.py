@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from squall import Action, DeliveryContext, DeliveryFailed, DeploymentInfo, EventInfo, NotYet
 from squall.integrations.common import FINAL_EVENTS, STAGE_DONE_EVENTS, settings_for, split_names
 from squall.integrations.slack import messages
-from squall.integrations.slack.client import call, client
+from squall.integrations.slack.client import ChannelArchived, call, client
 from squall.integrations.slack.settings import SlackSettings
 
 NAME = "slack"
@@ -62,6 +62,15 @@ class SlackDestination:
                 context.remember(unposted=str(exc))  # what follows it need not wait
                 raise
             return
+        try:
+            self._send(slack, settings, context)
+        except ChannelArchived:
+            if not context.link.get("temporary"):
+                raise
+            _move_to_main(slack, settings, context)  # it runs again after its channel ended
+            self._send(slack, settings, context)
+
+    def _send(self, slack: WebClient, settings: SlackSettings, context: DeliveryContext) -> None:
         channel, root = context.link.get("channel"), context.link.get("ts")
         if not channel or not root:
             if context.action == "card" and not context.link.get("unposted"):
@@ -81,9 +90,9 @@ class SlackDestination:
             _post(slack, context, channel, messages.summary(context, context.detail()), thread=root)
         elif context.action == "report":
             _upload_report(slack, context, channel, root)
-        elif context.action == "invite":
+        elif context.action == "invite" and context.link.get("temporary"):
             _invite(slack, settings, channel, [str(context.event.actor or "")])
-        elif context.action == "archive":
+        elif context.action == "archive" and context.link.get("temporary"):
             if context.deployment.finished_at is None:
                 raise NotYet("the deployment runs again: its channel stays open")
             _archive(slack, channel)
@@ -102,14 +111,28 @@ def _open(slack: WebClient, settings: SlackSettings, context: DeliveryContext) -
         _invite(slack, settings, channel, people)
         pointer = (
             f"Deployment {deployment.id} ({deployment.title}) is followed in <#{channel}>. "
-            f"<{context.page_url()}|Open in Squall>"
-        )
-        _post(slack, context, settings.channel, pointer, thread=None, key="pointer")
+            f"{messages.link(context.page_url(), 'Open in Squall')}"
+        ).rstrip()
+        found = _post(slack, context, settings.channel, pointer, thread=None, key="pointer")
+        context.remember(pointer=found)
     if context.link.get("ts"):
         return
     text = messages.card(context.detail(), context.page_url())
     ts = _post(slack, context, channel, text, thread=None)
     context.remember(channel=channel, ts=ts, unposted=None)
+
+
+def _move_to_main(slack: WebClient, settings: SlackSettings, context: DeliveryContext) -> None:
+    """The temporary channel is archived: the deployment's story goes on in the thread of
+    its pointer in the main channel (or of a new message there)."""
+    assert settings.channel is not None
+    root = context.link.get("pointer")
+    if not root:
+        text = messages.card(context.detail(), context.page_url())
+        root = _post(slack, context, settings.channel, text, thread=None, key="moved")
+    context.remember(
+        channel=settings.channel, ts=root, temporary=False, archived=context.link.get("channel")
+    )
 
 
 def _post(

@@ -18,7 +18,12 @@ ICONS = {
 }
 
 
-def card(detail: DeploymentDetail, url: str) -> str:
+def link(url: str | None, label: str) -> str:
+    """A Slack link, or nothing when Squall does not know where its console is."""
+    return f"<{url}|{label}>" if url else ""
+
+
+def card(detail: DeploymentDetail, url: str | None) -> str:
     """The root message, edited in place as the deployment moves."""
     view = detail.view
     icon = ICONS.get(view.status, ":grey_question:")
@@ -31,8 +36,8 @@ def card(detail: DeploymentDetail, url: str) -> str:
         lines.append(f"• {stage.name}: {stage.status} ({stage.done}/{stage.total})")
     if view.waiting_for:
         lines.append(f"waiting for {view.waiting_for}")
-    lines.append(f"<{url}|Open in Squall>")
-    return "\n".join(lines)
+    lines.append(link(url, "Open in Squall"))
+    return "\n".join(line for line in lines if line)
 
 
 def stage_result(context: DeliveryContext) -> str:
@@ -59,8 +64,8 @@ def stage_failures(context: DeliveryContext, detail: DeploymentDetail) -> str | 
         nodes = [node for node in signature.nodes if node in failed]
         if nodes:
             lines.append(f"• {signature.step}: `{signature.error}` — {', '.join(nodes)}")
-    lines.append(f"<{context.page_url()}|Log page>")
-    return "\n".join(lines)
+    lines.append(link(context.page_url(), "Log page"))
+    return "\n".join(line for line in lines if line)
 
 
 def summary(context: DeliveryContext, detail: DeploymentDetail) -> str:
@@ -73,5 +78,5 @@ def summary(context: DeliveryContext, detail: DeploymentDetail) -> str:
         took = f" in {int((view.finished_at - view.started_at).total_seconds())} s"
     return (
         f"{icon} Deployment {view.id} {outcome}{took}: {nodes.total()} node(s), "
-        f"{counts_text(nodes)}. <{context.page_url()}|Open in Squall>"
-    )
+        f"{counts_text(nodes)}. {link(context.page_url(), 'Open in Squall')}"
+    ).rstrip()

@@ -235,7 +235,9 @@ class Wizard:
 
     async def start(self) -> None:
         try:
-            deployment_id = await self.console.write(deployments.create, self.request())
+            wanted = self.request()
+            await self.console.check(deployments.check_outside, wanted)
+            deployment_id = await self.console.write(deployments.create, wanted)
         except SquallError as exc:
             ui.notify(str(exc), type="negative", multi_line=True)
             return

@@ -399,8 +399,8 @@ def test_an_untouched_copy_verifies_and_an_altered_one_does_not(
         and f'"deployment_id": {failed_on_node_05}' in exported_csv
     )
     assert verify(squall, exported_csv.encode()).verified
-    tampered = exported_csv.replace(
-        "node-05,node-cluster-b,rebuild,failed", "node-05,node-cluster-b,rebuild,succeeded"
+    tampered = re.sub(
+        r"(node-05,node-cluster-b,[^,]*,rebuild,)failed", r"\1succeeded", exported_csv
     )
     assert tampered != exported_csv and not verify(squall, tampered.encode()).verified
 
@@ -436,3 +436,88 @@ def _page_drawing(pdf: bytes, text: bytes) -> tuple[int, bytes]:
 
 def _hostname() -> str:
     return subprocess.run(["hostname"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_a_group_of_config_change_says_what_changed_per_wave_and_what_was_restored(
+    squall: SquallHarness, fleet6: Fleet, tmp_path: Path
+) -> None:
+    """Two distinct diffs (two old contents), one of 70 lines: the PDF abbreviates it
+    with a pointer, the JSON export has it whole, and the rollback's files."""
+    long_old = "".join(f"old line {n}\n" for n in range(70))
+    for number, node in enumerate(fleet6.nodes):
+        old = long_old if node.name == "node-03" else f"old {number % 2}\n"
+        (fleet6.node(node.name).root / "app.conf").write_text(old)
+    created = squall.create(
+        "group",
+        params={
+            "inner_type": "config_change",
+            "inner_params": {"path": "app.conf", "content": "new +63 -43\n"},
+            "lightning_size": "2",
+            "wave_size": "2",
+            "thunder": {"gate": "auto"},
+        },
+    )
+    assert squall.run(created).status == "succeeded"
+    squall.act(actions.rollback, created)
+    assert squall.run(created).status == "rolled_back"
+    report = read(squall, reports.deployment_report, created)
+    pdf = reports.render_pdf(squall.runtime, squall.actor, report)
+    text = one_line("\n".join(pdf_pages(pdf)))
+    assert "Files written app.conf: 6 of 6 node(s) changed" in text
+    assert "lightning: 2 of 2" in text and "thunder 2: 2 of 2" in text
+    assert re.search(r"node-03 thunder \d changed \+1 -70 app.conf.squall-backup-", text)
+    assert "File diffs diff 1, 3 node(s)" in text
+    assert "old line 55" in text and "old line 69" not in text
+    assert "more line(s): see the JSON export (table file_diffs)" in text
+    assert "Files restored app.conf: restored on 6 of 6 node(s)" in text
+    (tmp_path / "group.pdf").write_bytes(pdf)
+    assert "restored the previous content from app.conf.squall-backup-" in text
+    document = json.loads(reports.render_json(squall.runtime, squall.actor, report))
+    written = document["tables"]["files_written"]
+    assert written["headers"] == ["node", "stage", "change", "lines", "backup"]
+    assert len(written["rows"]) == 6 and {row[1] for row in written["rows"]} == {
+        "lightning",
+        "thunder 1",
+        "thunder 2",
+    }
+    diffs = document["tables"]["file_diffs"]["rows"]
+    assert sorted(int(row[1]) for row in diffs) == [1, 2, 3]  # every distinct diff
+    whole = next(row[3] for row in diffs if row[2] == "node-03")
+    assert "-old line 69" in whole and "+new +63 -43" in whole
+    restored = document["tables"]["files_restored"]["rows"]
+    assert {row[2] for row in restored} == {"restored"} and len(restored) == 6
+    images = render_pages(pdf, tmp_path / "pages")
+    assert len(images) == len(pdf_pages(pdf))
+
+
+def test_exports_carry_node_times_addresses_zones_and_facts_unaltered(
+    squall: SquallHarness, fleet6: Fleet
+) -> None:
+    result = squall.deploy("noop")
+    report = read(squall, reports.deployment_report, result.id)
+    table = reports.render_csv(squall.runtime, squall.actor, report)
+    claims = json.loads(table.split("\n", 1)[0].removeprefix("#squall "))
+    assert "drop the first ' of any cell starting with '" in claims["formula_guard"]
+    rows = list(csv.DictReader(io.StringIO(csv_body(table))))
+    node = fleet6.node("node-04")
+    (row,) = [r for r in rows if r["node"] == "node-04"]
+    assert row["address"] == f"{node.host}:{node.port}"
+    started = dt.datetime.fromisoformat(row["started_at"])
+    finished = dt.datetime.fromisoformat(row["finished_at"])
+    assert started.utcoffset() == dt.timedelta(0) and started <= finished
+    assert row["started_at"].endswith("+00:00")
+    document = json.loads(reports.render_json(squall.runtime, squall.actor, report))
+    nodes = document["tables"]["nodes"]
+    assert "address" in nodes["headers"] and "finished_at" in nodes["headers"]
+    facts = document["tables"]["facts"]
+    assert len(facts["rows"]) == 6 and facts["headers"][0] == "node"
+    assert "facts" in reports.render_csv(squall.runtime, squall.actor, report, "facts")
+
+
+def test_the_formula_guard_is_reversible() -> None:
+    from squall.core.reports.exports import _safe, unguarded
+
+    for cell in ("+63 -43", "=SUM(A1)", "'quoted", "plain", "-bash: x"):
+        guarded = _safe(cell)
+        assert isinstance(guarded, str) and unguarded(guarded) == cell
+        assert not guarded.startswith(("=", "+", "-", "@"))

@@ -113,6 +113,9 @@ def deployment_report(
                 if task.status in FAILED
                 else ()
             ),
+            address=_address(task.node),
+            started_at=task.started_at,
+            finished_at=task.finished_at,
         )
         for task in tasks
     )
@@ -206,13 +209,14 @@ def _rollback_line(
 
 
 def _task_rows(session: Session, deployment_id: int) -> Sequence[Row[Any]]:
-    """Only the columns reports show: not the stored steps (maybe encrypted) or node JSON."""
+    """Only the columns reports show: not the stored steps (maybe encrypted)."""
     return session.execute(
         select(
             NodeTask.id,
             NodeTask.stage_id,
             NodeTask.node_name,
             NodeTask.cluster_name,
+            NodeTask.node,
             NodeTask.status,
             NodeTask.attempt,
             NodeTask.failed_step_name,
@@ -226,6 +230,14 @@ def _task_rows(session: Session, deployment_id: int) -> Sequence[Row[Any]]:
         .where(NodeTask.deployment_id == deployment_id)
         .order_by(Stage.position, NodeTask.position)
     ).all()
+
+
+def _address(node: Mapping[str, Any]) -> str | None:
+    host = node.get("host")
+    if not host:
+        return None
+    port = node.get("port") or 22
+    return f"{host}:{port}" if port != 22 else str(host)
 
 
 def _latest_steps(
@@ -421,6 +433,7 @@ def _sections(
                     text=redact(section.text),
                     headers=tuple(redact(str(header)) for header in section.headers),
                     rows=tuple(tuple(redact(str(cell)) for cell in row) for row in section.rows),
+                    rows_for_exports=section.rows_for_exports,
                 )
             )
     return tuple(found)

@@ -106,6 +106,10 @@ class NodeLine:
     duration: float | None
     last_lines: tuple[str, ...]
     """The end of its output, kept for failures only."""
+    address: str | None = None
+    """How it was reached: `host` or `host:port` (the port when not 22)."""
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -295,13 +295,12 @@ def _deployment(report: DeploymentReport) -> list[Flowable]:
         story.append(Paragraph(escape(section.title), H2))
         if section.text:
             story.append(Preformatted(section.text, CODE))
-        if section.rows:
-            share = 1 / max(len(section.headers), 1)
+        if section.rows and not section.rows_for_exports:
             story.append(
                 _table(
                     section.headers,
                     [tuple(_clip(c, 120) for c in r) for r in section.rows],
-                    (share,) * len(section.headers),
+                    _shares(section.headers, section.rows),
                 )
             )
     story += [
@@ -739,6 +738,15 @@ def _table(
         style=TableStyle(style),
         hAlign="LEFT",
     )
+
+
+def _shares(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> tuple[float, ...]:
+    """Column widths after what the columns hold (the longest cell, within bounds)."""
+    longest = [
+        min(max([len(header), 4, *(len(str(row[i])) for row in rows[:500])]), 90)
+        for i, header in enumerate(headers)
+    ]
+    return tuple(length / sum(longest) for length in longest)
 
 
 def _flat(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:

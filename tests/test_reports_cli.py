@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -204,3 +205,30 @@ def test_a_full_disk_leaves_no_partial_file_and_the_old_one_whole(
     assert "No space left on device" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stdout.split("exit=2\n")[1] == "r.json\nold\n"
+
+
+def test_verify_names_what_it_checked_and_a_damaged_file_is_one_line(
+    deployed: Path, tmp_path: Path
+) -> None:
+    paths = {form: tmp_path / f"r.{form}" for form in ("pdf", "csv", "json")}
+    assert _whole_report(deployed, *(f"--{f}={p}" for f, p in paths.items())).returncode == 0
+    for form, path in paths.items():
+        good = squall(deployed, "report", "verify", str(path))
+        assert good.returncode == 0, good.stderr
+        assert f'{form.upper()} of the report on deployment 1 "Cache rebuild on 3 nodes' in (
+            good.stdout
+        )
+        assert re.search(r"as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", good.stdout)
+        damaged = tmp_path / f"cut.{form}"
+        damaged.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 3])
+        bad = squall(deployed, "report", "verify", str(damaged))
+        assert bad.returncode in (1, 2), bad.stdout + bad.stderr
+        if bad.returncode == 2:
+            assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+            assert "not a Squall report" in bad.stderr
+        else:
+            assert "NOT VERIFIED" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        "the JSON is damaged or cut short"
+        in squall(deployed, "report", "verify", str(tmp_path / "cut.json")).stderr
+    )

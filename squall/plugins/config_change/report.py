@@ -50,7 +50,9 @@ def _step(task: TaskSummary, name: str) -> Any:
 
 
 def _files_written(params: Mapping[str, Any], tasks: list[TaskSummary]) -> ReportSection:
-    rows = []
+    """One row a node; a group's rows name the stage (phase or wave) too."""
+    rows: list[tuple[str, ...]] = []
+    stages: list[str] = []
     changed_by_stage: dict[str, list[int]] = {}
     for task in tasks:
         data = _step(task, "write").data
@@ -66,24 +68,24 @@ def _files_written(params: Mapping[str, Any], tasks: list[TaskSummary]) -> Repor
         rows.append(
             (
                 task.node,
-                task.stage,
                 change,
                 f"+{data.get('added', 0)} -{data.get('removed', 0)}",
                 str(data.get("backup") or ""),
             )
         )
         tally = changed_by_stage.setdefault(task.stage, [0, 0])
+        stages.append(task.stage)
         tally[0] += change not in ("unchanged", "rolled back")
         tally[1] += 1
     changed = sum(tally[0] for tally in changed_by_stage.values())
     lines = [f"{params.get('path')}: {changed} of {len(rows)} node(s) changed"]
+    headers: tuple[str, ...] = ("node", "change", "lines", "backup")
     if len(changed_by_stage) > 1:
         lines += [f"  {stage}: {n} of {total}" for stage, (n, total) in changed_by_stage.items()]
+        headers = ("node", "stage", *headers[1:])
+        rows = [(row[0], stage, *row[1:]) for row, stage in zip(rows, stages, strict=True)]
     return ReportSection(
-        title="Files written",
-        text="\n".join(lines),
-        headers=("node", "stage", "change", "lines", "backup"),
-        rows=tuple(rows),
+        title="Files written", text="\n".join(lines), headers=headers, rows=tuple(rows)
     )
 
 

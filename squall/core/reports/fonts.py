@@ -43,6 +43,14 @@ def fonts() -> Fonts:
         pdfmetrics.registerFont(TTFont("SquallSans", found["DejaVuSans.ttf"]))
         pdfmetrics.registerFont(TTFont("SquallSans-Bold", found["DejaVuSans-Bold.ttf"]))
         pdfmetrics.registerFont(TTFont("SquallMono", mono))
+        # So that <b> in a paragraph finds the bold face.
+        pdfmetrics.registerFontFamily(
+            "SquallSans",
+            normal="SquallSans",
+            bold="SquallSans-Bold",
+            italic="SquallSans",
+            boldItalic="SquallSans-Bold",
+        )
         names = ("SquallSans", "SquallSans-Bold", "SquallMono")
         widest = 1.3
     else:

@@ -463,7 +463,7 @@ def _print_section(section: Any) -> None:
     console.print(Text(section.title, style="bold"))
     if section.text:
         console.print(section.text)
-    if section.rows:
+    if section.rows and not section.rows_for_exports:
         table = Table(*section.headers, box=box.SIMPLE_HEAD)
         for row in section.rows:
             table.add_row(*row)
@@ -847,8 +847,9 @@ def _write_report(
     table: str | None,
 ) -> None:
     """Without an output, an overview; otherwise every file, rendered (and kept on record)
-    by the Squall that computes the report, before any is written: a refused request or
-    a bad table writes nothing."""
+    by the Squall that computes the report, before any is written: a refused request, a
+    bad table or a path that cannot be written leaves no file (`Staged`)."""
+    from squall.core.reports.output import Staged
     from squall.ui.console import report_overview
 
     if table and not csv_file:
@@ -859,12 +860,14 @@ def _write_report(
     if not wanted:
         console.print(report_overview(squall_.report(request)))
         return
-    for path in wanted.values():
-        if not path.parent.is_dir():
-            fail(SquallError(f"cannot write {path}: there is no folder {path.parent}"))
-    files = squall_.report_files(request, tuple(wanted), table)
+    staged = Staged(list(wanted.values()))
+    try:
+        files = squall_.report_files(request, tuple(wanted), table)
+    except BaseException:
+        staged.discard()
+        raise
+    staged.commit({path: files[form] for form, path in wanted.items()})
     for form, path in wanted.items():
-        path.write_bytes(files[form])
         console.print(f"wrote {path} ({len(files[form]):,} bytes)")
 
 

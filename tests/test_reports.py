@@ -226,8 +226,22 @@ def test_single_instance_adds_the_versions_before_and_after(squall: SquallHarnes
     report = read(squall, reports.deployment_report, second.id)
     text = one_line("\n".join(pdf_pages(reports.render_pdf(squall.runtime, squall.actor, report))))
     assert "Versions node before after node-01 1.0 2.0" in text
+    assert "What changed single_instance: version 2.0" in text
     node = read(squall, reports.node_report, "node-01")
     assert node.last_deployed.deployment_id == second.id and node.last_deployed.version == "2.0"
+    assert (node.version, node.version_deployment) == ("2.0", second.id)
+    # A later deployment of another type is the last one, but the node still runs 2.0.
+    squall.deploy("noop", target="host:node-01")
+    node = read(squall, reports.node_report, "node-01")
+    assert node.last_deployed.type == "noop" and node.version == "2.0"
+    first = one_line(pdf_pages(reports.render_pdf(squall.runtime, squall.actor, node))[0])
+    assert f"Version 2.0 (#{second.id})" in first
+    assert "Deployment history # type title version" in first  # history on page 1
+    assert re.search(rf"{second.id} single_instance .* 2.0 ", first)
+    squall.act(actions.rollback, second.id)
+    squall.run(second.id)
+    node = read(squall, reports.node_report, "node-01")
+    assert node.version == "1.0"  # switched back
 
 
 def test_a_cluster_report_counts_deployments_failures_by_node_and_step(
@@ -254,12 +268,19 @@ def test_a_cluster_report_counts_deployments_failures_by_node_and_step(
     )
     assert "node-05 1 2 50%" in text  # the nodes that fail most
     # Charts: both deployments fall on one day's bar; and how long deployments took.
-    assert "Deployments over the period" in text and "one bar a day; at most 2 a bar" in text
+    assert "Deployments over the period" in text and "one bar per day; at most 2 a bar" in text
     assert "Deployment durations (seconds)" in text
     quarter = read(squall, reports.cluster_report, "node-cluster-b", started - dt.timedelta(90))
-    assert "one bar a week; at most 2 a bar" in one_line(
+    assert "one bar per week; at most 2 a bar" in one_line(
         "\n".join(pdf_pages(reports.render_pdf(squall.runtime, squall.actor, quarter)))
     )
+    for days_back, unit in ((1000, "month"), (10 * 365, "year"), (400 * 365, "7 years")):
+        long_ago = read(
+            squall, reports.cluster_report, "node-cluster-b", started - dt.timedelta(days_back)
+        )
+        assert f"one bar per {unit}; at most 2 a bar" in one_line(
+            pdf_pages(reports.render_pdf(squall.runtime, squall.actor, long_ago))[0]
+        )
     earlier = read(
         squall,
         reports.cluster_report,
@@ -399,8 +420,8 @@ def test_an_untouched_copy_verifies_and_an_altered_one_does_not(
         and f'"deployment_id": {failed_on_node_05}' in exported_csv
     )
     assert verify(squall, exported_csv.encode()).verified
-    tampered = exported_csv.replace(
-        "node-05,node-cluster-b,rebuild,failed", "node-05,node-cluster-b,rebuild,succeeded"
+    tampered = re.sub(
+        r"(node-05,node-cluster-b,[^,]*,rebuild,)failed", r"\1succeeded", exported_csv
     )
     assert tampered != exported_csv and not verify(squall, tampered.encode()).verified
 
@@ -436,3 +457,174 @@ def _page_drawing(pdf: bytes, text: bytes) -> tuple[int, bytes]:
 
 def _hostname() -> str:
     return subprocess.run(["hostname"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_a_group_of_config_change_says_what_changed_per_wave_and_what_was_restored(
+    squall: SquallHarness, fleet6: Fleet, tmp_path: Path
+) -> None:
+    """Two distinct diffs (two old contents), one of 70 lines: the PDF abbreviates it
+    with a pointer, the JSON export has it whole, and the rollback's files."""
+    long_old = "".join(f"old line {n}\n" for n in range(70))
+    for number, node in enumerate(fleet6.nodes):
+        old = long_old if node.name == "node-03" else f"old {number % 2}\n"
+        (fleet6.node(node.name).root / "app.conf").write_text(old)
+    created = squall.create(
+        "group",
+        params={
+            "inner_type": "config_change",
+            "inner_params": {"path": "app.conf", "content": "new +63 -43\n"},
+            "lightning_size": "2",
+            "wave_size": "2",
+            "thunder": {"gate": "auto"},
+        },
+    )
+    assert squall.run(created).status == "succeeded"
+    squall.act(actions.rollback, created)
+    assert squall.run(created).status == "rolled_back"
+    report = read(squall, reports.deployment_report, created)
+    pdf = reports.render_pdf(squall.runtime, squall.actor, report)
+    text = one_line("\n".join(pdf_pages(pdf)))
+    assert "Files written app.conf: 6 of 6 node(s) changed" in text
+    assert "lightning: 2 of 2" in text and "thunder 2: 2 of 2" in text
+    assert re.search(r"node-03 thunder \d changed \+1 -70 app.conf.squall-backup-", text)
+    assert "File diffs diff 1, 3 node(s)" in text
+    assert "old line 55" in text and "old line 69" not in text
+    assert "more line(s): see the JSON export (table file_diffs)" in text
+    assert "Files restored app.conf: restored on 6 of 6 node(s)" in text
+    (tmp_path / "group.pdf").write_bytes(pdf)
+    assert "restored the previous content from app.conf.squall-backup-" in text
+    document = json.loads(reports.render_json(squall.runtime, squall.actor, report))
+    written = document["tables"]["files_written"]
+    assert written["headers"] == ["node", "stage", "change", "lines", "backup"]
+    assert len(written["rows"]) == 6 and {row[1] for row in written["rows"]} == {
+        "lightning",
+        "thunder 1",
+        "thunder 2",
+    }
+    diffs = document["tables"]["file_diffs"]["rows"]
+    assert sorted(int(row[1]) for row in diffs) == [1, 2, 3]  # every distinct diff
+    whole = next(row[3] for row in diffs if row[2] == "node-03")
+    assert "-old line 69" in whole and "+new +63 -43" in whole
+    restored = document["tables"]["files_restored"]["rows"]
+    assert {row[2] for row in restored} == {"restored"} and len(restored) == 6
+    images = render_pages(pdf, tmp_path / "pages")
+    assert len(images) == len(pdf_pages(pdf))
+
+
+def test_exports_carry_node_times_addresses_zones_and_facts_unaltered(
+    squall: SquallHarness, fleet6: Fleet
+) -> None:
+    result = squall.deploy("noop")
+    report = read(squall, reports.deployment_report, result.id)
+    table = reports.render_csv(squall.runtime, squall.actor, report)
+    claims = json.loads(table.split("\n", 1)[0].removeprefix("#squall "))
+    assert "drop the first ' of any cell starting with '" in claims["formula_guard"]
+    rows = list(csv.DictReader(io.StringIO(csv_body(table))))
+    node = fleet6.node("node-04")
+    (row,) = [r for r in rows if r["node"] == "node-04"]
+    assert row["address"] == f"{node.host}:{node.port}"
+    started = dt.datetime.fromisoformat(row["started_at"])
+    finished = dt.datetime.fromisoformat(row["finished_at"])
+    assert started.utcoffset() == dt.timedelta(0) and started <= finished
+    assert row["started_at"].endswith("+00:00")
+    document = json.loads(reports.render_json(squall.runtime, squall.actor, report))
+    nodes = document["tables"]["nodes"]
+    assert "address" in nodes["headers"] and "finished_at" in nodes["headers"]
+    facts = document["tables"]["facts"]
+    assert len(facts["rows"]) == 6 and facts["headers"][0] == "node"
+    assert "facts" in reports.render_csv(squall.runtime, squall.actor, report, "facts")
+
+
+def test_the_formula_guard_is_reversible() -> None:
+    from squall.core.reports.exports import _safe, unguarded
+
+    for cell in ("+63 -43", "=SUM(A1)", "'quoted", "plain", "-bash: x"):
+        guarded = _safe(cell)
+        assert isinstance(guarded, str) and unguarded(guarded) == cell
+        assert not guarded.startswith(("=", "+", "-", "@"))
+
+
+def test_the_first_page_is_what_an_approver_signs_off_on(
+    squall: SquallHarness, fleet6: Fleet, tmp_path: Path
+) -> None:
+    """A gated group of config_change: who approved (by name), the file, where it failed,
+    how long; the first page filled, its headings never left at a page's foot."""
+    (fleet6.node("node-05").root / "fail").write_text("")
+    bob = Actor("bob", frozenset({"approver"}), "sso")
+    created = squall.create(
+        "group",
+        params={
+            "inner_type": "config_change",
+            "inner_params": {
+                "path": "app.conf",
+                "content": "x=1\n",
+                "validate_command": ["sh", "-c", "test ! -e fail || exit 3"],
+            },
+            "lightning_size": "2",
+            "wave_size": "4",
+            "thunder": {"gate": "manual", "max_fail": "5"},
+        },
+    )
+    squall.run(created)
+    squall.act(actions.promote, created, actor=bob)
+    squall.run(created)
+    report = read(squall, reports.deployment_report, created)
+    pdf = reports.render_pdf(squall.runtime, squall.actor, report)
+    first = one_line(pdf_pages(pdf)[0])
+    assert re.search(r"Approved by bob \(thunder 1, [\d-]+ [\d:]+ UTC\)", first), first
+    assert "Environment" in first and "Requested by" in first
+    assert "What changed group of config_change: file app.conf" in first
+    assert "Failure points 1 node(s) at validate: validation failed (exited with status 3)" in first
+    assert re.search(r"Duration [\d.]+ s \(", first)
+    _headings_have_rows_under_them(pdf)
+    (tmp_path / "r.pdf").write_bytes(pdf)
+
+
+def _headings_have_rows_under_them(pdf: bytes) -> None:
+    """No heading is the last thing on its page."""
+    headings = ("Parameters", "Options", "Approvals", "Per cluster", "Nodes", "Timeline")
+    for page in pdf_pages(pdf):
+        lines = [line.strip() for line in page.splitlines() if line.strip()]
+        body = [line for line in lines if not line.startswith(("Squall ·", "SHA-256", "page "))]
+        assert body and body[-1] not in headings, body[-3:]
+
+
+def test_pages_look_finished(squall: SquallHarness, fleet6: Fleet, tmp_path: Path) -> None:
+    """Alike failures grouped, in natural order; non-Latin text drawn in embedded fonts."""
+    for name in ("node-02", "node-04", "node-05", "node-06"):
+        (fleet6.node(name).root / "fail").write_text("")
+    command = ["sh", "-c", 'echo "缓存重建失败 Überprüfung $(hostname)"; test ! -e fail || exit 7']
+    created = squall.deploy("cache_rebuild", params={"rebuild_command": command})
+    report = read(squall, reports.deployment_report, created.id)
+    pdf = reports.render_pdf(squall.runtime, squall.actor, report)
+    text = one_line("\n".join(pdf_pages(pdf)))
+    assert "缓存重建失败 Überprüfung" in text
+    assert "4 nodes, same output" in text and "node-02, node-04, node-05, node-06" in text
+    (tmp_path / "r.pdf").write_bytes(pdf)
+    listed = subprocess.run(
+        ["pdffonts", str(tmp_path / "r.pdf")], capture_output=True, check=True, text=True
+    ).stdout
+    rows = [line.split() for line in listed.splitlines()[2:]]
+    assert rows and all(row[-5] == "yes" for row in rows), listed  # every font embedded
+    names = " ".join(row[0] for row in rows)
+    assert "DejaVuSans" in names and "MicroHei" in names, listed
+    images = render_pages(pdf, tmp_path / "pages")
+    assert len(images) == len(pdf_pages(pdf))
+
+
+def test_names_sort_naturally_and_stage_names_wrap_whole(tmp_path: Path) -> None:
+    from reportlab.platypus import SimpleDocTemplate
+
+    from squall.core.reports import pdf as layout
+    from squall.core.reports.stats import natural
+
+    assert sorted(["web-10", "web-2", "web-1", "db-3"], key=natural) == [
+        "db-3",
+        "web-1",
+        "web-2",
+        "web-10",
+    ]
+    stage = "rebuild the shared caches of the whole estate, then reload every front server"
+    table = layout._table(("#", "stage"), [("1", stage)], (0.05, 0.1), wrap=(1,))
+    SimpleDocTemplate(str(tmp_path / "t.pdf"), pagesize=layout.PAGE).build([table])
+    assert stage in one_line(PdfReader(tmp_path / "t.pdf").pages[0].extract_text())

@@ -6,11 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader, PdfWriter
-from test_cli import demo_node, squall
+from test_cli import demo_node, env_for, squall
 
 from squall.core.reports.exports import csv_body
 
@@ -133,3 +137,98 @@ def test_verify_exits_0_for_a_true_copy_and_1_for_an_altered_one(
     junk = tmp_path / "junk.pdf"
     junk.write_bytes(b"hello")
     assert squall(deployed, "report", "verify", str(junk)).returncode == 2
+
+
+def _whole_report(deployed: Path, *outputs: str) -> subprocess.CompletedProcess[str]:
+    return squall(deployed, "report", "deployment", "1", *outputs)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("{tmp}", "it is a folder"),
+        ("/proc/squall-report.pdf", "cannot write /proc/squall-report.pdf: "),
+        ("{tmp}/readonly.pdf", "the file is read-only"),
+        ("/dev/null", "it is not a regular file"),
+        ("{tmp}/missing/r.pdf", "there is no folder"),
+    ],
+)
+def test_an_unwritable_path_exits_2_in_one_line_and_writes_nothing(
+    deployed: Path, tmp_path: Path, target: str, message: str
+) -> None:
+    readonly = tmp_path / "readonly.pdf"
+    readonly.write_bytes(b"kept")
+    readonly.chmod(0o444)
+    json_file = tmp_path / "r.json"
+    result = _whole_report(deployed, "--json", str(json_file), "--pdf", target.format(tmp=tmp_path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["readonly.pdf"]
+    assert readonly.read_bytes() == b"kept"
+
+
+def test_two_outputs_naming_one_file_are_refused(deployed: Path, tmp_path: Path) -> None:
+    same = tmp_path / "r.out"
+    result = _whole_report(deployed, "--json", str(same), "--csv", str(tmp_path / "." / "r.out"))
+    assert result.returncode == 2
+    assert "are the same file" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_leaves_no_partial_file_and_the_old_one_whole(
+    deployed: Path, tmp_path: Path
+) -> None:
+    """An 8 KiB tmpfs, mounted in a private mount namespace: the CSV fits, the JSON does
+    not; neither is written, and the JSON already there stays as it was."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is not installed")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    probe = subprocess.run(
+        ["unshare", "-rm", "mount", "-t", "tmpfs", "tmpfs", str(disk)], capture_output=True
+    )
+    if probe.returncode != 0:
+        pytest.skip("no private mount namespace here")
+    script = (
+        f"mount -t tmpfs -o size=8k tmpfs {disk} && echo old > {disk}/r.json && "
+        f"{sys.executable} -m squall report deployment 1 --csv {disk}/r.csv "
+        f"--json {disk}/r.json --pdf {disk}/r.pdf; echo exit=$?; ls -A {disk}; cat {disk}/r.json"
+    )
+    result = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script],
+        env=env_for(deployed),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "exit=2" in result.stdout, result.stdout + result.stderr
+    assert "No space left on device" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout.split("exit=2\n")[1] == "r.json\nold\n"
+
+
+def test_verify_names_what_it_checked_and_a_damaged_file_is_one_line(
+    deployed: Path, tmp_path: Path
+) -> None:
+    paths = {form: tmp_path / f"r.{form}" for form in ("pdf", "csv", "json")}
+    assert _whole_report(deployed, *(f"--{f}={p}" for f, p in paths.items())).returncode == 0
+    for form, path in paths.items():
+        good = squall(deployed, "report", "verify", str(path))
+        assert good.returncode == 0, good.stderr
+        assert f'{form.upper()} of the report on deployment 1 "Cache rebuild on 3 nodes' in (
+            good.stdout
+        )
+        assert re.search(r"as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", good.stdout)
+        damaged = tmp_path / f"cut.{form}"
+        damaged.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 3])
+        bad = squall(deployed, "report", "verify", str(damaged))
+        assert bad.returncode in (1, 2), bad.stdout + bad.stderr
+        if bad.returncode == 2:
+            assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+            assert "not a Squall report" in bad.stderr
+        else:
+            assert "NOT VERIFIED" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        "the JSON is damaged or cut short"
+        in squall(deployed, "report", "verify", str(tmp_path / "cut.json")).stderr
+    )

@@ -138,7 +138,7 @@ def test_config_change_backs_up_the_previous_file_privately_and_logs_the_diff(
     assert section.text == "app.conf: 3 of 3 node(s) changed"
     assert sorted(section.rows) == [(name, "changed", "+1 -1", backup) for name in nodes]
     diffs = report(squall, first.id, "File diffs").text.splitlines()
-    assert diffs[0] == "3 node(s): node-01, node-02, node-03"
+    assert diffs[0] == "diff 1, 3 node(s): node-01, node-02, node-03"
     assert diffs[1:] == facts["node-01"]["diff"]  # the same diff everywhere, shown once
 
     before = {name: (root / "app.conf").stat() for name, root in roots(fleet, *nodes)}

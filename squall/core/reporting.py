@@ -59,3 +59,6 @@ class ReportSection:
     text: str = ""
     headers: tuple[str, ...] = ()
     rows: tuple[tuple[str, ...], ...] = ()
+    rows_for_exports: bool = False
+    """The rows are the whole record, for the CSV and JSON exports only: the PDF, the
+    console and `squall status` show the text, which summarises them (diffs, say)."""

@@ -4,11 +4,12 @@ PDF stays small and sharp, and its text stays extractable)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
 
+from squall.core.reports.fonts import fonts
 from squall.core.reports.model import ClusterLine, DeploymentLine, StageLine
 
 STATUS_COLORS = {
@@ -19,8 +20,15 @@ STATUS_COLORS = {
 }
 INK = colors.HexColor("#333333")
 MUTED = colors.HexColor("#777777")
-FONT = "Helvetica"
+FONT = fonts().sans
 MAX_CLUSTER_BARS = 12
+
+
+def _drawing(width: float, height: float) -> Drawing:
+    # Its starting font: reportlab's default, Helvetica, would be named (not embedded).
+    drawing = Drawing(width, height)
+    drawing.initialFontName = FONT  # type: ignore[attr-defined]
+    return drawing
 
 
 def status_per_cluster(clusters: Sequence[ClusterLine], width: float) -> Drawing:
@@ -29,13 +37,21 @@ def status_per_cluster(clusters: Sequence[ClusterLine], width: float) -> Drawing
     bar, gap, label_width = 11.0, 5.0, 110.0
     note = 14.0 if len(clusters) > len(shown) else 0.0
     height = 28 + len(shown) * (bar + gap) + note
-    drawing = Drawing(width, height)
+    drawing = _drawing(width, height)
     _title(drawing, "Status per cluster", height)
     scale = (width - label_width - 60) / max((line.nodes for line in shown), default=1)
     y = height - 26
     for line in shown:
         y -= bar + gap
-        drawing.add(String(0, y + 2, _clip(line.cluster, 22), fontName=FONT, fontSize=7))
+        drawing.add(
+            String(
+                0,
+                y + 2,
+                _clip(line.cluster, 22),
+                fontName=fonts().for_text(line.cluster, FONT),
+                fontSize=7,
+            )
+        )
         x = label_width
         parts = (
             ("succeeded", line.succeeded),
@@ -74,7 +90,7 @@ def duration_histogram(
 ) -> Drawing:
     """How long things took (node tasks by default): a histogram over the finished ones."""
     height = 120.0
-    drawing = Drawing(width, height)
+    drawing = _drawing(width, height)
     _title(drawing, title, height)
     if not values:
         drawing.add(String(0, height / 2, "nothing finished", fontName=FONT, fontSize=8))
@@ -115,7 +131,7 @@ def stage_timeline(stages: Sequence[StageLine], start: dt.datetime | None, width
     ran = [stage for stage in stages if stage.started_at is not None]
     bar, gap, label_width = 10.0, 4.0, 110.0
     height = 40 + max(len(ran), 1) * (bar + gap)
-    drawing = Drawing(width, height)
+    drawing = _drawing(width, height)
     _title(drawing, "Stage timeline", height)
     if not ran or start is None:
         drawing.add(String(0, height - 40, "no stage started", fontName=FONT, fontSize=8))
@@ -130,7 +146,15 @@ def stage_timeline(stages: Sequence[StageLine], start: dt.datetime | None, width
         begin = (stage.started_at - start).total_seconds()
         length = ((stage.finished_at or end) - stage.started_at).total_seconds()
         color = STATUS_COLORS.get(stage.status, STATUS_COLORS["other"])
-        drawing.add(String(0, y + 2, _clip(stage.name, 22), fontName=FONT, fontSize=7))
+        drawing.add(
+            String(
+                0,
+                y + 2,
+                _clip(stage.name, 22),
+                fontName=fonts().for_text(stage.name, FONT),
+                fontSize=7,
+            )
+        )
         drawing.add(_box(label_width + begin * scale, y, max(length * scale, 1.5), bar, color))
     drawing.add(Line(label_width, 14, width - 10, 14, strokeColor=MUTED, strokeWidth=0.5))
     drawing.add(String(label_width, 4, "0 s", fontName=FONT, fontSize=7))
@@ -150,20 +174,35 @@ DEPLOYMENT_OUTCOME = {
 MAX_PERIOD_BARS = 62
 
 
+def _buckets(since: dt.date, until: dt.date) -> tuple[str, Callable[[dt.date], int]]:
+    """The unit of the bars (at most MAX_PERIOD_BARS of them) and each day's bar."""
+    days = (until - since).days + 1
+    if days <= MAX_PERIOD_BARS:
+        return "day", lambda day: (day - since).days
+    if days <= MAX_PERIOD_BARS * 7:
+        return "week", lambda day: (day - since).days // 7
+    months = (until.year - since.year) * 12 + until.month - since.month + 1
+    if months <= MAX_PERIOD_BARS:
+        return "month", lambda day: (day.year - since.year) * 12 + day.month - since.month
+    years = until.year - since.year + 1
+    step = -(-years // MAX_PERIOD_BARS)
+    return ("year" if step == 1 else f"{step} years"), lambda day: (day.year - since.year) // step
+
+
 def status_over_time(
     deployments: Sequence[DeploymentLine], since: dt.datetime, until: dt.datetime, width: float
 ) -> Drawing:
-    """Deployments of the period by day (by week past two months), stacked by outcome."""
+    """Deployments of the period by day, stacked by outcome; by week, month or year over
+    a longer period, so the bars stay wide enough to read."""
     height = 120.0
-    drawing = Drawing(width, height)
+    drawing = _drawing(width, height)
     _title(drawing, "Deployments over the period", height)
     _legend(drawing, width, height)
-    days = max((until.date() - since.date()).days + 1, 1)
-    step = 1 if days <= MAX_PERIOD_BARS else 7
-    bars = -(-days // step)
+    unit, place = _buckets(since.date(), until.date())
+    bars = place(until.date()) + 1
     tallies = [dict.fromkeys(STATUS_COLORS, 0) for _ in range(bars)]
     for deployment in deployments:
-        index = (deployment.created_at.date() - since.date()).days // step
+        index = place(deployment.created_at.date())
         if 0 <= index < bars:
             tallies[index][DEPLOYMENT_OUTCOME.get(deployment.status, "other")] += 1
     top = max((sum(tally.values()) for tally in tallies), default=0)
@@ -190,13 +229,12 @@ def status_over_time(
             String(0, height / 2, "no deployment in this period", fontName=FONT, fontSize=8)
         )
     drawing.add(Line(0, base, width, base, strokeColor=MUTED, strokeWidth=0.5))
-    unit = "day" if step == 1 else "week"
     drawing.add(String(0, 6, f"{since:%Y-%m-%d}", fontName=FONT, fontSize=7))
     drawing.add(
         String(
             width / 2,
             6,
-            f"one bar a {unit}; at most {top} a bar",
+            f"one bar per {unit}; at most {top} a bar",
             fontName=FONT,
             fontSize=7,
             textAnchor="middle",
@@ -208,7 +246,7 @@ def status_over_time(
 
 
 def _title(drawing: Drawing, text: str, height: float) -> None:
-    drawing.add(String(0, height - 10, text, fontName="Helvetica-Bold", fontSize=9, fillColor=INK))
+    drawing.add(String(0, height - 10, text, fontName=fonts().bold, fontSize=9, fillColor=INK))
 
 
 def _legend(drawing: Drawing, width: float, height: float) -> None:

@@ -50,7 +50,7 @@ from squall.core.reports.model import (
     StepCell,
     TimelineEntry,
 )
-from squall.core.reports.stats import durations, rate, seconds
+from squall.core.reports.stats import durations, natural, rate, seconds
 from squall.core.runtime import Runtime
 from squall.core.secrets import Redactor, has_secrets, redacted_params, secret_values, unseal_params
 from squall.core.status import NEVER_RAN, DeploymentStatus, StageKind, TaskStatus
@@ -113,6 +113,9 @@ def deployment_report(
                 if task.status in FAILED
                 else ()
             ),
+            address=_address(task.node),
+            started_at=task.started_at,
+            finished_at=task.finished_at,
         )
         for task in tasks
     )
@@ -147,6 +150,7 @@ def deployment_report(
         generation=generation,
         attempts=_attempt_lines(session, deployment, redact),
         rollback=_rollback_line(session, deployment_id, stages, by_stage),
+        environments=tuple(sorted(deployment.scope.get("environments", ()))),
     )
 
 
@@ -206,13 +210,15 @@ def _rollback_line(
 
 
 def _task_rows(session: Session, deployment_id: int) -> Sequence[Row[Any]]:
-    """Only the columns reports show: not the stored steps (maybe encrypted) or node JSON."""
-    return session.execute(
+    """Only the columns reports show: not the stored steps (maybe encrypted). Stage by
+    stage, nodes in natural order (web-2 before web-10)."""
+    rows = session.execute(
         select(
             NodeTask.id,
             NodeTask.stage_id,
             NodeTask.node_name,
             NodeTask.cluster_name,
+            NodeTask.node,
             NodeTask.status,
             NodeTask.attempt,
             NodeTask.failed_step_name,
@@ -221,11 +227,21 @@ def _task_rows(session: Session, deployment_id: int) -> Sequence[Row[Any]]:
             NodeTask.last_lines,
             NodeTask.started_at,
             NodeTask.finished_at,
+            Stage.position,
         )
         .join(Stage, Stage.id == NodeTask.stage_id)
         .where(NodeTask.deployment_id == deployment_id)
         .order_by(Stage.position, NodeTask.position)
     ).all()
+    return sorted(rows, key=lambda row: (row.position, natural(row.node_name)))
+
+
+def _address(node: Mapping[str, Any]) -> str | None:
+    host = node.get("host")
+    if not host:
+        return None
+    port = node.get("port") or 22
+    return f"{host}:{port}" if port != 22 else str(host)
 
 
 def _latest_steps(
@@ -382,7 +398,7 @@ def signatures(lines: Iterable[NodeLine]) -> tuple[Signature, ...]:
             first = line.error.strip().splitlines()[0] if line.error and line.error.strip() else ""
             groups[(line.failed_step or "connect", first or "no error")].append(line.node)
     return tuple(
-        Signature(step, error, tuple(sorted(nodes)))
+        Signature(step, error, tuple(sorted(nodes, key=natural)))
         for (step, error), nodes in sorted(
             groups.items(), key=lambda item: (-len(item[1]), item[0])
         )
@@ -421,6 +437,7 @@ def _sections(
                     text=redact(section.text),
                     headers=tuple(redact(str(header)) for header in section.headers),
                     rows=tuple(tuple(redact(str(cell)) for cell in row) for row in section.rows),
+                    rows_for_exports=section.rows_for_exports,
                 )
             )
     return tuple(found)
@@ -650,6 +667,7 @@ def node_report(
                     )
                 )
     failed = sum(1 for status in outcomes if status in FAILED)
+    version, switched_by = _running_version(session, node, until)
     return NodeReport(
         node=node,
         cluster=current or clusters[0],
@@ -660,7 +678,34 @@ def node_report(
         last_failures=tuple(failures),
         durations=durations(line.duration for line in history),
         generation=generation,
+        version=version,
+        version_deployment=switched_by,
     )
+
+
+def _running_version(
+    session: Session, node: str, until: dt.datetime
+) -> tuple[str | None, int | None]:
+    """The release the node's `current` link points at: the last switch that moved it,
+    or what it was before when the health check then switched it back."""
+    found = session.execute(
+        select(StepResult.data, NodeTask.deployment_id, NodeTask.failed_step_name)
+        .join(NodeTask, NodeTask.id == StepResult.task_id)
+        .join(Deployment, Deployment.id == NodeTask.deployment_id)
+        .where(
+            NodeTask.node_name == node,
+            Deployment.created_at < until,
+            StepResult.name == "switch",
+            StepResult.status == TaskStatus.SUCCEEDED,
+        )
+        .order_by(StepResult.finished_at.desc(), StepResult.id.desc())
+        .limit(1)
+    ).first()
+    if found is None or not found.data or "current" not in found.data:
+        return None, None
+    switched_back = found.failed_step_name == "health"
+    version = found.data.get("previous") if switched_back else found.data["current"]
+    return (str(version) if version else None), found.deployment_id
 
 
 def _version(params: Mapping[str, Any]) -> str | None:

@@ -32,7 +32,16 @@ from squall.core.reports.model import (
 from squall.core.reports.tables import MAIN_TABLE, Cell, tables
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-"""A cell a spreadsheet would run as a formula (node output can say anything)."""
+"""A cell a spreadsheet would run as a formula (node output can say anything): `+63 -43`
+is a diff's line count to Squall and 20 to a spreadsheet."""
+GUARD = "'"
+FORMULA_GUARD = (
+    "a text cell starting with = + - @ ' tab or CR has one ' put in front (a spreadsheet "
+    "would run it as a formula); drop the first ' of any cell starting with ' to read it "
+    "exactly; the JSON export is never guarded"
+)
+"""The rule, stated in every CSV's first line, so the guard alters nothing for a reader
+who knows it: a cell's own leading apostrophe is guarded too, hence reversible."""
 
 
 def to_csv(report: Report, table: str | None = None) -> str:
@@ -50,6 +59,7 @@ def to_csv(report: Report, table: str | None = None) -> str:
         "table": name,
         "sha256": digest(report_data(report)),
         "generated": generation_of(report),
+        "formula_guard": FORMULA_GUARD,
     }
     # The first line names the report and its fingerprint, so the file can be verified.
     out.write(CSV_MARK + json.dumps(claims, sort_keys=True, ensure_ascii=False) + "\n")
@@ -115,6 +125,11 @@ def from_json(text: str | bytes) -> Report:
 
 
 def _safe(cell: Cell) -> Cell:
-    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
-        return "'" + cell
+    if isinstance(cell, str) and cell.startswith((*FORMULA_STARTS, GUARD)):
+        return GUARD + cell
     return cell
+
+
+def unguarded(cell: str) -> str:
+    """A CSV cell as the report holds it (`FORMULA_GUARD` undone)."""
+    return cell.removeprefix(GUARD)

@@ -106,6 +106,10 @@ class NodeLine:
     duration: float | None
     last_lines: tuple[str, ...]
     """The end of its output, kept for failures only."""
+    address: str | None = None
+    """How it was reached: `host` or `host:port` (the port when not 22)."""
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,8 @@ class DeploymentReport:
     attempts: tuple[AttemptLine, ...] = ()
     """Every attempt, with the failures of each (history is never overwritten)."""
     rollback: RollbackLine | None = None
+    environments: tuple[str, ...] = ()
+    """The environments of the nodes it targets."""
 
     @property
     def had_failures(self) -> bool:
@@ -314,6 +320,11 @@ class NodeReport:
     last_failures: tuple[NodeFailure, ...]
     durations: Durations
     generation: Generation
+    version: str | None = None
+    """The release it runs: where the last switch of a single_instance deployment (or
+    its rollback) left it; None when no deployment switched it."""
+    version_deployment: int | None = None
+    """The deployment that made that switch."""
 
 
 Report = DeploymentReport | ClusterReport | NodeReport

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import statistics
 from collections.abc import Iterable
 
 from squall.core.reports.model import Durations
+
+
+def natural(name: str) -> tuple[tuple[int, str], ...]:
+    """Sorts names the way people count: web-2 before web-10."""
+    return tuple(
+        (1, part) if not part.isdigit() else (0, f"{int(part):020d}")
+        for part in re.split(r"(\d+)", name)
+        if part
+    )
 
 
 def seconds(started: dt.datetime | None, finished: dt.datetime | None) -> float | None:

@@ -53,6 +53,11 @@ def moment(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if value else None
 
 
+def iso(value: dt.datetime | None) -> str | None:
+    """A time in the exports: ISO 8601 with its offset, so a spreadsheet knows the zone."""
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds") if value else None
+
+
 def duration_cells(figures: Durations) -> tuple[Cell, ...]:
     return (figures.median, figures.p95, figures.max)
 
@@ -65,6 +70,7 @@ def _deployment_tables(report: DeploymentReport) -> list[Table]:
             (
                 "node",
                 "cluster",
+                "address",
                 "stage",
                 "status",
                 "attempt",
@@ -72,6 +78,8 @@ def _deployment_tables(report: DeploymentReport) -> list[Table]:
                 "failed_step",
                 "exit_code",
                 "error",
+                "started_at",
+                "finished_at",
                 "duration_s",
                 "last_lines",
             ),
@@ -79,6 +87,7 @@ def _deployment_tables(report: DeploymentReport) -> list[Table]:
                 (
                     line.node,
                     line.cluster,
+                    line.address,
                     line.stage,
                     line.status,
                     line.attempt,
@@ -86,6 +95,8 @@ def _deployment_tables(report: DeploymentReport) -> list[Table]:
                     line.failed_step,
                     line.exit_code,
                     line.error,
+                    iso(line.started_at),
+                    iso(line.finished_at),
                     line.duration,
                     "\n".join(line.last_lines) or None,
                 )
@@ -152,8 +163,8 @@ def _deployment_tables(report: DeploymentReport) -> list[Table]:
                     s.parallelism,
                     s.max_failures,
                     f"{s.approvals_required} approval(s)" if s.gate else None,
-                    moment(s.started_at),
-                    moment(s.finished_at),
+                    iso(s.started_at),
+                    iso(s.finished_at),
                 )
                 for s in report.stages
             ),
@@ -162,7 +173,7 @@ def _deployment_tables(report: DeploymentReport) -> list[Table]:
             "approvals",
             "Approvals",
             ("stage", "approver", "at", "comment"),
-            tuple((a.stage, a.approver, moment(a.at), a.comment) for a in report.approvals),
+            tuple((a.stage, a.approver, iso(a.at), a.comment) for a in report.approvals),
         ),
         Table(
             "signatures",
@@ -174,7 +185,7 @@ def _deployment_tables(report: DeploymentReport) -> list[Table]:
             "timeline",
             "Timeline",
             ("at", "event", "actor", "detail"),
-            tuple((moment(e.at), e.kind, e.actor, e.detail) for e in report.timeline),
+            tuple((iso(e.at), e.kind, e.actor, e.detail) for e in report.timeline),
         ),
         Table(
             "attempts",
@@ -184,7 +195,7 @@ def _deployment_tables(report: DeploymentReport) -> list[Table]:
                 (
                     a.number,
                     a.started_by,
-                    moment(a.started_at),
+                    iso(a.started_at),
                     a.nodes,
                     " ".join(f"{status}={count}" for status, count in a.counts.items()),
                 )
@@ -216,7 +227,7 @@ def _deployment_tables(report: DeploymentReport) -> list[Table]:
                     r.failure_point,
                     r.exit_code,
                     r.error,
-                    moment(r.finished_at),
+                    iso(r.finished_at),
                     "\n".join(r.last_lines) or None,
                 )
                 for a in report.attempts
@@ -256,7 +267,7 @@ def _cluster_tables(report: ClusterReport) -> list[Table]:
                     d.title,
                     d.status,
                     d.requester,
-                    moment(d.created_at),
+                    iso(d.created_at),
                     d.duration,
                     d.nodes,
                     d.succeeded,
@@ -307,7 +318,7 @@ def _node_tables(report: NodeReport) -> list[Table]:
                     h.type,
                     h.title,
                     h.version,
-                    moment(h.created_at),
+                    iso(h.created_at),
                     h.stage,
                     h.status,
                     h.attempt,
@@ -326,7 +337,7 @@ def _node_tables(report: NodeReport) -> list[Table]:
             tuple(
                 (
                     f.deployment_id,
-                    moment(f.at),
+                    iso(f.at),
                     f.step,
                     f.exit_code,
                     f.error,

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import logging
 import re
 import zlib
 from collections.abc import Iterator, Sequence
@@ -99,7 +100,14 @@ def read_claims(content: bytes) -> Claims:
         return _csv_claims(content)
     try:
         document = json.loads(content)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except UnicodeDecodeError:
+        raise ValidationError("not a Squall report: neither a PDF nor a JSON export") from None
+    except json.JSONDecodeError as exc:
+        if content.lstrip().startswith(b"{"):
+            raise ValidationError(
+                f"not a Squall report: the JSON is damaged or cut short ({exc.msg} at line "
+                f"{exc.lineno})"
+            ) from None
         raise ValidationError("not a Squall report: neither a PDF nor a JSON export") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ValidationError(f"not a Squall report: a JSON export has format {FORMAT!r}")
@@ -141,13 +149,19 @@ _DAMAGED = (PyPdfError, zlib.error, ValueError, KeyError, TypeError, AttributeEr
 
 @contextlib.contextmanager
 def _readable_pdf() -> Iterator[None]:
-    """A damaged PDF is one clear refusal, never a decompression error or a traceback."""
+    """A damaged PDF is one clear refusal, never a decompression error, a traceback or
+    pypdf's own warnings on stderr ("EOF marker not found")."""
+    logger = logging.getLogger("pypdf")
+    level = logger.level
+    logger.setLevel(logging.ERROR + 10)
     try:
         yield
     except _DAMAGED:
         raise ValidationError(
             "not a Squall report: the PDF is damaged and cannot be read"
         ) from None
+    finally:
+        logger.setLevel(level)
 
 
 def _pdf_claims(content: bytes) -> Claims:

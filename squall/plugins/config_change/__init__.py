@@ -23,6 +23,7 @@ from squall import (
     hookimpl,
 )
 from squall.plugins.config_change.plan import ConfigChangeParams, plan, rollback
+from squall.plugins.config_change.report import report_sections
 from squall.plugins.config_change.steps import (
     RESTORE,
     VALIDATE,
@@ -65,68 +66,4 @@ def squall_execute_step(
 
 @hookimpl
 def squall_report_sections(deployment: DeploymentSummary) -> list[ReportSection] | None:
-    if deployment.type != "config_change":
-        return None
-    rows = []
-    for task in deployment.tasks:
-        written = next((step for step in task.steps if step.name == "write"), None)
-        if written is None or written.data is None:
-            continue
-        data = written.data
-        validated = next((step for step in task.steps if step.name == "validate"), None)
-        if data.get("changed") and validated is not None and validated.status == "failed":
-            change = "rolled back"  # the validate step put the previous file back
-        elif data.get("created"):
-            change = "created"
-        elif data.get("changed"):
-            change = "changed"
-        else:
-            change = "mode changed" if data.get("mode_changed") else "unchanged"
-        rows.append(
-            (
-                task.node,
-                change,
-                f"+{data.get('added', 0)} -{data.get('removed', 0)}",
-                str(data.get("backup") or ""),
-            )
-        )
-    if not rows:
-        return None
-    changed = sum(1 for row in rows if row[1] not in ("unchanged", "rolled back"))
-    sections = [
-        ReportSection(
-            title="Files written",
-            text=f"{deployment.params.get('path')}: {changed} of {len(rows)} node(s) changed",
-            headers=("node", "change", "lines", "backup"),
-            rows=tuple(rows),
-        )
-    ]
-    diffs = _diffs(deployment)
-    if diffs:
-        sections.append(ReportSection(title="File diffs", text=diffs))
-    return sections
-
-
-MAX_DIFFS = 10
-
-
-def _diffs(deployment: DeploymentSummary) -> str:
-    """Each distinct diff once, with the nodes that got it (most nodes get the same)."""
-    nodes_by_diff: dict[tuple[str, ...], list[str]] = {}
-    total_lines: dict[tuple[str, ...], int] = {}
-    for task in deployment.tasks:
-        for step in task.steps:
-            if step.name == "write" and step.data and step.data.get("diff"):
-                diff = tuple(str(line) for line in step.data["diff"])
-                nodes_by_diff.setdefault(diff, []).append(task.node)
-                total_lines[diff] = int(step.data.get("diff_lines", len(diff)))
-    blocks = []
-    ordered = sorted(nodes_by_diff.items(), key=lambda item: -len(item[1]))
-    for diff, nodes in ordered[:MAX_DIFFS]:
-        shown = ", ".join(nodes[:8]) + (f" and {len(nodes) - 8} more" if len(nodes) > 8 else "")
-        more = total_lines[diff] - len(diff)
-        tail = [f"… {more} more line(s) in the deployment's log"] if more > 0 else []
-        blocks.append("\n".join([f"{len(nodes)} node(s): {shown}", *diff, *tail]))
-    if len(ordered) > MAX_DIFFS:
-        blocks.append(f"{len(ordered) - MAX_DIFFS} more distinct diff(s) in the deployment's log")
-    return "\n\n".join(blocks)
+    return report_sections(deployment)

@@ -21,8 +21,7 @@ VALIDATE = "config_change.validate"
 RESTORE = "config_change.restore"
 SECRET_MASK = "***"
 MAX_DIFF_LINES = 2000
-REPORT_DIFF_LINES = 60
-"""Diff lines kept in the step's data for the report (the log keeps up to MAX_DIFF_LINES)."""
+"""Diff lines kept in the log and in the step's data (the reports' JSON export has them)."""
 
 
 def write_step(
@@ -124,7 +123,7 @@ def write(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
             "added": added,
             "removed": removed,
             "backup": backup,
-            "diff": diff[:REPORT_DIFF_LINES],
+            "diff": diff[:MAX_DIFF_LINES],
             "diff_lines": len(diff),
         }
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import shlex
 from collections.abc import Awaitable, Callable
@@ -390,6 +391,8 @@ def _sections(sections: list[ReportSection]) -> str:
     """What the deployment's type adds: facts the nodes reported, files written…"""
     blocks = []
     for section in sections:
+        if section.rows_for_exports:
+            section = dataclasses.replace(section, rows=())
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in section.headers)
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"

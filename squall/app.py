@@ -457,6 +457,12 @@ def status(
         sent = squall_.deliveries(deployment_id)
         if sent.deliveries:
             console.print(deliveries_table(sent))
+        for destination, behind in sorted(sent.held().items()):
+            console.print(
+                f"{destination}: {behind} delivery(ies) held behind a failed one; "
+                f"`squall deliveries retry {deployment_id}` once its cause is fixed, or "
+                f"`squall deliveries give-up {deployment_id}`"
+            )
 
 
 def _print_section(section: Any) -> None:
@@ -880,6 +886,14 @@ def deliveries_retry(deployment_id: Annotated[int, typer.Argument(metavar="ID")]
     with backend() as squall_:
         count = squall_.retry_deliveries(deployment_id)
     console.print(f"deployment {deployment_id}: {count} delivery(ies) will be tried again")
+
+
+@deliveries_cli.command("give-up")
+def deliveries_give_up(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Give up a deployment's failed deliveries, so the later ones they hold go out."""
+    with backend() as squall_:
+        count = squall_.give_up_deliveries(deployment_id)
+    console.print(f"deployment {deployment_id}: {count} failed delivery(ies) given up")
 
 
 # --- running Squall --------------------------------------------------------------------

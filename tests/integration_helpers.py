@@ -9,7 +9,7 @@ from typing import Any
 
 from fake_jira import FakeJira
 from fake_slack import FakeSlack
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from squall.core.auth import Actor
 from squall.core.models import Delivery
@@ -93,8 +93,23 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15.0, what: str = "
 
 
 def pending_deliveries(squall: SquallHarness) -> int:
+    """Pending deliveries the outbox will still send: not those held behind a failed one
+    (they wait for a person to retry or give it up)."""
     with squall.runtime.db.read() as session:
-        return session.scalar(select(func.count()).where(Delivery.status == "pending")) or 0
+        rows = session.execute(
+            select(Delivery.destination, Delivery.deployment_id, Delivery.status, Delivery.ordered)
+        ).all()
+    failed = {
+        (row.destination, row.deployment_id)
+        for row in rows
+        if row.status == "failed" and row.ordered
+    }
+    return sum(
+        1
+        for row in rows
+        if row.status == "pending"
+        and not (row.ordered and (row.destination, row.deployment_id) in failed)
+    )
 
 
 def settle_deliveries(squall: SquallHarness, timeout: float = 15.0) -> None:

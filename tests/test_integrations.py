@@ -228,8 +228,18 @@ def test_bad_tokens_fail_the_deliveries_with_a_clear_error_and_no_retries(
     squall.deliver()
     assert len(jira.requests) + len(slack.requests) == requests  # given up: no more tries
     rows = delivery_rows(squall)
-    assert {row.status for row in rows} == {"failed"}
-    assert all(row.attempts == 1 for row in rows)
+    # Each destination's first delivery failed; the deployment's later ones are held
+    # behind it (in order), never sent out of turn.
+    failed = [row for row in rows if row.status == "failed"]
+    held = [row for row in rows if row.status == "pending"]
+    assert {row.status for row in rows} == {"failed", "pending"}
+    assert all(row.attempts == 1 for row in failed) and all(row.attempts == 0 for row in held)
+    assert all(row.ordered for row in held)
+    for destination in ("jira", "slack"):
+        first = min(row.id for row in rows if row.destination == destination and row.ordered)
+        assert {row.id for row in failed if row.destination == destination and row.ordered} == {
+            first
+        }
     jira_errors = {row.last_error for row in rows if row.destination == "jira"}
     assert any(
         error and error.startswith("JIRA rejected the credentials (401) while ")
@@ -244,25 +254,37 @@ def test_bad_tokens_fail_the_deliveries_with_a_clear_error_and_no_retries(
 
     with squall.runtime.db.read() as session:
         shown = deliveries(session, squall.runtime, squall.actor, deployment_id)
-    assert shown.count("failed") == len(rows) and shown.count("pending") == 0
+    assert shown.count("failed") == len(failed) and shown.count("pending") == len(held)
+    assert set(shown.held()) == {"jira", "slack"}
     everything = " ".join(str(row.last_error) for row in rows) + caplog.text
     assert "wrong-jira-token-123" not in everything and "xoxb-wrong-token-456" not in everything
     assert jira.issues["OPS-1"].comments == [] and slack.messages == []
-
     # The same, and the way back once the tokens are fixed, through the REST API.
     app = FastAPI()
     install(app, squall.runtime)
     with TestClient(app, base_url="http://127.0.0.1") as http:
         listed = http.get(f"/api/v1/deployments/{deployment_id}/deliveries").json()
-        assert [item["status"] for item in listed["deliveries"]] == ["failed"] * len(rows)
+        assert {item["id"]: item["status"] for item in listed["deliveries"]} == {
+            row.id: row.status for row in rows
+        }
         assert "invalid_auth" in listed["links"]["slack"]["unposted"]
         assert "wrong-jira-token-123" not in json.dumps(listed)
-        retried = http.post(
-            f"/api/v1/deployments/{deployment_id}/deliveries/retry",
-            headers={"Origin": "http://127.0.0.1"},  # from the console's own page
+        # Given up, the failed ones free the next in line, which go out (and fail, here).
+        origin = {"Origin": "http://127.0.0.1"}  # from the console's own page
+        given_up = http.post(
+            f"/api/v1/deployments/{deployment_id}/deliveries/give-up", headers=origin
         )
-        assert retried.json() == {"retried": len(rows)}
-    assert {row.status for row in delivery_rows(squall)} == {"pending"}
+        assert given_up.json() == {"given_up": len(failed)}
+        settle_deliveries(squall)
+        after = {row.id: row for row in delivery_rows(squall)}
+        assert {after[row.id].status for row in failed} == {"given_up"}
+        nexts = [after[row.id] for row in held if after[row.id].attempts]
+        assert {row.destination for row in nexts} == {"jira", "slack"}
+        assert all(row.status == "failed" for row in nexts)
+        still_failed = sum(1 for row in after.values() if row.status == "failed")
+        retried = http.post(f"/api/v1/deployments/{deployment_id}/deliveries/retry", headers=origin)
+        assert retried.json() == {"retried": still_failed}
+    assert {row.status for row in delivery_rows(squall)} == {"pending", "given_up"}
 
 
 def test_an_integration_enabled_later_starts_with_the_deployments_to_come(

@@ -114,6 +114,7 @@ class Backend(Protocol):
 
     def verify_report(self, content: bytes) -> Verification: ...
     def retry_deliveries(self, deployment_id: int) -> int: ...
+    def give_up_deliveries(self, deployment_id: int) -> int: ...
 
 
 class _Pages(ABC):
@@ -282,6 +283,9 @@ class LocalBackend(_Pages):
     def retry_deliveries(self, deployment_id: int) -> int:
         return int(self._write(deliveries.retry_failed, deployment_id))
 
+    def give_up_deliveries(self, deployment_id: int) -> int:
+        return int(self._write(deliveries.give_up_failed, deployment_id))
+
 
 class RemoteBackend(_Pages):
     def __init__(self, server: str, token: str | None) -> None:
@@ -409,6 +413,9 @@ class RemoteBackend(_Pages):
 
     def retry_deliveries(self, deployment_id: int) -> int:
         return self.client.retry_deliveries(deployment_id)
+
+    def give_up_deliveries(self, deployment_id: int) -> int:
+        return self.client.give_up_deliveries(deployment_id)
 
     def close(self) -> None:
         self.client.close()

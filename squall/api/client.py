@@ -199,6 +199,10 @@ class SquallClient:
         answer = self._call("POST", f"/deployments/{deployment_id}/deliveries/retry")
         return int(answer.json()["retried"])
 
+    def give_up_deliveries(self, deployment_id: int) -> int:
+        answer = self._call("POST", f"/deployments/{deployment_id}/deliveries/give-up")
+        return int(answer.json()["given_up"])
+
     def _get_as(self, kind: type[T] | Any, method: str, path: str, **options: Any) -> T:
         answer = self._call(method, path, **options)
         value: T = TypeAdapter(kind).validate_json(answer.content)

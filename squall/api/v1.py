@@ -152,6 +152,10 @@ class InventoryFile(BaseModel):
     content: Annotated[str, Field(max_length=10_000_000)]
 
 
+class GivenUpDeliveries(BaseModel):
+    given_up: int = Field(description="How many failed deliveries were given up.")
+
+
 class RemovedClusters(BaseModel):
     clusters: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=10_000, description="The clusters to remove."
@@ -302,6 +306,17 @@ def register(app: FastAPI, runtime: Runtime) -> None:
     def retry_deliveries(request: Request, deployment_id: Id) -> Any:
         """Hand its failed deliveries back to the outbox (once their cause is fixed)."""
         return RetriedDeliveries(retried=writing(request, deliveries.retry_failed, deployment_id))
+
+    @router.post(
+        "/deployments/{deployment_id}/deliveries/give-up",
+        tags=["actions"],
+        response_model=GivenUpDeliveries,
+    )
+    def give_up_deliveries(request: Request, deployment_id: Id) -> Any:
+        """Give up its failed deliveries, so the later ones they hold go out."""
+        return GivenUpDeliveries(
+            given_up=writing(request, deliveries.give_up_failed, deployment_id)
+        )
 
     @router.post(
         "/deployments/{deployment_id}/{action}", tags=["actions"], response_model=ActionResult

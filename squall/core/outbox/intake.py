@@ -11,7 +11,9 @@ from squall.core.events import EventInfo
 from squall.core.integration import Action, DeploymentInfo, Destination
 from squall.core.models import Delivery, Deployment, Event
 
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+PENDING, DELIVERED, FAILED, GIVEN_UP = "pending", "delivered", "failed", "given_up"
+"""A failed delivery holds its deployment's later ones (to that destination) until it is
+retried (pending again) or given up by a person."""
 
 
 def take_in(

@@ -21,14 +21,22 @@ log = logging.getLogger(__name__)
 
 def due(runtime: Runtime, destination: str, now: dt.datetime) -> list[int]:
     """Deliveries to attempt now: per deployment, its first pending ordered delivery (a
-    later one never overtakes it), and coalesced ones whose time has come."""
+    later one never overtakes it, nor goes ahead of one that failed: a failed delivery
+    holds the deployment's later ones until it is retried or given up), and coalesced
+    ones whose time has come."""
     with runtime.db.read() as session:
+        held = select(Delivery.deployment_id).where(
+            Delivery.destination == destination,
+            Delivery.status == FAILED,
+            Delivery.ordered.is_(True),
+        )
         heads = (
             select(func.min(Delivery.id))
             .where(
                 Delivery.destination == destination,
                 Delivery.status == PENDING,
                 Delivery.ordered.is_(True),
+                Delivery.deployment_id.not_in(held),
             )
             .group_by(Delivery.deployment_id)
         )

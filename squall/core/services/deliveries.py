@@ -27,11 +27,14 @@ class DeliveryView:
     action: str
     event: str
     status: str
-    """delivered, pending or failed."""
+    """delivered, pending, failed or given_up."""
     attempts: int
     error: str | None
     next_attempt_at: dt.datetime | None
     delivered_at: dt.datetime | None
+    ordered: bool = True
+    """Goes out in order with the deployment's other ordered deliveries (a status card,
+    edited in place, does not)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,19 @@ class DeliveriesView:
 
     def count(self, status: str) -> int:
         return sum(1 for delivery in self.deliveries if delivery.status == status)
+
+    def held(self) -> dict[str, int]:
+        """Per destination, the pending deliveries waiting behind a failed one (they go
+        out in order once it is retried or given up)."""
+        found: dict[str, int] = {}
+        for destination in {delivery.destination for delivery in self.deliveries}:
+            mine = [d for d in self.deliveries if d.destination == destination]
+            failed = [d.id for d in mine if d.status == "failed" and d.ordered]
+            if failed:
+                behind = sum(1 for d in mine if d.status == "pending" and d.ordered)
+                if behind:
+                    found[destination] = behind
+        return found
 
 
 def deliveries(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> DeliveriesView:
@@ -67,6 +83,7 @@ def deliveries(session: Session, rt: Runtime, actor: Actor, deployment_id: int) 
                 error=row.last_error,
                 next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
                 delivered_at=row.delivered_at,
+                ordered=row.ordered,
             )
             for row, kind in rows
         ),
@@ -93,3 +110,24 @@ def retry_failed(session: Session, rt: Runtime, actor: Actor, deployment_id: int
         {"deliveries": len(retried)},
     )
     return len(retried)
+
+
+def give_up_failed(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> int:
+    """Give up a deployment's failed deliveries, so the later ones they hold go out."""
+    get_for(session, rt, actor, deployment_id, Permission.RETRY)
+    given_up = session.scalars(
+        update(Delivery)
+        .where(Delivery.deployment_id == deployment_id, Delivery.status == "failed")
+        .values(status="given_up")
+        .returning(Delivery.id)
+    ).all()
+    if not given_up:
+        raise ValidationError(f"deployment {deployment_id} has no failed delivery to give up")
+    audit.record(
+        session,
+        actor,
+        "deployment.give_up_deliveries",
+        f"deployment {deployment_id}",
+        {"deliveries": len(given_up)},
+    )
+    return len(given_up)

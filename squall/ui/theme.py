@@ -66,7 +66,15 @@ def stylesheet() -> str:
         ".sq-step{display:flex;align-items:center;gap:8px;font-size:12px}"
         ".sq-step span{width:90px;overflow:hidden;text-overflow:ellipsis}"
         ".sq-cells{display:flex;flex-wrap:nowrap;gap:1px;overflow-x:auto}"
-        ".sq-cell{width:6px;height:12px;flex:none}.sq-none{background:#eee}" + statuses
+        ".sq-cell{width:6px;height:12px;flex:none}.sq-none{background:#eee}"
+        ".sq-board td{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:11rem;"
+        "padding:2px 8px}.sq-board th{white-space:nowrap}.sq-board .sq-bar{min-width:100px}"
+        ".sq-summary{display:flex;flex-wrap:wrap;gap:4px 14px;align-items:center}"
+        ".sq-strip{color:inherit;text-decoration:none;white-space:nowrap}"
+        "a.sq-strip:hover{text-decoration:underline}"
+        ".sq-dot{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:4px}"
+        ".sq-scroll{overflow-x:auto;max-width:100%}"
+        "@media (max-width:700px){.sq-wide{display:none}}" + statuses
     )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from squall.core.auth import Actor, AuthTarget, authorize
+from squall.core.errors import ValidationError
 from squall.core.models import Deployment, DeploymentHold, NodeTask, Stage, StepResult, utcnow
 from squall.core.permissions import Permission
 from squall.core.readmodel import DeploymentRecord, record_fields
@@ -44,6 +45,14 @@ class BoardFilter:
     since: dt.datetime | None = None
     limit: int = 200
     """Recent finished deployments shown besides every active one."""
+    sort: str = "attention"
+    """`attention` (see `attention`) or `newest` (by id, newest first)."""
+
+
+SORTS = ("attention", "newest")
+RECENT_FAILURE = dt.timedelta(hours=24)
+ATTENTION = ("waits for a person", "running", "recently failed", "the rest")
+"""The board's order: what a person must act on first."""
 
 
 @dataclass(frozen=True)
@@ -84,11 +93,25 @@ class BoardRow(DeploymentRecord):
     def remaining(self) -> int:
         return self.total - self.done - self.running - self.never_ran
 
+    def attention(self, now: dt.datetime) -> int:
+        """Its place in `ATTENTION`: a gate, a pause or an outside hold first, then what
+        runs (or is about to), then failures of the last day, then everything else."""
+        status = D(self.status)
+        if status.waits_for_a_person or self.held_by:
+            return 0
+        if not status.is_final:
+            return 1
+        if status == D.FAILED and self.finished_at and now - self.finished_at < RECENT_FAILURE:
+            return 2
+        return 3
+
 
 def board(
     session: Session, rt: Runtime, actor: Actor, filters: BoardFilter | None = None
 ) -> list[BoardRow]:
     filters = filters or BoardFilter()
+    if filters.sort not in SORTS:
+        raise ValidationError(f"unknown sort {filters.sort!r}: use one of {', '.join(SORTS)}")
     authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("deployment", partial=True))
     query = select(Deployment)
     if filters.statuses:
@@ -162,6 +185,9 @@ def board(
                 held_by=None if deployment.status.is_final else holds.get(deployment.id),
             )
         )
+    if filters.sort == "attention":
+        now = utcnow()
+        rows.sort(key=lambda row: row.attention(now))  # stable: newest first within a rank
     return rows
 
 

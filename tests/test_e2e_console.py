@@ -71,7 +71,9 @@ def _seed(data: Path, root: Path) -> dict[str, int]:
     with SquallHarness(data, DEFAULT_PLUGINS) as squall:
         squall.import_inventory(_inventory(root))
         failed = squall.create(
-            "cache_rebuild", target="cluster:lab-db", params={"rebuild_command": "false"}
+            "cache_rebuild",
+            target="cluster:lab-db",
+            params={"rebuild_command": ["sh", "-c", "echo warming up; echo no disk >&2; exit 7"]},
         )
         squall.run(failed)
         running = [squall.create("noop", target=LONG_TARGET) for _ in range(100)]
@@ -217,3 +219,55 @@ def test_filters_and_sort_live_in_the_url_and_survive_a_reload(
         By.XPATH, "//label[contains(@class,'q-field')][.//div[normalize-space()='Status']]"
     )
     assert "paused" in status.text, status.text
+
+
+# --- 2. the deployment page: failed nodes, the grid by cluster ---------------------------
+
+
+def test_failed_nodes_open_with_their_output_per_error_signature(
+    seeded: Seeded, browser: WebDriver
+) -> None:
+    browser.set_window_size(1440, 900)
+    browser.get(f"{seeded.url}/deployments/{seeded.failed}")
+    group = wait_for(
+        browser,
+        "the signature's group",
+        lambda d: d.find_element(
+            By.XPATH,
+            "//div[contains(@class,'q-expansion-item')][.//*[contains(text(),'lab-db-1')]]",
+        ),
+    )
+    group.find_element(By.CSS_SELECTOR, ".q-item").click()
+    panel = wait_for(
+        browser,
+        "the failed nodes",
+        lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "ul.sq-failed") if e.is_displayed()],
+    )[0]
+    assert "lab-db-2 [lab-db] failed at step rebuild, exit code 7" in panel.text, panel.text
+    assert "warming up" in panel.text and "no disk" in panel.text, panel.text
+    assert browser.find_elements(
+        By.XPATH, "//button[.//span[normalize-space()='Retry these nodes']]"
+    )
+    shot(browser, "2a-failed-nodes")
+
+
+@pytest.mark.parametrize("width,height", [(1440, 900), (390, 844)])
+def test_a_thousand_node_grid_is_labelled_by_cluster_and_fits_the_window(
+    seeded: Seeded, browser: WebDriver, width: int, height: int
+) -> None:
+    browser.set_window_size(width, height)
+    browser.get(f"{seeded.url}/deployments/{seeded.big}")
+    wait_for(
+        browser,
+        "the node grid",
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, ".squall-node")) == 1000,
+    )
+    clusters = browser.execute_script(
+        "return [...document.querySelectorAll('.sq-cluster')].map(c => c.dataset.cluster)"
+    )
+    assert clusters == [f"big-{number:02d}" for number in range(20)], clusters
+    assert "big-07 · 50" in browser.find_element(By.CSS_SELECTOR, "[data-cluster='big-07']").text
+    assert no_horizontal_scroll(browser), browser.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth]"
+    )
+    shot(browser, f"2b-grid-{width}")

@@ -52,21 +52,32 @@ def phase_bar(segments: Sequence[Segment]) -> str:
 
 
 def node_grid(tasks: Sequence[TaskCell]) -> str:
-    """One square per node task, coloured by status, grouped by stage; a click opens the
-    node's log (the page listens for the `node-clicked` event)."""
-    stages: dict[str, list[TaskCell]] = {}
+    """One square per node task, coloured by status, grouped by stage (a group deployment's
+    phase or wave) and, within it, labelled by cluster; squares wrap, so the grid is never
+    wider than the window. A click opens the node's log (the page listens for the
+    `node-clicked` event)."""
+    stages: dict[str, dict[str, list[TaskCell]]] = {}
     for task in tasks:
-        stages.setdefault(task.stage, []).append(task)
+        stages.setdefault(task.stage, {}).setdefault(task.cluster, []).append(task)
     blocks = []
-    for stage, cells in stages.items():
-        squares = "".join(
-            f'<div class="squall-node sq-{cell.status}" data-node="{html.escape(cell.node)}" '
-            f'title="{html.escape(_cell_title(cell))}"></div>'
-            for cell in cells
-        )
+    for stage, clusters in stages.items():
+        parts = []
+        for cluster, cells in clusters.items():
+            squares = "".join(
+                f'<div class="squall-node sq-{cell.status}" data-node="{html.escape(cell.node)}" '
+                f'title="{html.escape(_cell_title(cell))}"></div>'
+                for cell in cells
+            )
+            parts.append(
+                f'<div class="sq-cluster" data-cluster="{html.escape(cluster)}">'
+                f'<div class="sq-stage">{html.escape(cluster)} · {len(cells)}</div>'
+                f'<div class="sq-grid">{squares}</div></div>'
+            )
+        total = sum(len(cells) for cells in clusters.values())
         blocks.append(
-            f'<div style="margin-bottom:6px"><div class="sq-stage">{html.escape(stage)} · '
-            f'{len(cells)}</div><div class="sq-grid">{squares}</div></div>'
+            f'<div style="margin-bottom:8px"><div class="sq-stage"><b>{html.escape(stage)}</b> · '
+            f"{total} node(s) in {len(clusters)} cluster(s)</div>"
+            f'<div class="sq-clusters">{"".join(parts)}</div></div>'
         )
     # One listener for the whole grid instead of one handler per square.
     return (

@@ -65,7 +65,7 @@ def stylesheet() -> str:
         ".sq-stage{font-size:12px;color:#555}"
         ".sq-step{display:flex;align-items:center;gap:8px;font-size:12px}"
         ".sq-step span{width:90px;overflow:hidden;text-overflow:ellipsis}"
-        ".sq-cells{display:flex;flex-wrap:nowrap;gap:1px;overflow-x:auto}"
+        ".sq-cells{display:flex;flex-wrap:nowrap;gap:1px;overflow-x:auto;min-width:0;flex:1 1 0}"
         ".sq-cell{width:6px;height:12px;flex:none}.sq-none{background:#eee}"
         ".sq-board td{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:11rem;"
         "padding:2px 8px}.sq-board th{white-space:nowrap}.sq-board .sq-bar{min-width:100px}"
@@ -74,6 +74,11 @@ def stylesheet() -> str:
         "a.sq-strip:hover{text-decoration:underline}"
         ".sq-dot{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:4px}"
         ".sq-scroll{overflow-x:auto;max-width:100%}"
+        ".sq-clusters{display:flex;flex-wrap:wrap;gap:6px 16px}.sq-cluster{max-width:100%}"
+        ".sq-failed{margin:0;padding-left:16px;font-size:12px}.sq-failed pre{margin:2px 0 6px;"
+        "white-space:pre-wrap;word-break:break-all;color:#555}"
+        ".sq-params td{padding:1px 8px 1px 0;vertical-align:top;word-break:break-all}"
+        ".sq-params td:first-child{color:#777;white-space:nowrap;word-break:normal}"
         "@media (max-width:700px){.sq-wide{display:none}}" + statuses
     )
 

@@ -236,8 +236,14 @@ def _row(row: BoardRow) -> str:
         eta = "waits for a ticket or another outside condition"
     elif row.status in ("awaiting_approval", "paused"):
         eta = "waits for a person"
+    elif row.status in FINAL:
+        eta = "—"
+    elif row.overdue:
+        eta = "overdue"
+    elif row.eta_seconds is None:
+        eta = "estimating"
     else:
-        eta = components.seconds(row.eta_seconds) if row.eta_seconds is not None else "—"
+        eta = components.seconds(row.eta_seconds)
     held = (
         f' <span class="sq-muted" data-held="{row.id}">held</span>'
         if row.held_by and row.status not in FINAL

@@ -271,3 +271,24 @@ def test_a_thousand_node_grid_is_labelled_by_cluster_and_fits_the_window(
         "return [document.documentElement.scrollWidth, window.innerWidth]"
     )
     shot(browser, f"2b-grid-{width}")
+
+
+# --- 5. error pages -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/deployments/999999", "/deployments/abc", "/deployments/-1"])
+def test_an_unknown_or_malformed_deployment_gets_a_friendly_404(
+    seeded: Seeded, browser: WebDriver, path: str
+) -> None:
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(f"{seeded.url}{path}", timeout=10)
+    assert answer.value.code == 404
+    assert "text/html" in answer.value.headers["content-type"]
+    browser.set_window_size(1440, 900)
+    browser.get(f"{seeded.url}{path}")
+    found = wait_for(
+        browser, "the page", lambda d: d.find_elements(By.CSS_SELECTOR, "[data-not-found]")
+    )
+    assert "No such deployment" in found[0].text, found[0].text
+    assert browser.find_element(By.LINK_TEXT, "Back to the board")
+    shot(browser, f"5-not-found-{path.rsplit('/', 1)[1]}")

@@ -184,8 +184,9 @@ async def test_cancel_asks_first_then_cancels(
 
 
 async def test_an_unknown_deployment_says_so(console_env: Path, user: User) -> None:
-    await user.open("/deployments/999")
-    await user.should_see("no deployment 999")
+    response = await user.http_client.get("/deployments/999")
+    assert response.status_code == 404
+    assert "No such deployment. no deployment 999" in response.text
 
 
 async def test_exclude_and_rollback_buttons_act_through_the_core(

@@ -11,7 +11,7 @@ from nicegui import ui
 from sqlalchemy.orm import Session
 
 from squall.core.auth import Actor
-from squall.core.errors import SquallError
+from squall.core.errors import NotFound, SquallError
 from squall.core.reporting import ReportSection
 from squall.core.runtime import Runtime
 from squall.core.services import actions
@@ -63,9 +63,25 @@ ACTIONS: dict[str, tuple[str, str, Callable[..., Any], str | None]] = {
 
 def register(console: Console) -> None:
     @ui.page("/deployments/{deployment_id}")
-    async def deployment_page(deployment_id: int) -> None:
-        with frame(console, f"Deployment {deployment_id}"):
-            await DeploymentPage(console, deployment_id).build()
+    async def deployment_page(deployment_id: str) -> None:
+        # Taken as text: a malformed id gets the same page as an unknown one, not JSON.
+        number = int(deployment_id) if deployment_id.isdigit() else None
+        if number is None:
+            with frame(console, "Not found"):
+                not_found(f"{deployment_id!r} is not a deployment number.")
+            return
+        with frame(console, f"Deployment {number}"):
+            await DeploymentPage(console, number).build()
+
+
+def not_found(reason: str) -> None:
+    """A friendly 404: what was not found, and the way back."""
+    ui.status_code(404)
+    ui.html(
+        f'<div data-not-found class="text-lg">No such deployment. {html.escape(reason)}</div>',
+        sanitize=False,
+    ).mark("page-error")
+    ui.link("Back to the board", "/").mark("back-to-board")
 
 
 class DeploymentPage:
@@ -80,6 +96,9 @@ class DeploymentPage:
     async def build(self) -> None:
         try:
             self.detail, self.sent, self.sections = await self.console.read(_page_data, self.id)
+        except NotFound as exc:
+            not_found(f"{exc} (it may have been removed, or the link is wrong).")
+            return
         except SquallError as exc:
             ui.label(str(exc)).classes("text-red-600").mark("page-error")
             return

@@ -292,3 +292,73 @@ def test_an_unknown_or_malformed_deployment_gets_a_friendly_404(
     assert "No such deployment" in found[0].text, found[0].text
     assert browser.find_element(By.LINK_TEXT, "Back to the board")
     shot(browser, f"5-not-found-{path.rsplit('/', 1)[1]}")
+
+
+# --- 6. phone and dark ----------------------------------------------------------------------
+
+
+def test_on_a_phone_the_navigation_is_a_menu_and_pages_do_not_scroll_sideways(
+    seeded: Seeded, browser: WebDriver
+) -> None:
+    browser.set_window_size(390, 844)
+    try:
+        browser.get(f"{seeded.url}/")
+        wait_for(browser, "the board", lambda d: len(board_ids(d)) > 100)
+        inventory = browser.find_element(By.XPATH, "//header//a[normalize-space()='Inventory']")
+        assert not inventory.is_displayed()
+        assert no_horizontal_scroll(browser)
+        shot(browser, "6a-phone-board")
+        browser.find_element(By.CSS_SELECTOR, "header [data-menu]").click()
+        item = wait_for(
+            browser,
+            "the menu",
+            lambda d: [
+                e
+                for e in d.find_elements(By.XPATH, "//div[contains(@class,'q-menu')]//a")
+                if e.is_displayed() and e.text.strip() == "Inventory"
+            ],
+        )[0]
+        shot(browser, "6b-phone-menu")
+        item.click()
+        wait_for(browser, "the inventory page", lambda d: d.current_url.endswith("/inventory"))
+        browser.get(f"{seeded.url}/deployments/{seeded.failed}")
+        wait_for(
+            browser, "the node grid", lambda d: d.find_elements(By.CSS_SELECTOR, ".squall-node")
+        )
+        assert no_horizontal_scroll(browser), browser.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth]"
+        )
+        shot(browser, "6c-phone-deployment")
+    finally:
+        browser.set_window_size(1440, 900)
+
+
+def test_the_console_is_dark_when_the_system_is(seeded: Seeded, browser: WebDriver) -> None:
+    browser.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia",
+        {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
+    )
+    try:
+        browser.get(f"{seeded.url}/deployments/{seeded.failed}")
+        wait_for(
+            browser, "the node grid", lambda d: d.find_elements(By.CSS_SELECTOR, ".squall-node")
+        )
+        # Light text on a dark page (a light page has none: its body is transparent).
+        text, background = browser.execute_script(
+            "const s = getComputedStyle(document.body); return [s.color, s.backgroundColor]"
+        )
+        assert min(_rgb(text)) > 180 and max(_rgb(background)) < 64, (text, background)
+        shot(browser, "6d-dark-deployment")
+        browser.get(f"{seeded.url}/")
+        wait_for(browser, "the board", lambda d: len(board_ids(d)) > 100)
+        shot(browser, "6e-dark-board")
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+def _rgb(css: str) -> tuple[int, ...]:
+    """`rgb(1, 2, 3)` or `rgba(1, 2, 3, 0.5)` → (1, 2, 3); transparent is white."""
+    parts = css[css.index("(") + 1 : -1].split(",")
+    if len(parts) == 4 and float(parts[3]) == 0:
+        return (255, 255, 255)
+    return tuple(int(float(part)) for part in parts[:3])

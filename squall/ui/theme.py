@@ -79,7 +79,14 @@ def stylesheet() -> str:
         "white-space:pre-wrap;word-break:break-all;color:#555}"
         ".sq-params td{padding:1px 8px 1px 0;vertical-align:top;word-break:break-all}"
         ".sq-params td:first-child{color:#777;white-space:nowrap;word-break:normal}"
-        "@media (max-width:700px){.sq-wide{display:none}}" + statuses
+        ".sq-phone{display:none!important}"
+        "@media (max-width:700px){.sq-wide,.sq-desktop{display:none!important}"
+        ".sq-phone{display:inline-flex!important}}"
+        # Dark: Quasar darkens the page; these lighten what the blocks above made grey.
+        ".body--dark .sq-muted,.body--dark .sq-stage,.body--dark .sq-failed pre{color:#aaa}"
+        ".body--dark .sq-table th{border-color:#555}.body--dark .sq-table td{border-color:#333}"
+        ".body--dark .sq-seg{background:#333;border-color:#555}"
+        ".body--dark .sq-none{background:#333}.body--dark .sq-link{color:#ddd!important}" + statuses
     )
 
 
@@ -90,22 +97,41 @@ def frame(console: Console, title: str) -> Iterator[None]:
     ui.add_css(stylesheet())
     actor = console.actor()
     abilities = access.abilities(console.runtime, actor)
-    with ui.header().classes("items-center justify-between bg-slate-800 px-4 py-2"):
-        with ui.row().classes("items-center gap-6"):
+    ui.dark_mode(None)  # follows the system's light or dark setting
+    links = [
+        (label, target)
+        for label, target, needed in NAVIGATION
+        if needed is None or needed in abilities
+    ]
+    with ui.header().classes("items-center justify-between bg-slate-800 px-4 py-2 no-wrap"):
+        with ui.row().classes("items-center gap-6 no-wrap"):
+            # On a phone the links fold into this menu.
+            with (
+                ui.button(icon="menu")
+                .props("flat round dense color=white data-menu")
+                .classes("sq-phone"),
+                ui.menu(),
+                ui.column().classes("p-3 gap-3"),
+            ):
+                for label, target in links:
+                    ui.link(label, target).classes("no-underline")
             ui.link("Squall", "/").classes("text-xl font-bold text-white no-underline")
-            for label, target, needed in NAVIGATION:
-                if needed is None or needed in abilities:
-                    ui.link(label, target).classes("text-slate-200 no-underline").mark(
-                        f"nav-{target}"
-                    )
-        with ui.row().classes("items-center gap-2 text-slate-200"):
+            for label, target in links:
+                ui.link(label, target).classes("text-slate-200 no-underline sq-desktop").mark(
+                    f"nav-{target}"
+                )
+        with ui.row().classes("items-center gap-2 text-slate-200 no-wrap"):
             ui.icon("person")
             ui.label(actor.name).mark("actor")
             if actor.source == "local":
-                ui.badge("local operator · full rights", color="orange").mark("local-mode")
+                ui.badge("local operator · full rights", color="orange").classes("sq-desktop").mark(
+                    "local-mode"
+                )
             else:
                 grants = ", ".join(str(grant) for grant in actor.all_grants()) or "no role"
-                ui.link(grants, "/roles").classes("text-slate-300 text-sm").mark("grants")
+                ui.link(grants, "/roles").classes("text-slate-300 text-sm sq-desktop").mark(
+                    "grants"
+                )
                 ui.link("Sign out", "/logout").classes("text-white").mark("sign-out")
     with ui.column().classes("w-full max-w-screen-2xl mx-auto p-4 gap-4"):
         if not abilities:

@@ -111,7 +111,7 @@ class DeploymentPage:
             self.toolbar = ui.row().classes("gap-2").mark("actions")
             ui.space()
             ui.link("PDF report", f"/reports/deployment/{self.id}.pdf").classes(
-                "px-3 py-1 rounded border border-slate-400 no-underline text-slate-800"
+                "px-3 py-1 rounded border border-slate-400 no-underline text-slate-800 sq-link"
             ).mark("pdf-report")
         with ui.row().classes("w-full gap-6 items-start"):
             with ui.column().classes("grow gap-2 min-w-0 basis-80"):

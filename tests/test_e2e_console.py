@@ -362,3 +362,33 @@ def _rgb(css: str) -> tuple[int, ...]:
     if len(parts) == 4 and float(parts[3]) == 0:
         return (255, 255, 255)
     return tuple(int(float(part)) for part in parts[:3])
+
+
+# --- 7. inventory upload --------------------------------------------------------------------
+
+
+def test_a_refused_inventory_file_says_so_next_to_it(
+    seeded: Seeded, browser: WebDriver, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.ini"
+    bad.write_text("[x]\nh ansible_port=nope\n")
+    browser.set_window_size(1440, 900)
+    browser.get(f"{seeded.url}/inventory")
+    chooser = wait_for(
+        browser, "the upload", lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=file]")
+    )
+    chooser[0].send_keys(str(bad))
+    result = wait_for(
+        browser,
+        "the refusal",
+        lambda d: [
+            e
+            for e in d.find_elements(By.CSS_SELECTOR, "[data-import-result]")
+            if "bad.ini" in e.text
+        ],
+    )[0]
+    assert "refused" in result.text and "bad.ini:2:" in result.text, result.text
+    time.sleep(0.5)
+    uploaded = browser.find_elements(By.CSS_SELECTOR, ".q-uploader__file--uploaded")
+    assert not uploaded, [e.text for e in uploaded]  # no green "100%" on a refused file
+    shot(browser, "7-refused-upload")

@@ -13,8 +13,8 @@ from squall.app import DEFAULT_PLUGINS
 from squall.core.models import Deployment, NodeTask, Stage
 from squall.core.services.board import board
 from squall.core.status import DeploymentStatus, StageStatus, TaskStatus
-from squall.ui.pages.board import render
 from squall.testing.harness import SquallHarness
+from squall.ui.pages.board import render
 
 
 async def test_the_board_lists_deployments_with_their_progress(

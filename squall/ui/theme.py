@@ -66,7 +66,7 @@ def stylesheet() -> str:
         ".sq-step{display:flex;align-items:center;gap:8px;font-size:12px}"
         ".sq-step span{width:90px;overflow:hidden;text-overflow:ellipsis}"
         ".sq-cells{display:flex;flex-wrap:nowrap;gap:1px;overflow-x:auto;min-width:0;flex:1 1 0}"
-        ".sq-cell{width:6px;height:12px;flex:none}.sq-none{background:#eee}"
+        ".sq-cells i{width:6px;height:12px;flex:none}.sq-none{background:#eee}"
         ".sq-board td{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:11rem;"
         "padding:2px 8px}.sq-board th{white-space:nowrap}.sq-board .sq-bar{min-width:100px}"
         ".sq-summary{display:flex;flex-wrap:wrap;gap:4px 14px;align-items:center}"

@@ -238,7 +238,7 @@ async def test_promote_shows_for_an_approver_who_did_not_request_it(
     user.find(marker="action-promote").click()
     await user.should_see(marker="promote-confirm")
     user.find(marker="promote-confirm").click()  # without a comment
-    await user.should_see("Approved the gate before thunder 1")
+    await user.should_see("Approved the gate before thunder 1", retries=30)
     await eventually(lambda: squall.view(waiting.id).status == "succeeded")
     (approval,) = squall.view(waiting.id).approvals
     assert approval.actor == squall.actor.name
@@ -318,7 +318,7 @@ async def test_promote_asks_for_a_comment_that_lands_in_the_audit_log(
     await user.should_see(marker="promote-comment")
     user.find(marker="promote-comment").type("canaries look fine")
     user.find(marker="promote-confirm").click()
-    await user.should_see("Approved the gate before thunder 1")
+    await user.should_see("Approved the gate before thunder 1", retries=30)
     (approval,) = squall.view(waiting.id).approvals
     assert approval.comment == "canaries look fine"
     with squall.runtime.db.read() as session:

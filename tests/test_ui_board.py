@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
 
 from nicegui.testing import User
+from sqlalchemy import select, update
 
 from squall.app import DEFAULT_PLUGINS
+from squall.core.models import Deployment, NodeTask, Stage
+from squall.core.services.board import board
+from squall.core.status import DeploymentStatus, StageStatus, TaskStatus
 from squall.testing.harness import SquallHarness
+from squall.ui.pages.board import render
 
 
 async def test_the_board_lists_deployments_with_their_progress(
@@ -21,3 +28,51 @@ async def test_the_board_lists_deployments_with_their_progress(
     await user.should_see("Cache rebuild on 3 nodes of lab-db")
     await user.should_see("No-op on 3 nodes of lab-web")
     await user.should_see("2 deployment(s)")
+
+
+def _running_since(squall: SquallHarness, deployment: int, seconds: float) -> None:
+    """As if its first node had been at its first step for `seconds` (others waiting)."""
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+    with squall.runtime.db.write() as session:
+        session.execute(
+            update(Deployment)
+            .where(Deployment.id == deployment)
+            .values(status=DeploymentStatus.RUNNING, started_at=since)
+        )
+        session.execute(
+            update(Stage)
+            .where(Stage.deployment_id == deployment)
+            .values(status=StageStatus.RUNNING)
+        )
+        first = session.scalar(
+            select(NodeTask.id).where(NodeTask.deployment_id == deployment).order_by(NodeTask.id)
+        )
+        session.execute(
+            update(NodeTask)
+            .where(NodeTask.id == first)
+            .values(status=TaskStatus.RUNNING, started_at=since, current_step=0)
+        )
+
+
+def test_time_left_is_estimating_without_history_of_the_same_target_and_overdue_past_it(
+    console_env: Path,
+) -> None:
+    with SquallHarness(console_env, DEFAULT_PLUGINS) as squall:
+        # History: the rebuild took a moment on lab-web; nothing is known of lab-db.
+        squall.deploy("cache_rebuild", target="cluster:lab-web", params={"rebuild_command": "true"})
+        elsewhere = squall.create(
+            "cache_rebuild", target="cluster:lab-db", params={"rebuild_command": "sleep 900"}
+        )
+        again = squall.create(
+            "cache_rebuild", target="cluster:lab-web", params={"rebuild_command": "true"}
+        )
+        _running_since(squall, elsewhere, 899)
+        _running_since(squall, again, 899)
+        with squall.runtime.db.read() as session:
+            rows = {row.id: row for row in board(session, squall.runtime, squall.actor)}
+    cells = {
+        deployment: re.findall(r"<td[^>]*>(.*?)</td>", render([rows[deployment]]))[-1]
+        for deployment in (elsewhere, again)
+    }
+    assert cells[elsewhere] == "estimating", cells
+    assert cells[again] == "overdue", cells

@@ -10,11 +10,15 @@ from crashes import crashed_mid_step
 from nicegui import ui
 from nicegui.elements.upload_files import SmallFileUpload
 from nicegui.testing import User
+from sqlalchemy import select
 
 from squall.app import DEFAULT_PLUGINS
 from squall.core.auth import Actor
+from squall.core.models import AuditRecord
 from squall.core.services import actions
+from squall.core.services.views import StepRow, TaskCell
 from squall.testing.harness import SquallHarness
+from squall.ui import components
 
 BOB = Actor("bob", frozenset({"approver", "deployer"}), "sso")
 BOB_ADMIN = Actor("bob", frozenset({"admin"}), "sso")
@@ -182,8 +186,9 @@ async def test_cancel_asks_first_then_cancels(
 
 
 async def test_an_unknown_deployment_says_so(console_env: Path, user: User) -> None:
-    await user.open("/deployments/999")
-    await user.should_see("no deployment 999")
+    response = await user.http_client.get("/deployments/999")
+    assert response.status_code == 404
+    assert "No such deployment. no deployment 999" in response.text
 
 
 async def test_exclude_and_rollback_buttons_act_through_the_core(
@@ -209,7 +214,7 @@ async def test_exclude_and_rollback_buttons_act_through_the_core(
     assert halted.status == "failed"
     await user.open(f"/deployments/{halted.id}")
     grid = user.find(marker="step-grid").elements.pop()
-    assert grid.content.count("sq-cell sq-failed") == 1  # lab-web-1 at validate
+    assert grid.content.count('<i class="sq-failed">') == 1  # lab-web-1 at validate
     user.find(marker="action-exclude").click()
     await user.should_see(marker="confirm-yes")
     user.find(marker="confirm-yes").click()
@@ -231,7 +236,9 @@ async def test_promote_shows_for_an_approver_who_did_not_request_it(
     assert waiting.status == "awaiting_approval"
     await user.open(f"/deployments/{waiting.id}")
     user.find(marker="action-promote").click()
-    await user.should_see("Approved the gate before thunder 1")
+    await user.should_see(marker="promote-confirm")
+    user.find(marker="promote-confirm").click()  # without a comment
+    await user.should_see("Approved the gate before thunder 1", retries=30)
     await eventually(lambda: squall.view(waiting.id).status == "succeeded")
     (approval,) = squall.view(waiting.id).approvals
     assert approval.actor == squall.actor.name
@@ -253,3 +260,86 @@ async def test_the_timeline_says_which_step_may_have_run_twice_after_a_crash(
         in timeline.content
     )
     assert "this step may have run twice" in timeline.content
+
+
+async def test_the_failed_nodes_panel_shows_each_node_with_its_last_lines(
+    console_env: Path, user: User, squall: SquallHarness
+) -> None:
+    failed = squall.deploy(
+        "cache_rebuild",
+        target="all",
+        params={
+            "rebuild_command": [
+                "sh",
+                "-c",
+                "echo compiling $NODE_ROOT; case $NODE_ROOT in *db*) echo no disk >&2; exit 7;; esac",
+            ]
+        },
+    )
+    await user.open(f"/deployments/{failed.id}")
+    await user.should_see("3 node(s) failed at rebuild: no disk")
+    (panel,) = user.find(marker="failed-nodes").elements
+    content = panel.content
+    for node in ("lab-db-1", "lab-db-2", "lab-db-3"):
+        assert f"<b>{node}</b> [lab-db] failed at step rebuild, exit code 7" in content, content
+        assert f"compiling {console_env.parent / 'nodes' / node}" in content, content
+    assert "lab-web-1" not in content
+    await user.should_see(marker="retry-signature")
+
+
+async def test_parameters_are_a_readable_table_with_secrets_masked(
+    console_env: Path, user: User, squall: SquallHarness
+) -> None:
+    deployment = squall.create(
+        "config_change",
+        target="cluster:lab-web",
+        params={
+            "path": "etc/app.conf",
+            "template": "password=${db_password}",
+            "secrets": {"db_password": "hunter2-not-shown"},
+            "reload_command": ["systemctl", "reload", "my app"],
+        },
+    )
+    await user.open(f"/deployments/{deployment}")
+    (table,) = user.find(marker="params").elements
+    assert "<td>path</td><td>etc/app.conf</td>" in table.content, table.content
+    assert "<td>secrets.db_password</td><td>***</td>" in table.content, table.content
+    assert "<td>reload_command</td><td>systemctl reload &#x27;my app&#x27;</td>" in table.content
+    assert "&#x27;secrets&#x27;" not in table.content  # not a Python repr
+    await user.should_not_see("hunter2-not-shown")
+
+
+async def test_promote_asks_for_a_comment_that_lands_in_the_audit_log(
+    console_env: Path, user: User, squall: SquallHarness
+) -> None:
+    waiting = squall.deploy("group", params={"inner_type": "noop"}, actor=BOB_ADMIN)
+    await user.open(f"/deployments/{waiting.id}")
+    user.find(marker="action-promote").click()
+    await user.should_see(marker="promote-comment")
+    user.find(marker="promote-comment").type("canaries look fine")
+    user.find(marker="promote-confirm").click()
+    await user.should_see("Approved the gate before thunder 1", retries=30)
+    (approval,) = squall.view(waiting.id).approvals
+    assert approval.comment == "canaries look fine"
+    with squall.runtime.db.read() as session:
+        details = session.scalars(
+            select(AuditRecord.details).where(AuditRecord.action == "deployment.promote")
+        ).all()
+    assert [detail["comment"] for detail in details] == ["canaries look fine"]
+
+
+def test_the_step_grid_stays_small_at_ten_thousand_nodes() -> None:
+    """Each cell is a few bytes; its tooltip is made on hover from the names sent once."""
+    tasks = tuple(
+        TaskCell(
+            f"node-{n}", f"cluster-{n % 20}", "deploy", "deploy", "succeeded", 1, None, None, None
+        )
+        for n in range(10_000)
+    )
+    steps = tuple(
+        StepRow(name, {}, {}, tuple("succeeded" for _ in tasks)) for name in ("fetch", "switch")
+    )
+    html = components.step_grid(tasks, steps)
+    assert len(html) < 20_000 * 30 + 200_000, len(html)  # 2 steps by 10,000 cells
+    assert html.count('<i class="sq-succeeded"></i>') == 20_000
+    assert "node-9999" in html  # once, for the tooltips

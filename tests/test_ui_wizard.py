@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from nicegui import ui
 from nicegui.testing import User
 from sqlalchemy import func, select
@@ -92,3 +93,44 @@ def test_target_choices_become_a_selector() -> None:
     assert build_selector(["a", "b"], ["db"], "db-*", "db-3, db-4") == (
         "cluster:a,cluster:b,&tag:db,&host:db-*,!host:db-3,!host:db-4"
     )
+
+
+async def _at_targets(user: User) -> None:
+    await user.open("/new")
+    set_value(user, "choose-type", "noop")
+    user.find(marker="next-type").click()
+    user.find(marker="next-params").click()
+    await user.should_see(marker="target-clusters")
+
+
+@pytest.mark.parametrize(
+    "selector,reason",
+    [
+        ("", "the selector is empty"),
+        ("nodes:web", "unknown term kind 'nodes'"),
+        ("cluster:nowhere", "0 node(s) match"),
+    ],
+)
+async def test_the_wizard_refuses_a_target_that_is_empty_malformed_or_matches_nothing(
+    console_env: Path, user: User, selector: str, reason: str
+) -> None:
+    await _at_targets(user)
+    set_value(user, "target-selector", selector)
+    await user.should_see(reason, retries=20)
+    user.find(marker="next-targets").click()
+    await user.should_see("Choose targets that match at least one node", retries=20)
+    await asyncio.sleep(0.2)
+    await user.should_not_see("node task(s) in")  # the plan step was not reached
+
+
+async def test_nodes_at_once_zero_is_refused_not_changed(console_env: Path, user: User) -> None:
+    await _at_targets(user)
+    set_value(user, "target-clusters", ["lab-web"])
+    await user.should_see("3 node(s) match: lab-web 3", retries=20)
+    user.find(marker="next-targets").click()
+    await user.should_see("3 node task(s) in 1 stage(s)", retries=20)
+    set_value(user, "option-parallel", 0)
+    user.find(marker="start").click()
+    await user.should_see("parallelism must be at least 1", retries=20)
+    with SquallHarness(console_env, DEFAULT_PLUGINS) as squall, squall.runtime.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Deployment)) == 0

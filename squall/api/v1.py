@@ -234,6 +234,7 @@ def register(app: FastAPI, runtime: Runtime) -> None:
             requester=requester,
             since=since,
             limit=limit,
+            sort="newest",
         )
         rows = reading(request, board.board, filters)
         return [schemas.DeploymentRow.model_validate(row) for row in rows]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 from collections.abc import Sequence
 
 from nicegui import ui
@@ -52,21 +53,32 @@ def phase_bar(segments: Sequence[Segment]) -> str:
 
 
 def node_grid(tasks: Sequence[TaskCell]) -> str:
-    """One square per node task, coloured by status, grouped by stage; a click opens the
-    node's log (the page listens for the `node-clicked` event)."""
-    stages: dict[str, list[TaskCell]] = {}
+    """One square per node task, coloured by status, grouped by stage (a group deployment's
+    phase or wave) and, within it, labelled by cluster; squares wrap, so the grid is never
+    wider than the window. A click opens the node's log (the page listens for the
+    `node-clicked` event)."""
+    stages: dict[str, dict[str, list[TaskCell]]] = {}
     for task in tasks:
-        stages.setdefault(task.stage, []).append(task)
+        stages.setdefault(task.stage, {}).setdefault(task.cluster, []).append(task)
     blocks = []
-    for stage, cells in stages.items():
-        squares = "".join(
-            f'<div class="squall-node sq-{cell.status}" data-node="{html.escape(cell.node)}" '
-            f'title="{html.escape(_cell_title(cell))}"></div>'
-            for cell in cells
-        )
+    for stage, clusters in stages.items():
+        parts = []
+        for cluster, cells in clusters.items():
+            squares = "".join(
+                f'<div class="squall-node sq-{cell.status}" data-node="{html.escape(cell.node)}" '
+                f'title="{html.escape(_cell_title(cell))}"></div>'
+                for cell in cells
+            )
+            parts.append(
+                f'<div class="sq-cluster" data-cluster="{html.escape(cluster)}">'
+                f'<div class="sq-stage">{html.escape(cluster)} · {len(cells)}</div>'
+                f'<div class="sq-grid">{squares}</div></div>'
+            )
+        total = sum(len(cells) for cells in clusters.values())
         blocks.append(
-            f'<div style="margin-bottom:6px"><div class="sq-stage">{html.escape(stage)} · '
-            f'{len(cells)}</div><div class="sq-grid">{squares}</div></div>'
+            f'<div style="margin-bottom:8px"><div class="sq-stage"><b>{html.escape(stage)}</b> · '
+            f"{total} node(s) in {len(clusters)} cluster(s)</div>"
+            f'<div class="sq-clusters">{"".join(parts)}</div></div>'
         )
     # One listener for the whole grid instead of one handler per square.
     return (
@@ -77,20 +89,25 @@ def node_grid(tasks: Sequence[TaskCell]) -> str:
 
 def step_grid(tasks: Sequence[TaskCell], steps: Sequence[StepRow]) -> str:
     """Steps down, node tasks across: each cell the node's status at that step, so a
-    column of red shows one node failing, a row of red one step failing everywhere."""
-    names = [html.escape(task.node) for task in tasks]
+    column of red shows one node failing, a row of red one step failing everywhere.
+    A cell is a few bytes (10,000 nodes by a few steps stay light); its tooltip is made on
+    hover from the node names, sent once."""
+    names = html.escape(json.dumps([task.node for task in tasks]))
     rows = []
     for step in steps:
-        cells = "".join(
-            f'<div class="sq-cell sq-{status or "none"}" title="{names[index]} · '
-            f'{html.escape(step.name)}: {status or "not reached"}"></div>'
-            for index, status in enumerate(step.by_node)
-        )
+        cells = "".join(f'<i class="sq-{status or "none"}"></i>' for status in step.by_node)
         rows.append(
-            f'<div class="sq-step"><span>{html.escape(step.name)}</span>'
-            f'<div class="sq-cells">{cells}</div></div>'
+            f'<div class="sq-step" data-step="{html.escape(step.name)}">'
+            f'<span>{html.escape(step.name)}</span><div class="sq-cells">{cells}</div></div>'
         )
-    return "".join(rows)
+    hover = (
+        "const c = event.target; if (c.tagName !== 'I' || c.title) return; "
+        "const i = Array.prototype.indexOf.call(c.parentNode.children, c); "
+        "const s = c.className.slice(3); "
+        "c.title = JSON.parse(this.dataset.nodes)[i] + ' · ' + "
+        "c.closest('.sq-step').dataset.step + ': ' + (s === 'none' ? 'not reached' : s)"
+    )
+    return f'<div data-nodes="{names}" onmouseover="{hover}">{"".join(rows)}</div>'
 
 
 def _cell_title(cell: TaskCell) -> str:

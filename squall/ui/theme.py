@@ -65,8 +65,28 @@ def stylesheet() -> str:
         ".sq-stage{font-size:12px;color:#555}"
         ".sq-step{display:flex;align-items:center;gap:8px;font-size:12px}"
         ".sq-step span{width:90px;overflow:hidden;text-overflow:ellipsis}"
-        ".sq-cells{display:flex;flex-wrap:nowrap;gap:1px;overflow-x:auto}"
-        ".sq-cell{width:6px;height:12px;flex:none}.sq-none{background:#eee}" + statuses
+        ".sq-cells{display:flex;flex-wrap:nowrap;gap:1px;overflow-x:auto;min-width:0;flex:1 1 0}"
+        ".sq-cells i{width:6px;height:12px;flex:none}.sq-none{background:#eee}"
+        ".sq-board td{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:11rem;"
+        "padding:2px 8px}.sq-board th{white-space:nowrap}.sq-board .sq-bar{min-width:100px}"
+        ".sq-summary{display:flex;flex-wrap:wrap;gap:4px 14px;align-items:center}"
+        ".sq-strip{color:inherit;text-decoration:none;white-space:nowrap}"
+        "a.sq-strip:hover{text-decoration:underline}"
+        ".sq-dot{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:4px}"
+        ".sq-scroll{overflow-x:auto;max-width:100%}"
+        ".sq-clusters{display:flex;flex-wrap:wrap;gap:6px 16px}.sq-cluster{max-width:100%}"
+        ".sq-failed{margin:0;padding-left:16px;font-size:12px}.sq-failed pre{margin:2px 0 6px;"
+        "white-space:pre-wrap;word-break:break-all;color:#555}"
+        ".sq-params td{padding:1px 8px 1px 0;vertical-align:top;word-break:break-all}"
+        ".sq-params td:first-child{color:#777;white-space:nowrap;word-break:normal}"
+        ".sq-phone{display:none!important}"
+        "@media (max-width:700px){.sq-wide,.sq-desktop{display:none!important}"
+        ".sq-phone{display:inline-flex!important}}"
+        # Dark: Quasar darkens the page; these lighten what the blocks above made grey.
+        ".body--dark .sq-muted,.body--dark .sq-stage,.body--dark .sq-failed pre{color:#aaa}"
+        ".body--dark .sq-table th{border-color:#555}.body--dark .sq-table td{border-color:#333}"
+        ".body--dark .sq-seg{background:#333;border-color:#555}"
+        ".body--dark .sq-none{background:#333}.body--dark .sq-link{color:#ddd!important}" + statuses
     )
 
 
@@ -77,22 +97,41 @@ def frame(console: Console, title: str) -> Iterator[None]:
     ui.add_css(stylesheet())
     actor = console.actor()
     abilities = access.abilities(console.runtime, actor)
-    with ui.header().classes("items-center justify-between bg-slate-800 px-4 py-2"):
-        with ui.row().classes("items-center gap-6"):
+    ui.dark_mode(None)  # follows the system's light or dark setting
+    links = [
+        (label, target)
+        for label, target, needed in NAVIGATION
+        if needed is None or needed in abilities
+    ]
+    with ui.header().classes("items-center justify-between bg-slate-800 px-4 py-2 no-wrap"):
+        with ui.row().classes("items-center gap-6 no-wrap"):
+            # On a phone the links fold into this menu.
+            with (
+                ui.button(icon="menu")
+                .props("flat round dense color=white data-menu")
+                .classes("sq-phone"),
+                ui.menu(),
+                ui.column().classes("p-3 gap-3"),
+            ):
+                for label, target in links:
+                    ui.link(label, target).classes("no-underline")
             ui.link("Squall", "/").classes("text-xl font-bold text-white no-underline")
-            for label, target, needed in NAVIGATION:
-                if needed is None or needed in abilities:
-                    ui.link(label, target).classes("text-slate-200 no-underline").mark(
-                        f"nav-{target}"
-                    )
-        with ui.row().classes("items-center gap-2 text-slate-200"):
+            for label, target in links:
+                ui.link(label, target).classes("text-slate-200 no-underline sq-desktop").mark(
+                    f"nav-{target}"
+                )
+        with ui.row().classes("items-center gap-2 text-slate-200 no-wrap"):
             ui.icon("person")
             ui.label(actor.name).mark("actor")
             if actor.source == "local":
-                ui.badge("local operator · full rights", color="orange").mark("local-mode")
+                ui.badge("local operator · full rights", color="orange").classes("sq-desktop").mark(
+                    "local-mode"
+                )
             else:
                 grants = ", ".join(str(grant) for grant in actor.all_grants()) or "no role"
-                ui.link(grants, "/roles").classes("text-slate-300 text-sm").mark("grants")
+                ui.link(grants, "/roles").classes("text-slate-300 text-sm sq-desktop").mark(
+                    "grants"
+                )
                 ui.link("Sign out", "/logout").classes("text-white").mark("sign-out")
     with ui.column().classes("w-full max-w-screen-2xl mx-auto p-4 gap-4"):
         if not abilities:

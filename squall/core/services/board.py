@@ -16,6 +16,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from squall.core.auth import Actor, AuthTarget, authorize
+from squall.core.errors import ValidationError
 from squall.core.models import Deployment, DeploymentHold, NodeTask, Stage, StepResult, utcnow
 from squall.core.permissions import Permission
 from squall.core.readmodel import DeploymentRecord, record_fields
@@ -44,6 +45,14 @@ class BoardFilter:
     since: dt.datetime | None = None
     limit: int = 200
     """Recent finished deployments shown besides every active one."""
+    sort: str = "attention"
+    """`attention` (see `attention`) or `newest` (by id, newest first)."""
+
+
+SORTS = ("attention", "newest")
+RECENT_FAILURE = dt.timedelta(hours=24)
+ATTENTION = ("waits for a person", "running", "recently failed", "the rest")
+"""The board's order: what a person must act on first."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,10 @@ class BoardRow(DeploymentRecord):
     failure: str | None
     """The latest failure point, in a line."""
     eta_seconds: float | None
-    """Estimated time left (gates excluded), from earlier durations of the same steps."""
+    """Estimated time left (gates excluded), from earlier durations of the same steps on
+    the same target; None while there is no such history, or when `overdue`."""
+    overdue: bool = False
+    """A running step has taken longer than the same step took before on this target."""
     held_by: str | None = None
     """The outside condition it waits for (e.g. a JIRA ticket's status), if any."""
 
@@ -84,11 +96,25 @@ class BoardRow(DeploymentRecord):
     def remaining(self) -> int:
         return self.total - self.done - self.running - self.never_ran
 
+    def attention(self, now: dt.datetime) -> int:
+        """Its place in `ATTENTION`: a gate, a pause or an outside hold first, then what
+        runs (or is about to), then failures of the last day, then everything else."""
+        status = D(self.status)
+        if status.waits_for_a_person or self.held_by:
+            return 0
+        if not status.is_final:
+            return 1
+        if status == D.FAILED and self.finished_at and now - self.finished_at < RECENT_FAILURE:
+            return 2
+        return 3
+
 
 def board(
     session: Session, rt: Runtime, actor: Actor, filters: BoardFilter | None = None
 ) -> list[BoardRow]:
     filters = filters or BoardFilter()
+    if filters.sort not in SORTS:
+        raise ValidationError(f"unknown sort {filters.sort!r}: use one of {', '.join(SORTS)}")
     authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("deployment", partial=True))
     query = select(Deployment)
     if filters.statuses:
@@ -137,7 +163,9 @@ def board(
         counts[stage_id][status] += count
     failures = _latest_failures(session, ids)
     holds = _open_holds(session, ids)
-    estimates = Estimator(session, stages, counts, {d.id: d.type for d in deployments})
+    estimates = Estimator(
+        session, stages, counts, {d.id: (d.type, d.selector) for d in deployments}
+    )
     rows = []
     for deployment in deployments:
         segments = tuple(_segment(stage, counts[stage.id]) for stage in stages[deployment.id])
@@ -159,9 +187,13 @@ def board(
                 eta_seconds=None
                 if deployment.status.is_final
                 else estimates.time_left(deployment.id),
+                overdue=not deployment.status.is_final and estimates.overdue(deployment.id),
                 held_by=None if deployment.status.is_final else holds.get(deployment.id),
             )
         )
+    if filters.sort == "attention":
+        now = utcnow()
+        rows.sort(key=lambda row: row.attention(now))  # stable: newest first within a rank
     return rows
 
 
@@ -218,9 +250,10 @@ def _latest_failures(session: Session, ids: list[int]) -> dict[int, str]:
 
 @dataclass
 class _StepDurations:
-    """Median seconds of each (deployment type, step name), from recent step results."""
+    """Median seconds of each (deployment type, target, step name), from recent step
+    results: the same step on other nodes may take another time altogether."""
 
-    medians: dict[tuple[str, str], float] = field(default_factory=dict)
+    medians: dict[tuple[str, str, str], float] = field(default_factory=dict)
     read_at: float = 0.0
     types: set[str] = field(default_factory=set)
 
@@ -231,13 +264,13 @@ _DURATIONS_LOCK = threading.Lock()
 _DURATIONS_TTL = 30.0
 
 
-def step_medians(session: Session, types: Iterable[str]) -> dict[tuple[str, str], float]:
+def step_medians(session: Session, types: Iterable[str]) -> dict[tuple[str, str, str], float]:
     database = str(session.get_bind().engine.url)
     with _DURATIONS_LOCK:
         cached = _DURATIONS.setdefault(database, _StepDurations())
         if time.monotonic() - cached.read_at < _DURATIONS_TTL and set(types) <= cached.types:
             return cached.medians
-    samples: dict[tuple[str, str], list[float]] = defaultdict(list)
+    samples: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     # The newest successful steps first (by primary key), then their types: joining first
     # would sort every step result ever recorded.
     recent = (
@@ -247,14 +280,20 @@ def step_medians(session: Session, types: Iterable[str]) -> dict[tuple[str, str]
         .limit(20_000)
         .subquery()
     )
-    for kind, name, started, finished in session.execute(
-        select(Deployment.type, recent.c.name, recent.c.started_at, recent.c.finished_at)
+    for kind, target, name, started, finished in session.execute(
+        select(
+            Deployment.type,
+            Deployment.selector,
+            recent.c.name,
+            recent.c.started_at,
+            recent.c.finished_at,
+        )
         .join(NodeTask, NodeTask.id == recent.c.task_id)
         .join(Deployment, Deployment.id == NodeTask.deployment_id)
         .where(Deployment.type.in_(set(types)))
     ):
         if finished is not None:
-            samples[(kind, name)].append((finished - started).total_seconds())
+            samples[(kind, target, name)].append((finished - started).total_seconds())
     medians = {key: statistics.median(values) for key, values in samples.items()}
     with _DURATIONS_LOCK:
         _DURATIONS[database] = _StepDurations(medians, time.monotonic(), set(types))
@@ -263,19 +302,22 @@ def step_medians(session: Session, types: Iterable[str]) -> dict[tuple[str, str]
 
 class Estimator:
     """Time left = for each unfinished stage, its waves of `parallelism` nodes times a
-    node's expected time (the sum of its steps' median durations), plus bake time."""
+    node's expected time (the sum of its steps' median durations on earlier runs of the
+    same type and target), less what the running wave has done, plus bake time. Without
+    such history there is no honest estimate (None: "estimating"); a running node past
+    its expected time is overdue."""
 
     def __init__(
         self,
         session: Session,
         stages: dict[int, list[Stage]],
         counts: dict[int, Counter[TaskStatus]],
-        types: dict[int, str],
+        kinds: dict[int, tuple[str, str]],
     ) -> None:
         self.stages = stages
         self.counts = counts
-        self.types = types
-        self.medians = step_medians(session, types.values())
+        self.kinds = kinds
+        self.medians = step_medians(session, {kind for kind, _ in kinds.values()})
         stage_ids = [stage.id for stages_of in stages.values() for stage in stages_of]
         first_tasks = (
             select(func.min(NodeTask.id))
@@ -288,24 +330,51 @@ class Estimator:
                 select(NodeTask.stage_id, NodeTask.step_names).where(NodeTask.id.in_(first_tasks))
             )
         }
+        self.running_since: dict[int, dt.datetime] = {
+            stage_id: started
+            for stage_id, started in session.execute(
+                select(NodeTask.stage_id, func.min(NodeTask.started_at))
+                .where(NodeTask.stage_id.in_(stage_ids), NodeTask.status == T.RUNNING)
+                .group_by(NodeTask.stage_id)
+            )
+            if started is not None
+        }
+        self.late: set[int] = set()
+
+    def _per_node(self, deployment_id: int, stage: Stage) -> float | None:
+        kind, target = self.kinds[deployment_id]
+        known = [
+            self.medians.get((kind, target, name)) for name in self.step_names.get(stage.id, [])
+        ]
+        if any(value is None for value in known):
+            return None  # no history for some step: no honest estimate
+        return sum(value for value in known if value is not None)
 
     def time_left(self, deployment_id: int) -> float | None:
-        kind = self.types[deployment_id]
         now = utcnow()
         total = 0.0
         for stage in self.stages[deployment_id]:
             if stage.status.is_final:
                 continue
-            names = self.step_names.get(stage.id, [])
-            known = [self.medians.get((kind, name)) for name in names]
-            if any(value is None for value in known):
-                return None  # no history for some step: no honest estimate
-            per_node = sum(value for value in known if value is not None)
+            per_node = self._per_node(deployment_id, stage)
+            if per_node is None:
+                return None
             tally = self.counts[stage.id]
             left = tally[T.PENDING] + tally[T.RUNNING]
             total += math.ceil(left / max(stage.parallelism, 1)) * per_node
+            since = self.running_since.get(stage.id)
+            if since is not None:
+                spent = (now - since).total_seconds()
+                if spent > per_node:
+                    self.late.add(deployment_id)
+                    return None
+                total -= spent
             if stage.status == S.BAKING and stage.bake_until:
                 total += max((stage.bake_until - now).total_seconds(), 0.0)
             elif stage.bake_seconds:
                 total += stage.bake_seconds
         return total
+
+    def overdue(self, deployment_id: int) -> bool:
+        """Whether `time_left` found a node running past its expected time."""
+        return deployment_id in self.late

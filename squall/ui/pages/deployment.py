@@ -12,7 +12,7 @@ from nicegui import ui
 from sqlalchemy.orm import Session
 
 from squall.core.auth import Actor
-from squall.core.errors import SquallError
+from squall.core.errors import NotFound, SquallError
 from squall.core.reporting import ReportSection
 from squall.core.runtime import Runtime
 from squall.core.services import actions
@@ -20,6 +20,7 @@ from squall.core.services.deliveries import DeliveriesView, deliveries
 from squall.core.services.views import (
     DeploymentDetail,
     DeploymentView,
+    FailurePoint,
     Rerun,
     StageProgress,
     deployment_detail,
@@ -27,6 +28,7 @@ from squall.core.services.views import (
 )
 from squall.core.status import DeploymentStatus
 from squall.ui import components
+from squall.ui.console import failure_place
 from squall.ui.context import Console
 from squall.ui.log_pane import log_view
 from squall.ui.theme import frame
@@ -62,9 +64,25 @@ ACTIONS: dict[str, tuple[str, str, Callable[..., Any], str | None]] = {
 
 def register(console: Console) -> None:
     @ui.page("/deployments/{deployment_id}")
-    async def deployment_page(deployment_id: int) -> None:
-        with frame(console, f"Deployment {deployment_id}"):
-            await DeploymentPage(console, deployment_id).build()
+    async def deployment_page(deployment_id: str) -> None:
+        # Taken as text: a malformed id gets the same page as an unknown one, not JSON.
+        number = int(deployment_id) if deployment_id.isdigit() else None
+        if number is None:
+            with frame(console, "Not found"):
+                not_found(f"{deployment_id!r} is not a deployment number.")
+            return
+        with frame(console, f"Deployment {number}"):
+            await DeploymentPage(console, number).build()
+
+
+def not_found(reason: str) -> None:
+    """A friendly 404: what was not found, and the way back."""
+    ui.status_code(404)
+    ui.html(
+        f'<div data-not-found class="text-lg">No such deployment. {html.escape(reason)}</div>',
+        sanitize=False,
+    ).mark("page-error")
+    ui.link("Back to the board", "/").mark("back-to-board")
 
 
 class DeploymentPage:
@@ -79,20 +97,29 @@ class DeploymentPage:
     async def build(self) -> None:
         try:
             self.detail, self.sent, self.sections = await self.console.read(_page_data, self.id)
+        except NotFound as exc:
+            not_found(f"{exc} (it may have been removed, or the link is wrong).")
+            return
         except SquallError as exc:
             ui.label(str(exc)).classes("text-red-600").mark("page-error")
             return
         self.header = ui.html("", sanitize=False).classes("w-full").mark("deployment-header")
+        params = _params(self.detail.view.params)
+        if "<tr>" in params:
+            with ui.expansion("Parameters", value=True).classes("w-full").props("dense"):
+                ui.html(params, sanitize=False).mark("params")
         with ui.row().classes("w-full items-center gap-2"):
             self.toolbar = ui.row().classes("gap-2").mark("actions")
             ui.space()
             ui.link("PDF report", f"/reports/deployment/{self.id}.pdf").classes(
-                "px-3 py-1 rounded border border-slate-400 no-underline text-slate-800"
+                "px-3 py-1 rounded border border-slate-400 no-underline text-slate-800 sq-link"
             ).mark("pdf-report")
         with ui.row().classes("w-full gap-6 items-start"):
-            with ui.column().classes("grow gap-2"):
+            with ui.column().classes("grow gap-2 min-w-0 basis-80"):
                 ui.label("Stages").classes("text-lg font-medium")
-                self.timeline = ui.html("", sanitize=False).classes("w-full").mark("timeline")
+                self.timeline = (
+                    ui.html("", sanitize=False).classes("w-full sq-scroll").mark("timeline")
+                )
             with ui.column().classes("gap-2"):
                 ui.label("Approvals").classes("text-lg font-medium")
                 self.approvals = ui.html("", sanitize=False).mark("approvals")
@@ -103,11 +130,13 @@ class DeploymentPage:
         self.grid = ui.html("", sanitize=False).classes("w-full").mark("node-grid")
         ui.on("node-clicked", lambda event: self.open_node(str(event.args)))
         with ui.row().classes("w-full gap-6 items-start"):
-            with ui.column().classes("grow"):
+            with ui.column().classes("grow min-w-0 basis-80"):
                 ui.label("Where failures cluster").classes("text-lg font-medium")
-                self.steps = ui.html("", sanitize=False).classes("w-full").mark("step-matrix")
+                self.steps = (
+                    ui.html("", sanitize=False).classes("w-full sq-scroll").mark("step-matrix")
+                )
                 self.step_nodes = ui.html("", sanitize=False).classes("w-full").mark("step-grid")
-            with ui.column().classes("grow"):
+            with ui.column().classes("grow min-w-0 basis-80"):
                 ui.label("Error signatures").classes("text-lg font-medium")
                 self.signatures = ui.column().classes("w-full gap-1").mark("signatures")
         self.type_sections = ui.html("", sanitize=False).classes("w-full").mark("type-sections")
@@ -171,11 +200,6 @@ class DeploymentPage:
             else ""
         )
         ticket = f" · ticket {escape(view.ticket)}" if view.ticket else ""
-        params = ", ".join(
-            f"{escape(str(key))}={escape(_shown(value))}"
-            for key, value in view.params.items()
-            if value not in (None, [], {}, "")
-        )
         return (
             f'<div style="font-size:18px;font-weight:600">{escape(view.title)} {status}</div>'
             f'<div style="color:#555">{escape(view.type)} · target {escape(view.target)} · '
@@ -184,7 +208,7 @@ class DeploymentPage:
             f"{view.nodes_done}/{view.node_count} nodes done"
             + (f" · {view.nodes_never_ran} never ran" if view.nodes_never_ran else "")
             + "</div>"
-            f'<div style="color:#777;font-size:12px">{params}</div>{waiting}'
+            f"{waiting}"
         )
 
     def _toolbar(self) -> None:
@@ -204,8 +228,14 @@ class DeploymentPage:
         async def act() -> None:
             if question and not await confirm(question):
                 return
+            extra = args
+            if name == "promote":
+                comment = await ask_comment()
+                if comment is None:
+                    return
+                extra = (comment or None,)
             try:
-                result = await self.console.write(action, self.id, *args)
+                result = await self.console.write(action, self.id, *extra)
             except SquallError as exc:
                 ui.notify(str(exc), type="negative", multi_line=True)
                 return
@@ -220,6 +250,7 @@ class DeploymentPage:
     def _signatures(self) -> None:
         assert self.detail is not None
         self.signatures.clear()
+        failures = {failure.node: failure for failure in self.detail.view.failures}
         with self.signatures:
             if not self.detail.signatures:
                 ui.label("No failure.").classes("text-gray-500")
@@ -239,11 +270,33 @@ class DeploymentPage:
                 shown = ", ".join(signature.nodes[:12]) + (
                     " …" if len(signature.nodes) > 12 else ""
                 )
-                ui.label(shown).classes("text-xs text-gray-600")
+                with ui.expansion(shown).classes("w-full text-xs text-gray-600").props("dense"):
+                    ui.html(_failed_nodes(signature.nodes, failures), sanitize=False).mark(
+                        "failed-nodes"
+                    )
 
     def open_node(self, node: str) -> None:
         """A node was clicked in the grid: show its log."""
         self.log.show_node(node)
+
+
+def _params(params: Any) -> str:
+    """The parameters as a table, nested ones by their dotted names (`secrets.db_password`)
+    as the CLI takes them; secrets are masked before they reach the page."""
+    rows: list[tuple[str, str]] = []
+
+    def add(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for key, item in value.items():
+                add(f"{prefix}.{key}" if prefix else str(key), item)
+        elif value not in (None, [], {}, ""):
+            rows.append((prefix, _shown(value)))
+
+    add("", params)
+    body = "".join(
+        f"<tr><td>{html.escape(key)}</td><td>{html.escape(value)}</td></tr>" for key, value in rows
+    )
+    return f'<table class="sq-params">{body}</table>'
 
 
 def _shown(value: Any) -> str:
@@ -253,6 +306,33 @@ def _shown(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{key}={_shown(item)}" for key, item in value.items()) + "}"
     return str(value)
+
+
+FAILED_NODES_SHOWN = 50
+"""Failed nodes of one signature shown with their output; the rest by name."""
+
+
+def _failed_nodes(nodes: tuple[str, ...], failures: dict[str, FailurePoint]) -> str:
+    """Each failed node with where it stopped and its last lines of output."""
+    items = []
+    for node in nodes[:FAILED_NODES_SHOWN]:
+        failure = failures.get(node)
+        if failure is None:
+            items.append(f"<li><b>{html.escape(node)}</b></li>")
+            continue
+        where = failure_place(failure.status, failure.step)
+        code = f", exit code {failure.exit_code}" if failure.exit_code is not None else ""
+        error = f": {failure.error}" if failure.error else ""
+        lines = "\n".join(failure.last_lines[-5:])
+        items.append(
+            f"<li><b>{html.escape(node)}</b> [{html.escape(failure.cluster)}] "
+            f"{html.escape(where + code + error)}"
+            + (f"<pre>{html.escape(lines)}</pre>" if lines else "")
+            + "</li>"
+        )
+    more = len(nodes) - FAILED_NODES_SHOWN
+    rest = f"<li>… and {more} more: {html.escape(', '.join(nodes[FAILED_NODES_SHOWN:]))}</li>"
+    return f'<ul class="sq-failed">{"".join(items)}{rest if more > 0 else ""}</ul>'
 
 
 def _done(name: str, result: Any) -> str:
@@ -275,6 +355,25 @@ async def confirm(question: str) -> bool:
             ui.button("No", on_click=lambda: dialog.submit(False)).props("flat").mark("confirm-no")
     answer = await dialog
     return bool(answer)
+
+
+async def ask_comment() -> str | None:
+    """Promote's question: an optional comment for the audit log and the report; None
+    when the person changes their mind."""
+    with ui.dialog() as dialog, ui.card().classes("w-96"):
+        ui.label("Approve the gate and go on?")
+        comment = (
+            ui.textarea("Comment (optional)", placeholder="why it may go on")
+            .classes("w-full")
+            .mark("promote-comment")
+        )
+        with ui.row():
+            ui.button("Promote", on_click=lambda: dialog.submit(comment.value or "")).mark(
+                "promote-confirm"
+            )
+            ui.button("Cancel", on_click=lambda: dialog.submit(None)).props("flat")
+    answer = await dialog
+    return None if answer is None else str(answer)
 
 
 def _timeline(stages: tuple[StageProgress, ...]) -> str:

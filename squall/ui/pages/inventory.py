@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import tempfile
 from pathlib import Path
 
@@ -26,11 +27,18 @@ class InventoryPage:
 
     async def build(self) -> None:
         with ui.row().classes("items-center gap-4"):
-            ui.upload(
-                label="Import an inventory (Squall YAML or Ansible INI/YAML)",
-                auto_upload=True,
-                on_upload=self.upload,
-            ).props("accept=.yaml,.yml,.ini,.cfg,.txt flat bordered").classes("w-96").mark("import")
+            self.uploader = (
+                ui.upload(
+                    label="Import an inventory (Squall YAML or Ansible INI/YAML)",
+                    auto_upload=True,
+                    on_upload=self.upload,
+                )
+                .props("accept=.yaml,.yml,.ini,.cfg,.txt flat bordered")
+                .classes("w-96")
+                .mark("import")
+            )
+            # What became of the last file, beside it: a refused file is not "uploaded".
+            self.result = ui.html("", sanitize=False).classes("max-w-xl").mark("import-result")
         self.clusters = (
             ui.table(
                 columns=[
@@ -117,11 +125,21 @@ class InventoryPage:
                 summary = await self.console.write(inventory.import_file, path)
             except SquallError as exc:
                 # The message names the uploaded file's line, not the temporary path.
-                ui.notify(str(exc).replace(str(path), name), type="negative", multi_line=True)
+                reason = str(exc).replace(str(path), name)
+                self.uploader.reset()  # the browser showed it done: 100%, in green
+                self._result(f"{name} refused, nothing imported: {reason}", ok=False)
+                ui.notify(reason, type="negative", multi_line=True)
                 return
         await self.refresh()  # the table is up to date when the note appears
-        ui.notify(
+        done = (
             f"imported {len(summary.clusters)} cluster(s): {summary.added} added, "
-            f"{summary.updated} updated, {summary.removed} removed",
-            type="positive",
+            f"{summary.updated} updated, {summary.removed} removed"
+        )
+        self._result(f"{name}: {done}", ok=True)
+        ui.notify(done, type="positive")
+
+    def _result(self, text: str, *, ok: bool) -> None:
+        colour = "text-green-700" if ok else "text-red-700"
+        self.result.set_content(
+            f'<div data-import-result class="{colour} whitespace-pre-wrap">{html.escape(text)}</div>'
         )

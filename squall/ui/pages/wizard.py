@@ -157,16 +157,21 @@ class Wizard:
             self.exclude_input.value or "",
         )
 
-    async def count(self) -> None:
+    async def count(self) -> bool:
+        """Count the nodes the selector picks; False (and the reason, in red under the
+        field) when it is empty, malformed or picks nothing: such a target is no target."""
         text = self.selector_input.value or ""
+        self.selector = ""
         try:
             selector = parse_selector(text)
         except SquallError as exc:
             self.count_label.set_text(str(exc))
             self.count_label.classes(replace="text-red-600")
-            return
+            self.sample.set_text("")
+            return False
         nodes = selector.select(await self.console.query(all_nodes))
-        self.selector = text
+        if nodes:
+            self.selector = text
         per_cluster = Counter(node.cluster for node in nodes)
         self.count_label.classes(replace="text-red-600" if not nodes else "")
         self.count_label.set_text(
@@ -180,9 +185,12 @@ class Wizard:
         self.sample.set_text(
             ", ".join(node.name for node in nodes[:30]) + (" …" if len(nodes) > 30 else "")
         )
+        return bool(nodes)
 
     async def after_targets(self) -> None:
-        await self.count()
+        if not await self.count():
+            ui.notify("Choose targets that match at least one node", type="warning")
+            return
         self.stepper.next()
         await self.show_preview()
 
@@ -191,7 +199,13 @@ class Wizard:
     def option_controls(self) -> None:
         with ui.row().classes("gap-4 items-end"):
             self.parallel = (
-                ui.number("Nodes at once", value=50, min=1, format="%d")
+                # No `min`: the browser would turn 0 into 1; the service refuses it instead.
+                ui.number(
+                    "Nodes at once",
+                    value=50,
+                    format="%d",
+                    validation={"at least 1": lambda value: value is None or value >= 1},
+                )
                 .classes("w-32")
                 .mark("option-parallel")
             )
@@ -215,7 +229,7 @@ class Wizard:
             params=self.params,
             target=self.selector,
             options=DeploymentOptions(
-                parallelism=int(self.parallel.value or 50),
+                parallelism=50 if self.parallel.value is None else int(self.parallel.value),
                 max_failures=Threshold.parse(max_fail) if max_fail else None,
                 step_timeout=float(self.timeout.value) if self.timeout.value else None,
             ),

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import TypeAdapter
 
@@ -19,8 +19,6 @@ from squall.core.engine.progress import reap_expired
 from squall.core.engine.worker import run_until_settled
 from squall.core.inventory import read_inventory_text
 from squall.core.reporting import ReportSection
-from squall.core.reports.model import Report
-from squall.core.reports.verify import Verification
 from squall.core.runtime import Runtime
 from squall.core.services import (
     access,
@@ -29,7 +27,6 @@ from squall.core.services import (
     deliveries,
     deployments,
     inventory,
-    reports,
     views,
 )
 from squall.core.services.access import (
@@ -45,6 +42,10 @@ from squall.core.services.deployments import DeploymentRequest, PlanPreview
 from squall.core.services.inventory import ImportSummary, NodeListing
 from squall.core.services.views import DeploymentView, LogChunk, LogEntry
 from squall.core.status import DeploymentStatus
+
+if TYPE_CHECKING:  # reports (reportlab, pypdf) are loaded by the commands that make them
+    from squall.core.reports.model import Report
+    from squall.core.reports.verify import Verification
 
 ACTIONS: dict[str, Callable[..., Any]] = {
     "pause": actions.pause,
@@ -240,6 +241,8 @@ class LocalBackend(_Pages):
         return check
 
     def report(self, request: ReportRequest) -> Report:
+        from squall.core.services import reports
+
         if request.kind == "deployment":
             found: Report = self._read(reports.deployment_report, int(request.subject))
         elif request.kind == "cluster":
@@ -254,6 +257,8 @@ class LocalBackend(_Pages):
     def report_files(
         self, request: ReportRequest, forms: Sequence[str], table: str | None
     ) -> dict[str, bytes]:
+        from squall.core.services import reports
+
         found = self.report(request)
         rt, actor = self.runtime, self.actor
         render = {
@@ -264,6 +269,8 @@ class LocalBackend(_Pages):
         return {form: render[form]() for form in forms}
 
     def verify_report(self, content: bytes) -> Verification:
+        from squall.core.services import reports
+
         result: Verification = self._read(reports.verify_copy, content)
         return result
 

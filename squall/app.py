@@ -372,7 +372,7 @@ def _run_here(squall_: Backend, deployment_id: int, *, follow: bool) -> Deployme
 
     def tick() -> None:
         nonlocal last_line
-        view = squall_.view(deployment_id)
+        view = squall_.view(deployment_id, live=True)
         while follow:
             chunk = squall_.logs(deployment_id, node=None, after=last_line)
             for entry in chunk.entries:

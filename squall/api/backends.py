@@ -71,7 +71,10 @@ class ReportRequest:
 class Backend(Protocol):
     def plan(self, request: DeploymentRequest) -> PlanPreview: ...
     def create(self, request: DeploymentRequest) -> int: ...
-    def view(self, deployment_id: int) -> DeploymentView: ...
+    def view(self, deployment_id: int, *, live: bool = False) -> DeploymentView:
+        """`live`: for a progress display, which needs no history (views.deployment_view)."""
+        ...
+
     def recent(self, limit: int) -> list[DeploymentView]: ...
     def sections(self, deployment_id: int) -> list[ReportSection]: ...
     def deliveries(self, deployment_id: int) -> DeliveriesView: ...
@@ -168,8 +171,8 @@ class LocalBackend(_Pages):
     def create(self, request: DeploymentRequest) -> int:
         return int(self._write(deployments.create, request))
 
-    def view(self, deployment_id: int) -> DeploymentView:
-        found: DeploymentView = self._read(views.deployment_view, deployment_id)
+    def view(self, deployment_id: int, *, live: bool = False) -> DeploymentView:
+        found: DeploymentView = self._read(views.deployment_view, deployment_id, live=live)
         return found
 
     def recent(self, limit: int) -> list[DeploymentView]:
@@ -290,7 +293,7 @@ class RemoteBackend(_Pages):
     def create(self, request: DeploymentRequest) -> int:
         return self.client.create(request_body(request))
 
-    def view(self, deployment_id: int) -> DeploymentView:
+    def view(self, deployment_id: int, *, live: bool = False) -> DeploymentView:
         return self.client.view(deployment_id)
 
     def recent(self, limit: int) -> list[DeploymentView]:

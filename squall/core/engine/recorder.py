@@ -79,6 +79,7 @@ class EventRecord:
 
 
 Record = LogRecord | StepRecord | TaskOutcome | EventRecord
+OUTCOME_WAIT = 0.0
 
 
 class Recorder:
@@ -129,15 +130,17 @@ class Recorder:
             if first is None:
                 break
             batch: list[Record] = [first]
-            deadline = time.monotonic() + 0.05
+            started = time.monotonic()
+            deadline = started + 0.05
             while len(batch) < 20_000:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
-                    # Outcomes free a worker slot: write them now. Log lines can wait a
-                    # moment for company.
+                    # Outcomes free a worker slot: write them soon, with the outcomes that
+                    # come within OUTCOME_WAIT (one transaction, one advance, for several
+                    # nodes). Log lines can wait a moment longer for company.
                     if any(isinstance(item, TaskOutcome) for item in batch):
-                        break
+                        deadline = min(deadline, started + OUTCOME_WAIT)
                     if time.monotonic() >= deadline:
                         break
                     time.sleep(0.005)

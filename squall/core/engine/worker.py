@@ -46,6 +46,7 @@ from squall.core.status import DeploymentStatus, TaskStatus
 from squall.core.transports.base import ShellConnection
 
 log = logging.getLogger(__name__)
+SETTLE_GAP = 0.02
 
 
 def worker_name() -> str:
@@ -264,25 +265,34 @@ def run_until_settled(
     "Stops moving" means it is finished, or it waits for a person (paused, or at a gate)
     with nothing running. A deployment held on an outside condition (a ticket's status,
     see core.outbox.holds) is still moving: this engine's outbox checks it.
+
+    The state is looked at again as soon as the engine has written outcomes (so the end
+    is noticed at once), and every `interval` anyway; `on_tick` (a progress display) runs
+    at most once per `interval`, and once more at the end.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
+    moved = threading.Event()
     with Engine(runtime) as engine:
+        engine.on_progress(moved.set)
+        ticked = -interval
         while True:
+            moved.clear()
             with runtime.db.read() as session:
                 status, running = _settled_state(session, deployment_id)
-            if on_tick is not None:
+            settled = (status.is_final or status.waits_for_a_person) and not running
+            now = time.monotonic()
+            if on_tick is not None and (settled or now - ticked >= interval):
                 on_tick()
-            if status.is_final and not running:
+                ticked = now
+            if settled:
                 engine.recorder.drain()
                 return status
-            if status.waits_for_a_person and not running:
-                engine.recorder.drain()
-                return status
-            if deadline is not None and time.monotonic() > deadline:
+            if deadline is not None and now > deadline:
                 raise TimeoutError(
                     f"deployment {deployment_id} still {status.value} after {timeout}s"
                 )
-            time.sleep(interval)
+            moved.wait(interval)
+            time.sleep(SETTLE_GAP)  # outcomes come in bursts: look once per burst
 
 
 def _settled_state(session: Session, deployment_id: int) -> tuple[DeploymentStatus, int]:

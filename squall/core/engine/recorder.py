@@ -79,7 +79,6 @@ class EventRecord:
 
 
 Record = LogRecord | StepRecord | TaskOutcome | EventRecord
-OUTCOME_WAIT = 0.0
 
 
 class Recorder:
@@ -130,17 +129,15 @@ class Recorder:
             if first is None:
                 break
             batch: list[Record] = [first]
-            started = time.monotonic()
-            deadline = started + 0.05
+            deadline = time.monotonic() + 0.05
             while len(batch) < 20_000:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
-                    # Outcomes free a worker slot: write them soon, with the outcomes that
-                    # come within OUTCOME_WAIT (one transaction, one advance, for several
-                    # nodes). Log lines can wait a moment longer for company.
+                    # Outcomes free a worker slot: write them now. Log lines can wait a
+                    # moment for company.
                     if any(isinstance(item, TaskOutcome) for item in batch):
-                        deadline = min(deadline, started + OUTCOME_WAIT)
+                        break
                     if time.monotonic() >= deadline:
                         break
                     time.sleep(0.005)

@@ -593,12 +593,15 @@ def openssh_kex(fleet: Fleet, extra: list[str]) -> str:
 
 
 def find_ansible() -> str | None:
-    found = shutil.which("ansible")
+    def which() -> str | None:  # on PATH, or installed beside this Python (a venv)
+        return shutil.which("ansible") or shutil.which("ansible", path=Path(sys.executable).parent)
+
+    found = which()
     if found:
         return found
     print("`ansible` is not on PATH: installing ansible-core with pip …", flush=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "ansible-core"], check=False)
-    found = shutil.which("ansible")
+    found = which()
     if not found:
         print("ansible is still not available: the Ansible contenders are skipped.")
     return found

@@ -46,7 +46,6 @@ from squall.core.status import DeploymentStatus, TaskStatus
 from squall.core.transports.base import ShellConnection
 
 log = logging.getLogger(__name__)
-SETTLE_GAP = 0.02
 
 
 def worker_name() -> str:
@@ -116,6 +115,12 @@ class Engine:
         """Something changed (a deployment created, cancelled, a task finished): look now."""
         with self._wake:
             self._wake.notify_all()
+
+    @property
+    def idle(self) -> bool:
+        """No task of this engine is running (or written but not yet let go)."""
+        with self._wake:
+            return not self._in_flight
 
     def on_progress(self, listener: Callable[[], None]) -> None:
         """Call `listener` (from the recorder thread) after each batch of outcomes is written."""
@@ -266,14 +271,14 @@ def run_until_settled(
     with nothing running. A deployment held on an outside condition (a ticket's status,
     see core.outbox.holds) is still moving: this engine's outbox checks it.
 
-    The state is looked at again as soon as the engine has written outcomes (so the end
-    is noticed at once), and every `interval` anyway; `on_tick` (a progress display) runs
-    at most once per `interval`, and once more at the end.
+    The state is looked at every `interval`, and at once when the engine has written
+    outcomes and runs nothing more (so the end is noticed without waiting); `on_tick` (a
+    progress display) runs at most once per `interval`, and once more at the end.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     moved = threading.Event()
     with Engine(runtime) as engine:
-        engine.on_progress(moved.set)
+        engine.on_progress(lambda: moved.set() if engine.idle else None)
         ticked = -interval
         while True:
             moved.clear()
@@ -292,7 +297,6 @@ def run_until_settled(
                     f"deployment {deployment_id} still {status.value} after {timeout}s"
                 )
             moved.wait(interval)
-            time.sleep(SETTLE_GAP)  # outcomes come in bursts: look once per burst
 
 
 def _settled_state(session: Session, deployment_id: int) -> tuple[DeploymentStatus, int]:

@@ -14,14 +14,23 @@ that same fleet, measures several repetitions of each contender, interleaved:
 * fabric          bare Fabric: ThreadPoolExecutor(parallel), one fabric.Connection per node,
                   client key loaded once, known_hosts parsed once and each client given its
                   node's entry with paramiko's RejectPolicy, `run(PROBE, hide=True)`, close.
+* squall-cli      `squall deploy noop --target all --parallel N` as its own process, timed as a
+                  user times a command: Python's start, imports, plugins, the database check,
+                  the run and the summary it prints. Each repetition gets a fresh data
+                  directory whose database (migrations) and fleet inventory were made by an
+                  untimed `squall inventory import` just before.
+* fabric-cli      the bare-Fabric peer as its own process (bench/bare_fabric.py): the same
+                  thread pool and host-key checks as `fabric`, behind a Python start and
+                  `import fabric`.
 * ansible         `ansible all -m raw -a PROBE -f parallel`, OpenSSH checking host keys
                   against the fleet's known_hosts, default key exchange.
 * ansible-c25519  the same with `-o KexAlgorithms=curve25519-sha256`.
 
 Every contender runs the very same probe command as the noop plugin (plugins.noop.PROBE) and
 its output is checked on every node. Reported per contender: wall seconds (median, min-max),
-CPU seconds of the client process(es), and CPU seconds of the fleet's sshd processes
-(accounted on the loopback machine, where they share the cores with the client).
+CPU seconds of the client process(es), CPU seconds of the fleet's sshd processes
+(accounted on the loopback machine, where they share the cores with the client), and for
+the processes (squall-cli, fabric-cli) the client's peak resident memory.
 """
 
 from __future__ import annotations
@@ -54,11 +63,14 @@ from squall.testing.harness import SquallHarness
 
 PROBE_KEYS = ("hostname", "kernel", "user", "load", "disk_free_kib")
 TARGET_VS_FABRIC = 1.25  # Squall's wall time at most this many times bare Fabric's
+TARGET_CLI_VS_FABRIC = 1.15  # the same for the `squall deploy` process and a Fabric process
 TARGET_VS_ANSIBLE = 4.0  # Ansible's wall time at least this many times Squall's
-CONTENDERS = ("squall", "fabric", "ansible", "ansible-c25519")
+CONTENDERS = ("squall", "fabric", "squall-cli", "fabric-cli", "ansible", "ansible-c25519")
 LABELS = {
     "squall": "Squall (noop deployment)",
     "fabric": "bare Fabric (thread pool)",
+    "squall-cli": "squall deploy (process)",
+    "fabric-cli": "bare Fabric (process)",
     "ansible": "Ansible -m raw (default kex)",
     "ansible-c25519": "Ansible -m raw (curve25519)",
 }
@@ -199,6 +211,156 @@ class SquallContender:
             harness.close()
             shutil.rmtree(data_dir, ignore_errors=True)
         return clock, {"create": created - started}
+
+
+@dataclass
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+    peak_rss_mb: float
+
+
+def run_process(command: list[str], env: dict[str, str], cwd: Path) -> Finished:
+    """Run a command to its end, output to files (no terminal, so no live display). Its
+    peak resident memory is the kernel's high-water mark of its own address space (VmHWM),
+    read every 10 ms while it runs: the rusage of a child also counts the memory of this
+    process, which forked it."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(
+            command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+        )
+        peak_kib = 0
+        while True:
+            pid, status = os.waitpid(process.pid, os.WNOHANG)
+            if pid:
+                break
+            try:
+                for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak_kib = max(peak_kib, int(line.split()[1]))
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+            time.sleep(0.01)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Finished(
+            process.returncode,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+            peak_kib / 1024,
+        )
+
+
+def clean_environment() -> dict[str, str]:
+    """This environment without Squall's settings or pytest's marker, so a child process
+    is configured only by what a contender gives it."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("SQUALL_", "PYTEST_"))
+    }
+
+
+class SquallProcessContender:
+    """`squall deploy noop --target all` run as a user runs it: the console script pip
+    installed beside this Python, a process of its own, output to a file."""
+
+    def __init__(self, fleet: Fleet, workdir: Path, parallel: int) -> None:
+        self.fleet = fleet
+        self.workdir = workdir
+        self.parallel = parallel
+        self.count = 0
+        self.squall = str(Path(sys.executable).parent / "squall")
+        self.inventory = fleet.write_inventory(workdir / "fleet-inventory.yaml")
+        self.env = clean_environment() | {
+            "SQUALL_DEMO_INVENTORY": "false",
+            "SQUALL_SSH__KEY_FILE": str(fleet.client_key),
+            "SQUALL_SSH__KNOWN_HOSTS": str(fleet.known_hosts),
+        }
+        self.command = [
+            self.squall, "deploy", "noop", "--target", "all", "--parallel", str(parallel),
+        ]  # fmt: skip
+
+    def shell_command(self) -> str:
+        import shlex
+
+        return "squall inventory import fleet.yaml (untimed); " + shlex.join(
+            ["squall", *self.command[1:]]
+        )
+
+    def __call__(self) -> Measured:
+        self.count += 1
+        data_dir = self.workdir / f"squall-cli-data-{self.count}"
+        env = self.env | {"SQUALL_DATA_DIR": str(data_dir)}
+        try:
+            # Untimed: a new database with every migration, and the fleet's inventory.
+            subprocess.run(
+                [self.squall, "inventory", "import", str(self.inventory)],
+                env=env,
+                cwd=self.workdir,
+                check=True,
+                capture_output=True,
+            )
+            with Clock(self.fleet, children_only=True) as clock:
+                done = run_process(self.command, env, self.workdir)
+            self.verify(done, data_dir)
+        finally:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        return clock, {"peak_rss_mb": done.peak_rss_mb}
+
+    def verify(self, done: Finished, data_dir: Path) -> None:
+        created = re.search(r"deployment (\d+) created", done.stdout)
+        if done.returncode != 0 or not created:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+            raise BenchError(f"squall deploy exited {done.returncode}: {tail}")
+        harness = SquallHarness(data_dir, ["squall.plugins.noop"])
+        try:
+            facts = harness.facts(int(created[1]), "probe")
+        finally:
+            harness.close()
+        if len(facts) != len(self.fleet.nodes):
+            raise BenchError(f"squall deploy recorded facts of {len(facts)} nodes only")
+        for node in self.fleet.nodes:
+            problem = check_facts(dict(facts.get(node.name, {})), node.user)
+            if problem:
+                raise BenchError(f"squall deploy, {node.name}: {problem}")
+
+
+class FabricProcessContender:
+    """bench/bare_fabric.py in a process of its own, on a job file written once."""
+
+    def __init__(self, fleet: Fleet, workdir: Path, parallel: int) -> None:
+        self.fleet = fleet
+        self.workdir = workdir
+        self.job = workdir / "bare-fabric-job.json"
+        nodes = [{"host": n.host, "port": n.port, "user": n.user} for n in fleet.nodes]
+        job = {
+            "probe": PROBE.text,
+            "parallel": parallel,
+            "key_file": str(fleet.client_key),
+            "known_hosts": str(fleet.known_hosts),
+            "keys": list(PROBE_KEYS),
+            "nodes": nodes,
+        }
+        self.job.write_text(json.dumps(job), encoding="utf-8")
+        self.command = [
+            sys.executable,
+            str(Path(__file__).with_name("bare_fabric.py")),
+            str(self.job),
+        ]
+        self.env = clean_environment()
+
+    def shell_command(self) -> str:
+        return "python bench/bare_fabric.py bare-fabric-job.json"
+
+    def __call__(self) -> Measured:
+        with Clock(self.fleet, children_only=True) as clock:
+            done = run_process(self.command, self.env, self.workdir)
+        if done.returncode != 0:
+            raise BenchError(f"bare Fabric process exited {done.returncode}: {done.stderr[-500:]}")
+        return clock, {"peak_rss_mb": done.peak_rss_mb}
 
 
 class FabricContender:
@@ -444,12 +606,15 @@ def openssh_kex(fleet: Fleet, extra: list[str]) -> str:
 
 
 def find_ansible() -> str | None:
-    found = shutil.which("ansible")
+    def which() -> str | None:  # on PATH, or installed beside this Python (a venv)
+        return shutil.which("ansible") or shutil.which("ansible", path=Path(sys.executable).parent)
+
+    found = which()
     if found:
         return found
     print("`ansible` is not on PATH: installing ansible-core with pip …", flush=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "ansible-core"], check=False)
-    found = shutil.which("ansible")
+    found = which()
     if not found:
         print("ansible is still not available: the Ansible contenders are skipped.")
     return found
@@ -488,58 +653,51 @@ def summarize(runs: list[Run]) -> dict[str, dict[str, Any]]:
 def table(summary: dict[str, dict[str, Any]], nodes: int, parallel: int) -> str:
     header = (
         f"{'contender':<30} {'wall s (median)':>15} {'min-max':>13} "
-        f"{'client CPU s':>12} {'sshd CPU s':>10} {'other CPU s':>11} {'runs':>4}"
+        f"{'client CPU s':>12} {'sshd CPU s':>10} {'other CPU s':>11} {'peak RSS MB':>11} "
+        f"{'runs':>4}"
     )
     lines = [f"{nodes} nodes, parallelism {parallel}", header, "-" * len(header)]
     for name, row in summary.items():
         spread = f"{row['wall_min']:.2f}-{row['wall_max']:.2f}"
+        rss = f"{row['peak_rss_mb']:.0f}" if "peak_rss_mb" in row else "-"
         lines.append(
             f"{LABELS[name]:<30} {row['wall']:>15.2f} {spread:>13} "
             f"{row['cpu']:>12.2f} {row['sshd_cpu']:>10.2f} {row['other_cpu']:>11.2f} "
-            f"{row['runs']:>4}"
+            f"{rss:>11} {row['runs']:>4}"
         )
     lines.append(
-        "client CPU: the benchmark process (Squall, Fabric) or ansible and its ssh children;"
-        "\nsshd CPU: the fleet's sshd and everything it forked; other CPU: the rest of the"
-        "\nmachine while the clock ran (other programs; 0 on a quiet machine)."
+        "client CPU: the benchmark process (Squall, Fabric), the process run (squall deploy,"
+        "\nbare Fabric process) or ansible, each with its children; sshd CPU: the fleet's sshd"
+        "\nand everything it forked; other CPU: the rest of the machine while the clock ran"
+        "\n(other programs; 0 on a quiet machine); peak RSS: the process's own maximum."
     )
     lines.append("")
-    squall = summary.get("squall")
-    fabric_row = summary.get("fabric")
+    # (label, numerator, denominator, target, the numerator must be at most the target)
+    ansible, c25519 = "Ansible (default kex)", "Ansible (curve25519)"
+    wanted = [
+        ("Squall / bare Fabric", "squall", "fabric", TARGET_VS_FABRIC, True),
+        ("squall deploy / Fabric process", "squall-cli", "fabric-cli", TARGET_CLI_VS_FABRIC, True),
+        (f"{ansible} / Squall", "ansible", "squall", TARGET_VS_ANSIBLE, False),
+        (f"{c25519} / Squall", "ansible-c25519", "squall", TARGET_VS_ANSIBLE, False),
+        (f"{ansible} / squall deploy", "ansible", "squall-cli", TARGET_VS_ANSIBLE, False),
+        (f"{c25519} / squall deploy", "ansible-c25519", "squall-cli", TARGET_VS_ANSIBLE, False),
+    ]  # fmt: skip
     ratios: list[tuple[str, float, str, str]] = []
-    if squall and fabric_row:
-        ratio = squall["wall"] / fabric_row["wall"]
-        verdict = "PASS" if ratio <= TARGET_VS_FABRIC else "MISS"
-        ratios.append(
-            (
-                "Squall / bare Fabric, wall",
-                ratio,
-                _paired(squall["walls"], fabric_row["walls"]),
-                f"target <= {TARGET_VS_FABRIC:g}x  {verdict}",
-            )
-        )
-        if fabric_row["cpu"]:
-            ratios.append(
-                ("Squall / bare Fabric, client CPU", squall["cpu"] / fabric_row["cpu"], "", "")
-            )
-    for name in ("ansible", "ansible-c25519"):
-        ansible_row = summary.get(name)
-        if squall and ansible_row:
-            ratio = ansible_row["wall"] / squall["wall"]
-            verdict = "PASS" if ratio >= TARGET_VS_ANSIBLE else "MISS"
-            label = "default kex" if name == "ansible" else "curve25519"
-            ratios.append(
-                (
-                    f"Ansible ({label}) / Squall, wall",
-                    ratio,
-                    _paired(ansible_row["walls"], squall["walls"]),
-                    f"target >= {TARGET_VS_ANSIBLE:g}x  {verdict}",
-                )
-            )
+    for label, top, bottom, target, at_most in wanted:
+        over, under = summary.get(top), summary.get(bottom)
+        if not (over and under):
+            continue
+        ratio = over["wall"] / under["wall"]
+        met = ratio <= target if at_most else ratio >= target
+        sign = "<=" if at_most else ">="
+        verdict = f"target {sign} {target:g}x  {'PASS' if met else 'MISS'}"
+        ratios.append((f"{label}, wall", ratio, _paired(over["walls"], under["walls"]), verdict))
+        if at_most and under["cpu"]:
+            ratios.append((f"{label}, client CPU", over["cpu"] / under["cpu"], "", ""))
     if ratios:
-        lines.append(f"{'ratio of the medians':<36} {'':>6}   {'per repetition':<14}")
+        lines.append(f"{'ratio of the medians':<44} {'':>6}   {'per repetition':<14}")
     for label, ratio, paired, verdict in ratios:
-        lines.append(f"{label:<36} {ratio:5.2f}x   {paired:<14} {verdict}".rstrip())
+        lines.append(f"{label:<44} {ratio:5.2f}x   {paired:<14} {verdict}".rstrip())
     return "\n".join(lines)
 
 
@@ -596,6 +754,10 @@ def main(argv: list[str] | None = None) -> int:
             contenders["squall"] = SquallContender(fleet, workdir, args.parallel)
         if "fabric" in chosen:
             contenders["fabric"] = fabric_contender
+        if "squall-cli" in chosen:
+            contenders["squall-cli"] = SquallProcessContender(fleet, workdir, args.parallel)
+        if "fabric-cli" in chosen:
+            contenders["fabric-cli"] = FabricProcessContender(fleet, workdir, args.parallel)
         commands: dict[str, str] = {}
         if "ansible" in chosen and ansible:
             contenders["ansible"] = AnsibleContender(fleet, workdir, args.parallel, [], ansible)
@@ -607,7 +769,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             machine["OpenSSH negotiates (Ansible curve25519)"] = openssh_kex(fleet, kex)
         for name, contender in contenders.items():
-            if isinstance(contender, AnsibleContender):
+            if isinstance(
+                contender, AnsibleContender | SquallProcessContender | FabricProcessContender
+            ):
                 commands[name] = contender.shell_command()
 
         print("\nMachine:")
@@ -616,9 +780,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "\nSquall: SquallHarness with plugins.noop only, a fresh data directory (database,"
             "\nmigrations, inventory) per repetition, set up outside the clock; imports are"
-            "\nwarm. Ansible: ssh_args '-C -o ControlMaster=no' (no ControlPersist), so every"
-            "\nrepetition connects anew; OpenSSH verifies host keys against the fleet's"
-            "\nknown_hosts (StrictHostKeyChecking=yes)."
+            "\nwarm. The processes (squall deploy, bare Fabric) start cold, and their clocks"
+            "\nrun from starting them to reaping them. Ansible: ssh_args '-C -o"
+            "\nControlMaster=no' (no ControlPersist), so every repetition connects anew;"
+            "\nOpenSSH verifies host keys against the fleet's known_hosts"
+            "\n(StrictHostKeyChecking=yes)."
         )
         for name, command in commands.items():
             print(f"  {name}: {command}")
@@ -642,9 +808,11 @@ def main(argv: list[str] | None = None) -> int:
                 wall, cpu = clock.wall, clock.cpu
                 run = Run(name, wall, cpu, served, other, extra)
                 runs.append(run)
+                rss = f"  peak RSS {extra['peak_rss_mb']:4.0f} MB" if "peak_rss_mb" in extra else ""
                 print(
                     f"  run {repetition}/{args.repeat} {LABELS[name]:<30} wall {wall:6.2f}s  "
-                    f"client CPU {cpu:6.2f}s  sshd CPU {served:6.2f}s  other CPU {other:5.2f}s",
+                    f"client CPU {cpu:6.2f}s  sshd CPU {served:6.2f}s  other CPU {other:5.2f}s"
+                    f"{rss}",
                     flush=True,
                 )
 

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich import box
@@ -20,18 +20,19 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from squall.api.backends import Backend, LocalBackend, RemoteBackend, ReportRequest
 from squall.core.auth import local_operator
 from squall.core.commands import CommandContext
-from squall.core.engine.worker import Engine
 from squall.core.errors import SquallError
 from squall.core.params import parse_assignments
 from squall.core.plan import DeploymentOptions, Threshold
-from squall.core.plugins import PluginHost, build_host
-from squall.core.runtime import Runtime
-from squall.core.services import access, deployments, inventory
-from squall.core.settings import load_settings
 from squall.core.status import DeploymentStatus
+
+# The database, the engine, the API and the reports load in the commands that use them, so
+# `squall --help` and light commands start fast (tests/test_cli_startup.py keeps it so).
+if TYPE_CHECKING:
+    from squall.api.backends import Backend, ReportRequest
+    from squall.core.plugins import PluginHost
+    from squall.core.runtime import Runtime
 
 DEFAULT_PLUGINS = (
     "squall.plugins.noop",
@@ -105,11 +106,17 @@ def options(
 @functools.cache
 def plugin_host() -> PluginHost:
     """Squall's own plugins and every installed one, loaded once per run of the command."""
+    from squall.core.plugins import build_host
+
     return build_host(DEFAULT_PLUGINS, entry_points=True)
 
 
 def open_runtime() -> Runtime:
     """Squall as configured, with its plugins; creates the demo inventory on first run."""
+    from squall.core.runtime import Runtime
+    from squall.core.services import inventory
+    from squall.core.settings import load_settings
+
     runtime = Runtime.open(load_settings(), plugin_host())
     with runtime.db.write() as session:
         created = inventory.ensure_demo_inventory(session, runtime, local_operator())
@@ -149,6 +156,8 @@ def squall() -> Iterator[tuple[Runtime, Any]]:
 def backend() -> Iterator[Backend]:
     """The Squall to work with: the one named by --server, or this machine's; errors
     printed, not raised. The token is read from SQUALL_TOKEN and never shown."""
+    from squall.api.backends import LocalBackend, RemoteBackend
+
     try:
         if Remote.server:
             remote = RemoteBackend(Remote.server, os.environ.get("SQUALL_TOKEN"))
@@ -235,6 +244,8 @@ def deploy(
 ) -> None:
     """Plan a deployment, then run it here with live progress (Ctrl-C cancels it). With
     --server, the server's workers run it and this follows it."""
+    from squall.core.services import deployments
+
     with backend() as squall_:
         request = deployments.DeploymentRequest(
             type=type_name,
@@ -368,7 +379,7 @@ def _run_here(squall_: Backend, deployment_id: int, *, follow: bool) -> Deployme
 
     def tick() -> None:
         nonlocal last_line
-        view = squall_.view(deployment_id)
+        view = squall_.view(deployment_id, live=True)
         while follow:
             chunk = squall_.logs(deployment_id, node=None, after=last_line)
             for entry in chunk.entries:
@@ -703,6 +714,8 @@ def audit_list(
     ] = None,
 ) -> None:
     """Recent audit records, newest first."""
+    from squall.core.services import access
+
     with backend() as squall_:
         entries = squall_.audit(access.AuditFilter(actor=actor_name, action=action, limit=limit))
     if csv_file:
@@ -768,6 +781,8 @@ def report_deployment(
     table: TableOption = None,
 ) -> None:
     """A deployment's report: stages, clusters, nodes, failures, approvals, timeline."""
+    from squall.api.backends import ReportRequest
+
     with backend() as squall_:
         request = ReportRequest("deployment", str(deployment_id))
         _write_report(squall_, request, pdf, csv_file, json_file, table)
@@ -788,6 +803,7 @@ def report_cluster(
     table: TableOption = None,
 ) -> None:
     """A cluster over a period: deployments, success rate, failures by node and by step."""
+    from squall.api.backends import ReportRequest
     from squall.core.models import utcnow
     from squall.core.reports.period import parse_moment
 
@@ -807,6 +823,8 @@ def report_node(
     table: TableOption = None,
 ) -> None:
     """A node's deployment history, last deployed version, failure rate, last failures."""
+    from squall.api.backends import ReportRequest
+
     with backend() as squall_:
         request = ReportRequest("node", name)
         _write_report(squall_, request, pdf, csv_file, json_file, table)
@@ -907,6 +925,8 @@ def worker(
 ) -> None:
     """Run node tasks of every deployment until stopped (SIGTERM or Ctrl-C). On this
     machine only (not with --server): it works on the database configured here."""
+    from squall.core.engine.worker import Engine
+
     with squall() as (runtime, _actor):
         engine = Engine(runtime, workers=workers)
         stop = threading.Event()
@@ -934,6 +954,7 @@ def serve(
 ) -> None:
     """Serve the web console and open it in a browser (and run tasks, unless --no-worker).
     On this machine only (not with --server): it serves the database configured here."""
+    from squall.core.engine.worker import Engine
     from squall.ui.server import run_server
 
     with squall() as (runtime, _actor):

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import TypeAdapter
 
@@ -19,8 +19,6 @@ from squall.core.engine.progress import reap_expired
 from squall.core.engine.worker import run_until_settled
 from squall.core.inventory import read_inventory_text
 from squall.core.reporting import ReportSection
-from squall.core.reports.model import Report
-from squall.core.reports.verify import Verification
 from squall.core.runtime import Runtime
 from squall.core.services import (
     access,
@@ -29,7 +27,6 @@ from squall.core.services import (
     deliveries,
     deployments,
     inventory,
-    reports,
     views,
 )
 from squall.core.services.access import (
@@ -45,6 +42,10 @@ from squall.core.services.deployments import DeploymentRequest, PlanPreview
 from squall.core.services.inventory import ImportSummary, NodeListing
 from squall.core.services.views import DeploymentView, LogChunk, LogEntry
 from squall.core.status import DeploymentStatus
+
+if TYPE_CHECKING:  # reports (reportlab, pypdf) are loaded by the commands that make them
+    from squall.core.reports.model import Report
+    from squall.core.reports.verify import Verification
 
 ACTIONS: dict[str, Callable[..., Any]] = {
     "pause": actions.pause,
@@ -70,7 +71,10 @@ class ReportRequest:
 class Backend(Protocol):
     def plan(self, request: DeploymentRequest) -> PlanPreview: ...
     def create(self, request: DeploymentRequest) -> int: ...
-    def view(self, deployment_id: int) -> DeploymentView: ...
+    def view(self, deployment_id: int, *, live: bool = False) -> DeploymentView:
+        """`live`: for a progress display, which needs no history (views.deployment_view)."""
+        ...
+
     def recent(self, limit: int) -> list[DeploymentView]: ...
     def sections(self, deployment_id: int) -> list[ReportSection]: ...
     def deliveries(self, deployment_id: int) -> DeliveriesView: ...
@@ -173,8 +177,8 @@ class LocalBackend(_Pages):
         deployments.check_outside(self.runtime, self.actor, request)
         return int(self._write(deployments.create, request))
 
-    def view(self, deployment_id: int) -> DeploymentView:
-        found: DeploymentView = self._read(views.deployment_view, deployment_id)
+    def view(self, deployment_id: int, *, live: bool = False) -> DeploymentView:
+        found: DeploymentView = self._read(views.deployment_view, deployment_id, live=live)
         return found
 
     def recent(self, limit: int) -> list[DeploymentView]:
@@ -253,6 +257,8 @@ class LocalBackend(_Pages):
         return check
 
     def report(self, request: ReportRequest) -> Report:
+        from squall.core.services import reports
+
         if request.kind == "deployment":
             found: Report = self._read(reports.deployment_report, int(request.subject))
         elif request.kind == "cluster":
@@ -267,6 +273,8 @@ class LocalBackend(_Pages):
     def report_files(
         self, request: ReportRequest, forms: Sequence[str], table: str | None
     ) -> dict[str, bytes]:
+        from squall.core.services import reports
+
         found = self.report(request)
         rt, actor = self.runtime, self.actor
         render = {
@@ -277,6 +285,8 @@ class LocalBackend(_Pages):
         return {form: render[form]() for form in forms}
 
     def verify_report(self, content: bytes) -> Verification:
+        from squall.core.services import reports
+
         result: Verification = self._read(reports.verify_copy, content)
         return result
 
@@ -299,7 +309,7 @@ class RemoteBackend(_Pages):
     def create(self, request: DeploymentRequest) -> int:
         return self.client.create(request_body(request))
 
-    def view(self, deployment_id: int) -> DeploymentView:
+    def view(self, deployment_id: int, *, live: bool = False) -> DeploymentView:
         return self.client.view(deployment_id)
 
     def recent(self, limit: int) -> list[DeploymentView]:

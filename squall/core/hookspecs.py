@@ -15,21 +15,22 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
-
-from squall.core.auth import Actor, AuthTarget
-from squall.core.commands import CommandContext
-from squall.core.events import EventInfo
-from squall.core.execution import LogSink, NodeConnection, StepOutcome
-from squall.core.integration import DeploymentInfo, Destination
 from squall.core.markers import PROJECT, hookimpl, hookspec
-from squall.core.plan import NodeInfo, Plan, PlanRequest, Step
-from squall.core.reporting import DeploymentSummary, ReportSection
-from squall.core.settings import Settings
-from squall.core.types import DeploymentType
 
+# For the signatures only: loading the hooks (as `squall --help` does) needs none of them.
 if TYPE_CHECKING:
     import typer
+    from pydantic import BaseModel
+
+    from squall.core.auth import Actor, AuthTarget
+    from squall.core.commands import CommandContext
+    from squall.core.events import EventInfo
+    from squall.core.execution import LogSink, NodeConnection, StepOutcome
+    from squall.core.integration import DeploymentInfo, Destination
+    from squall.core.plan import NodeInfo, Plan, PlanRequest, Step
+    from squall.core.reporting import DeploymentSummary, ReportSection
+    from squall.core.settings import Settings
+    from squall.core.types import DeploymentType
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]  # the markers, for those who import them here
 

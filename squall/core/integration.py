@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from squall.core.events import EventInfo
 from squall.core.readmodel import DeploymentRecord
 
 if TYPE_CHECKING:
+    from squall.core.events import EventInfo
     from squall.core.services.views import DeploymentDetail
 
 

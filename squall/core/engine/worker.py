@@ -116,6 +116,12 @@ class Engine:
         with self._wake:
             self._wake.notify_all()
 
+    @property
+    def idle(self) -> bool:
+        """No task of this engine is running (or written but not yet let go)."""
+        with self._wake:
+            return not self._in_flight
+
     def on_progress(self, listener: Callable[[], None]) -> None:
         """Call `listener` (from the recorder thread) after each batch of outcomes is written."""
         self._listeners.append(listener)
@@ -267,25 +273,36 @@ def run_until_settled(
     see core.outbox.holds) is still moving: this engine's outbox checks it, and goes on
     once it is met. Unless `wait_for_holds` is False: then a hold checked once and still
     not met stops it too (its status is then pending, or awaiting approval).
+
+    The state is looked at every `interval`, and at once when the engine has written
+    outcomes and runs nothing more (so the end is noticed without waiting); `on_tick` (a
+    progress display) runs at most once per `interval`, and once more at the end.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
+    moved = threading.Event()
     with Engine(runtime) as engine:
+        engine.on_progress(lambda: moved.set() if engine.idle else None)
+        ticked = -interval
         while True:
+            moved.clear()
             with runtime.db.read() as session:
                 status, running, held = _settled_state(session, deployment_id)
-            if on_tick is not None:
-                on_tick()
             if wait_for_holds:
                 running += held
             waiting = status.waits_for_a_person or bool(held)
-            if (status.is_final or waiting) and not running:
+            settled = (status.is_final or waiting) and not running
+            now = time.monotonic()
+            if on_tick is not None and (settled or now - ticked >= interval):
+                on_tick()
+                ticked = now
+            if settled:
                 engine.recorder.drain()
                 return status
-            if deadline is not None and time.monotonic() > deadline:
+            if deadline is not None and now > deadline:
                 raise TimeoutError(
                     f"deployment {deployment_id} still {status.value} after {timeout}s"
                 )
-            time.sleep(interval)
+            moved.wait(interval)
 
 
 def _settled_state(session: Session, deployment_id: int) -> tuple[DeploymentStatus, int, int]:

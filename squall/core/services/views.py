@@ -172,8 +172,11 @@ class LogEntry:
 
 
 def deployment_view(
-    session: Session, rt: Runtime, actor: Actor, deployment_id: int
+    session: Session, rt: Runtime, actor: Actor, deployment_id: int, *, live: bool = False
 ) -> DeploymentView:
+    """`live`: only what a progress display reads several times a second (stages, counts,
+    failures); the attempts, reruns and what it waits for, each read from the whole
+    history, are left out."""
     deployment = get(session, rt, actor, deployment_id)
     counts: dict[int, Counter[str]] = defaultdict(Counter)
     clusters: dict[int, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
@@ -257,9 +260,9 @@ def deployment_view(
             ApprovalView(stage_name, approval.actor, approval.created_at, approval.comment)
             for approval, stage_name in approvals
         ),
-        waiting_for=_waiting_for(session, deployment, stages),
-        attempts=history.attempts(session, deployment),
-        reruns=_reruns(session, deployment_id),
+        waiting_for=None if live else _waiting_for(session, deployment, stages),
+        attempts=() if live else history.attempts(session, deployment),
+        reruns=() if live else _reruns(session, deployment_id),
     )
 
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TypeVar
-
-import requests
-from jira import JIRA, JIRAError
+from typing import TYPE_CHECKING, TypeVar
 
 from squall import DeliveryFailed, RetryLater
 from squall.integrations.common import retry_after
 from squall.integrations.jira.settings import JiraSettings
+
+if TYPE_CHECKING:  # the client library loads when JIRA is first called, not with the plugin
+    from jira import JIRA, JIRAError
 
 T = TypeVar("T")
 _clients: dict[tuple[str, str, float], JIRA] = {}
@@ -23,6 +23,8 @@ _lock = threading.Lock()
 
 def client(settings: JiraSettings) -> JIRA:
     """A connected client (the constructor asks the server for its version)."""
+    from jira import JIRA
+
     if not settings.url or not settings.token:
         raise DeliveryFailed("JIRA is not configured: set jira.url and jira.token")
     token = settings.token.get_secret_value()
@@ -47,6 +49,9 @@ def client(settings: JiraSettings) -> JIRA:
 
 
 def call(request: Callable[[], T], doing: str) -> T:
+    import requests
+    from jira import JIRAError
+
     try:
         return request()
     except JIRAError as exc:

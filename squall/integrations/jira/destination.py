@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from jira import JIRA
-
-from squall import Action, DeliveryContext, DeliveryFailed, DeploymentInfo, EventInfo
+from squall import Action, DeliveryContext, DeliveryFailed, DeploymentInfo
 from squall.integrations.common import (
     FINAL_EVENTS,
     STAGE_DONE_EVENTS,
@@ -18,6 +17,11 @@ from squall.integrations.common import (
 )
 from squall.integrations.jira.client import call, client
 from squall.integrations.jira.settings import JiraSettings
+
+if TYPE_CHECKING:
+    from jira import JIRA
+
+    from squall import EventInfo
 
 NAME = "jira"
 

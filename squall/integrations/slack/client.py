@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.error import URLError
-
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 
 from squall import DeliveryFailed, RetryLater
 from squall.integrations.common import retry_after
 from squall.integrations.slack.settings import SlackSettings
+
+if TYPE_CHECKING:  # slack_sdk loads when Slack is first called, not with the plugin
+    from slack_sdk import WebClient
 
 T = TypeVar("T")
 
@@ -39,6 +39,8 @@ class ChannelArchived(DeliveryFailed):
 def client(settings: SlackSettings) -> WebClient:
     if not settings.configured or settings.token is None:
         raise DeliveryFailed("Slack is not configured: set slack.token")
+    from slack_sdk import WebClient
+
     base = settings.url if settings.url.endswith("/") else f"{settings.url}/"
     # No retry handlers: the outbox retries, with backoff, across restarts.
     return WebClient(
@@ -50,6 +52,8 @@ def client(settings: SlackSettings) -> WebClient:
 
 
 def call(request: Callable[[], T], doing: str) -> T:
+    from slack_sdk.errors import SlackApiError, SlackClientError
+
     try:
         return request()
     except SlackApiError as exc:

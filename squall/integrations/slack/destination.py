@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from slack_sdk import WebClient
-
-from squall import Action, DeliveryContext, DeliveryFailed, DeploymentInfo, EventInfo, NotYet
+from squall import Action, DeliveryContext, DeliveryFailed, DeploymentInfo, NotYet
 from squall.integrations.common import FINAL_EVENTS, STAGE_DONE_EVENTS, settings_for, split_names
 from squall.integrations.slack import messages
 from squall.integrations.slack.client import ChannelArchived, call, client
 from squall.integrations.slack.settings import SlackSettings
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+    from squall import EventInfo
 
 NAME = "slack"
 METADATA_TYPE = "squall_message"

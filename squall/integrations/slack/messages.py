@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from squall import DeliveryContext, DeploymentDetail
+from typing import TYPE_CHECKING
+
 from squall.integrations.common import FINAL_EVENTS, counts_text
+
+if TYPE_CHECKING:
+    from squall import DeliveryContext, DeploymentDetail
 
 ICONS = {
     "succeeded": ":white_check_mark:",

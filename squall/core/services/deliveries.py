@@ -49,14 +49,15 @@ class DeliveriesView:
     def held(self) -> dict[str, int]:
         """Per destination, the pending deliveries waiting behind a failed one (they go
         out in order once it is retried or given up)."""
+        blocked = {d.destination for d in self.deliveries if d.status == "failed" and d.ordered}
         found: dict[str, int] = {}
-        for destination in {delivery.destination for delivery in self.deliveries}:
-            mine = [d for d in self.deliveries if d.destination == destination]
-            failed = [d.id for d in mine if d.status == "failed" and d.ordered]
-            if failed:
-                behind = sum(1 for d in mine if d.status == "pending" and d.ordered)
-                if behind:
-                    found[destination] = behind
+        for delivery in self.deliveries:
+            if (
+                delivery.destination in blocked
+                and delivery.status == "pending"
+                and delivery.ordered
+            ):
+                found[delivery.destination] = found.get(delivery.destination, 0) + 1
         return found
 
 

@@ -475,7 +475,9 @@ def _attempts(view: DeploymentView) -> str:
             for run in attempt.failures
         )
         detail = (
-            f"<details><summary>{len(attempt.failures)} failed run(s)</summary><ul>{failures}</ul></details>"
+            "<details style='margin:0 0 4px 16px'><summary style='cursor:pointer;color:#b91c1c'>"
+            f"▸ {len(attempt.failures)} failed run(s)</summary>"
+            f"<ul style='margin-left:16px'>{failures}</ul></details>"
             if failures
             else ""
         )
@@ -483,7 +485,8 @@ def _attempts(view: DeploymentView) -> str:
             f"<div data-attempt='{attempt.number}'><b>Attempt {attempt.number}</b> by {html.escape(attempt.started_by)}"
             f" at {when} · {len(attempt.nodes)} node(s) · {html.escape(ended or 'nothing ran yet')}{detail}</div>"
         )
-    return "".join(rows)
+    heading = "<div style='font-size:1.125rem;font-weight:500;margin:8px 0 4px'>Attempts</div>"
+    return heading + "".join(rows)
 
 
 def _sections(sections: list[ReportSection]) -> str:

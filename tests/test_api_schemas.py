@@ -94,8 +94,24 @@ def test_the_document_lists_the_response_schemas_of_deployment_list_and_detail(
     assert _schema_of(api, "/deployments/recent")["items"] == {
         "$ref": "#/components/schemas/Deployment"
     }
+    assert _schema_of(api, "/deployments/{deployment_id}/tasks") == {
+        "$ref": "#/components/schemas/DeploymentTasks"
+    }
     components = api.document["components"]["schemas"]
-    for name in ("Deployment", "DeploymentRow", "Stage", "Failure", "Approval", "Segment"):
+    # No view the console draws from is published as a schema of its own.
+    assert not {"DeploymentView", "DeploymentDetail", "TaskCell", "StageProgress"} & set(components)
+    for name in (
+        "Deployment",
+        "DeploymentRow",
+        "Stage",
+        "Failure",
+        "Approval",
+        "Segment",
+        "Attempt",
+        "Run",
+        "DeploymentTasks",
+        "Task",
+    ):
         model = getattr(schemas, name)
         assert components[name]["description"] == model.__doc__.strip()
     for name in ("Deployment", "DeploymentRow"):

@@ -190,6 +190,56 @@ class Deployment(DeploymentFields):
     """Steps that may have run twice, oldest first."""
 
 
+class Task(Schema):
+    """One node task: a node in one stage, and where it is."""
+
+    node: str
+    cluster: str
+    stage: str
+    kind: str
+    """deploy, check or rollback: the kind of its stage."""
+    status: str
+    """pending, running, succeeded, failed, inconclusive, skipped, not_started, cancelled,
+    interrupted or excluded."""
+    attempt: int
+    current_step: str | None
+    """The step it runs now, while it runs."""
+    failed_step: str | None
+    error: str | None
+
+
+class StepOutcomes(Schema):
+    """How the nodes fared at one step: where failures cluster."""
+
+    name: str
+    counts: dict[str, int]
+    """Node tasks by their status at this step."""
+    failed_by_cluster: dict[str, int]
+    by_node: list[str]
+    """Each node task's status at this step, in the order of `tasks` ("" where the task
+    has no such step or has not reached it)."""
+
+
+class Signature(Schema):
+    """Nodes that failed the same way: at one step, with one first error line."""
+
+    step: str
+    error: str
+    nodes: list[str]
+
+
+class DeploymentTasks(Schema):
+    """A deployment with its node tasks, step outcomes, error signatures and actions."""
+
+    view: Deployment
+    tasks: list[Task]
+    steps: list[StepOutcomes]
+    signatures: list[Signature]
+    actions: list[str]
+    """pause, resume, promote, retry, exclude, rollback, cancel: those the caller may take
+    now (each is checked again when taken)."""
+
+
 # --- a deployment on the board ------------------------------------------------------------
 
 

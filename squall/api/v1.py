@@ -273,12 +273,13 @@ def register(app: FastAPI, runtime: Runtime) -> None:
     @router.get(
         "/deployments/{deployment_id}/tasks",
         tags=["deployments"],
-        response_model=views.DeploymentDetail,
+        response_model=schemas.DeploymentTasks,
     )
     def get_tasks(request: Request, deployment_id: Id) -> Any:
         """Every node task, how nodes fared step by step, failures grouped by error, and
         the actions you may take now."""
-        return reading(request, views.deployment_detail, deployment_id)
+        detail = reading(request, views.deployment_detail, deployment_id)
+        return schemas.DeploymentTasks.model_validate(detail)
 
     @router.get(
         "/deployments/{deployment_id}/sections",

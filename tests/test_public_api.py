@@ -10,6 +10,7 @@ import typing
 from collections.abc import Iterator
 from pathlib import Path
 
+import pydantic
 import typer
 
 import squall
@@ -35,8 +36,13 @@ def squall_classes(annotation: object) -> Iterator[type]:
 
 
 def hints(function: object) -> dict[str, object]:
-    namespace = {**vars(hookspecs), "typer": typer}
-    return typing.get_type_hints(function, globalns=namespace)
+    # The contract names its argument types for type checkers only (a light import):
+    # resolve them as a plugin would see them, from `squall`.
+    exported = {name: getattr(squall, name) for name in squall._EXPORTS}
+    namespace = {**vars(hookspecs), **exported}
+    return typing.get_type_hints(
+        function, globalns={**namespace, "typer": typer, "BaseModel": pydantic.BaseModel}
+    )
 
 
 def test_every_type_a_hook_takes_or_returns_is_exported_by_squall() -> None:
@@ -52,7 +58,11 @@ def test_every_type_a_hook_takes_or_returns_is_exported_by_squall() -> None:
                 continue
             target = member.fget if isinstance(member, property) else member
             if inspect.isfunction(target):
-                namespace = {**vars(views), **vars(sys.modules[protocol.__module__])}
+                namespace = {
+                    **vars(views),
+                    **vars(sys.modules[protocol.__module__]),
+                    **{name: getattr(squall, name) for name in squall._EXPORTS},
+                }
                 for annotation in typing.get_type_hints(target, namespace).values():
                     named.update(squall_classes(annotation))
     assert {cls.__name__ for cls in named} >= {

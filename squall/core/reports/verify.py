@@ -237,19 +237,15 @@ def check(
         )
         result.checks.append(f"its data is the record as of event {copy.as_of_event}")
     elif issued:
-        if claims.form == "pdf" and fingerprint(recomputed) == claims.sha256:
-            # Nothing changed since: a PDF another tool wrote again can be compared page
-            # by page with a fresh rendering.
-            problems = _visible_differences(claims.pdf, recomputed) if claims.pdf else []
-            result.problems += problems
-            if not problems:
-                result.checks.append("every page shows what Squall renders from its data")
-        else:
-            result.problems.append(
-                f"this {claims.form.upper()} differs from every copy Squall issued with its "
-                "fingerprint: something in it was edited (for a JSON export: its tables, "
-                "data or generation details)"
-            )
+        # Only the file Squall issued, byte for byte: a PDF's embedded fonts decide what its
+        # pages show, so equal drawing instructions alone prove nothing.
+        result.problems.append(
+            f"this {claims.form.upper()} differs from every copy Squall issued with its "
+            "fingerprint: something in it was edited or damaged (for a PDF: its pages or "
+            "fonts; for a JSON export: its tables, data or generation details)"
+        )
+        if claims.pdf is not None and fingerprint(recomputed) == claims.sha256:
+            result.problems += _visible_differences(claims.pdf, recomputed)  # which page
     else:
         result.problems.append(
             f"Squall never issued a report with fingerprint {claims.sha256}: the copy was "

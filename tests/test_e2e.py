@@ -50,6 +50,23 @@ def free_port() -> int:
         return port
 
 
+def wait_until_served(
+    url: str, process: subprocess.Popen[Any], log: Path, *, timeout: float
+) -> None:
+    """Until `squall serve` answers its console page; its log is shown if it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass  # not listening yet
+        assert process.poll() is None, f"squall serve exited:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"squall serve did not answer:\n{log.read_text()}"
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """Six sshd nodes in two clusters, for this module alone."""
@@ -120,17 +137,7 @@ def server(nodes: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None, f"squall serve exited:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"squall serve did not answer:\n{log.read_text()}"
-            time.sleep(0.2)
+        wait_until_served(url, process, log, timeout=30)
         yield Server(url, process, log)
     finally:
         process.send_signal(signal.SIGINT)

@@ -10,8 +10,6 @@ import signal
 import subprocess
 import sys
 import sysconfig
-import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.remote.webdriver import WebDriver
-from test_e2e import free_port, log_rows, wait_for
+from test_e2e import free_port, log_rows, wait_for, wait_until_served
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -140,17 +138,7 @@ def served(installed: Installed, tmp_path: Path) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None, f"squall serve exited:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"squall serve did not answer:\n{log.read_text()}"
-            time.sleep(0.2)
+        wait_until_served(url, process, log, timeout=60)
         yield url
     finally:
         process.send_signal(signal.SIGINT)

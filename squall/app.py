@@ -449,7 +449,7 @@ def status(
     ] = False,
 ) -> None:
     """One deployment in detail, or the most recent ones."""
-    from squall.ui.console import deliveries_table, deployments_table, print_view
+    from squall.ui.console import deliveries_table, deployments_table, held_text, print_view
 
     with backend() as squall_:
         if as_json:
@@ -468,12 +468,8 @@ def status(
         sent = squall_.deliveries(deployment_id)
         if sent.deliveries:
             console.print(deliveries_table(sent))
-        for destination, behind in sorted(sent.held().items()):
-            console.print(
-                f"{destination}: {behind} delivery(ies) held behind a failed one; "
-                f"`squall deliveries retry {deployment_id}` once its cause is fixed, or "
-                f"`squall deliveries give-up {deployment_id}`"
-            )
+        for destination, held in sorted(sent.held().items()):
+            console.print(held_text(destination, held, deployment_id))
 
 
 def _print_section(section: Any) -> None:

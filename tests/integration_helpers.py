@@ -95,21 +95,16 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15.0, what: str = "
 def pending_deliveries(squall: SquallHarness) -> int:
     """Pending deliveries the outbox will still send: not those held behind a failed one
     (they wait for a person to retry or give it up)."""
+    from squall.core.outbox.order import turns
+
     with squall.runtime.db.read() as session:
-        rows = session.execute(
-            select(Delivery.destination, Delivery.deployment_id, Delivery.status, Delivery.ordered)
-        ).all()
-    failed = {
-        (row.destination, row.deployment_id)
-        for row in rows
-        if row.status == "failed" and row.ordered
-    }
-    return sum(
-        1
-        for row in rows
-        if row.status == "pending"
-        and not (row.ordered and (row.destination, row.deployment_id) in failed)
-    )
+        rows = session.execute(select(Delivery.id, Delivery.destination, Delivery.status)).all()
+        held = {
+            delivery_id
+            for destination in {row.destination for row in rows}
+            for delivery_id in turns(session, destination).held
+        }
+    return sum(1 for row in rows if row.status == "pending" and row.id not in held)
 
 
 def settle_deliveries(squall: SquallHarness, timeout: float = 15.0) -> None:

@@ -170,3 +170,56 @@ def test_a_retry_after_the_temporary_channel_was_archived_goes_on_in_the_main_th
     assert any(f"Deployment {deployment_id} succeeded" in text for text in replies)
     assert pointer.edits and "— succeeded" in pointer.edits[-1]
     assert not slack.channels["C0MAIN"].archived and channel.archived
+
+
+def test_deliveries_to_one_ticket_keep_their_turn_across_deployments(
+    make_squall: Callable[..., SquallHarness], jira: FakeJira
+) -> None:
+    """Two deployments naming one ticket: a failed delivery of the first holds the
+    second's until it is retried, then both go out in the order they were made; a
+    deployment on another ticket is not held."""
+    jira.add_issue("OPS-5", status="Approved")
+    jira.add_issue("OPS-6", status="Approved")
+    squall = make_squall(jira=jira_settings(jira, transitions={}))  # comments and reports
+    first = create(squall, "noop", {}, ticket="OPS-5")
+    right_token, jira.token = jira.token, "rotated-meanwhile"
+    assert squall.run(first).status == "succeeded"
+    settle_deliveries(squall)  # 401: the first delivery fails, the others wait behind it
+    assert {row.status for row in delivery_rows(squall)} == {"failed", "pending"}
+    jira.token = right_token
+    second = create(squall, "noop", {}, ticket="OPS-5")
+    other = create(squall, "noop", {}, ticket="OPS-6")
+    assert squall.run(second).status == "succeeded"
+    assert squall.run(other).status == "succeeded"
+    settle_deliveries(squall)  # everything that may go out did
+    rows = delivery_rows(squall)
+    assert {row.status for row in rows if row.deployment_id == other} == {"delivered"}
+    assert {row.status for row in rows if row.deployment_id == second} == {"pending"}
+    assert jira.issues["OPS-5"].comments == [] and jira.issues["OPS-6"].comments
+
+    shown = cli(squall, jira, "status", str(second))
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    waiting = sum(1 for row in rows if row.deployment_id == second)
+    assert (
+        f"jira: {waiting} delivery(ies) held behind a failed one of deployment {first} "
+        f"(same ticket); `squall deliveries retry {first}`" in " ".join(shown.stdout.split())
+    )
+    app = FastAPI()
+    install(app, squall.runtime)
+    with TestClient(app, base_url="http://127.0.0.1") as http:
+        listed = http.get(f"/api/v1/deployments/{second}/deliveries").json()
+        assert {item["held_behind"] for item in listed["deliveries"]} == {first}
+        assert {item["queue"] for item in listed["deliveries"]} == {"issue:OPS-5"}
+        origin = {"Origin": "http://127.0.0.1"}
+        retried = http.post(f"/api/v1/deployments/{first}/deliveries/retry", headers=origin)
+        assert retried.json() == {"retried": 1}
+    settle_deliveries(squall)
+    after = delivery_rows(squall)
+    assert {row.status for row in after} == {"delivered"}, [
+        (row.deployment_id, row.action, row.status, row.last_error)
+        for row in after
+        if row.status != "delivered"
+    ]
+    comments = jira.issues["OPS-5"].comments
+    owners = [comment.rsplit("[squall ", 1)[1].split("/")[0] for comment in comments]
+    assert owners == sorted(owners) and set(owners) == {str(first), str(second)}

@@ -291,3 +291,46 @@ class Drift(Schema):
     problem: str
     """`no ticket`, `deployment failed` or `never ran`."""
     deployment: DeploymentFields
+
+
+class Delivery(Schema):
+    """One thing an integration does about an event: a comment, a transition, a post."""
+
+    id: int
+    """The delivery's number."""
+    destination: str
+    """The integration (`jira`, `slack`, …)."""
+    action: str
+    """What it does (`comment`, `transition:started`, `card`, …)."""
+    event: str
+    """The event that asked for it (`stage.succeeded`, …)."""
+    status: str
+    """delivered, pending, failed or given_up."""
+    attempts: int
+    """Attempts made so far."""
+    error: str | None
+    """The last attempt's error (secrets masked), if any."""
+    next_attempt_at: dt.datetime | None
+    """When a pending delivery is tried next (UTC)."""
+    delivered_at: dt.datetime | None
+    """When it arrived (UTC)."""
+    ordered: bool
+    """Goes out in turn with its deployment's other ordered deliveries and those of its
+    queue; false for a status card edited in place."""
+    queue: str
+    """What it keeps its turn with across deployments (`issue:OPS-1`); empty: none."""
+    held_behind: int | None
+    """Pending and waiting behind a failed delivery of this deployment or of another one
+    sharing its queue: that deployment's number. Retrying or giving up that deployment's
+    failed deliveries lets it go."""
+
+
+class Deliveries(Schema):
+    """What the integrations did about a deployment, and what they know it by."""
+
+    deployment_id: int
+    """The deployment's number."""
+    deliveries: list[Delivery]
+    """Every delivery, by integration, in the order they were made."""
+    links: dict[str, dict[str, Any]]
+    """Per integration, what it knows the deployment by (a JIRA key, a Slack channel)."""

@@ -293,12 +293,13 @@ def register(app: FastAPI, runtime: Runtime) -> None:
     @router.get(
         "/deployments/{deployment_id}/deliveries",
         tags=["deployments"],
-        response_model=deliveries.DeliveriesView,
+        response_model=schemas.Deliveries,
     )
     def get_deliveries(request: Request, deployment_id: Id) -> Any:
         """What the integrations (JIRA, Slack…) delivered about it: delivered, pending, or
-        failed with the error."""
-        return reading(request, deliveries.deliveries, deployment_id)
+        failed with the error, or held behind a failed one."""
+        sent = reading(request, deliveries.deliveries, deployment_id)
+        return schemas.Deliveries.model_validate(sent)
 
     @router.post(
         "/deployments/{deployment_id}/deliveries/retry",

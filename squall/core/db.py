@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from squall.core.changes import ChangeFeed, ChangeListener
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 """The newest migration; a test keeps it equal to Alembic's head."""
 
 

@@ -2,7 +2,7 @@
 
 An integration registers a `Destination`. Squall reads committed events as an outbox,
 asks the destination which `Action`s each event needs, stores one delivery per action,
-and calls `Destination.send` for each, in order per deployment, from a background loop
+and calls `Destination.send` for each, in order (see `Action.queue`), from a background loop
 of the process that runs the engine, never inside a database transaction. `send` says
 how an attempt went by returning (done) or raising `RetryLater`, `DeliveryFailed` or
 `NotYet`.
@@ -39,11 +39,15 @@ class Action:
     ordered actions; a number for a coalesced action (a status card): one pending
     delivery per deployment, sent at most once every `every` seconds, showing the latest
     state. `after`: seconds to wait before the first attempt (archive a channel later).
+    `queue`: what else an ordered action keeps its turn with, across deployments (JIRA:
+    the issue, which two deployments may share). An ordered delivery goes out after every
+    earlier one of its deployment and of its queue, and waits while one of them failed.
     """
 
     name: str
     every: float | None = None
     after: float = 0.0
+    queue: str | None = None
 
 
 class DeliveryContext(Protocol):

@@ -464,8 +464,11 @@ class Delivery(Base):
     """The event that asked for it (for a coalesced action: the latest such event)."""
     action: Mapped[str] = mapped_column(String(60))
     ordered: Mapped[bool] = mapped_column(default=True)
-    """In order with the deployment's other ordered deliveries to this destination;
-    a coalesced action (a status card) is not."""
+    """In order with the deployment's other ordered deliveries to this destination, and
+    with those of its queue; a coalesced action (a status card) is not."""
+    queue: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    """What else it keeps its turn with, across deployments (a JIRA issue's key); empty
+    when only its deployment's order matters."""
     status: Mapped[str] = mapped_column(String(20), default="pending")
     """pending, delivered or failed (given up: the error says why)."""
     attempts: Mapped[int] = mapped_column(default=0)

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from squall.core.history import Attempt
-from squall.core.services.deliveries import DeliveriesView
+from squall.core.services.deliveries import DeliveriesView, Held
 from squall.core.services.deployments import PlanPreview
 from squall.core.services.views import (
     FINISHED,
@@ -373,3 +373,17 @@ def deliveries_table(sent: DeliveriesView) -> Table:
             delivery.error or "",
         )
     return table
+
+
+def held_text(destination: str, held: Held, deployment_id: int) -> str:
+    """Which failed delivery holds a deployment's later ones, and how to free them."""
+    whose = ", ".join(
+        "this deployment" if behind == deployment_id else f"deployment {behind} (same ticket)"
+        for behind in held.behind
+    )
+    retry = ", ".join(f"`squall deliveries retry {behind}`" for behind in held.behind)
+    give_up = ", ".join(f"`squall deliveries give-up {behind}`" for behind in held.behind)
+    return (
+        f"{destination}: {held.waiting} delivery(ies) held behind a failed one of {whose}; "
+        f"{retry} once its cause is fixed, or {give_up}"
+    )

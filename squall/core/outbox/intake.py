@@ -12,8 +12,8 @@ from squall.core.integration import Action, DeploymentInfo, Destination
 from squall.core.models import Delivery, Deployment, Event
 
 PENDING, DELIVERED, FAILED, GIVEN_UP = "pending", "delivered", "failed", "given_up"
-"""A failed delivery holds its deployment's later ones (to that destination) until it is
-retried (pending again) or given up by a person."""
+"""A failed delivery holds the later ones of its deployment and its queue (to that
+destination) until it is retried (pending again) or given up by a person."""
 
 
 def take_in(
@@ -42,6 +42,7 @@ def take_in(
                         event_id=event.id,
                         action=action.name,
                         ordered=True,
+                        queue=action.queue or "",
                         next_attempt_at=first,
                         created_at=now,
                     )

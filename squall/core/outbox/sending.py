@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from squall.core.events import EventInfo
 from squall.core.integration import DeliveryFailed, DeploymentInfo, Destination, NotYet, RetryLater
 from squall.core.models import Delivery, Deployment, DestinationLink, Event, utcnow
 from squall.core.outbox.context import AttemptContext
 from squall.core.outbox.intake import DELIVERED, FAILED, PENDING
+from squall.core.outbox.order import turns
 from squall.core.runtime import Runtime
 from squall.core.secrets import Redactor
 
@@ -20,31 +21,10 @@ log = logging.getLogger(__name__)
 
 
 def due(runtime: Runtime, destination: str, now: dt.datetime) -> list[int]:
-    """Deliveries to attempt now: per deployment, its first pending ordered delivery (a
-    later one never overtakes it, nor goes ahead of one that failed: a failed delivery
-    holds the deployment's later ones until it is retried or given up), and coalesced
-    ones whose time has come."""
+    """Deliveries to attempt now: ordered ones whose turn it is (see `order`), then
+    coalesced ones whose time has come."""
     with runtime.db.read() as session:
-        held = select(Delivery.deployment_id).where(
-            Delivery.destination == destination,
-            Delivery.status == FAILED,
-            Delivery.ordered.is_(True),
-        )
-        heads = (
-            select(func.min(Delivery.id))
-            .where(
-                Delivery.destination == destination,
-                Delivery.status == PENDING,
-                Delivery.ordered.is_(True),
-                Delivery.deployment_id.not_in(held),
-            )
-            .group_by(Delivery.deployment_id)
-        )
-        ordered = session.scalars(
-            select(Delivery.id)
-            .where(Delivery.id.in_(heads), Delivery.next_attempt_at <= now)
-            .order_by(Delivery.id)
-        ).all()
+        ordered = turns(session, destination, now).heads
         coalesced = session.scalars(
             select(Delivery.id)
             .where(

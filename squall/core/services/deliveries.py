@@ -15,6 +15,7 @@ from squall.core import audit
 from squall.core.auth import Actor
 from squall.core.errors import ValidationError
 from squall.core.models import Delivery, DestinationLink, Event, utcnow
+from squall.core.outbox.order import turns
 from squall.core.permissions import Permission
 from squall.core.runtime import Runtime
 from squall.core.services.deployments import get, get_for
@@ -33,12 +34,18 @@ class DeliveryView:
     next_attempt_at: dt.datetime | None
     delivered_at: dt.datetime | None
     ordered: bool = True
-    """Goes out in order with the deployment's other ordered deliveries (a status card,
-    edited in place, does not)."""
+    """Goes out in order with the deployment's other ordered deliveries, and with those of
+    its queue (a status card, edited in place, does not)."""
+    queue: str = ""
+    """What it keeps its turn with across deployments (`issue:OPS-1`); empty: none."""
+    held_behind: int | None = None
+    """Pending, and waiting behind a failed delivery of this deployment (the id of this
+    deployment) or of another one sharing its queue (that deployment's id)."""
 
 
 @dataclass(frozen=True)
 class DeliveriesView:
+    deployment_id: int
     deliveries: tuple[DeliveryView, ...]
     links: Mapping[str, Mapping[str, Any]]
     """Destination → what it knows the deployment by (a JIRA key, a Slack channel)."""
@@ -46,19 +53,25 @@ class DeliveriesView:
     def count(self, status: str) -> int:
         return sum(1 for delivery in self.deliveries if delivery.status == status)
 
-    def held(self) -> dict[str, int]:
+    def held(self) -> dict[str, Held]:
         """Per destination, the pending deliveries waiting behind a failed one (they go
         out in order once it is retried or given up)."""
-        blocked = {d.destination for d in self.deliveries if d.status == "failed" and d.ordered}
-        found: dict[str, int] = {}
+        found: dict[str, Held] = {}
         for delivery in self.deliveries:
-            if (
-                delivery.destination in blocked
-                and delivery.status == "pending"
-                and delivery.ordered
-            ):
-                found[delivery.destination] = found.get(delivery.destination, 0) + 1
+            if delivery.held_behind is None:
+                continue
+            before = found.get(delivery.destination, Held(0, ()))
+            behind = tuple(sorted({*before.behind, delivery.held_behind}))
+            found[delivery.destination] = Held(before.waiting + 1, behind)
         return found
+
+
+@dataclass(frozen=True)
+class Held:
+    waiting: int
+    """Deliveries held."""
+    behind: tuple[int, ...]
+    """The deployments whose failed deliveries hold them."""
 
 
 def deliveries(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> DeliveriesView:
@@ -72,7 +85,13 @@ def deliveries(session: Session, rt: Runtime, actor: Actor, deployment_id: int) 
     links = session.scalars(
         select(DestinationLink).where(DestinationLink.deployment_id == deployment_id)
     ).all()
+    held = {
+        delivery_id: behind.deployment_id
+        for destination in {row.destination for row, _ in rows if row.status == "pending"}
+        for delivery_id, behind in turns(session, destination).held.items()
+    }
     return DeliveriesView(
+        deployment_id,
         tuple(
             DeliveryView(
                 id=row.id,
@@ -85,6 +104,8 @@ def deliveries(session: Session, rt: Runtime, actor: Actor, deployment_id: int) 
                 next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
                 delivered_at=row.delivered_at,
                 ordered=row.ordered,
+                queue=row.queue,
+                held_behind=held.get(row.id),
             )
             for row, kind in rows
         ),

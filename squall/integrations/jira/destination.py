@@ -70,7 +70,9 @@ class JiraDestination:
             found += [f"transition:{moment}"] if moment in settings.transitions else []
             found += ["comment"] if settings.comments else []
             found += ["attach"] if settings.attach_report else []
-        return [Action(name) for name in found]
+        # Deliveries to one issue keep their turn across the deployments that share it.
+        queue = f"issue:{deployment.ticket}" if deployment.ticket else None
+        return [Action(name, queue=queue) for name in found]
 
     def send(self, context: DeliveryContext) -> None:
         settings = for_deployment(self.settings, context.deployment)

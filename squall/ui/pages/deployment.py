@@ -28,7 +28,7 @@ from squall.core.services.views import (
 )
 from squall.core.status import DeploymentStatus
 from squall.ui import components
-from squall.ui.console import failure_place
+from squall.ui.console import failure_place, held_text
 from squall.ui.context import Console
 from squall.ui.log_pane import log_view
 from squall.ui.theme import frame
@@ -541,6 +541,12 @@ def _deliveries(sent: DeliveriesView | None) -> str:
             f"<b>{html.escape(destination)}</b>: {counts}"
             + (f" <span style='color:#777'>({html.escape(ref)})</span>" if ref else "")
         )
+        held = sent.held().get(destination)
+        if held is not None:
+            lines.append(
+                f"<div data-delivery='held' style='color:{DELIVERY_COLOURS['failed']};font-size:12px'>"
+                f"{html.escape(held_text(destination, held, sent.deployment_id))}</div>"
+            )
         for delivery in mine:
             if delivery.error and delivery.status != "delivered":
                 lines.append(

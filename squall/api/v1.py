@@ -5,7 +5,8 @@ is /api/v1/openapi.json, behind the same guard.
 
 Every answer is one of the API's own models (`squall.api.schemas`), built from the core's
 values (deployments from its one read model of a deployment), so the public API does not
-change when a page or a service does."""
+change when a page or a service does; a deployment's deliveries are the one answer still
+given as the service's value."""
 
 from __future__ import annotations
 

@@ -1,10 +1,13 @@
-"""The REST API's own response models: published in its OpenAPI document with a
-description for every field, kept by every answer, and built from the one read model of a
-deployment that the console, integrations, report plugins and the CLI share."""
+"""The REST API's own response models: every answer of every route is one (never a core
+value), published in its OpenAPI document with a description for every field, kept by
+every answer, read back by the API's client into the value the CLI prints, and built from
+the one read model of a deployment that the console, integrations, report plugins and the
+CLI share."""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,23 +18,58 @@ import schemathesis
 import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 from starlette.middleware.sessions import SessionMiddleware
 from typer.testing import CliRunner
 
 from squall.api import schemas
 from squall.api.server import install, session_options
 from squall.app import DEFAULT_PLUGINS, cli
+from squall.core import audit, describe, reporting
 from squall.core.auth import Actor, Grant
 from squall.core.integration import DeploymentInfo
 from squall.core.models import Deployment
 from squall.core.readmodel import DeploymentRecord
 from squall.core.reporting import DeploymentSummary
-from squall.core.services import access, board, views
+from squall.core.reports import verify
+from squall.core.services import (
+    access,
+    board,
+    catalogue,
+    deliveries,
+    deployments,
+    inventory,
+    views,
+)
 from squall.core.settings import SSOSettings
 from squall.testing.harness import SquallHarness
 
 SSO = SSOSettings(issuer="http://127.0.0.1:9/never-asked", client_id="squall", client_secret="x")
 RECORD = [field.name for field in dataclasses.fields(DeploymentRecord)]
+READ_BACK: list[tuple[type[schemas.Schema], type]] = [
+    (schemas.PlanPreview, deployments.PlanPreview),
+    (schemas.StagePreview, deployments.StagePreview),
+    (schemas.NodePreview, deployments.NodePreview),
+    (schemas.ReportSection, reporting.ReportSection),
+    (schemas.LogChunk, views.LogChunk),
+    (schemas.LogEntry, views.LogEntry),
+    (schemas.NodeListing, inventory.NodeListing),
+    (schemas.ClusterRow, inventory.ClusterRow),
+    (schemas.ImportSummary, inventory.ImportSummary),
+    (schemas.TypeInfo, catalogue.TypeInfo),
+    (schemas.ParameterInfo, describe.ParameterInfo),
+    (schemas.AuditCheck, access.AuditCheck),
+    (schemas.ChainBreak, audit.ChainBreak),
+    (schemas.AuditEntry, access.AuditEntry),
+    (schemas.TokenInfo, access.TokenInfo),
+    (schemas.Binding, access.Binding),
+    (schemas.RoleOverview, access.RoleOverview),
+    (schemas.Verification, verify.Verification),
+    (schemas.Deliveries, deliveries.DeliveriesView),
+    (schemas.Delivery, deliveries.DeliveryView),
+]
+"""Each answer and the core value the API's client reads it back into (`squall --server`
+prints that value as the command prints it here)."""
 
 
 @dataclasses.dataclass
@@ -177,3 +215,93 @@ def _record(value: DeploymentRecord) -> dict[str, Any]:
 
 def _picked(answer: dict[str, Any]) -> dict[str, Any]:
     return {name: answer[name] for name in RECORD}
+
+
+def test_no_answer_publishes_a_core_value(api: Api) -> None:
+    components = api.document["components"]["schemas"]
+    answered = _answer_schemas(api.document)
+    assert {"TypeInfo", "ParameterInfo", "LogEntry", "Deliveries", "Problem"} <= set(answered)
+    for name, routes in sorted(answered.items()):
+        model = getattr(schemas, name, None)
+        assert isinstance(model, type) and issubclass(model, schemas.Schema), (name, routes)
+        # Described as the API's model describes itself: a core value of the same name is not.
+        spec = components[name]
+        own = spec.get("description") == inspect.cleandoc(model.__doc__ or "")
+        assert own, f"{name}, answered by {sorted(routes)}, is not the API's own model"
+        fields = {field.alias or key: field for key, field in model.model_fields.items()}
+        assert list(spec["properties"]) == list(fields), name
+        for key, described in spec["properties"].items():
+            assert described.get("description"), f"{name}.{key} is not described"
+            assert described["description"] == fields[key].description, f"{name}.{key}"
+
+
+def test_each_answer_keeps_the_field_names_of_the_value_the_client_reads_it_into() -> None:
+    for model, value in READ_BACK:
+        published = [field.alias or key for key, field in model.model_fields.items()]
+        assert published == [field.name for field in dataclasses.fields(value)], model
+
+
+def test_answers_read_back_into_the_values_the_command_prints_here(api: Api) -> None:
+    squall, done = api.squall, api.ids[0]
+    runtime, actor = squall.runtime, squall.actor
+    with runtime.db.read() as session:
+
+        def local(service: Any, *args: Any, **kwargs: Any) -> Any:
+            return service(session, runtime, actor, *args, **kwargs)
+
+        expected: dict[str, tuple[Any, Any]] = {
+            f"/deployments/{done}/sections": (
+                list[reporting.ReportSection],
+                local(views.report_sections, done),
+            ),
+            f"/deployments/{done}/logs": (views.LogChunk, local(views.log_chunk, done)),
+            "/inventory": (list[inventory.NodeListing], local(inventory.list_nodes)),
+            "/inventory/clusters": (list[inventory.ClusterRow], local(inventory.overview)[0]),
+            "/types": (list[catalogue.TypeInfo], catalogue.types(runtime, actor)),
+            "/audit": (list[access.AuditEntry], local(access.audit_entries)),
+            "/audit/verify": (access.AuditCheck, local(access.verify_audit)),
+            "/tokens?all=true": (list[access.TokenInfo], local(access.tokens, everyone=True)),
+            "/roles": (access.RoleOverview, local(access.role_overview)),
+        }
+    assert expected[f"/deployments/{done}/sections"][1][0].rows  # a table, not only a title
+    assert expected[f"/deployments/{done}/logs"][1].entries
+    assert expected["/audit"][1] and expected["/tokens?all=true"][1]
+    for path, (kind, value) in expected.items():
+        assert TypeAdapter(kind).validate_json(api.get(path).content) == value, path
+
+    body = {"type": "noop", "target": "cluster:web"}
+    answer = api.http.post("/api/v1/deployments/plan", json=body, headers=api.headers)
+    with runtime.db.read() as session:
+        planned = deployments.plan_preview(
+            session,
+            runtime,
+            actor,
+            deployments.DeploymentRequest(type="noop", params={}, target="cluster:web"),
+        )
+    assert answer.status_code == 200, answer.text
+    assert TypeAdapter(deployments.PlanPreview).validate_json(answer.content) == planned
+
+
+def _answer_schemas(document: dict[str, Any]) -> dict[str, set[str]]:
+    """Each component schema an answer refers to, nested ones too: the routes that do."""
+    components = document["components"]["schemas"]
+    found: dict[str, set[str]] = {}
+
+    def walk(value: Any, route: str) -> None:
+        if isinstance(value, dict):
+            ref = value.get("$ref")
+            if isinstance(ref, str):
+                name = ref.rsplit("/", 1)[-1]
+                if route not in found.setdefault(name, set()):
+                    found[name].add(route)
+                    walk(components[name], route)
+            for item in value.values():
+                walk(item, route)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, route)
+
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            walk(operation["responses"], f"{method.upper()} {path}")
+    return found

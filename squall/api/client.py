@@ -1,5 +1,7 @@
 """A client of the REST API that answers with the core's own values (views, plans, log
-pages), so the `squall` command renders a remote Squall exactly like a local one.
+pages), so the `squall` command renders a remote Squall exactly like a local one: each
+answer (one of `squall.api.schemas`, which keep the field names of the values they are
+built from) is read back into the value the local service returns.
 
 The token comes from the caller (the CLI reads `SQUALL_TOKEN`); it is sent in a header and
 never appears in a message, an error or a repr.

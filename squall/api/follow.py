@@ -7,10 +7,10 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 
-from fastapi.encoders import jsonable_encoder
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
+from squall.api.schemas import LogEntry
 from squall.core.runtime import Runtime
 from squall.core.services.views import LogChunk
 
@@ -35,7 +35,7 @@ async def _lines(
     while True:
         seen = feed.version(deployment_id)
         for entry in chunk.entries:
-            yield _line({"kind": "log", **jsonable_encoder(entry)})
+            yield _line({"kind": "log", **LogEntry.model_validate(entry).model_dump(mode="json")})
         if chunk.status != status:
             status = chunk.status
             yield _line({"kind": "status", "status": status})

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from squall.api import schemas
 from squall.api.auth import request_actor
 from squall.core.auth import Actor
 from squall.core.errors import ValidationError
@@ -77,7 +78,7 @@ def add_report_routes(router: APIRouter, runtime: Runtime) -> None:
     @router.post(
         "/reports/verify",
         tags=["reports"],
-        response_model=Verification,
+        response_model=schemas.Verification,
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -100,7 +101,7 @@ def add_report_routes(router: APIRouter, runtime: Runtime) -> None:
             with runtime.db.read() as session:
                 return reports.verify_copy(session, runtime, actor, content)
 
-        return await run_in_threadpool(check)
+        return schemas.Verification.model_validate(await run_in_threadpool(check))
 
     @router.get(
         "/reports/deployments/{deployment_id}",

@@ -3,10 +3,9 @@ pages, so permissions, validation and audit apply unchanged. Authenticated by th
 guard (a session, or an API token: `Authorization: Bearer sq_…`); its OpenAPI document
 is /api/v1/openapi.json, behind the same guard.
 
-Deployments are answered with the API's own models (`squall.api.schemas`), built from
-the core's one read model of a deployment, so the public API does not change when a page
-or a service does. Other answers are still the core's own values (frozen dataclasses);
-the document describes exactly what a client gets either way."""
+Every answer is one of the API's own models (`squall.api.schemas`), built from the core's
+values (deployments from its one read model of a deployment), so the public API does not
+change when a page or a service does."""
 
 from __future__ import annotations
 
@@ -41,7 +40,6 @@ from squall.core.errors import (
     ValidationError,
 )
 from squall.core.plan import DeploymentOptions, Threshold
-from squall.core.reporting import ReportSection
 from squall.core.runtime import Runtime
 from squall.core.services import (
     access,
@@ -73,14 +71,6 @@ Text = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
 """Free text from a client: bounded, and never a NUL (no database stores one)."""
 
 
-class Problem(BaseModel):
-    """Every refusal: why, and (when it applies) the missing permission or wrong fields."""
-
-    detail: Any
-    permission: str | None = None
-    fields: dict[str, str] | None = None
-
-
 class NewDeployment(BaseModel):
     type: Text
     target: Text = "all"
@@ -106,37 +96,15 @@ class NewDeployment(BaseModel):
         )
 
 
-class Created(BaseModel):
-    id: int
-
-
 class ActionBody(BaseModel):
     comment: Text | None = Field(None, description="For promote: why, for the record.")
     nodes: list[Text] | None = Field(None, description="For retry: only these failed nodes.")
-
-
-class ActionResult(BaseModel):
-    id: int
-    action: str
-    result: Any = Field(
-        description="retry: the new attempt; exclude: the nodes set aside; rollback: nodes "
-        "to undo; promote: the stage approved; otherwise null."
-    )
-
-
-class RetriedDeliveries(BaseModel):
-    retried: int = Field(description="How many failed deliveries go out again.")
 
 
 class NewToken(BaseModel):
     name: Text
     days: int = Field(30, ge=1, le=3650)
     scopes: list[Text] | None = None
-
-
-class CreatedToken(BaseModel):
-    token: str = Field(description="The secret; shown this once.")
-    info: access.TokenInfo
 
 
 class NewBinding(BaseModel):
@@ -152,22 +120,11 @@ class InventoryFile(BaseModel):
     content: Annotated[str, Field(max_length=10_000_000)]
 
 
-class GivenUpDeliveries(BaseModel):
-    given_up: int = Field(description="How many failed deliveries were given up.")
-
-
 class RemovedClusters(BaseModel):
     clusters: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=10_000, description="The clusters to remove."
     )
     demo: bool = Field(False, description="Also remove the demo inventory's clusters.")
-
-
-class Me(BaseModel):
-    name: str
-    source: str
-    grants: list[str]
-    scopes: list[str] | None
 
 
 class SquallRoute(APIRoute):
@@ -192,7 +149,7 @@ class SquallRoute(APIRoute):
 
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem, "description": description}
+    code: {"model": schemas.Problem, "description": description}
     for code, description in (
         (401, "Not signed in, or the token is unknown, expired or revoked."),
         (403, "Signed in, without the permission this needs."),
@@ -239,17 +196,20 @@ def register(app: FastAPI, runtime: Runtime) -> None:
         rows = reading(request, board.board, filters)
         return [schemas.DeploymentRow.model_validate(row) for row in rows]
 
-    @router.post("/deployments", status_code=201, tags=["deployments"], response_model=Created)
+    @router.post(
+        "/deployments", status_code=201, tags=["deployments"], response_model=schemas.Created
+    )
     def create_deployment(request: Request, body: NewDeployment) -> Any:
         """Validate, plan and create a deployment; a worker starts it at once."""
         wanted = body.request()
         deployments.check_outside(runtime, request_actor(request), wanted)
-        return Created(id=writing(request, deployments.create, wanted))
+        return schemas.Created(id=writing(request, deployments.create, wanted))
 
-    @router.post("/deployments/plan", tags=["deployments"], response_model=deployments.PlanPreview)
+    @router.post("/deployments/plan", tags=["deployments"], response_model=schemas.PlanPreview)
     def plan_deployment(request: Request, body: NewDeployment) -> Any:
         """What `POST /deployments` would run (a dry run): nothing is created."""
-        return reading(request, deployments.plan_preview, body.request())
+        preview = reading(request, deployments.plan_preview, body.request())
+        return schemas.PlanPreview.model_validate(preview)
 
     @router.get(
         "/deployments/recent", tags=["deployments"], response_model=list[schemas.Deployment]
@@ -284,11 +244,12 @@ def register(app: FastAPI, runtime: Runtime) -> None:
     @router.get(
         "/deployments/{deployment_id}/sections",
         tags=["deployments"],
-        response_model=list[ReportSection],
+        response_model=list[schemas.ReportSection],
     )
     def get_sections(request: Request, deployment_id: Id) -> Any:
         """What the deployment's type adds to its status and report (facts, files, …)."""
-        return reading(request, views.report_sections, deployment_id)
+        sections = reading(request, views.report_sections, deployment_id)
+        return [schemas.ReportSection.model_validate(section) for section in sections]
 
     @router.get(
         "/deployments/{deployment_id}/deliveries",
@@ -304,25 +265,29 @@ def register(app: FastAPI, runtime: Runtime) -> None:
     @router.post(
         "/deployments/{deployment_id}/deliveries/retry",
         tags=["actions"],
-        response_model=RetriedDeliveries,
+        response_model=schemas.RetriedDeliveries,
     )
     def retry_deliveries(request: Request, deployment_id: Id) -> Any:
         """Hand its failed deliveries back to the outbox (once their cause is fixed)."""
-        return RetriedDeliveries(retried=writing(request, deliveries.retry_failed, deployment_id))
+        return schemas.RetriedDeliveries(
+            retried=writing(request, deliveries.retry_failed, deployment_id)
+        )
 
     @router.post(
         "/deployments/{deployment_id}/deliveries/give-up",
         tags=["actions"],
-        response_model=GivenUpDeliveries,
+        response_model=schemas.GivenUpDeliveries,
     )
     def give_up_deliveries(request: Request, deployment_id: Id) -> Any:
         """Give up its failed deliveries, so the later ones they hold go out."""
-        return GivenUpDeliveries(
+        return schemas.GivenUpDeliveries(
             given_up=writing(request, deliveries.give_up_failed, deployment_id)
         )
 
     @router.post(
-        "/deployments/{deployment_id}/{action}", tags=["actions"], response_model=ActionResult
+        "/deployments/{deployment_id}/{action}",
+        tags=["actions"],
+        response_model=schemas.ActionResult,
     )
     def act(
         request: Request, deployment_id: Id, action: Action, body: ActionBody | None = None
@@ -334,11 +299,11 @@ def register(app: FastAPI, runtime: Runtime) -> None:
         if action == "retry" and body and body.nodes:
             extra.append(body.nodes)
         result = writing(request, ACTIONS[action], deployment_id, *extra)
-        return ActionResult(id=deployment_id, action=action, result=_json(result))
+        return schemas.ActionResult(id=deployment_id, action=action, result=_json(result))
 
     # --- logs ------------------------------------------------------------------------
 
-    @router.get("/deployments/{deployment_id}/logs", tags=["logs"], response_model=views.LogChunk)
+    @router.get("/deployments/{deployment_id}/logs", tags=["logs"], response_model=schemas.LogChunk)
     def get_logs(
         request: Request,
         deployment_id: Id,
@@ -347,7 +312,10 @@ def register(app: FastAPI, runtime: Runtime) -> None:
         limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     ) -> Any:
         """A page of log lines after `after`, oldest first, with the cursor for the next."""
-        return reading(request, views.log_chunk, deployment_id, node=node, after=after, limit=limit)
+        chunk = reading(
+            request, views.log_chunk, deployment_id, node=node, after=after, limit=limit
+        )
+        return schemas.LogChunk.model_validate(chunk)
 
     @router.get(
         "/deployments/{deployment_id}/follow",
@@ -383,23 +351,24 @@ def register(app: FastAPI, runtime: Runtime) -> None:
 
     # --- inventory, types ------------------------------------------------------------
 
-    @router.get("/inventory", tags=["inventory"], response_model=list[inventory.NodeListing])
+    @router.get("/inventory", tags=["inventory"], response_model=list[schemas.NodeListing])
     def list_nodes(
         request: Request,
         target: Annotated[Text, Query(description="A selector, e.g. cluster:web*")] = "all",
     ) -> Any:
-        return reading(request, inventory.list_nodes, target)
+        nodes = reading(request, inventory.list_nodes, target)
+        return [schemas.NodeListing.model_validate(node) for node in nodes]
 
-    @router.get(
-        "/inventory/clusters", tags=["inventory"], response_model=list[inventory.ClusterRow]
-    )
+    @router.get("/inventory/clusters", tags=["inventory"], response_model=list[schemas.ClusterRow])
     def list_clusters(request: Request) -> Any:
-        return reading(request, inventory.overview)[0]
+        clusters, _ = reading(request, inventory.overview)
+        return [schemas.ClusterRow.model_validate(cluster) for cluster in clusters]
 
-    @router.post("/inventory", tags=["inventory"], response_model=inventory.ImportSummary)
+    @router.post("/inventory", tags=["inventory"], response_model=schemas.ImportSummary)
     def import_inventory(request: Request, body: InventoryFile) -> Any:
         """Import clusters and nodes; each cluster in the file replaces the one of that name."""
-        return writing(request, inventory.import_text, body.name, body.content)
+        summary = writing(request, inventory.import_text, body.name, body.content)
+        return schemas.ImportSummary.model_validate(summary)
 
     @router.post("/inventory/remove", tags=["inventory"], response_model=list[str])
     def remove_inventory(request: Request, body: RemovedClusters) -> Any:
@@ -407,13 +376,14 @@ def register(app: FastAPI, runtime: Runtime) -> None:
         record); `demo` adds the demo inventory's clusters. Audited; all or nothing."""
         return writing(request, inventory.remove, body.clusters, demo=body.demo)
 
-    @router.get("/types", tags=["types"], response_model=list[catalogue.TypeInfo])
+    @router.get("/types", tags=["types"], response_model=list[schemas.TypeInfo])
     def list_types(request: Request) -> Any:
-        return catalogue.types(runtime, request_actor(request))
+        found = catalogue.types(runtime, request_actor(request))
+        return [schemas.TypeInfo.model_validate(info) for info in found]
 
     # --- access ----------------------------------------------------------------------
 
-    @router.get("/audit/verify", tags=["access"], response_model=access.AuditCheck)
+    @router.get("/audit/verify", tags=["access"], response_model=schemas.AuditCheck)
     def verify_audit(
         request: Request,
         head: Annotated[
@@ -422,9 +392,9 @@ def register(app: FastAPI, runtime: Runtime) -> None:
         ] = None,
     ) -> Any:
         """Check the audit log's hash chain: every edited, deleted or reordered record."""
-        return reading(request, access.verify_audit, head=head)
+        return schemas.AuditCheck.model_validate(reading(request, access.verify_audit, head=head))
 
-    @router.get("/audit", tags=["access"], response_model=list[access.AuditEntry])
+    @router.get("/audit", tags=["access"], response_model=list[schemas.AuditEntry])
     def audit(
         request: Request,
         actor: Annotated[Text | None, Query()] = None,
@@ -432,44 +402,47 @@ def register(app: FastAPI, runtime: Runtime) -> None:
         limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
     ) -> Any:
         filters = access.AuditFilter(actor=actor, action=action, limit=limit)
-        return reading(request, access.audit_entries, filters)
+        entries = reading(request, access.audit_entries, filters)
+        return [schemas.AuditEntry.model_validate(entry) for entry in entries]
 
-    @router.post("/tokens", status_code=201, tags=["access"], response_model=CreatedToken)
+    @router.post("/tokens", status_code=201, tags=["access"], response_model=schemas.CreatedToken)
     def create_token(request: Request, body: NewToken) -> Any:
         info, secret = writing(
             request, access.create_token, name=body.name, days=body.days, scopes=body.scopes
         )
-        return CreatedToken(token=secret, info=info)
+        return schemas.CreatedToken(token=secret, info=schemas.TokenInfo.model_validate(info))
 
-    @router.get("/tokens", tags=["access"], response_model=list[access.TokenInfo])
+    @router.get("/tokens", tags=["access"], response_model=list[schemas.TokenInfo])
     def list_tokens(
         request: Request,
         everyone: Annotated[bool, Query(alias="all", description="Everyone's tokens.")] = False,
     ) -> Any:
         """Your API tokens (or everyone's, for who manages roles), never their secrets."""
-        return reading(request, access.tokens, everyone=everyone)
+        found = reading(request, access.tokens, everyone=everyone)
+        return [schemas.TokenInfo.model_validate(info) for info in found]
 
-    @router.delete("/tokens/{token_id}", tags=["access"], response_model=access.TokenInfo)
+    @router.delete("/tokens/{token_id}", tags=["access"], response_model=schemas.TokenInfo)
     def revoke_token(request: Request, token_id: Id) -> Any:
-        return writing(request, access.revoke_token, token_id)
+        return schemas.TokenInfo.model_validate(writing(request, access.revoke_token, token_id))
 
-    @router.get("/roles", tags=["access"], response_model=access.RoleOverview)
+    @router.get("/roles", tags=["access"], response_model=schemas.RoleOverview)
     def list_roles(request: Request) -> Any:
         """Role bindings given in Squall, and the grants provider groups map to."""
-        return reading(request, access.role_overview)
+        return schemas.RoleOverview.model_validate(reading(request, access.role_overview))
 
-    @router.post("/roles", status_code=201, tags=["access"], response_model=access.Binding)
+    @router.post("/roles", status_code=201, tags=["access"], response_model=schemas.Binding)
     def grant_role(request: Request, body: NewBinding) -> Any:
-        return writing(request, access.grant_role, body.subject, body.grant)
+        binding = writing(request, access.grant_role, body.subject, body.grant)
+        return schemas.Binding.model_validate(binding)
 
-    @router.delete("/roles/{binding_id}", tags=["access"], response_model=access.Binding)
+    @router.delete("/roles/{binding_id}", tags=["access"], response_model=schemas.Binding)
     def revoke_role(request: Request, binding_id: Id) -> Any:
-        return writing(request, access.revoke_role, binding_id)
+        return schemas.Binding.model_validate(writing(request, access.revoke_role, binding_id))
 
-    @router.get("/me", tags=["access"], response_model=Me)
+    @router.get("/me", tags=["access"], response_model=schemas.Me)
     def me(request: Request) -> Any:
         actor = request_actor(request)
-        return Me(
+        return schemas.Me(
             name=actor.name,
             source=actor.source,
             grants=[str(grant) for grant in actor.all_grants()],

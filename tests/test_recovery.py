@@ -20,6 +20,7 @@ from pypdf import PdfReader
 
 from squall.app import DEFAULT_PLUGINS
 from squall.core.engine.claims import claim_tasks
+from squall.core.engine.orphans import drop_lease, hold_lease
 from squall.core.errors import InvalidTransition
 from squall.core.services import actions, reports
 from squall.testing.fleet import Fleet
@@ -232,6 +233,37 @@ def test_a_killed_group_of_config_changes_resumes_its_wave(cli: Cli, fleet: Flee
         assert fleet.node(node).root.joinpath("app.conf").read_text() == "listen 80"
 
 
+def test_a_deploy_killed_while_baking_is_orphaned_then_resumed(cli: Cli, fleet: Fleet) -> None:
+    """Killed between steps (the lightning phase baking): no task is claimed, yet nothing
+    runs it; `status` says so and `resume` runs it to the end."""
+    params = ["inner_type=noop", "lightning_size=1", "lightning.bake_seconds=3", "thunder.gate=auto"]
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "squall", "deploy", "group", "-t", "host:node-01,host:node-02"]
+        + [arg for param in params for arg in ("-p", param)],
+        env=cli.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while cli.query("SELECT status FROM stages WHERE name = 'lightning'") != [("baking",)]:
+            assert victim.poll() is None, "the deploy ended before it could be killed"
+            assert time.monotonic() < deadline, "lightning never baked"
+            time.sleep(0.05)
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+    assert cli.query("SELECT count(*) FROM node_tasks WHERE status = 'running'") == [(0,)]
+    time.sleep(LEASE + 0.5)  # its engine's lease runs out
+    status = cli.run("status", "1")
+    assert "status running" in status.stdout and "orphaned" in status.stdout, status.stdout
+    resumed = cli.run("resume", "1")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "status succeeded" in resumed.stdout
+    assert cli.tasks() == {"node-01": "succeeded", "node-02": "succeeded"}
+    assert "orphaned" not in cli.run("status", "1").stdout
+
+
 # --- in one process: the rules behind the commands ---------------------------------------
 
 
@@ -251,6 +283,23 @@ def test_resume_refuses_a_deployment_whose_worker_still_holds_its_tasks(
         )
     with pytest.raises(InvalidTransition, match="worker busy-worker holds 1 node task"):
         squall.act(actions.resume, deployment_id)
+
+
+def test_a_deployment_is_orphaned_only_while_no_engine_is_alive(squall: SquallHarness) -> None:
+    """Any live engine (a `squall serve` elsewhere) moves it forward: not orphaned; once
+    that engine stops, it is."""
+    deployment_id = crashed_mid_step(
+        squall, "cache_rebuild", "host:node-01", {"rebuild_command": ["true"]}
+    )
+    assert squall.view(deployment_id).waiting_for.startswith("a process to run it (orphaned")
+    hold_lease(squall.runtime.db, "serve-elsewhere", 30)
+    assert squall.view(deployment_id).waiting_for is None
+    with pytest.raises(InvalidTransition, match="is running, not paused"):
+        squall.act(actions.resume, deployment_id)
+    drop_lease(squall.runtime.db, "serve-elsewhere")
+    assert "orphaned" in str(squall.view(deployment_id).waiting_for)
+    squall.act(actions.resume, deployment_id)
+    assert squall.run(deployment_id).status == "succeeded"
 
 
 def test_reports_name_the_step_an_interrupted_task_was_in_and_the_steps_run_twice(

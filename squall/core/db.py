@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from squall.core.changes import ChangeFeed, ChangeListener
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 """The newest migration; a test keeps it equal to Alembic's head."""
 
 

@@ -362,6 +362,18 @@ class NodeLease(Base):
     acquired_at: Mapped[Timestamp]
 
 
+class EngineLease(Base):
+    """A process running an engine (`squall deploy`, `serve`, `worker`), alive while it
+    renews its lease: while one is, running deployments are moved forward (see
+    core.engine.orphans)."""
+
+    __tablename__ = "engine_leases"
+
+    worker: Mapped[str] = mapped_column(String(200), primary_key=True)
+    started_at: Mapped[Timestamp]
+    expires_at: Mapped[Timestamp]
+
+
 class EventCursor(Base):
     """How far a consumer of the event table has read, and who is delivering the next batch."""
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from squall.core.engine.claims import ClaimedTask, claim_tasks
 from squall.core.engine.dispatch import deliver_events
 from squall.core.engine.leadership import SchedulerLock
+from squall.core.engine.orphans import drop_lease, hold_lease
 from squall.core.engine.progress import advance, reap_expired
 from squall.core.engine.recorder import Recorder, TaskOutcome
 from squall.core.engine.runner import TaskRun
@@ -81,6 +82,7 @@ class Engine:
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self) -> Engine:
+        hold_lease(self.runtime.db, self.name, self._lease)
         self.recorder.start()
         for thread in self._threads:
             thread.start()
@@ -104,6 +106,7 @@ class Engine:
             thread.join(timeout=5)
         self.outbox.stop()
         self.recorder.stop()
+        drop_lease(self.runtime.db, self.name)
 
     def __enter__(self) -> Engine:
         return self.start()
@@ -190,14 +193,18 @@ class Engine:
 
     def _keeper_loop(self) -> None:
         interval = min(self._lease / 3, 1.0)
+        renewed = time.monotonic()
         while not self._stopping.wait(interval):
             with self._wake:
                 mine = dict(self._in_flight)
-            if mine:
-                try:
+            try:
+                if mine:
                     self._renew(mine)
-                except Exception:
-                    log.exception("renewing task claims failed")
+                if time.monotonic() - renewed >= self._lease / 3:
+                    hold_lease(self.runtime.db, self.name, self._lease)
+                    renewed = time.monotonic()
+            except Exception:
+                log.exception("renewing claims failed")
 
     def _renew(self, mine: dict[int, TaskRun]) -> None:
         expires = utcnow() + dt.timedelta(seconds=self._lease)

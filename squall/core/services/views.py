@@ -299,7 +299,7 @@ def _waiting_for(
             return "; ".join(held)
     if is_orphaned(session, deployment):
         return (
-            f"a process to run it (orphaned: the one running it stopped mid-step): "
+            f"a process to run it (orphaned: the process running it stopped): "
             f"`squall resume {deployment.id}` runs it here, `squall abort {deployment.id}` ends it"
         )
     if deployment.status == D.AWAITING_APPROVAL:

@@ -49,6 +49,8 @@ NOT_FOR_DEPLOY = (
     "alembic",  # the schema is already current: one query says so
     "sqlalchemy.dialects.postgresql",  # the database is SQLite
     "squall.core.reports",
+    "yaml",  # no settings file, no inventory file to read
+    "squall.core.inventory.loader",
     "squall.ui.server",
     "squall.ui.pages",
     "squall.api.server",

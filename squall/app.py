@@ -26,7 +26,7 @@ from squall.core.errors import SquallError
 from squall.core.params import parse_assignments
 from squall.core.plan import DeploymentOptions, Threshold
 from squall.core.status import DeploymentStatus
-from squall.startup import started, starting
+from squall.startup import ending, started, starting
 
 # The database, the engine, the API and the reports load in the commands that use them, so
 # `squall --help` and light commands start fast (tests/test_cli_startup.py keeps it so).
@@ -999,5 +999,8 @@ def add_plugin_commands() -> None:
 
 def main() -> None:
     starting()
-    add_plugin_commands()
-    sys.exit(cli())
+    try:
+        add_plugin_commands()
+        sys.exit(cli())
+    finally:
+        ending()

@@ -18,7 +18,10 @@ that same fleet, measures several repetitions of each contender, interleaved:
                   user times a command: Python's start, imports, plugins, the database check,
                   the run and the summary it prints. Each repetition gets a fresh data
                   directory whose database (migrations) and fleet inventory were made by an
-                  untimed `squall inventory import` just before.
+                  untimed `squall inventory import` just before. Squall's bytecode is
+                  compiled first, as pip compiles an installed package's and as Fabric's is
+                  (an editable install under PYTHONDONTWRITEBYTECODE would else recompile
+                  every module at every start).
 * fabric-cli      the bare-Fabric peer as its own process (bench/bare_fabric.py): the same
                   thread pool and host-key checks as `fabric`, behind a Python start and
                   `import fabric`.
@@ -36,6 +39,7 @@ the processes (squall-cli, fabric-cli) the client's peak resident memory.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -263,6 +267,17 @@ def clean_environment() -> dict[str, str]:
     }
 
 
+def compile_squall() -> None:
+    """Write the bytecode of Squall's modules, as pip does when it installs a package (and
+    has done for Fabric's). Python writes it itself on a first run, but not where
+    PYTHONDONTWRITEBYTECODE is set: with an editable install, every start would then
+    compile Squall's modules from source again."""
+    import squall
+
+    if not compileall.compile_dir(Path(squall.__file__).parent, quiet=1):
+        raise BenchError("could not compile Squall's modules")
+
+
 class SquallProcessContender:
     """`squall deploy noop --target all` run as a user runs it: the console script pip
     installed beside this Python, a process of its own, output to a file."""
@@ -282,6 +297,7 @@ class SquallProcessContender:
         self.command = [
             self.squall, "deploy", "noop", "--target", "all", "--parallel", str(parallel),
         ]  # fmt: skip
+        compile_squall()
 
     def shell_command(self) -> str:
         import shlex
@@ -781,7 +797,8 @@ def main(argv: list[str] | None = None) -> int:
             "\nSquall: SquallHarness with plugins.noop only, a fresh data directory (database,"
             "\nmigrations, inventory) per repetition, set up outside the clock; imports are"
             "\nwarm. The processes (squall deploy, bare Fabric) start cold, and their clocks"
-            "\nrun from starting them to reaping them. Ansible: ssh_args '-C -o"
+            "\nrun from starting them to reaping them; Squall's bytecode is compiled first, as"
+            "\npip does on install (Fabric's is). Ansible: ssh_args '-C -o"
             "\nControlMaster=no' (no ControlPersist), so every repetition connects anew;"
             "\nOpenSSH verifies host keys against the fleet's known_hosts"
             "\n(StrictHostKeyChecking=yes)."

@@ -26,6 +26,7 @@ from squall.core.errors import SquallError
 from squall.core.params import parse_assignments
 from squall.core.plan import DeploymentOptions, Threshold
 from squall.core.status import DeploymentStatus
+from squall.startup import ending, started, starting
 
 # The database, the engine, the API and the reports load in the commands that use them, so
 # `squall --help` and light commands start fast (tests/test_cli_startup.py keeps it so).
@@ -147,6 +148,7 @@ def squall() -> Iterator[tuple[Runtime, Any]]:
         )
     try:
         with open_runtime() as runtime:
+            started()
             yield runtime, local_operator()
     except SquallError as exc:
         fail(exc)
@@ -372,6 +374,7 @@ def _run_here(squall_: Backend, deployment_id: int, *, follow: bool) -> Deployme
     cancels it."""
     from squall.ui.console import StageBars, failure_line, log_line, print_view
 
+    started()
     bars = StageBars()
     shown_failures: set[tuple[str, int]] = set()
     last_line = 0
@@ -991,5 +994,9 @@ def add_plugin_commands() -> None:
 
 
 def main() -> None:
-    add_plugin_commands()
-    sys.exit(cli())
+    starting()
+    try:
+        add_plugin_commands()
+        sys.exit(cli())
+    finally:
+        ending()

@@ -17,7 +17,6 @@ from pydantic import TypeAdapter
 from squall.core.auth import Actor
 from squall.core.engine.progress import reap_expired
 from squall.core.engine.worker import run_until_settled
-from squall.core.inventory import read_inventory_text
 from squall.core.reporting import ReportSection
 from squall.core.runtime import Runtime
 from squall.core.services import (
@@ -361,6 +360,8 @@ class RemoteBackend(_Pages):
 
     def import_inventory(self, path: Path) -> ImportSummary:
         """The file is read here and sent; the server parses it, naming it by this path."""
+        from squall.core.inventory.loader import read_inventory_text
+
         return self.client.import_inventory(str(path), read_inventory_text(path))
 
     def remove_clusters(self, names: list[str], *, demo: bool) -> tuple[str, ...]:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -214,8 +213,13 @@ def upsert(session: Session, table: Any, rows: list[dict[str, Any]], key: list[s
 
 
 def _dialect_insert(session: Session, table: Any) -> Any:
+    # Each dialect loads only where it is used: SQLite's is small, PostgreSQL's is not.
     if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table)
 
 

@@ -18,9 +18,9 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeEngine
 
 from squall.core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus
 
@@ -50,7 +50,23 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-JsonValue = JSON().with_variant(JSONB(), "postgresql")
+class Json(TypeDecorator[Any]):
+    """JSON, stored as JSONB on PostgreSQL. Chosen when a connection is made, so that
+    loading the models (every command's start) does not load the PostgreSQL dialect."""
+
+    impl = JSON
+    cache_ok = True
+    should_evaluate_none = True  # as JSON: None is stored as JSON's null, given explicitly
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+
+JsonValue = Json()
 
 
 def _enum(cls: type[Any], length: int = 24) -> Enum:

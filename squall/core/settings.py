@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, SecretBytes, SecretStr
 from pydantic import ValidationError as PydanticValidationError
 
@@ -146,6 +145,17 @@ NOT_SETTINGS = frozenset({"SQUALL_CONFIG", "SQUALL_SERVER", "SQUALL_TOKEN"})
 remote Squall (and its token) the `squall` command may talk to instead."""
 
 
+def _yaml(text: str) -> Any:
+    """A value written in YAML; a ValueError saying why it is not valid. PyYAML is loaded
+    only when a setting is written so (a settings file, a mapping in a variable)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from exc
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Build settings from `SQUALL_CONFIG` (YAML) overlaid with `SQUALL_*` variables."""
     env = dict(os.environ if environ is None else environ)
@@ -153,8 +163,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     config_path = env.get("SQUALL_CONFIG")
     if config_path:
         try:
-            loaded = yaml.safe_load(Path(config_path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
+            loaded = _yaml(Path(config_path).read_text()) or {}
+        except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read SQUALL_CONFIG={config_path}: {exc}") from exc
         if not isinstance(loaded, dict):
             raise ConfigError(f"{config_path}: expected a mapping of settings")
@@ -231,8 +241,8 @@ def _prepare(model: type[BaseModel], values: Any, where: str) -> dict[str, Any]:
             get_origin(option) in (dict, list, tuple, set, Mapping) for option in options
         ):
             try:
-                value = yaml.safe_load(value)
-            except yaml.YAMLError as exc:
+                value = _yaml(value)
+            except ValueError as exc:
                 raise ConfigError(f"setting {key}: not valid YAML: {exc}") from None
         prepared[name] = value
     return prepared
@@ -329,7 +339,7 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
     try:
         if text.startswith("dict"):
             if isinstance(value, str):  # from an environment variable: a YAML mapping
-                value = yaml.safe_load(value)
+                value = _yaml(value)
             if not isinstance(value, dict):
                 raise ValueError(value)
             return {str(name): str(item) for name, item in value.items()}
@@ -348,6 +358,6 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             return float(value)
         if text.startswith("Path"):
             return Path(str(value)).expanduser()
-    except (ValueError, yaml.YAMLError) as exc:
+    except ValueError as exc:
         raise ConfigError(f"setting {key}: {value!r} is not a valid {text.split(' ')[0]}") from exc
     return str(value)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -17,8 +16,8 @@ from squall.core import audit
 from squall.core.auth import Actor, AuthTarget, authorize, is_allowed
 from squall.core.errors import InventoryError
 from squall.core.events import emit
-from squall.core.inventory import InventorySpec, load_inventory, parse_selector
-from squall.core.inventory.loader import parse_inventory
+from squall.core.inventory.model import InventorySpec
+from squall.core.inventory.selectors import parse_selector
 from squall.core.models import Cluster, Deployment, Node, NodeLease, NodeTask, utcnow
 from squall.core.permissions import Permission
 from squall.core.plan import NodeInfo
@@ -123,6 +122,8 @@ def import_inventory(
 
 
 def import_file(session: Session, rt: Runtime, actor: Actor, path: Path) -> ImportSummary:
+    from squall.core.inventory.loader import load_inventory  # the parsers: only to read files
+
     return import_inventory(session, rt, actor, load_inventory(path))
 
 
@@ -137,6 +138,8 @@ def import_text(session: Session, rt: Runtime, actor: Actor, name: str, text: st
             f"the file name must be 1 to {MAX_FILE_NAME} characters on one line "
             f"(this one has {len(name)})"
         )
+    from squall.core.inventory.loader import parse_inventory
+
     return import_inventory(session, rt, actor, parse_inventory(text, name))
 
 
@@ -285,6 +288,8 @@ def ensure_demo_inventory(session: Session, rt: Runtime, actor: Actor) -> Path |
         }
         for name, count in DEMO_CLUSTERS.items()
     }
+    import yaml
+
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         "# Demo inventory: local nodes, each a folder under this directory.\n"

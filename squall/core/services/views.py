@@ -29,7 +29,6 @@ from squall.core.models import (
 from squall.core.permissions import Permission
 from squall.core.readmodel import DeploymentRecord, record_fields
 from squall.core.reporting import DeploymentSummary, ReportSection
-from squall.core.reports import data
 from squall.core.runtime import Runtime
 from squall.core.secrets import redacted_params
 from squall.core.services.deployments import get, visible
@@ -412,6 +411,8 @@ def deployment_summary(
     session: Session, rt: Runtime, actor: Actor, deployment_id: int
 ) -> DeploymentSummary:
     """The value handed to report plugins: every task with its latest attempt's steps."""
+    from squall.core.reports import data  # the reports' model: not for every command's start
+
     return data.deployment_summary(session, rt, get(session, rt, actor, deployment_id))
 
 

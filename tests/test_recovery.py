@@ -236,7 +236,12 @@ def test_a_killed_group_of_config_changes_resumes_its_wave(cli: Cli, fleet: Flee
 def test_a_deploy_killed_while_baking_is_orphaned_then_resumed(cli: Cli, fleet: Fleet) -> None:
     """Killed between steps (the lightning phase baking): no task is claimed, yet nothing
     runs it; `status` says so and `resume` runs it to the end."""
-    params = ["inner_type=noop", "lightning_size=1", "lightning.bake_seconds=3", "thunder.gate=auto"]
+    params = [
+        "inner_type=noop",
+        "lightning_size=1",
+        "lightning.bake_seconds=3",
+        "thunder.gate=auto",
+    ]
     victim = subprocess.Popen(
         [sys.executable, "-m", "squall", "deploy", "group", "-t", "host:node-01,host:node-02"]
         + [arg for param in params for arg in ("-p", param)],

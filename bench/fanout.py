@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Fan-out benchmark: one trivial probe on every node of a loopback SSH fleet.
 
-    python bench/fanout.py [--nodes 200] [--repeat 3] [--parallel 50]
+    python bench/fanout.py [--nodes 200] [--repeat 3] [--parallel 50] [--console]
 
 Starts ONE fleet of real sshd processes on loopback (squall.testing.fleet.Fleet) and, with
 that same fleet, measures several repetitions of each contender, interleaved:
@@ -58,6 +58,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import console_during  # beside this script (bench/ is first on the path of a script)
 import fabric
 import paramiko
 
@@ -726,6 +727,26 @@ def _paired(numerators: list[float], denominators: list[float]) -> str:
 # -- main ------------------------------------------------------------------------------------
 
 
+def console_while_deploying(fleet: Fleet, workdir: Path, parallel: int) -> dict[str, Any]:
+    """The board and the deployment page, asked of `squall serve` while a `squall deploy`
+    process runs the fleet (bench/console_during.py)."""
+    process = SquallProcessContender(fleet, workdir, parallel)
+    print(
+        f"\nThe console while `squall deploy` runs {len(fleet.nodes)} nodes "
+        "(squall serve --no-worker on the same database; one request at a time):",
+        flush=True,
+    )
+    try:
+        samples = console_during.measure(
+            process.squall, process.env, process.inventory, process.command, workdir
+        )
+    except RuntimeError as exc:
+        raise BenchError(f"console run: {exc}") from None
+    for name, found in samples.items():
+        print(found.line(name))
+    return {name: asdict(found) for name, found in samples.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nodes", type=int, default=200)
@@ -739,6 +760,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=1.0, help="seconds of rest between runs")
     parser.add_argument("--json", type=Path, help="also write every measurement to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        help="then one more `squall deploy` process, with `squall serve` answering the board "
+        "and the deployment page while it runs (timings of each; not in the ratios)",
+    )
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(chosen) - set(CONTENDERS)
@@ -836,6 +863,9 @@ def main(argv: list[str] | None = None) -> int:
         summary = summarize(runs)
         print()
         print(table(summary, args.nodes, args.parallel))
+        console: dict[str, Any] = {}
+        if args.console:
+            console = console_while_deploying(fleet, workdir, args.parallel)
         if args.json:
             args.json.write_text(
                 json.dumps(
@@ -847,6 +877,7 @@ def main(argv: list[str] | None = None) -> int:
                         "commands": commands,
                         "runs": [asdict(run) for run in runs],
                         "summary": summary,
+                        "console": console,
                     },
                     indent=2,
                 ),

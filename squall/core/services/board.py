@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from squall.core.auth import Actor, AuthTarget, authorize
 from squall.core.errors import ValidationError
@@ -116,7 +116,11 @@ def board(
     if filters.sort not in SORTS:
         raise ValidationError(f"unknown sort {filters.sort!r}: use one of {', '.join(SORTS)}")
     authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("deployment", partial=True))
-    query = select(Deployment)
+    # Not the parameters and options (JSON, big for group deployments): the board shows
+    # neither, and reading one by mistake raises instead of querying once per row.
+    query = select(Deployment).options(
+        defer(Deployment.params, raiseload=True), defer(Deployment.options, raiseload=True)
+    )
     if filters.statuses:
         query = query.where(Deployment.status.in_([D(value) for value in filters.statuses]))
     if filters.type:
@@ -158,7 +162,9 @@ def board(
     for stage_id, status, count in session.execute(
         select(NodeTask.stage_id, NodeTask.status, func.count())
         .where(NodeTask.deployment_id.in_(ids))
-        .group_by(NodeTask.stage_id, NodeTask.status)
+        # In the order of the index (deployment, status, stage, cluster): the rows are
+        # counted as the index is read, without sorting them first.
+        .group_by(NodeTask.deployment_id, NodeTask.status, NodeTask.stage_id)
     ):
         counts[stage_id][status] += count
     failures = _latest_failures(session, ids)
@@ -318,7 +324,13 @@ class Estimator:
         self.counts = counts
         self.kinds = kinds
         self.medians = step_medians(session, {kind for kind, _ in kinds.values()})
-        stage_ids = [stage.id for stages_of in stages.values() for stage in stages_of]
+        # Only unfinished stages have time left (a finished deployment's are all final).
+        stage_ids = [
+            stage.id
+            for stages_of in stages.values()
+            for stage in stages_of
+            if not stage.status.is_final
+        ]
         first_tasks = (
             select(func.min(NodeTask.id))
             .where(NodeTask.stage_id.in_(stage_ids))

@@ -47,11 +47,13 @@ def _letters(statuses: Sequence[str], states: dict[str, int]) -> str:
 
 
 def _note(cell: TaskCell) -> str:
+    """What a square's tooltip adds to its node and status: where it is or failed."""
     if cell.current_step:
         return f"at {cell.current_step}"
+    error = (cell.error or "")[:NOTE_CHARS]
     if cell.failed_step:
-        return f"{cell.failed_step}: {(cell.error or '')[:NOTE_CHARS]}"
-    return ""
+        return f"{cell.failed_step}: {error}"
+    return error
 
 
 def node_blocks(tasks: Sequence[TaskCell]) -> list[dict[str, Any]]:
@@ -125,7 +127,7 @@ class NodeGrid(ui.column):
 
     def __init__(self, on_node: Callable[[str], None]) -> None:
         super().__init__()
-        self.classes("w-full gap-2")
+        self.classes("w-full gap-2").props("data-node-grid")
         self.on_node = on_node
         self.stages: list[StageSquares] = []
 

@@ -64,6 +64,7 @@ def stylesheet() -> str:
         ".squall-node{width:14px;height:14px;cursor:pointer}"
         ".sq-small .sq-grid{gap:1px}.sq-small .squall-node{width:8px;height:8px}"
         ".sq-show-steps{padding:2px 10px;border:1px solid #999;border-radius:4px;font-size:13px}"
+        ".sq-show-steps:disabled{opacity:.4}.sq-step-pages{display:flex;gap:8px;align-items:center}"
         ".sq-stage{font-size:12px;color:#555}"
         ".sq-step{display:flex;align-items:center;gap:8px;font-size:12px;"
         "content-visibility:auto;contain-intrinsic-size:auto 100px auto 14px}"

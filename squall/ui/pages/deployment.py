@@ -38,6 +38,7 @@ from squall.ui.log_pane import log_view
 from squall.ui.theme import frame
 
 REFRESH_SECONDS = 1.0
+PAGE_TIMEOUT_SECONDS = 30.0
 
 ACTIONS: dict[str, tuple[str, str, Callable[..., Any], str | None]] = {
     # name: (label, icon, core action, confirmation question or None)
@@ -67,7 +68,9 @@ ACTIONS: dict[str, tuple[str, str, Callable[..., Any], str | None]] = {
 
 
 def register(console: Console) -> None:
-    @ui.page("/deployments/{deployment_id}")
+    # A 10,000-node deployment's page takes about a second to build; on a busy server many
+    # more than NiceGUI's default 3 s, and a late page is better than an error.
+    @ui.page("/deployments/{deployment_id}", response_timeout=PAGE_TIMEOUT_SECONDS)
     async def deployment_page(deployment_id: str) -> None:
         # Taken as text: a malformed id gets the same page as an unknown one, not JSON.
         number = int(deployment_id) if deployment_id.isdigit() else None

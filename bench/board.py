@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Board benchmark: the board, a big deployment's page and a big log, on a busy database.
 
-    python bench/board.py [--deployments 1000] [--tasks 100000] [--repeat 5] [--no-http]
-                          [--no-logs] [--keep]
+    python bench/board.py [--deployments 1000] [--tasks 100000] [--huge 10000] [--repeat 5]
+                          [--no-http] [--no-browser] [--no-logs] [--keep]
 
 Builds (outside the clock, with bulk SQLAlchemy Core inserts into a fresh SQLite database
 made by SquallHarness, so the schema is the current one) `--deployments` deployments with
@@ -15,6 +15,9 @@ made by SquallHarness, so the schema is the current one) `--deployments` deploym
   check), pending; a few of the paused and waiting ones days old;
 * types noop, config_change, cache_rebuild, single_instance and group (lightning, thunder
   waves, health checks after each), 3% of the deployments on 1,000 nodes;
+* one running group deployment with health checks on `--huge` nodes (an edge fleet of
+  clusters of 250: 10,000 nodes are 20,000 node tasks in 40 clusters), mid-way through its
+  thunder waves with a few failed nodes; its tasks count in `--tasks`;
 * step results (durations per step name) for every finished and running task, so the
   board's time-left estimate has a history; node leases for running tasks; approvals;
 * a 300-line-per-node log (300,000 lines) on one finished 1,000-node deployment.
@@ -26,11 +29,16 @@ where the label says so):
 * in this process: `board()` with the default filter (every active + 200 recent), with
   the 30 s step-median cache cold and warm, with a status filter and a cluster filter;
   `render(rows)` (the board's HTML); `deployment_detail()` of a running 1,000-node group
-  deployment and of a finished 1,000-node one; the node grid's HTML; `log_nodes()`;
+  deployment, of a finished 1,000-node one and of the huge one; the node grid's data of
+  the running ones; `log_nodes()`;
 * as a browser gets it: `squall serve --no-browser --no-worker` on the same data
   directory, then `GET /`, `GET /deployments/<id>` and the log pane's routes (first,
   middle and last window, grouped view, search, download) with httpx, until the whole
   response is read; with the size of what came over the wire;
+* in headless Chromium (`--no-browser` skips it), on the same server: the pages of the
+  running 1,000-node and huge deployments, each load alone (after the last page's client
+  is gone): when the document arrived, the first contentful paint and when every square
+  of the node grid was in the page, by the browser's clock;
 * the log pane's read model on a 300,000-line log: bench/logs.py, called as it is.
 """
 

@@ -38,6 +38,8 @@ from squall.ui.log_pane import log_view
 from squall.ui.theme import frame
 
 REFRESH_SECONDS = 1.0
+TASKS_READ_A_SECOND = 5_000
+"""A page refreshes at most every (node tasks / this) seconds, and at least every second."""
 PAGE_TIMEOUT_SECONDS = 30.0
 
 ACTIONS: dict[str, tuple[str, str, Callable[..., Any], str | None]] = {
@@ -165,11 +167,20 @@ class DeploymentPage:
         self.console.live(self.refresh, every=REFRESH_SECONDS, deployment_id=self.id)
 
     async def refresh(self, *, fresh: bool = False) -> None:
-        read = self.console.read if fresh else self.console.read_shared
+        assert self.detail is not None
+        # Reading 20,000 node tasks costs the server a few tenths of a second: a big
+        # deployment's viewers share one read every few seconds rather than every second.
+        every = max(REFRESH_SECONDS, len(self.detail.tasks) / TASKS_READ_A_SECOND)
         try:
-            self.detail, self.sent, self.sections = await read(_page_data, self.id, self.step_cells)
+            if fresh:
+                found = await self.console.read(_page_data, self.id, self.step_cells)
+            else:
+                found = await self.console.read_shared(
+                    _page_data, self.id, self.step_cells, ttl=every
+                )
         except SquallError:
             return
+        self.detail, self.sent, self.sections = found
         self.render()
 
     def render(self) -> None:

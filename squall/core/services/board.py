@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import Row, exists, func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from squall.core.auth import Actor, AuthTarget, authorize
@@ -109,6 +109,10 @@ class BoardRow(DeploymentRecord):
         return 3
 
 
+StageRow = Row[int, int, str, StageKind, StageStatus, int, float, dt.datetime | None]
+"""A stage's id, deployment_id, name, kind, status, parallelism, bake_seconds, bake_until."""
+
+
 def board(
     session: Session, rt: Runtime, actor: Actor, filters: BoardFilter | None = None
 ) -> list[BoardRow]:
@@ -153,9 +157,21 @@ def board(
     if not deployments:
         return []
     ids = [deployment.id for deployment in deployments]
-    stages: dict[int, list[Stage]] = defaultdict(list)
-    for stage in session.scalars(
-        select(Stage).where(Stage.deployment_id.in_(ids)).order_by(Stage.position)
+    stages: dict[int, list[StageRow]] = defaultdict(list)
+    # The columns the rows and the estimate use, not whole Stage objects (hundreds of them).
+    for stage in session.execute(
+        select(
+            Stage.id,
+            Stage.deployment_id,
+            Stage.name,
+            Stage.kind,
+            Stage.status,
+            Stage.parallelism,
+            Stage.bake_seconds,
+            Stage.bake_until,
+        )
+        .where(Stage.deployment_id.in_(ids))
+        .order_by(Stage.position)
     ):
         stages[stage.deployment_id].append(stage)
     counts: dict[int, Counter[TaskStatus]] = defaultdict(Counter)
@@ -214,7 +230,7 @@ def _open_holds(session: Session, ids: list[int]) -> dict[int, str]:
     return {deployment_id: "; ".join(reasons) for deployment_id, reasons in held.items()}
 
 
-def _segment(stage: Stage, tally: Counter[TaskStatus]) -> Segment:
+def _segment(stage: StageRow, tally: Counter[TaskStatus]) -> Segment:
     return Segment(
         name=stage.name,
         kind=stage.kind.value,
@@ -316,7 +332,7 @@ class Estimator:
     def __init__(
         self,
         session: Session,
-        stages: dict[int, list[Stage]],
+        stages: dict[int, list[StageRow]],
         counts: dict[int, Counter[TaskStatus]],
         kinds: dict[int, tuple[str, str]],
     ) -> None:
@@ -353,7 +369,7 @@ class Estimator:
         }
         self.late: set[int] = set()
 
-    def _per_node(self, deployment_id: int, stage: Stage) -> float | None:
+    def _per_node(self, deployment_id: int, stage: StageRow) -> float | None:
         kind, target = self.kinds[deployment_id]
         known = [
             self.medians.get((kind, target, name)) for name in self.step_names.get(stage.id, [])

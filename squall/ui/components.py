@@ -42,12 +42,13 @@ def phase_bar(segments: Sequence[Segment]) -> str:
             f"{segment.name}: {segment.status}, {segment.done}/{segment.total} done, "
             f"{segment.failed} failed, {segment.running} running"
         )
-        parts.append(
-            f'<div class="sq-seg" title="{title}" style="flex-grow:{width}">'
-            f'<div class="sq-succeeded" style="width:{done:.0f}%"></div>'
-            f'<div class="sq-failed" style="width:{failed:.0f}%"></div>'
-            f'<div class="sq-running" style="width:{running:.0f}%"></div></div>'
+        # Empty parts are left out: most stages of a busy board are all done or not started.
+        fills = "".join(
+            f'<div class="sq-{part}" style="width:{share:.0f}%"></div>'
+            for part, share in (("succeeded", done), ("failed", failed), ("running", running))
+            if round(share)
         )
+        parts.append(f'<div class="sq-seg" title="{title}" style="flex-grow:{width}">{fills}</div>')
     return f'<div class="sq-bar">{"".join(parts)}</div>'
 
 

@@ -46,9 +46,16 @@ STATUS_COLORS = {
 }
 
 
+BOARD_WIDE_COLUMNS = (3, 4, 5, 6, 8, 9, 10)
+"""The board's columns (from 0) a phone leaves out: the row still says which deployment,
+its state and progress. Hidden by their place: a class on every cell of 200 rows weighs."""
+
+
 def stylesheet() -> str:
     """Classes for the big HTML blocks (board rows, phase bars, node grids): inline styles
     repeated on every cell made those blocks several times larger."""
+    narrow = ",".join(f".sq-board tr>:nth-child({index + 1})" for index in BOARD_WIDE_COLUMNS)
+    narrow += "{display:none}"
     statuses = "".join(
         f".sq-{name}{{background:{color}}}.sq-fg-{name}{{color:{color}}}"
         for name, color in STATUS_COLORS.items()
@@ -85,7 +92,8 @@ def stylesheet() -> str:
         ".sq-params td{padding:1px 8px 1px 0;vertical-align:top;word-break:break-all}"
         ".sq-params td:first-child{color:#777;white-space:nowrap;word-break:normal}"
         ".sq-phone{display:none!important}"
-        "@media (max-width:700px){.sq-wide,.sq-desktop{display:none!important}"
+        "@media (max-width:700px){.sq-desktop{display:none!important}"
+        f"{narrow}"
         ".sq-phone{display:inline-flex!important}}"
         # Dark: Quasar darkens the page; these lighten what the blocks above made grey.
         ".body--dark .sq-muted,.body--dark .sq-stage,.body--dark .sq-failed pre{color:#aaa}"

@@ -156,7 +156,8 @@ def nodes_of(tasks: Iterable[tuple[str, str, str]]) -> tuple[LogNode, ...]:
     """`log_nodes` from a deployment's (node, cluster, status) of every task in stage
     order, for a page that has read them already."""
     read = list(tasks)
-    status = _node_status((node, TaskStatus(task_status)) for node, _, task_status in read)
+    known = {value: TaskStatus(value) for value in {task_status for _, _, task_status in read}}
+    status = _node_status((node, known[task_status]) for node, _, task_status in read)
     cluster = {node: node_cluster for node, node_cluster, _ in read}
     return tuple(
         LogNode(name, cluster[name], status[name].value)

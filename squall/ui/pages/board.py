@@ -166,7 +166,7 @@ class Board:
         if strip != self.strip:
             self.strip = strip
             self.summary.set_content(strip)
-        rendered = render(rows)
+        rendered = _rendered(rows)
         if rendered != self.shown:  # only send what changed
             self.shown = rendered
             self.table.set_content(rendered)
@@ -197,6 +197,18 @@ class Board:
         options = sorted(values | ({select.value} if select.value else set()))
         if options != select.options:
             select.set_options(options, value=select.value)
+
+
+_last: tuple[list[BoardRow], str] | None = None
+
+
+def _rendered(rows: list[BoardRow]) -> str:
+    """`render(rows)`, made once for every open board given the same answer (the boards
+    asking the same within a second share one list of rows)."""
+    global _last
+    if _last is None or _last[0] is not rows:
+        _last = (rows, render(rows))
+    return _last[1]
 
 
 def render(rows: list[BoardRow]) -> str:

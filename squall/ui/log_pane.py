@@ -266,7 +266,10 @@ class LogControls:
 
     async def refresh(self) -> None:
         """Statuses change while it runs: keep failed nodes first in the node choice."""
-        nodes = await self.pane.console.read(log_nodes, self.pane.deployment_id)
+        # Shared: every viewer of a 10,000-node deployment would read its tasks otherwise.
+        nodes = await self.pane.console.read_shared(
+            log_nodes, self.pane.deployment_id, ttl=NODE_REFRESH_SECONDS
+        )
         if nodes != self.nodes:
             self.nodes = nodes
             self.node.set_options(self._options(), value=self.node.value)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Board benchmark: the board, a big deployment's page and a big log, on a busy database.
 
-    python bench/board.py [--deployments 1000] [--tasks 100000] [--repeat 5] [--no-http]
-                          [--no-logs] [--keep]
+    python bench/board.py [--deployments 1000] [--tasks 100000] [--huge 10000] [--repeat 5]
+                          [--no-http] [--no-browser] [--no-logs] [--keep]
 
 Builds (outside the clock, with bulk SQLAlchemy Core inserts into a fresh SQLite database
 made by SquallHarness, so the schema is the current one) `--deployments` deployments with
@@ -15,6 +15,9 @@ made by SquallHarness, so the schema is the current one) `--deployments` deploym
   check), pending; a few of the paused and waiting ones days old;
 * types noop, config_change, cache_rebuild, single_instance and group (lightning, thunder
   waves, health checks after each), 3% of the deployments on 1,000 nodes;
+* one running group deployment with health checks on `--huge` nodes (an edge fleet of
+  clusters of 250: 10,000 nodes are 20,000 node tasks in 40 clusters), mid-way through its
+  thunder waves with a few failed nodes; its tasks count in `--tasks`;
 * step results (durations per step name) for every finished and running task, so the
   board's time-left estimate has a history; node leases for running tasks; approvals;
 * a 300-line-per-node log (300,000 lines) on one finished 1,000-node deployment.
@@ -26,11 +29,16 @@ where the label says so):
 * in this process: `board()` with the default filter (every active + 200 recent), with
   the 30 s step-median cache cold and warm, with a status filter and a cluster filter;
   `render(rows)` (the board's HTML); `deployment_detail()` of a running 1,000-node group
-  deployment and of a finished 1,000-node one; the node grid's HTML; `log_nodes()`;
+  deployment, of a finished 1,000-node one and of the huge one; the node grid's data of
+  the running ones; `log_nodes()`;
 * as a browser gets it: `squall serve --no-browser --no-worker` on the same data
   directory, then `GET /`, `GET /deployments/<id>` and the log pane's routes (first,
   middle and last window, grouped view, search, download) with httpx, until the whole
   response is read; with the size of what came over the wire;
+* in headless Chromium (`--no-browser` skips it), on the same server: the pages of the
+  running 1,000-node and huge deployments, each load alone (after the last page's client
+  is gone): when the document arrived, the first contentful paint and when every square
+  of the node grid was in the page, by the browser's clock;
 * the log pane's read model on a 300,000-line log: bench/logs.py, called as it is.
 """
 
@@ -84,7 +92,7 @@ from squall.core.services.board import BoardFilter, board
 from squall.core.services.views import deployment_detail
 from squall.core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus
 from squall.testing.harness import SquallHarness
-from squall.ui import components
+from squall.ui import grids
 from squall.ui.pages.board import render
 
 D, S, T, K = DeploymentStatus, StageStatus, TaskStatus, StageKind
@@ -94,6 +102,8 @@ REGIONS = ("fra", "ams", "lon", "par", "mad", "mil", "waw", "sto")
 PER_CLUSTER = 125
 """24 clusters of 125 nodes: a role's 8 clusters are 1,000 nodes."""
 BIG = 1000
+EDGE_PER_CLUSTER = 250
+"""The edge fleet of the huge deployment (`--huge`): clusters edge-01, edge-02… of 250."""
 REQUESTERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
 
 STEPS = {
@@ -187,6 +197,8 @@ class Spec:
     big: bool = False
     watched: bool = False
     """The running 1,000-node group deployment whose page is opened: mid-way."""
+    huge: bool = False
+    """The running group deployment on the whole edge fleet (`--huge` nodes): mid-way."""
 
     @property
     def multiplier(self) -> int:
@@ -206,6 +218,10 @@ class Built:
     watched: int = 0
     """A running 1,000-node group deployment with health checks (the page people watch)."""
     watched_tasks: int = 0
+    huge: int = 0
+    """A running group deployment with health checks on `--huge` nodes (0: none)."""
+    huge_nodes: int = 0
+    huge_tasks: int = 0
     logged: int = 0
     """A finished (failed) 1,000-node config change with a 300,000-line log."""
     cluster: str = ""
@@ -214,7 +230,7 @@ class Built:
     size_mb: float = 0.0
 
 
-def plan_specs(rng: random.Random, count: int, tasks: int) -> list[Spec]:
+def plan_specs(rng: random.Random, count: int, tasks: int, huge: int = 0) -> list[Spec]:
     ids = list(range(1, count + 1))
     active_n = max(1, round(count * 0.10))
     old_n = min(6, active_n // 10)
@@ -282,6 +298,11 @@ def plan_specs(rng: random.Random, count: int, tasks: int) -> list[Spec]:
         for deployment_id in running[1:4]:
             make_big(by_id[deployment_id], rng.choice(("group", "group", "config_change")))
             chosen.append(deployment_id)
+    if huge and len(running) > 4:
+        spec = by_id[running[4]]
+        make_big(spec, "group", health=True)
+        spec.huge, spec.nodes = True, huge
+        chosen.append(running[4])
     for deployment_id in (waiting[:1] + paused[:1])[: max(big_n - len(chosen) - 1, 0)]:
         spec = by_id[deployment_id]
         make_big(spec, "group" if spec.status == D.AWAITING_APPROVAL else "cache_rebuild")
@@ -323,6 +344,8 @@ def _scale(rng: random.Random, specs: list[Spec], tasks: int) -> None:
 
 
 def choose_nodes(rng: random.Random, spec: Spec) -> tuple[str, list[tuple[str, str]]]:
+    if spec.huge:
+        return "cluster:edge-*", edge_nodes(spec.nodes)
     role = rng.choice(ROLES)
     clusters = [f"{role}-{region}" for region in REGIONS]
     if spec.nodes >= BIG:
@@ -343,6 +366,17 @@ def choose_nodes(rng: random.Random, spec: Spec) -> tuple[str, list[tuple[str, s
     if spec.type == "single_instance":
         return f"host:{nodes[0][0]}", nodes
     return ",".join(f"cluster:{cluster}" for cluster in picked), nodes
+
+
+def edge_nodes(count: int) -> list[tuple[str, str]]:
+    """(node, cluster) of the edge fleet, `count` nodes in clusters of EDGE_PER_CLUSTER."""
+    return [
+        (
+            f"edge-{1 + index // EDGE_PER_CLUSTER:02d}-{1 + index % EDGE_PER_CLUSTER:03d}",
+            f"edge-{1 + index // EDGE_PER_CLUSTER:02d}",
+        )
+        for index in range(count)
+    ]
 
 
 def stage_plans(rng: random.Random, spec: Spec, nodes: list[tuple[str, str]]) -> list[StagePlan]:
@@ -526,7 +560,9 @@ class Writer:
                     self.rows[model] = []
 
 
-def build(root: Path, count: int, tasks: int, seed: int) -> tuple[SquallHarness, Built]:
+def build(
+    root: Path, count: int, tasks: int, seed: int, huge: int = 0
+) -> tuple[SquallHarness, Built]:
     began = time.perf_counter()
     rng = random.Random(seed)
     squall = SquallHarness(root / "data", DEFAULT_PLUGINS)
@@ -560,7 +596,36 @@ def build(root: Path, count: int, tasks: int, seed: int) -> tuple[SquallHarness,
                         "vars": {},
                     },
                 )
-    specs = plan_specs(rng, count, tasks)
+    fleet: dict[str, list[str]] = {}
+    for node, cluster in edge_nodes(huge):
+        fleet.setdefault(cluster, []).append(node)
+    for name, members in fleet.items():
+        cluster_id = len(writer.rows[Cluster]) + 1
+        writer.add(
+            Cluster,
+            {
+                "id": cluster_id,
+                "name": name,
+                "environment": "production",
+                "source": "bench/board.py",
+                "updated_at": now,
+            },
+        )
+        for node in members:
+            writer.add(
+                Node,
+                {
+                    "cluster_id": cluster_id,
+                    "name": node,
+                    "host": f"{node}.example.net",
+                    "port": 22,
+                    "user": "deploy",
+                    "transport": "ssh",
+                    "tags": ["edge"],
+                    "vars": {},
+                },
+            )
+    specs = plan_specs(rng, count, tasks, huge)
     built = Built(deployments=len(specs))
     context = Context(rng, writer, built, now, {"stage": 0, "task": 0, "result": 0}, set())
     oldest = now - dt.timedelta(days=30)
@@ -590,6 +655,10 @@ def build(root: Path, count: int, tasks: int, seed: int) -> tuple[SquallHarness,
         built.watched_tasks = session.execute(
             text("SELECT count(*) FROM node_tasks WHERE deployment_id = :id"),
             {"id": built.watched},
+        ).scalar_one()
+        built.huge_tasks = session.execute(
+            text("SELECT count(*) FROM node_tasks WHERE deployment_id = :id"),
+            {"id": built.huge},
         ).scalar_one()
     built.cluster = str(busiest)
     database = Path(squall.runtime.db.url.database or "")
@@ -638,6 +707,8 @@ def _write_deployment(context: Context, spec: Spec, created: dt.datetime, *, old
     statuses = _outcome(rng, spec, stages)
     if spec.watched:
         context.built.watched = spec.id
+    if spec.huge:
+        context.built.huge, context.built.huge_nodes = spec.id, spec.nodes
     if spec.big and spec.type == "config_change" and spec.status == D.FAILED:
         context.built.logged = context.built.logged or spec.id
     timeline, task_times, current = _simulate(rng, stages, statuses)
@@ -1027,7 +1098,7 @@ def _outcome(
             at = rng.randrange(len(stages))
             if spec.big and spec.type == "group" and gated:
                 at = rng.randrange(gated[0], len(stages))
-            if spec.watched:  # in the middle of its thunder waves
+            if spec.watched or spec.huge:  # in the middle of its thunder waves
                 at = [i for i in deploys if stages[i].kind == K.DEPLOY][len(deploys) // 4]
         else:
             at = 0
@@ -1043,6 +1114,8 @@ def _outcome(
             else:
                 done = round(n * rng.uniform(0.05, 0.9))
                 failed = round(done * rng.uniform(0, 0.02)) if rng.random() < 0.4 else 0
+                if spec.huge:  # a failed node or two per hundred, to be found on its page
+                    failed = max(failed, round(done * 0.01), 1)
                 if plan.max_failure_percent is not None:
                     failed = min(failed, math.floor(n * plan.max_failure_percent / 100))
                 if plan.max_failures is not None:
@@ -1231,21 +1304,32 @@ def in_process(squall: SquallHarness, built: Built, repeat: int) -> list[Timing]
         view = result.view
         return f"{len(result.tasks):,} tasks, {len(view.stages)} stages, {view.status}"
 
-    for label, deployment_id in (
-        (f"deployment_detail(): #{built.watched} running group, 1,000 nodes", built.watched),
-        (f"deployment_detail(): #{built.logged} failed change, 1,000 nodes", built.logged),
-    ):
-        timings.append(timed(label, repeat, read(deployment_detail, deployment_id), detail))
-    with runtime.db.read() as session:
-        cells = deployment_detail(session, runtime, actor, built.watched).tasks
-    timings.append(
-        timed(
-            f"node_grid(): #{built.watched}'s {len(cells):,} tasks as HTML",
-            repeat,
-            lambda: components.node_grid(cells),
-            lambda html: f"{len(html) / 1000:.0f} kB of HTML",
+    pages = [
+        (f"#{built.watched} running group, 1,000 nodes", built.watched),
+        (f"#{built.logged} failed change, 1,000 nodes", built.logged),
+    ]
+    if built.huge:
+        pages.append((f"#{built.huge} running group, {built.huge_nodes:,} nodes", built.huge))
+    for label, deployment_id in pages:
+        timings.append(
+            timed(
+                f"deployment_detail(): {label}",
+                repeat,
+                read(deployment_detail, deployment_id),
+                detail,
+            )
         )
-    )
+    for deployment_id in (built.watched, built.huge) if built.huge else (built.watched,):
+        with runtime.db.read() as session:
+            cells = deployment_detail(session, runtime, actor, deployment_id).tasks
+        timings.append(
+            timed(
+                f"node_blocks(): #{deployment_id}'s {len(cells):,} tasks",
+                repeat,
+                lambda cells=cells: grids.node_blocks(cells),
+                lambda blocks: f"{len(json.dumps(blocks)) / 1000:.0f} kB as JSON (the node grid)",
+            )
+        )
     timings.append(
         timed(
             f"log_nodes(): #{built.watched}'s nodes (page build)",
@@ -1279,8 +1363,7 @@ def served(data_dir: Path, workdir: Path) -> Iterator[str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
-    squall = shutil.which("squall")
-    command = [squall] if squall else [sys.executable, "-c", "import app; app.main()"]
+    command = [sys.executable, "-m", "squall"]  # this interpreter's Squall, wherever PATH points
     command += ["serve", "--no-browser", "--no-worker", "--host", "127.0.0.1", "--port", str(port)]
     output = workdir / "serve.log"
     with output.open("wb") as log:
@@ -1382,6 +1465,19 @@ def over_http(base: str, built: Built, board_rows: int, repeat: int) -> list[Tim
             page,
             settle,
         ),
+        *(
+            [
+                timed(
+                    f"GET /deployments/{built.huge} (running group, {built.huge_nodes:,} nodes)",
+                    repeat,
+                    get(f"/deployments/{built.huge}"),
+                    page,
+                    settle,
+                )
+            ]
+            if built.huge
+            else []
+        ),
         timed("GET log: all, first window", repeat, get(f"{log}?mode=all"), log_json),
         timed(
             "GET log: all, middle window",
@@ -1407,6 +1503,113 @@ def over_http(base: str, built: Built, board_rows: int, repeat: int) -> list[Tim
         timed("GET log.txt: the whole log", max(repeat // 2, 1), get(f"{log}.txt"), download),
     ]
     client.close()
+    return timings
+
+
+# -- in headless Chromium ------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+LEAVE_SECONDS = 4.0
+"""Waited after leaving a page: the server keeps its client, refreshing, for 3 s (NiceGUI's
+reconnect timeout), so each load is timed as the only viewer's."""
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+WATCH_GRID = """
+window.__squallGrid = null;
+(function watch() {
+  if (document.querySelectorAll('.squall-node').length >= %d) {
+    requestAnimationFrame(() => { window.__squallGrid = performance.now(); });
+    return;
+  }
+  requestAnimationFrame(watch);
+})();
+"""
+"""Notes when the node grid has all its squares (checked once a frame, from the start)."""
+
+
+@dataclass
+class Painted:
+    document: float
+    """The last byte of the page's document, from the start of the navigation (s)."""
+    first_content: float
+    """First contentful paint."""
+    grid: float
+    """Every square of the node grid in the page, at the next frame."""
+    size: int
+    """The document's bytes, decoded."""
+
+
+def in_chromium(base: str, built: Built, repeat: int) -> list[Timing]:
+    """Deployment pages opened in headless Chromium: when the first content is painted
+    and when the whole node grid is there, as the browser's own clock tells."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not look for a driver online
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--window-size=1440,900",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(120)
+    timings = []
+    try:
+        pages = [(built.watched, built.watched_tasks, "1,000 nodes")]
+        if built.huge:
+            pages.append((built.huge, built.huge_tasks, f"{built.huge_nodes:,} nodes"))
+        for deployment_id, squares, label in pages:
+            script = driver.execute_cdp_cmd(
+                "Page.addScriptToEvaluateOnNewDocument", {"source": WATCH_GRID % squares}
+            )
+
+            def load(deployment_id: int = deployment_id) -> Painted:
+                driver.get("about:blank")
+                time.sleep(LEAVE_SECONDS)
+                driver.get(f"{base}/deployments/{deployment_id}")
+                deadline = time.monotonic() + 120
+                while True:
+                    found = driver.execute_script(
+                        "const n = performance.getEntriesByType('navigation')[0];"
+                        "const p = performance.getEntriesByName('first-contentful-paint')[0];"
+                        "return [n.responseEnd, p ? p.startTime : null, window.__squallGrid,"
+                        " n.decodedBodySize]"
+                    )
+                    if found[1] is not None and found[2] is not None:
+                        return Painted(found[0] / 1000, found[1] / 1000, found[2] / 1000, found[3])
+                    if time.monotonic() > deadline:
+                        raise BenchError(
+                            f"/deployments/{deployment_id}: no grid in 120 s ({found})"
+                        )
+                    time.sleep(0.05)
+
+            runs = [load() for _ in range(repeat + 1)]
+            for what, value in (
+                ("document", lambda run: run.document),
+                ("first content", lambda run: run.first_content),
+                ("whole node grid", lambda run: run.grid),
+            ):
+                seconds = [value(run) for run in runs]
+                timings.append(
+                    Timing(
+                        f"#{deployment_id} ({label}): {what}",
+                        seconds[0],
+                        seconds[1:],
+                        f"{runs[-1].size / 1000:.0f} kB document, {squares:,} squares",
+                    )
+                )
+            driver.execute_cdp_cmd(
+                "Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]}
+            )
+    finally:
+        driver.quit()
     return timings
 
 
@@ -1483,6 +1686,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-http", action="store_true", help="skip `squall serve`")
     parser.add_argument("--no-logs", action="store_true", help="skip bench/logs.py")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument(
+        "--huge", type=int, default=10_000, help="nodes of the biggest deployment (0: none)"
+    )
+    parser.add_argument(
+        "--no-browser", action="store_true", help="skip the pages in headless Chromium"
+    )
     args = parser.parse_args(argv)
 
     print("Machine:")
@@ -1490,12 +1699,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {key:<12} {value}")
     workdir = Path(tempfile.mkdtemp(prefix="squall-bench-board-"))
     try:
-        squall, built = build(workdir, args.deployments, args.tasks, args.seed)
+        squall, built = build(workdir, args.deployments, args.tasks, args.seed, args.huge)
         statuses = ", ".join(f"{count} {status}" for status, count in built.by_status.most_common())
         types = ", ".join(f"{count} {kind}" for kind, count in built.by_type.most_common())
         print(
             f"\n{built.deployments:,} deployments ({statuses}; {types}; {built.big} of "
-            f"1,000 nodes)\n{built.tasks:,} node tasks, {built.step_results:,} step results, "
+            f"1,000 nodes"
+            + (f", #{built.huge} of {built.huge_nodes:,}" if built.huge else "")
+            + f")\n{built.tasks:,} node tasks, {built.step_results:,} step results, "
             f"{built.log_lines:,} log lines (#{built.logged}); SQLite {built.size_mb:.0f} MB, "
             f"written in {built.seconds:.1f} s\nfirst: the first run (cold caches); median, "
             f"min, max: of the {args.repeat} runs after it\n",
@@ -1518,9 +1729,20 @@ def main(argv: list[str] | None = None) -> int:
             )
             with served(workdir / "data", workdir) as base:
                 web = over_http(base, built, board_rows, args.repeat)
-            print(HEADER)
-            for timing in web:
-                print(timing.row())
+                print(HEADER)
+                for timing in web:
+                    print(timing.row())
+                if not args.no_browser:
+                    print(
+                        "\nIn headless Chromium, on the same server: from the start of the "
+                        "navigation,\nby the browser's clock (Navigation Timing, first "
+                        "contentful paint):",
+                        flush=True,
+                    )
+                    painted = in_chromium(base, built, args.repeat)
+                    print(HEADER)
+                    for timing in painted:
+                        print(timing.row())
         if not args.no_logs:
             print("\nThe log pane's read model on a 300,000-line log (bench/logs.py):", flush=True)
             run_log_bench(args.repeat)

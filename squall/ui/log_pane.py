@@ -30,6 +30,9 @@ DOWNLOAD_CHUNK = 256 * 1024
 """Characters sent at a time when downloading."""
 NODE_REFRESH_SECONDS = 5.0
 SEARCH_DEBOUNCE_MS = 400
+NODE_CHOICES = 100
+"""Nodes offered at once in the node choice, failed first: typing narrows them down (a
+10,000-node list would weigh more than the rest of the page)."""
 
 
 def register(console: Console) -> None:
@@ -225,6 +228,7 @@ class LogControls:
     def __init__(self, pane: LogPane, nodes: Sequence[LogNode]) -> None:
         self.pane = pane
         self.nodes = tuple(nodes)
+        self.typed = ""
         self.mode = ui.toggle(MODES, value=pane.mode, on_change=self._mode_chosen).mark("log-mode")
         self.node = (
             ui.select(
@@ -237,6 +241,7 @@ class LogControls:
             .classes("w-56")
             .mark("log-node")
         )
+        self.node.on("input-value", self._typed)
         self.search = (
             ui.input("Search", value=pane.search, on_change=self._searched)
             .props(f"debounce={SEARCH_DEBOUNCE_MS} clearable dense")
@@ -253,21 +258,44 @@ class LogControls:
     def sync(self) -> None:
         """Show what the pane shows (after `show_node`, or after the operator scrolled up)."""
         self.mode.value = self.pane.mode
-        if self.pane.node in self.node.options:
-            self.node.value = self.pane.node
+        if self.pane.node in self._labels():
+            self.node.set_options(self._options(), value=self.pane.node)
         self.search.value = self.pane.search
         self.follow.value = self.pane.follow
         self.download.props["href"] = self.pane.download_url
 
     async def refresh(self) -> None:
         """Statuses change while it runs: keep failed nodes first in the node choice."""
-        nodes = await self.pane.console.read(log_nodes, self.pane.deployment_id)
+        # Shared: every viewer of a 10,000-node deployment would read its tasks otherwise.
+        nodes = await self.pane.console.read_shared(
+            log_nodes, self.pane.deployment_id, ttl=NODE_REFRESH_SECONDS
+        )
         if nodes != self.nodes:
             self.nodes = nodes
             self.node.set_options(self._options(), value=self.node.value)
 
-    def _options(self) -> dict[str, str]:
+    def _labels(self) -> dict[str, str]:
         return {node.name: f"{node.name} · {node.status}" for node in self.nodes}
+
+    def _options(self) -> dict[str, str]:
+        """The first NODE_CHOICES nodes whose label holds what was typed, and the node
+        shown (a click in the grid may choose any)."""
+        labels = self._labels()
+        needle = self.typed.casefold()
+        options = {}
+        for name, label in labels.items():
+            if len(options) == NODE_CHOICES:
+                break
+            if needle in label.casefold():
+                options[name] = label
+        shown = self.pane.node
+        if shown in labels:
+            options[shown] = labels[shown]
+        return options
+
+    def _typed(self, event: Any) -> None:
+        self.typed = str(event.args or "")
+        self.node.set_options(self._options(), value=self.node.value)
 
     def _mode_chosen(self, event: Any) -> None:
         mode = cast(Mode, event.value)
@@ -295,10 +323,17 @@ async def log_controls(pane: LogPane) -> LogControls:
 
 
 async def log_view(
-    console: Console, deployment_id: int, *, mode: Mode = "all", follow: bool = False
+    console: Console,
+    deployment_id: int,
+    *,
+    mode: Mode = "all",
+    follow: bool = False,
+    nodes: Sequence[LogNode] | None = None,
 ) -> LogPane:
-    """The controls above the pane: what a deployment page places."""
-    nodes = await console.read(log_nodes, deployment_id)
+    """The controls above the pane: what a deployment page places. `nodes`: the
+    deployment's (see `log_nodes`), when the page has them already."""
+    if nodes is None:
+        nodes = await console.read(log_nodes, deployment_id)
     with ui.column().classes("w-full gap-2"):
         bar = ui.row().classes("w-full items-center gap-4")
         pane = LogPane(console, deployment_id, mode=mode, follow=follow)

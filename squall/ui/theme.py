@@ -46,9 +46,16 @@ STATUS_COLORS = {
 }
 
 
+BOARD_WIDE_COLUMNS = (3, 4, 5, 6, 8, 9, 10)
+"""The board's columns (from 0) a phone leaves out: the row still says which deployment,
+its state and progress. Hidden by their place: a class on every cell of 200 rows weighs."""
+
+
 def stylesheet() -> str:
     """Classes for the big HTML blocks (board rows, phase bars, node grids): inline styles
     repeated on every cell made those blocks several times larger."""
+    narrow = ",".join(f".sq-board tr>:nth-child({index + 1})" for index in BOARD_WIDE_COLUMNS)
+    narrow += "{display:none}"
     statuses = "".join(
         f".sq-{name}{{background:{color}}}.sq-fg-{name}{{color:{color}}}"
         for name, color in STATUS_COLORS.items()
@@ -62,8 +69,12 @@ def stylesheet() -> str:
         ".sq-seg{flex-basis:0;min-width:14px;height:12px;background:#e0e0e0;display:flex;"
         "border:1px solid #bbb}.sq-grid{display:flex;flex-wrap:wrap;gap:2px}"
         ".squall-node{width:14px;height:14px;cursor:pointer}"
+        ".sq-small .sq-grid{gap:1px}.sq-small .squall-node{width:8px;height:8px}"
+        ".sq-show-steps{padding:2px 10px;border:1px solid #999;border-radius:4px;font-size:13px}"
+        ".sq-show-steps:disabled{opacity:.4}.sq-step-pages{display:flex;gap:8px;align-items:center}"
         ".sq-stage{font-size:12px;color:#555}"
-        ".sq-step{display:flex;align-items:center;gap:8px;font-size:12px}"
+        ".sq-step{display:flex;align-items:center;gap:8px;font-size:12px;"
+        "content-visibility:auto;contain-intrinsic-size:auto 100px auto 14px}"
         ".sq-step span{width:90px;overflow:hidden;text-overflow:ellipsis}"
         ".sq-cells{display:flex;flex-wrap:nowrap;gap:1px;overflow-x:auto;min-width:0;flex:1 1 0}"
         ".sq-cells i{width:6px;height:12px;flex:none}.sq-none{background:#eee}"
@@ -74,13 +85,15 @@ def stylesheet() -> str:
         "a.sq-strip:hover{text-decoration:underline}"
         ".sq-dot{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:4px}"
         ".sq-scroll{overflow-x:auto;max-width:100%}"
-        ".sq-clusters{display:flex;flex-wrap:wrap;gap:6px 16px}.sq-cluster{max-width:100%}"
+        ".sq-clusters{display:flex;flex-wrap:wrap;gap:6px 16px}.sq-cluster{max-width:100%;"
+        "content-visibility:auto;contain-intrinsic-size:auto 300px auto 60px}"
         ".sq-failed{margin:0;padding-left:16px;font-size:12px}.sq-failed pre{margin:2px 0 6px;"
         "white-space:pre-wrap;word-break:break-all;color:#555}"
         ".sq-params td{padding:1px 8px 1px 0;vertical-align:top;word-break:break-all}"
         ".sq-params td:first-child{color:#777;white-space:nowrap;word-break:normal}"
         ".sq-phone{display:none!important}"
-        "@media (max-width:700px){.sq-wide,.sq-desktop{display:none!important}"
+        "@media (max-width:700px){.sq-desktop{display:none!important}"
+        f"{narrow}"
         ".sq-phone{display:inline-flex!important}}"
         # Dark: Quasar darkens the page; these lighten what the blocks above made grey.
         ".body--dark .sq-muted,.body--dark .sq-stage,.body--dark .sq-failed pre{color:#aaa}"

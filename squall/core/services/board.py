@@ -12,8 +12,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, exists, func, or_, select
+from sqlalchemy.orm import Session, defer
 
 from squall.core.auth import Actor, AuthTarget, authorize
 from squall.core.errors import ValidationError
@@ -109,6 +109,10 @@ class BoardRow(DeploymentRecord):
         return 3
 
 
+StageRow = Row[int, int, str, StageKind, StageStatus, int, float, dt.datetime | None]
+"""A stage's id, deployment_id, name, kind, status, parallelism, bake_seconds, bake_until."""
+
+
 def board(
     session: Session, rt: Runtime, actor: Actor, filters: BoardFilter | None = None
 ) -> list[BoardRow]:
@@ -116,7 +120,11 @@ def board(
     if filters.sort not in SORTS:
         raise ValidationError(f"unknown sort {filters.sort!r}: use one of {', '.join(SORTS)}")
     authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("deployment", partial=True))
-    query = select(Deployment)
+    # Not the parameters and options (JSON, big for group deployments): the board shows
+    # neither, and reading one by mistake raises instead of querying once per row.
+    query = select(Deployment).options(
+        defer(Deployment.params, raiseload=True), defer(Deployment.options, raiseload=True)
+    )
     if filters.statuses:
         query = query.where(Deployment.status.in_([D(value) for value in filters.statuses]))
     if filters.type:
@@ -149,16 +157,30 @@ def board(
     if not deployments:
         return []
     ids = [deployment.id for deployment in deployments]
-    stages: dict[int, list[Stage]] = defaultdict(list)
-    for stage in session.scalars(
-        select(Stage).where(Stage.deployment_id.in_(ids)).order_by(Stage.position)
+    stages: dict[int, list[StageRow]] = defaultdict(list)
+    # The columns the rows and the estimate use, not whole Stage objects (hundreds of them).
+    for stage in session.execute(
+        select(
+            Stage.id,
+            Stage.deployment_id,
+            Stage.name,
+            Stage.kind,
+            Stage.status,
+            Stage.parallelism,
+            Stage.bake_seconds,
+            Stage.bake_until,
+        )
+        .where(Stage.deployment_id.in_(ids))
+        .order_by(Stage.position)
     ):
         stages[stage.deployment_id].append(stage)
     counts: dict[int, Counter[TaskStatus]] = defaultdict(Counter)
     for stage_id, status, count in session.execute(
         select(NodeTask.stage_id, NodeTask.status, func.count())
         .where(NodeTask.deployment_id.in_(ids))
-        .group_by(NodeTask.stage_id, NodeTask.status)
+        # In the order of the index (deployment, status, stage, cluster): the rows are
+        # counted as the index is read, without sorting them first.
+        .group_by(NodeTask.deployment_id, NodeTask.status, NodeTask.stage_id)
     ):
         counts[stage_id][status] += count
     failures = _latest_failures(session, ids)
@@ -208,7 +230,7 @@ def _open_holds(session: Session, ids: list[int]) -> dict[int, str]:
     return {deployment_id: "; ".join(reasons) for deployment_id, reasons in held.items()}
 
 
-def _segment(stage: Stage, tally: Counter[TaskStatus]) -> Segment:
+def _segment(stage: StageRow, tally: Counter[TaskStatus]) -> Segment:
     return Segment(
         name=stage.name,
         kind=stage.kind.value,
@@ -310,7 +332,7 @@ class Estimator:
     def __init__(
         self,
         session: Session,
-        stages: dict[int, list[Stage]],
+        stages: dict[int, list[StageRow]],
         counts: dict[int, Counter[TaskStatus]],
         kinds: dict[int, tuple[str, str]],
     ) -> None:
@@ -318,7 +340,13 @@ class Estimator:
         self.counts = counts
         self.kinds = kinds
         self.medians = step_medians(session, {kind for kind, _ in kinds.values()})
-        stage_ids = [stage.id for stages_of in stages.values() for stage in stages_of]
+        # Only unfinished stages have time left (a finished deployment's are all final).
+        stage_ids = [
+            stage.id
+            for stages_of in stages.values()
+            for stage in stages_of
+            if not stage.status.is_final
+        ]
         first_tasks = (
             select(func.min(NodeTask.id))
             .where(NodeTask.stage_id.in_(stage_ids))
@@ -341,7 +369,7 @@ class Estimator:
         }
         self.late: set[int] = set()
 
-    def _per_node(self, deployment_id: int, stage: Stage) -> float | None:
+    def _per_node(self, deployment_id: int, stage: StageRow) -> float | None:
         kind, target = self.kinds[deployment_id]
         known = [
             self.medians.get((kind, target, name)) for name in self.step_names.get(stage.id, [])

@@ -14,7 +14,7 @@ import datetime as dt
 import re
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
 
@@ -147,9 +147,18 @@ def log_nodes(
 ) -> tuple[LogNode, ...]:
     """The deployment's nodes, failed, interrupted and inconclusive ones first, by name."""
     get(session, rt, actor, deployment_id)
-    tasks = _tasks(session, deployment_id)
-    status = _node_status(tasks)
-    cluster = {task.node: task.cluster for task in tasks}
+    return nodes_of(
+        (task.node, task.cluster, task.status) for task in _tasks(session, deployment_id)
+    )
+
+
+def nodes_of(tasks: Iterable[tuple[str, str, str]]) -> tuple[LogNode, ...]:
+    """`log_nodes` from a deployment's (node, cluster, status) of every task in stage
+    order, for a page that has read them already."""
+    read = list(tasks)
+    known = {value: TaskStatus(value) for value in {task_status for _, _, task_status in read}}
+    status = _node_status((node, known[task_status]) for node, _, task_status in read)
+    cluster = {node: node_cluster for node, node_cluster, _ in read}
     return tuple(
         LogNode(name, cluster[name], status[name].value)
         for name in sorted(status, key=lambda name: _attention_first(status[name], name))
@@ -361,7 +370,7 @@ def _group(session: Session, deployment_id: int, tasks: Sequence[_Task], last: i
     lines_of: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for task in tasks:  # a node's tasks in stage order: deploy, then check, then rollback
         lines_of[task.node].extend(output.get(task.id, ()))
-    status = _node_status(tasks)
+    status = _node_status((task.node, task.status) for task in tasks)
     same: dict[tuple[TaskStatus, tuple[tuple[str, str], ...]], list[str]] = defaultdict(list)
     for node in sorted(status, key=_natural):
         same[(status[node], tuple(lines_of[node]))].append(node)
@@ -426,13 +435,13 @@ def _tasks(session: Session, deployment_id: int) -> list[_Task]:
     ]
 
 
-def _node_status(tasks: Sequence[_Task]) -> dict[str, TaskStatus]:
-    """A node's status: a failure in any of its tasks (deploy, check, rollback), else the
-    status of its latest stage's task."""
+def _node_status(tasks: Iterable[tuple[str, TaskStatus]]) -> dict[str, TaskStatus]:
+    """A node's status from its tasks' (node, status): a failure in any of its tasks
+    (deploy, check, rollback), else the status of its latest stage's task."""
     status: dict[str, TaskStatus] = {}
-    for task in tasks:  # in stage order: a later stage's task overrides an earlier one's
-        if status.get(task.node) not in ATTENTION:
-            status[task.node] = task.status
+    for node, task_status in tasks:  # in stage order: a later stage's overrides an earlier
+        if status.get(node) not in ATTENTION:
+            status[node] = task_status
     return status
 
 

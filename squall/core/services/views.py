@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import String, and_, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from squall.core import history
@@ -416,9 +417,8 @@ def deployment_summary(
     return data.deployment_summary(session, rt, get(session, rt, actor, deployment_id))
 
 
-@dataclass(frozen=True)
-class TaskCell:
-    """One node task, for the node grid."""
+class TaskCell(NamedTuple):
+    """One node task, for the node grid (a named tuple: a 10,000-node page makes 20,000)."""
 
     node: str
     cluster: str
@@ -440,7 +440,8 @@ class StepRow:
     failed_by_cluster: Mapping[str, int]
     by_node: tuple[str, ...]
     """Each node task's status at this step, in the order of `DeploymentDetail.tasks`
-    ("" where the task has no such step or has not reached it)."""
+    ("" where the task has no such step or has not reached it); empty when not read (see
+    `deployment_detail`'s `step_cells`)."""
 
 
 @dataclass(frozen=True)
@@ -478,64 +479,96 @@ class DeploymentDetail:
 
 
 def deployment_detail(
-    session: Session, rt: Runtime, actor: Actor, deployment_id: int
+    session: Session,
+    rt: Runtime,
+    actor: Actor,
+    deployment_id: int,
+    *,
+    step_cells: int | None = None,
 ) -> DeploymentDetail:
+    """What a deployment's page shows. Each node's status at each step (`StepRow.by_node`)
+    is read only when the deployment has at most `step_cells` node tasks (None: always)."""
     from squall.core.services.actions import available
 
     view = deployment_view(session, rt, actor, deployment_id)
     # Only the columns the page shows: not the stored steps, node JSON or output lines.
+    # Statuses and step lists come as stored text: 20,000 tasks decode each distinct step
+    # list once instead of once a task (a driver may hand a list over already decoded).
     rows = session.execute(
         select(
             NodeTask.id,
             NodeTask.node_name,
             NodeTask.cluster_name,
-            NodeTask.status,
+            type_coerce(NodeTask.status, String).label("status"),
             NodeTask.attempt,
             NodeTask.current_step,
-            NodeTask.step_names,
+            type_coerce(NodeTask.step_names, String).label("step_names"),
             NodeTask.failed_step_name,
             NodeTask.error,
             Stage.name,
-            Stage.kind,
+            type_coerce(Stage.kind, String).label("kind"),
         )
         .join(Stage, Stage.id == NodeTask.stage_id)
         .where(NodeTask.deployment_id == deployment_id)
         .order_by(Stage.position, NodeTask.position)
     ).all()
+    step_lists: dict[Any, list[str]] = {}
+
+    def names_of(stored: Any) -> list[str]:
+        if not isinstance(stored, str):
+            return list(stored)
+        if stored not in step_lists:
+            step_lists[stored] = json.loads(stored)
+        return step_lists[stored]
+
+    running = TaskStatus.RUNNING.value
     tasks = tuple(
         TaskCell(
-            node=row.node_name,
-            cluster=row.cluster_name,
-            stage=row.name,
-            kind=row.kind.value,
-            status=row.status.value,
-            attempt=row.attempt,
-            current_step=(
-                row.step_names[row.current_step]
-                if row.current_step is not None and row.status == T.RUNNING
-                else None
-            ),
-            failed_step=row.failed_step_name,
-            error=row.error,
+            row.node_name,
+            row.cluster_name,
+            row.name,
+            row.kind,
+            row.status,
+            row.attempt,
+            names_of(row.step_names)[row.current_step]
+            if row.current_step is not None and row.status == running
+            else None,
+            row.failed_step_name,
+            row.error,
         )
         for row in rows
     )
     order: dict[str, int] = {}
+    seen: list[str] | None = None
     for row in rows:
-        for name in row.step_names:
-            order.setdefault(name, len(order))
+        names = names_of(row.step_names)
+        if names is not seen:  # the same stored list: the same object, already counted
+            seen = names
+            for name in names:
+                order.setdefault(name, len(order))
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     failed_by_cluster: dict[str, Counter[str]] = defaultdict(Counter)
-    column = {row.id: index for index, row in enumerate(rows)}
-    by_node: dict[str, list[str]] = defaultdict(lambda: [""] * len(rows))
     latest = and_(NodeTask.id == StepResult.task_id, NodeTask.attempt == StepResult.attempt)
-    for task_id, name, status in session.execute(
-        select(StepResult.task_id, StepResult.name, StepResult.status)
+    status_text = type_coerce(StepResult.status, String)
+    for name, status, count in session.execute(
+        select(StepResult.name, status_text, func.count())
         .join(NodeTask, latest)
         .where(NodeTask.deployment_id == deployment_id)
+        .group_by(StepResult.name, status_text)
     ):
-        counts[name][status.value] += 1
-        by_node[name][column[task_id]] = status.value
+        counts[name][status] += count
+    by_node: dict[str, list[str]] = {}
+    if step_cells is None or len(rows) <= step_cells:
+        column = {row.id: index for index, row in enumerate(rows)}
+        by_node = {name: [""] * len(rows) for name in order}
+        for task_id, name, status in session.execute(
+            select(StepResult.task_id, StepResult.name, status_text)
+            .join(NodeTask, latest)
+            .where(NodeTask.deployment_id == deployment_id)
+        ):
+            if name not in by_node:
+                by_node[name] = [""] * len(rows)
+            by_node[name][column[task_id]] = status
     for name, cluster, count in session.execute(
         select(StepResult.name, NodeTask.cluster_name, func.count())
         .join(NodeTask, latest)
@@ -547,7 +580,12 @@ def deployment_detail(
     ):
         failed_by_cluster[name][cluster] += count
     steps = tuple(
-        StepRow(name, dict(counts[name]), dict(failed_by_cluster[name]), tuple(by_node[name]))
+        StepRow(
+            name,
+            dict(counts[name]),
+            dict(failed_by_cluster[name]),
+            tuple(by_node.get(name, ())),
+        )
         for name in sorted(order, key=order.__getitem__)
     )
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)

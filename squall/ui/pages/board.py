@@ -166,7 +166,7 @@ class Board:
         if strip != self.strip:
             self.strip = strip
             self.summary.set_content(strip)
-        rendered = render(rows)
+        rendered = _rendered(rows)
         if rendered != self.shown:  # only send what changed
             self.shown = rendered
             self.table.set_content(rendered)
@@ -199,31 +199,35 @@ class Board:
             select.set_options(options, value=select.value)
 
 
-WIDE = {3, 4, 5, 6, 8, 9, 10}
-"""Columns a phone leaves out: the row still says which deployment, its state, progress."""
+_last: tuple[list[BoardRow], str] | None = None
+
+
+def _rendered(rows: list[BoardRow]) -> str:
+    """`render(rows)`, made once for every open board given the same answer (the boards
+    asking the same within a second share one list of rows)."""
+    global _last
+    if _last is None or _last[0] is not rows:
+        _last = (rows, render(rows))
+    return _last[1]
 
 
 def render(rows: list[BoardRow]) -> str:
     if not rows:
         return '<div class="text-gray-500 p-4">No deployment matches.</div>'
-    head = "".join(
-        f'<th class="sq-wide">{title}</th>' if index in WIDE else f"<th>{title}</th>"
-        for index, title in enumerate(
-            (
-                "#",
-                "status",
-                "deployment",
-                "targets",
-                "by",
-                "ticket",
-                "stages",
-                "done / failed / running / left",
-                "failure point",
-                "elapsed",
-                "left",
-            )
-        )
+    titles = (
+        "#",
+        "status",
+        "deployment",
+        "targets",
+        "by",
+        "ticket",
+        "stages",
+        "done / failed / running / left",
+        "failure point",
+        "elapsed",
+        "left",
     )
+    head = "".join(f"<th>{title}</th>" for title in titles)
     body = "".join(_row(row) for row in rows)
     return f'<table class="sq-table sq-board"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -269,18 +273,18 @@ def _row(row: BoardRow) -> str:
         (row.ticket or "", escape(row.ticket or "")),
         ("", components.phase_bar(row.segments)),
         ("", progress),
-        (row.failure or "", f'<span class="sq-fg-failed">{escape(row.failure or "")}</span>'),
+        (
+            row.failure or "",
+            f'<span class="sq-fg-failed">{escape(row.failure)}</span>' if row.failure else "",
+        ),
         ("", components.elapsed(row.started_at, row.finished_at)),
         (eta if len(eta) > 12 else "", eta),
     ]
     return (
         "<tr>"
         + "".join(
-            "<td"
-            + (' class="sq-wide"' if index in WIDE else "")
-            + (f' title="{escape(title)}"' if title else "")
-            + f">{cell}</td>"
-            for index, (title, cell) in enumerate(cells)
+            "<td" + (f' title="{escape(title)}"' if title else "") + f">{cell}</td>"
+            for title, cell in cells
         )
         + "</tr>"
     )

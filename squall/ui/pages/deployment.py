@@ -17,12 +17,15 @@ from squall.core.reporting import ReportSection
 from squall.core.runtime import Runtime
 from squall.core.services import actions
 from squall.core.services.deliveries import DeliveriesView, deliveries
+from squall.core.services.logs import nodes_of
 from squall.core.services.views import (
     DeploymentDetail,
     DeploymentView,
     FailurePoint,
     Rerun,
     StageProgress,
+    StepRow,
+    TaskCell,
     deployment_detail,
     report_sections,
 )
@@ -30,10 +33,14 @@ from squall.core.status import DeploymentStatus
 from squall.ui import components
 from squall.ui.console import failure_place, held_text
 from squall.ui.context import Console
+from squall.ui.grids import STEP_GRID_EAGER, NodeGrid, StepGrid
 from squall.ui.log_pane import log_view
 from squall.ui.theme import frame
 
 REFRESH_SECONDS = 1.0
+TASKS_READ_A_SECOND = 5_000
+"""A page refreshes at most every (node tasks / this) seconds, and at least every second."""
+PAGE_TIMEOUT_SECONDS = 30.0
 
 ACTIONS: dict[str, tuple[str, str, Callable[..., Any], str | None]] = {
     # name: (label, icon, core action, confirmation question or None)
@@ -63,7 +70,9 @@ ACTIONS: dict[str, tuple[str, str, Callable[..., Any], str | None]] = {
 
 
 def register(console: Console) -> None:
-    @ui.page("/deployments/{deployment_id}")
+    # A 10,000-node deployment's page takes about a second to build; on a busy server many
+    # more than NiceGUI's default 3 s, and a late page is better than an error.
+    @ui.page("/deployments/{deployment_id}", response_timeout=PAGE_TIMEOUT_SECONDS)
     async def deployment_page(deployment_id: str) -> None:
         # Taken as text: a malformed id gets the same page as an unknown one, not JSON.
         number = int(deployment_id) if deployment_id.isdigit() else None
@@ -93,10 +102,17 @@ class DeploymentPage:
         self.sent: DeliveriesView | None = None
         self.sections: list[ReportSection] = []
         self.rendered: dict[str, str] = {}
+        self.shown_tasks: tuple[TaskCell, ...] = ()
+        self.shown_steps: tuple[StepRow, ...] = ()
+        self.every_signature = False
+        self.step_cells: int | None = STEP_GRID_EAGER
+        """Read each node's status at each step up to this many node tasks (None: always)."""
 
     async def build(self) -> None:
         try:
-            self.detail, self.sent, self.sections = await self.console.read(_page_data, self.id)
+            self.detail, self.sent, self.sections = await self.console.read(
+                _page_data, self.id, self.step_cells
+            )
         except NotFound as exc:
             not_found(f"{exc} (it may have been removed, or the link is wrong).")
             return
@@ -127,15 +143,16 @@ class DeploymentPage:
                 self.deliveries = ui.html("", sanitize=False).mark("deliveries")
         self.attempts = ui.html("", sanitize=False).classes("w-full").mark("attempts")
         ui.label("Nodes").classes("text-lg font-medium")
-        self.grid = ui.html("", sanitize=False).classes("w-full").mark("node-grid")
-        ui.on("node-clicked", lambda event: self.open_node(str(event.args)))
+        self.grid = NodeGrid(self.open_node).mark("node-grid")
         with ui.row().classes("w-full gap-6 items-start"):
             with ui.column().classes("grow min-w-0 basis-80"):
                 ui.label("Where failures cluster").classes("text-lg font-medium")
                 self.steps = (
                     ui.html("", sanitize=False).classes("w-full sq-scroll").mark("step-matrix")
                 )
-                self.step_nodes = ui.html("", sanitize=False).classes("w-full").mark("step-grid")
+                self.step_nodes = (
+                    StepGrid(self._every_step_cell).classes("w-full").mark("step-grid")
+                )
             with ui.column().classes("grow min-w-0 basis-80"):
                 ui.label("Error signatures").classes("text-lg font-medium")
                 self.signatures = ui.column().classes("w-full gap-1").mark("signatures")
@@ -144,16 +161,26 @@ class DeploymentPage:
         live = not DeploymentStatus(self.detail.view.status).is_final
         with ui.column().classes("w-full").mark("log-area"):
             # While it runs, the log follows new lines; afterwards it opens at the start.
-            self.log = await log_view(self.console, self.id, follow=live)
+            nodes = nodes_of((task.node, task.cluster, task.status) for task in self.detail.tasks)
+            self.log = await log_view(self.console, self.id, follow=live, nodes=nodes)
         self.render()
         self.console.live(self.refresh, every=REFRESH_SECONDS, deployment_id=self.id)
 
     async def refresh(self, *, fresh: bool = False) -> None:
-        read = self.console.read if fresh else self.console.read_shared
+        assert self.detail is not None
+        # Reading 20,000 node tasks costs the server a few tenths of a second: a big
+        # deployment's viewers share one read every few seconds rather than every second.
+        every = max(REFRESH_SECONDS, len(self.detail.tasks) / TASKS_READ_A_SECOND)
         try:
-            self.detail, self.sent, self.sections = await read(_page_data, self.id)
+            if fresh:
+                found = await self.console.read(_page_data, self.id, self.step_cells)
+            else:
+                found = await self.console.read_shared(
+                    _page_data, self.id, self.step_cells, ttl=every
+                )
         except SquallError:
             return
+        self.detail, self.sent, self.sections = found
         self.render()
 
     def render(self) -> None:
@@ -165,10 +192,13 @@ class DeploymentPage:
         self._set("approvals", self.approvals, _approvals(detail))
         self._set("deliveries", self.deliveries, _deliveries(self.sent))
         self._set("attempts", self.attempts, _attempts(view))
-        self._set("grid", self.grid, components.node_grid(detail.tasks))
+        if self.shown_tasks != detail.tasks:
+            self.grid.show(detail.tasks)
         self._set("sections", self.type_sections, _sections(self.sections))
         self._set("steps", self.steps, _step_matrix(detail))
-        self._set("step_nodes", self.step_nodes, components.step_grid(detail.tasks, detail.steps))
+        if (self.shown_tasks, self.shown_steps) != (detail.tasks, detail.steps):
+            self.step_nodes.show(detail.tasks, detail.steps)
+        self.shown_tasks, self.shown_steps = detail.tasks, detail.steps
         self._rebuild("actions", repr(detail.actions), self._toolbar)
         self._rebuild(
             "signatures", repr(detail.signatures) + repr(detail.actions), self._signatures
@@ -251,10 +281,13 @@ class DeploymentPage:
         assert self.detail is not None
         self.signatures.clear()
         failures = {failure.node: failure for failure in self.detail.view.failures}
+        shown = self.detail.signatures
+        if not self.every_signature:
+            shown = shown[:SIGNATURES_SHOWN]
         with self.signatures:
             if not self.detail.signatures:
                 ui.label("No failure.").classes("text-gray-500")
-            for signature in self.detail.signatures:
+            for signature in shown:
                 with ui.row().classes("w-full items-center gap-2").mark("signature"):
                     ui.label(
                         f"{len(signature.nodes)} node(s) failed at {signature.step}: {signature.error}"
@@ -267,13 +300,28 @@ class DeploymentPage:
                                 "retry", actions.retry, None, list(signature.nodes)
                             ),
                         ).props("flat dense").mark("retry-signature")
-                shown = ", ".join(signature.nodes[:12]) + (
+                names = ", ".join(signature.nodes[:12]) + (
                     " …" if len(signature.nodes) > 12 else ""
                 )
-                with ui.expansion(shown).classes("w-full text-xs text-gray-600").props("dense"):
+                with ui.expansion(names).classes("w-full text-xs text-gray-600").props("dense"):
                     ui.html(_failed_nodes(signature.nodes, failures), sanitize=False).mark(
                         "failed-nodes"
                     )
+            hidden = self.detail.signatures[len(shown) :]
+            if hidden:
+                ui.button(
+                    f"Show {len(hidden)} more signature(s), "
+                    f"{sum(len(signature.nodes) for signature in hidden)} node(s)",
+                    on_click=self._show_every_signature,
+                ).props("flat dense no-caps").mark("more-signatures")
+
+    async def _every_step_cell(self) -> None:
+        self.step_cells = None
+        await self.refresh(fresh=True)
+
+    def _show_every_signature(self) -> None:
+        self.every_signature = True
+        self._signatures()
 
     def open_node(self, node: str) -> None:
         """A node was clicked in the grid: show its log."""
@@ -310,6 +358,10 @@ def _shown(value: Any) -> str:
 
 FAILED_NODES_SHOWN = 50
 """Failed nodes of one signature shown with their output; the rest by name."""
+FAILED_NAMES_SHOWN = 500
+"""Failed nodes of one signature named after those; the PDF report has every one."""
+SIGNATURES_SHOWN = 20
+"""Error signatures shown at first, the biggest; a button shows the others."""
 
 
 def _failed_nodes(nodes: tuple[str, ...], failures: dict[str, FailurePoint]) -> str:
@@ -331,8 +383,12 @@ def _failed_nodes(nodes: tuple[str, ...], failures: dict[str, FailurePoint]) -> 
             + "</li>"
         )
     more = len(nodes) - FAILED_NODES_SHOWN
-    rest = f"<li>… and {more} more: {html.escape(', '.join(nodes[FAILED_NODES_SHOWN:]))}</li>"
-    return f'<ul class="sq-failed">{"".join(items)}{rest if more > 0 else ""}</ul>'
+    named = nodes[FAILED_NODES_SHOWN : FAILED_NODES_SHOWN + FAILED_NAMES_SHOWN]
+    unnamed = len(nodes) - FAILED_NODES_SHOWN - len(named)
+    rest = f"<li>… and {more} more: {html.escape(', '.join(named))}" + (
+        f" and {unnamed} others (every one is in the PDF report)" if unnamed > 0 else ""
+    )
+    return f'<ul class="sq-failed">{"".join(items)}{rest + "</li>" if more > 0 else ""}</ul>'
 
 
 def _done(name: str, result: Any) -> str:
@@ -438,11 +494,11 @@ def _approvals(detail: DeploymentDetail) -> str:
 
 
 def _page_data(
-    session: Session, rt: Runtime, actor: Actor, deployment_id: int
+    session: Session, rt: Runtime, actor: Actor, deployment_id: int, step_cells: int | None
 ) -> tuple[DeploymentDetail, DeliveriesView, list[ReportSection]]:
     """What the page shows, in one read. What the type adds (facts, diffs) is read once
     the deployment is over: it reads every step's results."""
-    detail = deployment_detail(session, rt, actor, deployment_id)
+    detail = deployment_detail(session, rt, actor, deployment_id, step_cells=step_cells)
     final = DeploymentStatus(detail.view.status).is_final
     sections = report_sections(session, rt, actor, deployment_id) if final else []
     return detail, deliveries(session, rt, actor, deployment_id), sections
@@ -472,8 +528,13 @@ def _attempts(view: DeploymentView) -> str:
                 else ""
             )
             + "</li>"
-            for run in attempt.failures
+            for run in attempt.failures[:FAILED_NODES_SHOWN]
         )
+        if len(attempt.failures) > FAILED_NODES_SHOWN:
+            failures += (
+                f"<li>… and {len(attempt.failures) - FAILED_NODES_SHOWN} more "
+                "(every one is in the PDF report)</li>"
+            )
         detail = (
             "<details style='margin:0 0 4px 16px'><summary style='cursor:pointer;color:#b91c1c'>"
             f"▸ {len(attempt.failures)} failed run(s)</summary>"

@@ -69,11 +69,16 @@ def group(**params: Any) -> dict[str, Any]:
 
 
 def create(
-    squall: SquallHarness, type_name: str, params: dict[str, Any], *, ticket: str | None = None
+    squall: SquallHarness,
+    type_name: str,
+    params: dict[str, Any],
+    *,
+    ticket: str | None = None,
+    target: str = "all",
 ) -> int:
     from squall.core.services import deployments
 
-    wanted = deployments.DeploymentRequest(type_name, params, "all", ticket=ticket)
+    wanted = deployments.DeploymentRequest(type_name, params, target, ticket=ticket)
     deployments.check_outside(squall.runtime, squall.actor, wanted)
     with squall.runtime.db.write() as session:
         return deployments.create(

@@ -27,12 +27,15 @@ from integration_helpers import (
 from sqlalchemy import func, select
 
 from squall.api.server import install
+from squall.core.auth import Actor, Grant
 from squall.core.console_url import record_served
 from squall.core.models import Deployment
 from squall.core.services import actions
+from squall.core.services.deliveries import deliveries
 from squall.core.settings import SSOSettings
 from squall.testing.fleet import Fleet
 from squall.testing.harness import SquallHarness
+from squall.ui.console import held_text
 
 pytest_plugins = ["integration_fixtures"]
 
@@ -173,7 +176,7 @@ def test_a_retry_after_the_temporary_channel_was_archived_goes_on_in_the_main_th
 
 
 def test_deliveries_to_one_ticket_keep_their_turn_across_deployments(
-    make_squall: Callable[..., SquallHarness], jira: FakeJira
+    make_squall: Callable[..., SquallHarness], jira: FakeJira, integration_fleet: Fleet
 ) -> None:
     """Two deployments naming one ticket: a failed delivery of the first holds the
     second's until it is retried, then both go out in the order they were made; a
@@ -181,13 +184,14 @@ def test_deliveries_to_one_ticket_keep_their_turn_across_deployments(
     jira.add_issue("OPS-5", status="Approved")
     jira.add_issue("OPS-6", status="Approved")
     squall = make_squall(jira=jira_settings(jira, transitions={}))  # comments and reports
-    first = create(squall, "noop", {}, ticket="OPS-5")
+    (cluster_a, cluster_b) = sorted({node.cluster for node in integration_fleet.nodes})
+    first = create(squall, "noop", {}, ticket="OPS-5", target=f"cluster:{cluster_a}")
     right_token, jira.token = jira.token, "rotated-meanwhile"
     assert squall.run(first).status == "succeeded"
     settle_deliveries(squall)  # 401: the first delivery fails, the others wait behind it
     assert {row.status for row in delivery_rows(squall)} == {"failed", "pending"}
     jira.token = right_token
-    second = create(squall, "noop", {}, ticket="OPS-5")
+    second = create(squall, "noop", {}, ticket="OPS-5", target=f"cluster:{cluster_b}")
     other = create(squall, "noop", {}, ticket="OPS-6")
     assert squall.run(second).status == "succeeded"
     assert squall.run(other).status == "succeeded"
@@ -204,11 +208,21 @@ def test_deliveries_to_one_ticket_keep_their_turn_across_deployments(
         f"jira: {waiting} delivery(ies) held behind a failed one of deployment {first} "
         f"(same ticket); `squall deliveries retry {first}`" in " ".join(shown.stdout.split())
     )
+    # One who may see only the second deployment learns it is held, not by which one.
+    viewer = Actor("val", source="sso", grants=(Grant.parse(f"viewer@cluster:{cluster_b}"),))
+    with squall.runtime.db.read() as session:
+        held = deliveries(session, squall.runtime, viewer, second).held()["jira"]
+    assert (held.waiting, held.behind, held.unseen) == (waiting, (), True)
+    assert held_text("jira", held, second) == (
+        f"jira: {waiting} delivery(ies) held behind a failed one of a deployment you may "
+        "not see (same ticket)"
+    )
     app = FastAPI()
     install(app, squall.runtime)
     with TestClient(app, base_url="http://127.0.0.1") as http:
         listed = http.get(f"/api/v1/deployments/{second}/deliveries").json()
         assert {item["held_behind"] for item in listed["deliveries"]} == {first}
+        assert all(item["held"] for item in listed["deliveries"])
         assert {item["queue"] for item in listed["deliveries"]} == {"issue:OPS-5"}
         origin = {"Origin": "http://127.0.0.1"}
         retried = http.post(f"/api/v1/deployments/{first}/deliveries/retry", headers=origin)

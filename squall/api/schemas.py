@@ -732,10 +732,12 @@ class Delivery(Schema):
     queue; false for a status card edited in place."""
     queue: str
     """What it keeps its turn with across deployments (`issue:OPS-1`); empty: none."""
-    held_behind: int | None
+    held: bool
     """Pending and waiting behind a failed delivery of this deployment or of another one
-    sharing its queue: that deployment's number. Retrying or giving up that deployment's
-    failed deliveries lets it go."""
+    sharing its queue; retrying or giving up that failed delivery lets it go."""
+    held_behind: int | None
+    """The number of the deployment whose failed delivery holds it, when you may see that
+    deployment; null otherwise."""
 
 
 class Deliveries(Schema):

@@ -377,13 +377,16 @@ def deliveries_table(sent: DeliveriesView) -> Table:
 
 def held_text(destination: str, held: Held, deployment_id: int) -> str:
     """Which failed delivery holds a deployment's later ones, and how to free them."""
-    whose = ", ".join(
+    whose = [
         "this deployment" if behind == deployment_id else f"deployment {behind} (same ticket)"
         for behind in held.behind
-    )
+    ]
+    if held.unseen:
+        whose.append("a deployment you may not see (same ticket)")
     retry = ", ".join(f"`squall deliveries retry {behind}`" for behind in held.behind)
     give_up = ", ".join(f"`squall deliveries give-up {behind}`" for behind in held.behind)
-    return (
-        f"{destination}: {held.waiting} delivery(ies) held behind a failed one of {whose}; "
-        f"{retry} once its cause is fixed, or {give_up}"
-    )
+    text = f"{destination}: {held.waiting} delivery(ies) held behind a failed one of "
+    text += ", ".join(whose)
+    if held.behind:
+        text += f"; {retry} once its cause is fixed, or {give_up}"
+    return text

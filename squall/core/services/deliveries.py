@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 from squall.core import audit
 from squall.core.auth import Actor
 from squall.core.errors import ValidationError
-from squall.core.models import Delivery, DestinationLink, Event, utcnow
+from squall.core.models import Delivery, Deployment, DestinationLink, Event, utcnow
 from squall.core.outbox.order import turns
 from squall.core.permissions import Permission
 from squall.core.runtime import Runtime
-from squall.core.services.deployments import get, get_for
+from squall.core.services.deployments import get, get_for, visible
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,11 @@ class DeliveryView:
     its queue (a status card, edited in place, does not)."""
     queue: str = ""
     """What it keeps its turn with across deployments (`issue:OPS-1`); empty: none."""
+    held: bool = False
+    """Pending, and waiting behind a failed delivery: of this deployment, or of another
+    one sharing its queue (a JIRA ticket)."""
     held_behind: int | None = None
-    """Pending, and waiting behind a failed delivery of this deployment (the id of this
-    deployment) or of another one sharing its queue (that deployment's id)."""
+    """The deployment whose failed delivery holds it, if the viewer may see that one."""
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,15 @@ class DeliveriesView:
         out in order once it is retried or given up)."""
         found: dict[str, Held] = {}
         for delivery in self.deliveries:
-            if delivery.held_behind is None:
+            if not delivery.held:
                 continue
-            before = found.get(delivery.destination, Held(0, ()))
-            behind = tuple(sorted({*before.behind, delivery.held_behind}))
-            found[delivery.destination] = Held(before.waiting + 1, behind)
+            before = found.get(delivery.destination, Held(0, (), False))
+            seen = () if delivery.held_behind is None else (delivery.held_behind,)
+            found[delivery.destination] = Held(
+                before.waiting + 1,
+                tuple(sorted({*before.behind, *seen})),
+                before.unseen or delivery.held_behind is None,
+            )
         return found
 
 
@@ -71,7 +77,9 @@ class Held:
     waiting: int
     """Deliveries held."""
     behind: tuple[int, ...]
-    """The deployments whose failed deliveries hold them."""
+    """The deployments whose failed deliveries hold them (those the viewer may see)."""
+    unseen: bool
+    """Some are held by a deployment the viewer may not see."""
 
 
 def deliveries(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> DeliveriesView:
@@ -90,6 +98,14 @@ def deliveries(session: Session, rt: Runtime, actor: Actor, deployment_id: int) 
         for destination in {row.destination for row, _ in rows if row.status == "pending"}
         for delivery_id, behind in turns(session, destination).held.items()
     }
+    # Another deployment on the same ticket is named only to those who may see it.
+    others = set(held.values()) - {deployment_id}
+    shown = {deployment_id} | {
+        found.id
+        for found in visible(
+            rt, actor, session.scalars(select(Deployment).where(Deployment.id.in_(others))).all()
+        )
+    }
     return DeliveriesView(
         deployment_id,
         tuple(
@@ -105,7 +121,8 @@ def deliveries(session: Session, rt: Runtime, actor: Actor, deployment_id: int) 
                 delivered_at=row.delivered_at,
                 ordered=row.ordered,
                 queue=row.queue,
-                held_behind=held.get(row.id),
+                held=row.id in held,
+                held_behind=held[row.id] if held.get(row.id) in shown else None,
             )
             for row, kind in rows
         ),

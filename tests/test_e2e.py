@@ -9,6 +9,7 @@ A screenshot of every step lands in a temporary folder and in /tmp/squall-e2e/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -67,6 +68,35 @@ def wait_until_served(
         time.sleep(0.2)
 
 
+@contextlib.contextmanager
+def serving(
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    *,
+    cwd: Path | None = None,
+    timeout: float = 60,
+) -> Iterator[str]:
+    """`squall serve` (`command`, given a free port) until the block ends: its address.
+    Its output goes to `log`, shown if it never answers; it is stopped as Ctrl-C would."""
+    port = free_port()
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [*command, f"--port={port}"], env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_served(url, process, log, timeout=timeout)
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """Six sshd nodes in two clusters, for this module alone."""
@@ -77,8 +107,6 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 @dataclass
 class Server:
     url: str
-    process: subprocess.Popen[str]
-    log: Path
 
 
 @pytest.fixture(scope="module")
@@ -115,37 +143,9 @@ def server(nodes: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     assert imported.returncode == 0, imported.stdout + imported.stderr
     assert f"{len(nodes.nodes)} node(s) added" in imported.stdout
 
-    port = free_port()
-    log = folder / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "squall",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-browser",
-            ],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_served(url, process, log, timeout=30)
-        yield Server(url, process, log)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    serve = [sys.executable, "-m", "squall", "serve", "--host", "127.0.0.1", "--no-browser"]
+    with serving(serve, env, folder / "serve.log", timeout=30) as url:
+        yield Server(url)
 
 
 @dataclass

@@ -7,10 +7,7 @@ cluster, each failed node findable. Screenshots land in /tmp/squall-console/.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +18,8 @@ import yaml
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy import select, update
-from test_e2e import field_input, free_port, shown, wait_for, wait_until_served
-from test_e2e_console import SERVE, SHOTS, no_horizontal_scroll
+from test_e2e import field_input, serving, shown, wait_for
+from test_e2e_console import SERVE, SHOTS, no_horizontal_scroll, serve_env
 
 from squall.app import DEFAULT_PLUGINS
 from squall.core.models import Deployment, NodeTask, Stage
@@ -108,30 +105,9 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Big]:
     root = tmp_path_factory.mktemp("big")
     data = root / "data"
     deployment, stages, failed = _seed(data, root)
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("SQUALL_", "PYTEST_"))  # a NiceGUI child dies on PYTEST_*
-    }
-    env.update(SQUALL_DATA_DIR=str(data), SQUALL_DEMO_INVENTORY="false", NO_COLOR="1")
-    port = free_port()
-    log = root / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [*SERVE, f"--port={port}"], env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_served(url, process, log, timeout=60)
+    with serving(SERVE, serve_env(data), root / "serve.log") as url:
         SHOTS.mkdir(parents=True, exist_ok=True)
         yield Big(url, deployment, stages, failed)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_the_page_of_ten_thousand_nodes_stays_under_its_budget(

@@ -8,8 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -23,7 +21,7 @@ import yaml
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from sqlalchemy import update
-from test_e2e import free_port, wait_for
+from test_e2e import serving, wait_for
 
 from squall.app import DEFAULT_PLUGINS
 from squall.core.models import Deployment, DeploymentHold
@@ -107,42 +105,21 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     root = tmp_path_factory.mktemp("console")
     data = root / "data"
     ids = _seed(data, root)
+    with serving(SERVE, serve_env(data), root / "serve.log", timeout=30) as url:
+        shutil.rmtree(SHOTS, ignore_errors=True)
+        SHOTS.mkdir(parents=True)
+        yield Seeded(url, **ids)
+
+
+def serve_env(data: Path) -> dict[str, str]:
+    """This environment without Squall's or pytest's variables, serving `data`."""
     env = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith(("SQUALL_", "PYTEST_"))  # a NiceGUI child dies on PYTEST_*
     }
     env.update(SQUALL_DATA_DIR=str(data), SQUALL_DEMO_INVENTORY="false", NO_COLOR="1")
-    port = free_port()
-    log = root / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [*SERVE, f"--port={port}"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/", timeout=2):
-                    break
-            except OSError:
-                assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
-        shutil.rmtree(SHOTS, ignore_errors=True)
-        SHOTS.mkdir(parents=True)
-        yield Seeded(url, **ids)
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return env
 
 
 def shot(browser: WebDriver, name: str) -> None:

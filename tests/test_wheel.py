@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.remote.webdriver import WebDriver
-from test_e2e import free_port, log_rows, wait_for, wait_until_served
+from test_e2e import log_rows, serving, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,27 +125,9 @@ def served(installed: Installed, tmp_path: Path) -> Iterator[str]:
         timeout=120,
     )
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [installed.squall, "serve", "--no-browser", "--no-worker", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_served(url, process, log, timeout=60)
+    serve = [installed.squall, "serve", "--no-browser", "--no-worker"]
+    with serving(serve, env, tmp_path / "serve.log", cwd=tmp_path) as url:
         yield url
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_the_installed_wheel_serves_a_console_whose_log_pane_works(

@@ -586,6 +586,7 @@ def _deliveries(sent: DeliveriesView | None) -> str:
     if sent is None or not sent.deliveries:
         return "<span style='color:#888'>none</span>"
     lines = []
+    holds = sent.held()
     for destination in sorted({delivery.destination for delivery in sent.deliveries}):
         mine = [delivery for delivery in sent.deliveries if delivery.destination == destination]
         counts = ", ".join(
@@ -602,7 +603,7 @@ def _deliveries(sent: DeliveriesView | None) -> str:
             f"<b>{html.escape(destination)}</b>: {counts}"
             + (f" <span style='color:#777'>({html.escape(ref)})</span>" if ref else "")
         )
-        held = sent.held().get(destination)
+        held = holds.get(destination)
         if held is not None:
             lines.append(
                 f"<div data-delivery='held' style='color:{DELIVERY_COLOURS['failed']};font-size:12px'>"

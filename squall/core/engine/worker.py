@@ -64,6 +64,9 @@ class Engine:
         self._lease = settings.lease_seconds
         self._poll = settings.poll_seconds
         self._wake = threading.Condition()
+        self._woken = False
+        """A poke not yet seen by the dispatcher (guarded by `_wake`): one that comes while
+        it is claiming must not be lost, or freed slots would idle a whole poll."""
         self._stopping = threading.Event()
         self._in_flight: dict[int, TaskRun] = {}
         self._pool = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="squall-task")
@@ -117,6 +120,7 @@ class Engine:
     def poke(self) -> None:
         """Something changed (a deployment created, cancelled, a task finished): look now."""
         with self._wake:
+            self._woken = True
             self._wake.notify_all()
 
     @property
@@ -143,7 +147,10 @@ class Engine:
             if claimed and len(claimed) == free:
                 continue
             with self._wake:
-                self._wake.wait(timeout=self._poll)
+                self._wake.wait_for(
+                    lambda: self._woken or self._stopping.is_set(), timeout=self._poll
+                )
+                self._woken = False
 
     def _claim(self, free: int) -> list[ClaimedTask]:
         try:
@@ -185,6 +192,7 @@ class Engine:
         with self._wake:
             for outcome in outcomes:
                 self._in_flight.pop(outcome.task_id, None)
+            self._woken = True
             self._wake.notify_all()
         for listener in self._listeners:
             listener()

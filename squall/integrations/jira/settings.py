@@ -11,7 +11,7 @@ class JiraSettings(BaseModel):
     """The JIRA integration; off while `url` is empty. Every key but `url`, `token`,
     `environments` and `types` may be overridden per environment and per deployment type."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     url: str | None = None
     """The JIRA server, e.g. https://jira.example.com."""

@@ -11,7 +11,7 @@ class SlackSettings(BaseModel):
     """The Slack integration; off while `token` is empty. Every key but `url`, `token`,
     `users` and `environments` may be overridden per environment."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     url: str = "https://slack.com/api/"
     """Slack's Web API."""

@@ -22,7 +22,7 @@ from squall.core.errors import InvalidTransition
 from squall.core.models import Event, LogLine, NodeTask, utcnow
 from squall.core.runtime import Runtime
 from squall.core.services import actions
-from squall.core.settings import SSHSettings
+from squall.core.settings import EngineSettings, SSHSettings
 from squall.testing.fleet import Fleet
 from squall.testing.harness import SquallHarness
 
@@ -524,3 +524,45 @@ def test_tasks_claimed_while_the_engine_stops_are_handed_back_not_stranded(
     started = time.monotonic()
     assert squall.run(deployment_id).status == "succeeded"
     assert time.monotonic() - started < 8  # no lease had to expire first
+
+
+def test_work_that_arrives_while_the_dispatcher_claims_is_taken_at_once(
+    tmp_path: Path, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poke (a task's end frees a slot, a stop is asked) that comes while the dispatcher
+    is claiming must not be lost: the work it announces would wait a whole poll (30 s
+    here), and so would stopping the engine once a deployment is done."""
+    in_claim = threading.Event()
+    go_on = threading.Event()
+    claims = 0
+    claim = Engine._claim
+
+    def claim_then_linger(engine: Engine, free: int) -> list[ClaimedTask]:
+        nonlocal claims
+        claimed = claim(engine, free)  # committed: the database is free again
+        claims += 1
+        if claims == 2:  # the first claim after the engine was poked: nothing to claim yet
+            in_claim.set()
+            go_on.wait(10)
+        return claimed
+
+    monkeypatch.setattr(Engine, "_claim", claim_then_linger)
+    engine_settings = EngineSettings(lease_seconds=10, poll_seconds=30)
+    with SquallHarness(tmp_path, DEFAULT_PLUGINS, fleet=fleet, engine=engine_settings) as harness:
+        engine = Engine(harness.runtime).start()
+        try:
+            engine.poke()
+            assert in_claim.wait(10)
+            deployment_id = harness.create("noop", target="host:node-0[1-2]")
+            engine.poke()  # as a finished task does when it frees a slot
+            go_on.set()
+            _wait_until(
+                lambda: {t.status.value for t in tasks(harness, deployment_id).values()}
+                == {"succeeded"},
+                "the new deployment's tasks to run",
+                timeout=10,
+            )
+        finally:
+            started = time.monotonic()
+            engine.stop()
+        assert time.monotonic() - started < 5

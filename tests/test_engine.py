@@ -557,8 +557,10 @@ def test_work_that_arrives_while_the_dispatcher_claims_is_taken_at_once(
             engine.poke()  # as a finished task does when it frees a slot
             go_on.set()
             _wait_until(
-                lambda: {t.status.value for t in tasks(harness, deployment_id).values()}
-                == {"succeeded"},
+                lambda: (
+                    {t.status.value for t in tasks(harness, deployment_id).values()}
+                    == {"succeeded"}
+                ),
                 "the new deployment's tasks to run",
                 timeout=10,
             )

@@ -1,5 +1,5 @@
 """`python -m squall` runs the `squall` command."""
 
-from squall.app import main
+from squall.startup import main
 
 main()

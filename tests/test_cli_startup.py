@@ -16,6 +16,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from squall import startup
 from squall.app import cli
 
 HEAVY = (
@@ -129,6 +130,26 @@ def test_deploy_loads_the_database_and_the_engine_only(tmp_path: Path) -> None:
     # Once it ran, what start-up built was set aside and collection is as usual again.
     threshold, frozen = done.stdout.split("collector ")[1].rsplit(" ", 1)
     assert threshold == str(gc.get_threshold()) and int(frozen) > 0
+
+
+def test_the_command_holds_the_collector_off_before_its_modules_load(tmp_path: Path) -> None:
+    # The console script's entry point (squall.startup:main, checked in test_wheel).
+    spy = (
+        "import gc\n"
+        "class Spy:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'squall.app':\n"
+        "            print('collector while loading the app', gc.get_threshold()[0])\n"
+        "sys.meta_path.insert(0, Spy())\n"
+        "sys.argv = ['squall', '--help']\n"
+        "from squall.startup import main\n"
+        "main()"
+    )
+    _, done = loaded_modules(tmp_path, spy)
+    assert done.returncode == 0, done.stderr
+    assert "deploy" in done.stdout
+    assert f"collector while loading the app {startup.STARTING_THRESHOLD}" in done.stdout
+    assert gc.get_threshold()[0] != startup.STARTING_THRESHOLD
 
 
 def test_commands_called_from_a_program_leave_its_collector_alone(tmp_path: Path) -> None:

@@ -90,7 +90,7 @@ def test_the_wheel_adds_exactly_one_import_name_and_carries_its_data(installed: 
         "squall/testing/scaffold/pyproject.toml.tmpl",
     ):
         assert needed in recorded, needed
-    assert "squall = squall.app:main" in entry_points
+    assert "squall = squall.startup:main" in entry_points
     assert "squall = squall.testing.pytest_plugin" in entry_points
 
 

@@ -568,3 +568,30 @@ def test_work_that_arrives_while_the_dispatcher_claims_is_taken_at_once(
             started = time.monotonic()
             engine.stop()
         assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["all-succeed", "one-fails"])
+def test_outcomes_move_their_deployment_forward_without_waiting_for_a_poll(
+    tmp_path: Path, fleet: Fleet, fails: bool
+) -> None:
+    """The transaction that records outcomes moves the deployment on (a stage halts on a
+    failure, a finished stage ends it): with a 30 s poll, the scheduler's round cannot
+    be what finishes these deployments within 10 s."""
+    if fails:
+        (fleet.node("node-02").root / "broken").touch()
+    engine_settings = EngineSettings(lease_seconds=10, poll_seconds=30)
+    with SquallHarness(tmp_path, DEFAULT_PLUGINS, fleet=fleet, engine=engine_settings) as harness:
+        deployment_id = harness.create(
+            "cache_rebuild",
+            target="host:node-0[1-4]",
+            params={"rebuild_command": ["sh", "-c", "if [ -e broken ]; then exit 3; fi"]},
+            parallelism=2,
+            max_failures="0",
+        )
+        result = harness.run(deployment_id, timeout=10)
+    if fails:
+        assert result.status == "failed"
+        assert [failure.node for failure in result.failures] == ["node-02"]
+    else:
+        assert result.status == "succeeded"
+        assert result.counts == {"succeeded": 4}

@@ -378,6 +378,8 @@ def reap_expired(session: Session, now: dt.datetime | None = None) -> list[int]:
 def requeue_interrupted(session: Session, task_ids: list[int]) -> None:
     """Queue interrupted tasks again where their type allows it, from their first unfinished
     step; the event says which step was in flight and so runs a second time."""
+    if not task_ids:
+        return
     rows = session.execute(
         select(
             NodeTask.id,

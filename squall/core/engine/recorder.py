@@ -186,7 +186,9 @@ class Recorder:
             current_step.pop(outcome.task_id, None)  # finished: no point in saying where it is
         with self._db.write() as session:
             if lines:
-                session.execute(insert(LogLine), lines)
+                # The table's insert: one statement for the batch (the ORM's bulk insert
+                # would split it by which values are None, such as lines outside a step).
+                session.execute(insert(LOG_LINES), lines)
             upsert(
                 session,
                 StepResult.__table__,
@@ -208,19 +210,28 @@ class Recorder:
             # Log lines change what watchers show without an event: tell them too.
             touch(session, {line["deployment_id"] for line in lines})
             emit_many(session, events)
-            applied = self._apply(session, outcomes)
-            advance(session, {outcome.deployment_id for outcome in applied})
+            applied, stage_of = self._apply(session, outcomes)
+            advance(session, _may_move(session, applied, stage_of))
         return outcomes
 
-    def _apply(self, session: Session, outcomes: list[TaskOutcome]) -> list[TaskOutcome]:
+    def _apply(
+        self, session: Session, outcomes: list[TaskOutcome]
+    ) -> tuple[list[TaskOutcome], dict[int, int]]:
         """Record the end of tasks, except those that stopped being their worker's meanwhile
-        (reaped after a lost claim: another worker may be running them)."""
+        (reaped after a lost claim: another worker may be running them). The outcomes
+        recorded, and the stage of each of their tasks."""
         if not outcomes:
-            return []
+            return [], {}
         running = {
             row.id: row
             for row in session.execute(
-                select(TASKS.c.id, TASKS.c.worker, TASKS.c.attempt, TASKS.c.started_at).where(
+                select(
+                    TASKS.c.id,
+                    TASKS.c.stage_id,
+                    TASKS.c.worker,
+                    TASKS.c.attempt,
+                    TASKS.c.started_at,
+                ).where(
                     TASKS.c.id.in_([outcome.task_id for outcome in outcomes]),
                     TASKS.c.status == TaskStatus.RUNNING,
                 )
@@ -239,7 +250,7 @@ class Recorder:
                     outcome.worker,
                 )
         if not applied:
-            return []
+            return [], {}
         session.execute(
             update(TASKS)
             .where(TASKS.c.id == bindparam("new_task"), TASKS.c.status == TaskStatus.RUNNING)
@@ -296,10 +307,33 @@ class Recorder:
             session,
             [outcome.task_id for outcome in applied if outcome.status == TaskStatus.INTERRUPTED],
         )
-        return applied
+        return applied, {outcome.task_id: running[outcome.task_id].stage_id for outcome in applied}
+
+
+def _may_move(session: Session, applied: list[TaskOutcome], stage_of: dict[int, int]) -> set[int]:
+    """The deployments these outcomes may move forward. A success in a stage where other
+    tasks still run changes nothing (a stage halts on failures and ends once nothing in it
+    runs), and looking would cost five queries, in the write lock, for every batch: the
+    scheduler's round looks at every active deployment anyway."""
+    succeeded = {stage_of[o.task_id] for o in applied if o.status == TaskStatus.SUCCEEDED}
+    running = set(
+        session.scalars(
+            select(TASKS.c.stage_id)
+            .where(TASKS.c.stage_id.in_(succeeded), TASKS.c.status == TaskStatus.RUNNING)
+            .distinct()
+        )
+        if succeeded
+        else ()
+    )
+    return {
+        outcome.deployment_id
+        for outcome in applied
+        if outcome.status != TaskStatus.SUCCEEDED or stage_of[outcome.task_id] not in running
+    }
 
 
 TASKS: Table = NodeTask.__table__  # type: ignore[assignment]  # a mapped class's Table
+LOG_LINES: Table = LogLine.__table__  # type: ignore[assignment]
 """Statements here use the table, not the ORM: no per-row session bookkeeping. Their
 bound parameters are named `new_…`: SQLAlchemy reserves column names for itself."""
 

@@ -8,7 +8,7 @@ collections, during a deployment, leave it out) and it runs as often as usual ag
 When the command is done, nothing is collected on the way out.
 
 The `squall` console script starts here (`main`), so that loading the command-line
-application's own modules (a third of a start) already runs with the collector held off.
+application's own modules (about a fifth of a start) already runs with the collector held off.
 """
 
 from __future__ import annotations

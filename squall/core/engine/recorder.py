@@ -315,7 +315,9 @@ def _may_move(session: Session, applied: list[TaskOutcome], stage_of: dict[int, 
     tasks still run changes nothing (a stage halts on failures and ends once nothing in it
     runs), and looking would cost five queries, in the write lock, for every batch: the
     scheduler's round looks at every active deployment anyway."""
-    succeeded = {stage_of[o.task_id] for o in applied if o.status == TaskStatus.SUCCEEDED}
+    succeeded = {
+        stage_of[outcome.task_id] for outcome in applied if outcome.status == TaskStatus.SUCCEEDED
+    }
     running = set(
         session.scalars(
             select(TASKS.c.stage_id)
@@ -333,9 +335,9 @@ def _may_move(session: Session, applied: list[TaskOutcome], stage_of: dict[int, 
 
 
 TASKS: Table = NodeTask.__table__  # type: ignore[assignment]  # a mapped class's Table
-LOG_LINES: Table = LogLine.__table__  # type: ignore[assignment]
 """Statements here use the table, not the ORM: no per-row session bookkeeping. Their
 bound parameters are named `new_…`: SQLAlchemy reserves column names for itself."""
+LOG_LINES: Table = LogLine.__table__  # type: ignore[assignment]
 
 
 def _finished_event(outcome: TaskOutcome) -> NewEvent:

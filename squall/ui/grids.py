@@ -5,7 +5,8 @@ dozen bytes a square made its page megabytes; here a stage's squares travel as a
 strings per cluster: the node names front-coded (each name as one character saying how
 many leading characters it shares with the name before it, then the rest; names have no
 whitespace, so a space separates them) and one letter per task for its status, an index
-into the element's list of statuses. node_grid.js and step_grid.js draw the squares.
+into the element's list of statuses. node_grid.js and step_grid.js draw the squares; both
+read the strings with grid_codec.js.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ NOTE_CHARS = 200
 
 
 def front_coded(names: Sequence[str]) -> str:
-    """`names` front-coded: see the module's description; node_grid.js decodes them."""
+    """`names` front-coded: see the module's description; grid_codec.js decodes them."""
     coded = []
     previous = ""
     for name in names:
@@ -110,7 +111,7 @@ def step_props(tasks: Sequence[TaskCell], steps: Sequence[StepRow]) -> dict[str,
     }
 
 
-class StageSquares(ui.element, component="node_grid.js"):
+class StageSquares(ui.element, component="node_grid.js", dependencies=["grid_codec.js"]):
     """One stage of the node grid: a square per node task, by cluster."""
 
     def __init__(self, block: dict[str, Any], on_node: Callable[[str], None]) -> None:
@@ -147,7 +148,7 @@ class NodeGrid(ui.column):
             element.show(block)
 
 
-class StepGrid(ui.element, component="step_grid.js"):
+class StepGrid(ui.element, component="step_grid.js", dependencies=["grid_codec.js"]):
     """Steps down, node tasks across: each cell the node's status at that step, so a
     column of red shows one node failing, a row of red one step failing everywhere. The
     tooltip names the node. Without the cells (a big deployment's page reads them once

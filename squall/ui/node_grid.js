@@ -4,23 +4,7 @@
 // When only statuses change (a running deployment), only the squares that changed are
 // touched: redrawing 10,000 squares every second would keep the browser busy.
 
-const SHARED = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-function decode(coded) {
-  const names = [];
-  let previous = "";
-  for (const item of coded ? coded.split(" ") : []) {
-    previous = previous.slice(0, SHARED.indexOf(item[0])) + item.slice(1);
-    names.push(previous);
-  }
-  return names;
-}
-
-const ENTITIES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-
-function escape(text) {
-  return String(text).replace(/[&<>"']/g, (c) => ENTITIES[c]);
-}
+import { decode, escape } from "grid_codec";
 
 export default {
   template: `<div :class="{ 'sq-small': small }" style="margin-bottom:8px" @click="clicked"></div>`,

@@ -4,24 +4,9 @@
 // tooltip is made on hover. Empty until asked for when the deployment is big: then a
 // button says what it would show.
 
-const SHARED = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+import { decode, escape } from "grid_codec";
+
 const PAGE = 2000;
-
-function decode(coded) {
-  const names = [];
-  let previous = "";
-  for (const item of coded ? coded.split(" ") : []) {
-    previous = previous.slice(0, SHARED.indexOf(item[0])) + item.slice(1);
-    names.push(previous);
-  }
-  return names;
-}
-
-const ENTITIES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-
-function escape(text) {
-  return String(text).replace(/[&<>"']/g, (c) => ENTITIES[c]);
-}
 
 export default {
   template: `

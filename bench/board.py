@@ -568,38 +568,16 @@ def build(
     squall = SquallHarness(root / "data", DEFAULT_PLUGINS)
     writer = Writer(squall)
     now = dt.datetime.now(dt.UTC)
+    members: dict[str, tuple[list[str], list[str]]] = {}
+    """Cluster name → its nodes and their tags."""
     for role in ROLES:
         for region in REGIONS:
-            cluster_id = len(writer.rows[Cluster]) + 1
             name = f"{role}-{region}"
-            writer.add(
-                Cluster,
-                {
-                    "id": cluster_id,
-                    "name": name,
-                    "environment": "production",
-                    "source": "bench/board.py",
-                    "updated_at": now,
-                },
-            )
-            for index in range(1, PER_CLUSTER + 1):
-                writer.add(
-                    Node,
-                    {
-                        "cluster_id": cluster_id,
-                        "name": f"{name}-{index:03d}",
-                        "host": f"{name}-{index:03d}.example.net",
-                        "port": 22,
-                        "user": "deploy",
-                        "transport": "ssh",
-                        "tags": [role, region],
-                        "vars": {},
-                    },
-                )
-    fleet: dict[str, list[str]] = {}
+            nodes = [f"{name}-{index:03d}" for index in range(1, PER_CLUSTER + 1)]
+            members[name] = (nodes, [role, region])
     for node, cluster in edge_nodes(huge):
-        fleet.setdefault(cluster, []).append(node)
-    for name, members in fleet.items():
+        members.setdefault(cluster, ([], ["edge"]))[0].append(node)
+    for name, (nodes, tags) in members.items():
         cluster_id = len(writer.rows[Cluster]) + 1
         writer.add(
             Cluster,
@@ -611,7 +589,7 @@ def build(
                 "updated_at": now,
             },
         )
-        for node in members:
+        for node in nodes:
             writer.add(
                 Node,
                 {
@@ -621,7 +599,7 @@ def build(
                     "port": 22,
                     "user": "deploy",
                     "transport": "ssh",
-                    "tags": ["edge"],
+                    "tags": tags,
                     "vars": {},
                 },
             )

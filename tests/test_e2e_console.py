@@ -215,11 +215,17 @@ def test_failed_nodes_open_with_their_output_per_error_signature(
         ),
     )
     group.find_element(By.CSS_SELECTOR, ".q-item").click()
+    # The panel's list is drawn while it opens: wait until both nodes of the group are in it.
     panel = wait_for(
         browser,
         "the failed nodes",
-        lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, "ul.sq-failed") if e.is_displayed()],
+        lambda d: [
+            e
+            for e in d.find_elements(By.CSS_SELECTOR, "ul.sq-failed")
+            if e.is_displayed() and "lab-db-2" in e.text
+        ],
     )[0]
+    assert "lab-db-1 [lab-db] failed at step rebuild, exit code 7" in panel.text, panel.text
     assert "lab-db-2 [lab-db] failed at step rebuild, exit code 7" in panel.text, panel.text
     assert "warming up" in panel.text and "no disk" in panel.text, panel.text
     assert browser.find_elements(

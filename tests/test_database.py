@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select, text, update
+from sqlalchemy import event, inspect, select, text, update
 
 from squall.core import audit
 from squall.core.auth import Actor
-from squall.core.db import MIGRATIONS, Database
-from squall.core.models import AuditRecord, Base
+from squall.core.db import MIGRATIONS, Database, insert_or_ignore, upsert
+from squall.core.models import AuditRecord, Base, EventCursor
 
 ALICE = Actor("alice", frozenset({"admin"}), "sso")
 KEY = b"k" * 32
@@ -178,4 +179,44 @@ def test_upgrading_keeps_existing_rows_and_gives_them_the_new_defaults(database_
             text("SELECT name, kind, gate, approvals_required, bake_seconds FROM stages")
         ).one()
     assert tuple(row) == ("probe", "deploy", False, 1, 0)
+    db.dispose()
+
+
+def test_insert_or_ignore_and_upsert_compile_once_for_any_number_of_rows(
+    database_url: str,
+) -> None:
+    """Claims and the recorder write a different number of rows each time: the statement is
+    still the same one, compiled once (not once per number of rows), and rows whose key is
+    taken are skipped or updated."""
+    db = Database(database_url)
+    db.migrate()
+    table = EventCursor.__table__
+    compiled: list[tuple[str, object]] = []
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _seen(
+        _conn: object, _cursor: object, statement: str, _params: object, context: Any, _many: bool
+    ) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO EVENT_CURSORS"):
+            compiled.append(("upsert" if "DO UPDATE" in statement else "insert", context.compiled))
+
+    def rows(names: str, position: int) -> list[dict[str, Any]]:
+        return [{"consumer": name, "position": position} for name in names]
+
+    with db.write() as session:
+        first = insert_or_ignore(session, table, rows("ab", 1), ["consumer"])
+        again = insert_or_ignore(session, table, rows("acd", 2), ["consumer"])
+        third = insert_or_ignore(session, table, rows("bcdef", 3), ["consumer"])
+        upsert(session, table, rows("ag", 7), ["consumer"])
+        upsert(session, table, rows("bch", 8), ["consumer"])
+    assert sorted(first) == ["a", "b"]
+    assert sorted(again) == ["c", "d"]  # "a" was there: skipped, and not returned
+    assert sorted(third) == ["e", "f"]
+    with db.read() as session:
+        positions = dict(session.execute(select(table.c.consumer, table.c.position)).all())
+    assert positions == {
+        "a": 7, "b": 8, "c": 8, "d": 2, "e": 3, "f": 3, "g": 7, "h": 8,
+    }  # fmt: skip
+    for kind in ("insert", "upsert"):
+        assert len({id(form) for seen, form in compiled if seen == kind}) == 1, kind
     db.dispose()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import sqlite3
 import threading
@@ -193,28 +194,45 @@ def insert_or_ignore(
     """Insert rows, skipping those whose key exists; returns the key values inserted."""
     if not rows:
         return []
-    statement = _dialect_insert(session, table).values(rows)
-    statement = statement.on_conflict_do_nothing(index_elements=key).returning(
-        *[table.c[name] for name in key]
-    )
-    return [row[0] if len(key) == 1 else tuple(row) for row in session.execute(statement)]
+    statement = _insert_or_ignore(_dialect(session), table, tuple(key))
+    return [row[0] if len(key) == 1 else tuple(row) for row in session.execute(statement, rows)]
 
 
 def upsert(session: Session, table: Any, rows: list[dict[str, Any]], key: list[str]) -> None:
     """Insert rows, or update every given column of those whose key exists."""
     if not rows:
         return
-    statement = _dialect_insert(session, table)
-    columns = [name for name in rows[0] if name not in key]
-    statement = statement.on_conflict_do_update(
+    columns = tuple(name for name in rows[0] if name not in key)
+    session.execute(_upsert(_dialect(session), table, tuple(key), columns), rows)
+
+
+# The statements are made once per table and kept: each is then compiled once per process
+# and run with all its rows as parameters (a statement with the rows written into it would
+# be a new statement, compiled anew, for every number of rows).
+@functools.cache
+def _insert_or_ignore(dialect: str, table: Any, key: tuple[str, ...]) -> Any:
+    return (
+        _dialect_insert(dialect, table)
+        .on_conflict_do_nothing(index_elements=key)
+        .returning(*[table.c[name] for name in key])
+    )
+
+
+@functools.cache
+def _upsert(dialect: str, table: Any, key: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+    statement = _dialect_insert(dialect, table)
+    return statement.on_conflict_do_update(
         index_elements=key, set_={name: statement.excluded[name] for name in columns}
     )
-    session.execute(statement, rows)
 
 
-def _dialect_insert(session: Session, table: Any) -> Any:
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _dialect_insert(dialect: str, table: Any) -> Any:
     # Each dialect loads only where it is used: SQLite's is small, PostgreSQL's is not.
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
 
         return postgresql.insert(table)

@@ -237,13 +237,14 @@ class Recorder:
                 )
             )
         }
-        applied = [
-            outcome
-            for outcome in outcomes
-            if outcome.task_id in running and running[outcome.task_id].worker == outcome.worker
-        ]
+
+        def still_theirs(outcome: TaskOutcome) -> bool:
+            task = running.get(outcome.task_id)
+            return task is not None and task.worker == outcome.worker
+
+        applied = [outcome for outcome in outcomes if still_theirs(outcome)]
         for outcome in outcomes:
-            if outcome not in applied:
+            if not still_theirs(outcome):
                 log.warning(
                     "task %s was no longer %s's; its outcome is dropped",
                     outcome.task_id,
@@ -279,7 +280,7 @@ class Recorder:
             ],
         )
         session.execute(
-            insert(TaskAttempt),
+            insert(ATTEMPTS),
             [
                 {
                     "deployment_id": outcome.deployment_id,
@@ -338,6 +339,7 @@ TASKS: Table = NodeTask.__table__  # type: ignore[assignment]  # a mapped class'
 """Statements here use the table, not the ORM: no per-row session bookkeeping. Their
 bound parameters are named `new_…`: SQLAlchemy reserves column names for itself."""
 LOG_LINES: Table = LogLine.__table__  # type: ignore[assignment]
+ATTEMPTS: Table = TaskAttempt.__table__  # type: ignore[assignment]
 
 
 def _finished_event(outcome: TaskOutcome) -> NewEvent:

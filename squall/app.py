@@ -46,6 +46,9 @@ DEFAULT_PLUGINS = (
 )
 """Squall's own deployment types and integrations, registered like any third-party plugin."""
 
+PIPED_REFRESH = 1.0
+"""Seconds between looks at a deployment run here when the output is not a terminal."""
+
 cli = typer.Typer(
     name="squall",
     help="Squall: deployments to your clusters' nodes, tracked, authorized and reported.",
@@ -417,7 +420,10 @@ def _run_here(squall_: Backend, deployment_id: int, *, follow: bool) -> Deployme
             with Live(bars.progress, console=console, refresh_per_second=8, transient=False):
                 status = squall_.settle(deployment_id, tick, wait_for_holds=follow)
         else:
-            status = squall_.settle(deployment_id, tick, wait_for_holds=follow)
+            # Nobody watches bars: failures and logs reach the pipe once a second.
+            status = squall_.settle(
+                deployment_id, tick, wait_for_holds=follow, interval=PIPED_REFRESH
+            )
     finally:
         signal.signal(signal.SIGINT, previous)
     view = squall_.view(deployment_id)

@@ -89,10 +89,16 @@ class Backend(Protocol):
     def nodes(self, target: str) -> list[NodeListing]: ...
 
     def settle(
-        self, deployment_id: int, on_tick: Callable[[], None], *, wait_for_holds: bool = True
+        self,
+        deployment_id: int,
+        on_tick: Callable[[], None],
+        *,
+        wait_for_holds: bool = True,
+        interval: float | None = None,
     ) -> DeploymentStatus:
         """Until the deployment is final or waits for a person, with nothing running; or,
-        unless `wait_for_holds`, is held on an outside condition checked and not met."""
+        unless `wait_for_holds`, is held on an outside condition checked and not met.
+        `on_tick` runs every `interval` seconds (None: the backend's own pace)."""
         ...
 
     def import_inventory(self, path: Path) -> ImportSummary: ...
@@ -207,11 +213,20 @@ class LocalBackend(_Pages):
         return list(self._read(inventory.list_nodes, target))
 
     def settle(
-        self, deployment_id: int, on_tick: Callable[[], None], *, wait_for_holds: bool = True
+        self,
+        deployment_id: int,
+        on_tick: Callable[[], None],
+        *,
+        wait_for_holds: bool = True,
+        interval: float | None = None,
     ) -> DeploymentStatus:
         """Runs an engine in this process: no server needed."""
         return run_until_settled(
-            self.runtime, deployment_id, on_tick=on_tick, wait_for_holds=wait_for_holds
+            self.runtime,
+            deployment_id,
+            on_tick=on_tick,
+            wait_for_holds=wait_for_holds,
+            interval=0.25 if interval is None else interval,
         )
 
     def import_inventory(self, path: Path) -> ImportSummary:
@@ -344,9 +359,11 @@ class RemoteBackend(_Pages):
         on_tick: Callable[[], None],
         *,
         wait_for_holds: bool = True,
-        interval: float = 0.5,
+        interval: float | None = None,
     ) -> DeploymentStatus:
-        """The server's workers run it; this only watches."""
+        """The server's workers run it; this only watches (every half second, unless
+        asked to look less often)."""
+        interval = 0.5 if interval is None else max(interval, 0.5)
         while True:
             view = self.client.view(deployment_id)
             on_tick()

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import invoke.config
 import paramiko
 import pytest
 from sqlalchemy import event, select, update
@@ -372,6 +373,25 @@ def test_the_ssh_key_is_loaded_once_for_all_connections(
     monkeypatch.setattr(paramiko.PKey, "from_path", staticmethod(counting))
     assert squall.deploy("noop").status == "succeeded"
     assert len(loads) <= 1
+
+
+def test_connections_leave_the_shared_fabric_config_as_it_is(
+    squall: SquallHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fabric's Connection stores a setting into the config it is given and merges all of
+    it again; with one config shared by every connection, that was work for each node."""
+    shared = squall.runtime.ssh._config  # made (and merged) before counting
+    merged: list[object] = []
+    original = invoke.config.Config.merge
+
+    def counting(config: invoke.config.Config) -> None:
+        merged.append(config)
+        original(config)
+
+    monkeypatch.setattr(invoke.config.Config, "merge", counting)
+    result = squall.deploy("noop")
+    assert result.status == "succeeded" and result.counts["succeeded"] >= 2
+    assert not [config for config in merged if config is shared]
 
 
 def _harness_with_ssh(tmp_path: Path, fleet: Fleet, **ssh: object) -> SquallHarness:

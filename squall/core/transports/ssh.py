@@ -117,6 +117,14 @@ class HostKeyVerifier(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
             callback(hostname, fingerprint(key))
 
 
+class FabricConnection(Connection):  # type: ignore[misc]  # fabric is untyped
+    """Fabric's `Connection` with `inline_ssh_env` as a plain attribute. Fabric's own class
+    stores that setting into the config it is given, which merges every layer of the config
+    again: for each connection, into the one config all connections share."""
+
+    inline_ssh_env: bool | None = None
+
+
 class SSHConnector:
     """Opens SSH connections for node tasks; one per process, shared by every worker."""
 
@@ -129,8 +137,8 @@ class SSHConnector:
         files.append(learned_hosts_file)
         self._verifier = HostKeyVerifier(files, learned_hosts_file, settings.trust_unknown_hosts)
         # One Fabric config for all connections: no ssh_config files are read, so the
-        # inventory alone decides how a node is reached. Connections clone it, and cloning
-        # is not thread-safe, hence the lock.
+        # inventory alone decides how a node is reached. Connections only read it (see
+        # FabricConnection); invoke's config objects are not made for threads, hence the lock.
         self._config = Config(ssh_config=SSHConfig())
         self._config_lock = threading.Lock()
 
@@ -178,7 +186,7 @@ class SSHConnector:
         timeout = self.settings.connect_timeout
         gateway = self._gateway(jump) if jump else None
         with self._config_lock:
-            connection = Connection(
+            connection = FabricConnection(
                 host,
                 user=user,
                 port=port,

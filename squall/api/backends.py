@@ -226,7 +226,7 @@ class LocalBackend(_Pages):
             deployment_id,
             on_tick=on_tick,
             wait_for_holds=wait_for_holds,
-            interval=0.25 if interval is None else interval,
+            interval=interval,
         )
 
     def import_inventory(self, path: Path) -> ImportSummary:

@@ -277,7 +277,7 @@ def run_until_settled(
     deployment_id: int,
     *,
     on_tick: Callable[[], None] | None = None,
-    interval: float = 0.25,
+    interval: float | None = None,
     timeout: float | None = None,
     wait_for_holds: bool = True,
 ) -> DeploymentStatus:
@@ -289,10 +289,12 @@ def run_until_settled(
     once it is met. Unless `wait_for_holds` is False: then a hold checked once and still
     not met stops it too (its status is then pending, or awaiting approval).
 
-    The state is looked at every `interval`, and at once when the engine has written
-    outcomes and runs nothing more (so the end is noticed without waiting); `on_tick` (a
-    progress display) runs at most once per `interval`, and once more at the end.
+    The state is looked at every `interval` (default a quarter second), and at once when
+    the engine has written outcomes and runs nothing more (so the end is noticed without
+    waiting); `on_tick` (a progress display) runs at most once per `interval`, and once
+    more at the end.
     """
+    interval = 0.25 if interval is None else interval
     deadline = None if timeout is None else time.monotonic() + timeout
     moved = threading.Event()
     with Engine(runtime) as engine:

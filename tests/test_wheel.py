@@ -131,7 +131,7 @@ def served(installed: Installed, tmp_path: Path) -> Iterator[str]:
 
 
 def test_the_installed_wheel_serves_a_console_whose_log_pane_works(
-    served: str, browser: WebDriver
+    served: str, browser: WebDriver, tmp_path: Path
 ) -> None:
     browser.get(f"{served}/deployments/1")
     rows = wait_for(
@@ -140,3 +140,7 @@ def test_the_installed_wheel_serves_a_console_whose_log_pane_works(
         lambda d: (found := log_rows(d)) and any("hostname=" in row for row in found) and found,
     )
     assert any("demo-web-1" in row for row in rows), rows
+    # What an operator reads when the console starts: where it listens, no library's notices.
+    log = (tmp_path / "serve.log").read_text()
+    assert "ready to go on http://" in log
+    assert "Warning" not in log, log

@@ -11,11 +11,12 @@ from __future__ import annotations
 import html
 import ipaddress
 import time
+import warnings
 from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from authlib.integrations.starlette_client import OAuth, OAuthError  # type: ignore[import-untyped]
+from authlib.deprecate import AuthlibDeprecationWarning  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -27,6 +28,14 @@ from squall.core.errors import ConfigError, PermissionDenied, Unauthenticated, V
 from squall.core.permissions import ROLES
 from squall.core.runtime import Runtime
 from squall.core.services import access
+
+# Authlib announces at every start a move from httpx (which Squall uses) to a successor
+# package, under a filter of its own that shows it always; this one, added after, wins.
+warnings.filterwarnings("ignore", "The httpx module is deprecated", AuthlibDeprecationWarning)
+from authlib.integrations.starlette_client import (  # type: ignore[import-untyped]  # noqa: E402
+    OAuth,
+    OAuthError,
+)
 
 SESSION_KEY = "squall_user"
 SESSION_COOKIE = "squall_session"

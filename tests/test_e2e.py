@@ -207,8 +207,25 @@ def shown(driver: WebDriver, xpath: str) -> WebElement | None:
     return None
 
 
+def steady(driver: WebDriver, what: str, xpath: str) -> WebElement:
+    """The first displayed element matching `xpath` once it stands still: a click while a
+    dialog opens (it grows from its centre) or a step slides in can press beside it and be
+    lost."""
+    seen: list[dict[str, float]] = []
+
+    def still(d: WebDriver) -> WebElement | None:
+        element = shown(d, xpath)
+        if element is None:
+            return None
+        seen.append(element.rect)
+        return element if seen[-2:-1] == seen[-1:] else None
+
+    found: WebElement = wait_for(driver, what, still)
+    return found
+
+
 def click(driver: WebDriver, what: str, xpath: str) -> None:
-    wait_for(driver, what, lambda d: shown(d, xpath)).click()
+    steady(driver, what, xpath).click()
 
 
 def button(label: str) -> str:

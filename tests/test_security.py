@@ -15,20 +15,18 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
 
 import httpx
 import pytest
 import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import func, select
 from starlette.middleware.sessions import SessionMiddleware
+from test_e2e import button, click
 
 from squall.api.server import install, session_options
 from squall.app import DEFAULT_PLUGINS
@@ -474,23 +472,6 @@ def served(tmp_path: Path) -> Iterator[tuple[str, SquallHarness, int]]:
             log.close()
 
 
-def steady(driver: WebDriver, xpath: str) -> WebElement:
-    """The element once shown and no longer moving: a click while a dialog is still
-    opening (it grows from its centre) can press beside the button and be lost."""
-    seen: list[dict[str, float]] = []
-
-    def still(d: WebDriver) -> WebElement | Literal[False]:
-        found = [e for e in d.find_elements(By.XPATH, xpath) if e.is_displayed()]
-        if not found:
-            return False
-        seen.append(found[0].rect)
-        return found[0] if seen[-2:-1] == seen[-1:] else False
-
-    return WebDriverWait(
-        driver, 20, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
-    ).until(still)
-
-
 def status_of(harness: SquallHarness, deployment_id: int) -> str:
     return harness.view(deployment_id).status
 
@@ -539,8 +520,8 @@ def test_a_page_of_another_origin_cannot_cancel_a_deployment(
     assert status_of(harness, waiting) == "awaiting_approval"
     # The console's own button still works.
     browser.get(f"{base}/deployments/{waiting}")
-    steady(browser, "//button[.//span[normalize-space()='Cancel']]").click()
-    steady(browser, "//button[.//span[normalize-space()='Yes']]").click()
+    click(browser, "the Cancel button", button("Cancel"))
+    click(browser, "the confirmation's Yes", button("Yes"))
     WebDriverWait(browser, 20).until(
         lambda d: not d.find_elements(By.CSS_SELECTOR, ".q-dialog"),
         "the confirmation stayed open after Yes",

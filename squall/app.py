@@ -55,6 +55,9 @@ cli = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Help reflows docstrings to the terminal (their line breaks are the source's, not the
+    # reader's); `code` shows as code.
+    rich_markup_mode="markdown",
 )
 inventory_cli = typer.Typer(help="Clusters and nodes Squall deploys to.", no_args_is_help=True)
 plugin_cli = typer.Typer(help="Write your own deployment types.", no_args_is_help=True)

@@ -331,3 +331,14 @@ def test_help_says_which_commands_work_on_this_machine_only() -> None:
     for command in LOCAL_BY_NATURE:
         help_text = CliRunner().invoke(cli, [command, "--help"], env={"COLUMNS": "200"}).output
         assert "this machine only" in help_text, command
+
+
+def test_help_reads_as_sentences_not_as_the_source_lines() -> None:
+    # Docstrings are wrapped in the source; help reflows them to the terminal's width.
+    shown = CliRunner().invoke(cli, ["--help"], env={"COLUMNS": "200"}).output
+    assert (
+        "(Ctrl-C cancels it). With --server, the server's workers run it and this follows it."
+        in shown
+    )
+    token = CliRunner().invoke(cli, ["token", "create", "--help"], env={"COLUMNS": "200"}).output
+    assert "it is shown this once" in token, token

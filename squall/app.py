@@ -472,7 +472,7 @@ def status(
             console.out(json.dumps(found[0] if deployment_id else found, indent=1))
             return
         if deployment_id is None:
-            console.print(deployments_table(squall_.recent(limit)))
+            console.print(deployments_table(squall_.recent(limit), console.width))
             return
         print_view(console, squall_.view(deployment_id))
         for section in squall_.sections(deployment_id):

@@ -72,6 +72,46 @@ def test_first_run_creates_a_demo_inventory_that_really_deploys(data_dir: Path) 
     assert re.search(r"1\s+noop\s+succeeded\s+8/8\s+0\s+all", listing.stdout), listing.stdout
 
 
+def test_the_list_names_every_outcome_whole_in_a_narrow_terminal(data_dir: Path) -> None:
+    rebuild = (
+        "deploy",
+        "cache_rebuild",
+        "-t",
+        "cluster:demo-cache",
+        "-p",
+        "rebuild_command=test -e ready",
+    )
+    assert squall(data_dir, *rebuild).returncode == 1
+    demo_node(data_dir, "demo-cache-2").joinpath("ready").touch()
+    assert squall(data_dir, "retry", "1").returncode == 1  # demo-cache-1 still fails
+    excluded = squall(data_dir, "exclude", "1")
+    assert excluded.returncode == 1 and "succeeded with exclusions" in excluded.stdout  # not 0
+    assert squall(data_dir, "deploy", "noop", "-t", "all").returncode == 0
+
+    def listing(columns: int) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "squall", "status"],
+            env={**env_for(data_dir), "COLUMNS": str(columns)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+
+    for columns in (80, 60):
+        shown = listing(columns)
+        assert max(len(line) for line in shown.splitlines()) <= columns, shown
+        assert "…" not in shown, shown  # wrapped or folded, never cut short
+    # In an ordinary terminal each outcome, date and time is there in whole words.
+    shown = listing(80)
+    assert re.search(r"\bsucceeded\s+8/8\b", shown), shown
+    assert re.search(r"\bsucceeded\s+2/2\b", shown), shown
+    assert re.search(r"(?m)^\s+\S*\s+with\s", shown), shown
+    assert re.search(r"(?m)^\s+\S*\s+exclusions\s", shown), shown
+    assert len(re.findall(r"\b\d{4}-\d\d-\d\d\b", shown)) == 2, shown
+    assert len(re.findall(r"\b\d\d:\d\d\b", shown)) == 2, shown
+
+
 def test_dry_run_shows_the_plan_and_executes_nothing(data_dir: Path) -> None:
     result = squall(
         data_dir,

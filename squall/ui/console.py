@@ -272,34 +272,62 @@ def _cluster_table(view: DeploymentView) -> Table:
     return table
 
 
-def deployments_table(views: Sequence[DeploymentView]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD)
-    for column in (
-        "id",
-        "type",
-        "status",
-        "nodes",
-        "failed",
-        "target",
-        "requester",
-        "created",
-        "took",
-    ):
-        table.add_column(column)
-    for view in views:
-        counts = view.counts
-        table.add_row(
+def deployments_table(views: Sequence[DeploymentView], width: int) -> Table:
+    """The deployments, one per row, fitted to `width` (the terminal's) with nothing cut
+    short: `succee…` could be either outcome and `2026-12…` no time at all. A status wraps
+    between its words and a time goes under its date; type, target and requester fold."""
+    columns = ("id", "type", "status", "nodes", "failed", "target", "requester", "created", "took")
+    rows = [
+        (
             str(view.id),
             view.type,
-            status_text(view.status),
+            view.status.replace("_", " "),
             f"{view.nodes_done}/{view.node_count}",
-            str(counts.get("failed", 0) + counts.get("interrupted", 0)),
+            str(view.counts.get("failed", 0) + view.counts.get("interrupted", 0)),
             view.target,
             view.requester,
             view.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
             duration(view.started_at, view.finished_at),
         )
+        for view in views
+    ]
+    texts = [(name, *(row[i] for row in rows)) for i, name in enumerate(columns)]
+    natural = [max(map(len, column)) for column in texts]
+    least = [_least_width(name, column) for name, column in zip(columns, texts, strict=True)]
+    # Each column takes two characters more: its padding and the space between columns.
+    fitted = fit(natural, least, width - 2 * len(columns))
+    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    for name, size in zip(columns, fitted, strict=True):
+        table.add_column(name, width=size, overflow="fold")
+    for view, row in zip(views, rows, strict=True):
+        table.add_row(*row[:2], status_text(view.status), *row[3:])
     return table
+
+
+def _least_width(name: str, texts: tuple[str, ...]) -> int:
+    """How narrow a column of the list may get before its words have to be folded."""
+    whole = max(map(len, texts))
+    if name == "status":
+        return max(len(word) for text in texts for word in text.split())  # wraps between words
+    if name == "created":
+        return min(whole, len("2026-12-06"))  # the time goes under its date
+    if name in ("type", "target", "requester"):
+        return min(whole, len(name))
+    return whole  # the numbers stay whole
+
+
+def fit(natural: list[int], least: list[int], budget: int) -> list[int]:
+    """Column widths within `budget`: the widest column that may still shrink gives up a
+    character at a time, first down to its least width, then (a very narrow terminal)
+    down to one character, its words folded."""
+    widths = list(natural)
+    for floor in (least, [1] * len(widths)):
+        while sum(widths) > budget:
+            shrinkable = [i for i, size in enumerate(widths) if size > floor[i]]
+            if not shrinkable:
+                break
+            widths[max(shrinkable, key=lambda i: widths[i])] -= 1
+    return widths
 
 
 def log_line(entry: LogEntry, *, show_node: bool) -> Text:

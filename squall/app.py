@@ -270,7 +270,7 @@ def deploy(
         planned = squall_.plan(request)
         from squall.ui.console import plan_table
 
-        console.print(plan_table(planned, with_nodes=dry_run))
+        console.print(plan_table(planned, with_nodes=dry_run, width=console.width))
         if dry_run:
             console.print(
                 Text(f"dry run: {planned.node_count} nodes, nothing was executed", style="dim")
@@ -479,7 +479,7 @@ def status(
             _print_section(section)
         sent = squall_.deliveries(deployment_id)
         if sent.deliveries:
-            console.print(deliveries_table(sent))
+            console.print(deliveries_table(sent, console.width))
         for destination, held in sorted(sent.held().items()):
             console.print(held_text(destination, held, deployment_id))
 
@@ -489,10 +489,12 @@ def _print_section(section: Any) -> None:
     if section.text:
         console.print(section.text)
     if section.rows and not section.rows_for_exports:
-        table = Table(*section.headers, box=box.SIMPLE_HEAD)
-        for row in section.rows:
-            table.add_row(*row)
-        console.print(table)
+        from squall.ui.console import WORDS, fitted_table
+
+        columns = [(header, WORDS) for header in section.headers]
+        console.print(
+            fitted_table(columns, [tuple(map(str, row)) for row in section.rows], console.width)
+        )
 
 
 @cli.command()
@@ -558,11 +560,18 @@ def inventory_list(
     """List nodes with their cluster, address, transport and tags."""
     with backend() as squall_:
         nodes = squall_.nodes(target)
-    table = Table(box=box.SIMPLE_HEAD)
-    for column in ("cluster", "node", "address", "user", "transport", "tags"):
-        table.add_column(column)
-    for node in nodes:
-        table.add_row(
+    from squall.ui.console import FOLD, WHOLE, WORDS, fitted_table
+
+    columns = (
+        ("cluster", FOLD),
+        ("node", FOLD),
+        ("address", FOLD),
+        ("user", FOLD),
+        ("transport", WHOLE),
+        ("tags", WORDS),
+    )
+    rows = [
+        (
             node.cluster,
             node.name,
             node.address,
@@ -570,7 +579,9 @@ def inventory_list(
             node.transport,
             ", ".join(node.tags),
         )
-    console.print(table)
+        for node in nodes
+    ]
+    console.print(fitted_table(columns, rows, console.width))
     console.print(f"{len(nodes)} node(s)")
 
 
@@ -640,16 +651,20 @@ def role_list() -> None:
     """Role bindings given in Squall (provider groups map to roles through `sso.roles`)."""
     with backend() as squall_:
         overview = squall_.roles()
-    table = Table("id", "subject", "grant", "by", "since", box=box.SIMPLE_HEAD)
-    for binding in overview.bindings:
-        table.add_row(
+    from squall.ui.console import FOLD, WHOLE, WORDS, fitted_table
+
+    columns = (("id", WHOLE), ("subject", FOLD), ("grant", WHOLE), ("by", FOLD), ("since", WORDS))
+    rows = [
+        (
             str(binding.id),
             binding.subject,
             binding.grant,
             binding.created_by,
             binding.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
         )
-    console.print(table)
+        for binding in overview.bindings
+    ]
+    console.print(fitted_table(columns, rows, console.width))
     for group, grants in sorted(overview.provider_groups.items()):
         console.print(f"provider group {group}: {grants}")
 
@@ -686,18 +701,28 @@ def token_list(
     """Your API tokens (or everyone's), never their secrets."""
     with backend() as squall_:
         found = squall_.tokens(everyone=everyone)
-    table = Table("id", "owner", "name", "scopes", "expires", "state", box=box.SIMPLE_HEAD)
-    for info in found:
-        state = "revoked" if info.revoked_at else ("active" if info.active else "expired")
-        table.add_row(
+    from squall.ui.console import FOLD, WHOLE, WORDS, fitted_table
+
+    columns = (
+        ("id", WHOLE),
+        ("owner", FOLD),
+        ("name", FOLD),
+        ("scopes", WORDS),
+        ("expires", WORDS),
+        ("state", WHOLE),
+    )
+    rows = [
+        (
             str(info.id),
             info.owner,
             info.name,
             ", ".join(info.scopes or ["all"]),
             info.expires_at.astimezone().strftime("%Y-%m-%d %H:%M"),
-            state,
+            "revoked" if info.revoked_at else ("active" if info.active else "expired"),
         )
-    console.print(table)
+        for info in found
+    ]
+    console.print(fitted_table(columns, rows, console.width))
 
 
 @token_cli.command("revoke")
@@ -730,18 +755,28 @@ def audit_list(
         csv_file.write_text(access.audit_csv(entries))
         console.print(f"{len(entries)} record(s) written to {csv_file}")
         return
-    table = Table("id", "at", "actor", "action", "target", "details", box=box.SIMPLE_HEAD)
-    for entry in entries:
-        details = ", ".join(f"{key}={value}" for key, value in entry.details.items())
-        table.add_row(
+    from squall.ui.console import FOLD, WHOLE, WORDS, fitted_table
+
+    columns = (
+        ("id", WHOLE),
+        ("at", WORDS),
+        ("actor", FOLD),
+        ("action", WHOLE),
+        ("target", FOLD),
+        ("details", FOLD),
+    )
+    rows = [
+        (
             str(entry.id),
             entry.at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
             entry.actor,
             entry.action,
             entry.target,
-            details,
+            ", ".join(f"{key}={value}" for key, value in entry.details.items()),
         )
-    console.print(table)
+        for entry in entries
+    ]
+    console.print(fitted_table(columns, rows, console.width))
 
 
 @audit_cli.command("verify")

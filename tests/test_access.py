@@ -339,7 +339,7 @@ def test_the_plan_preview_names_the_approvals_the_gate_will_require(fresh: Squal
             planned = deployments.preview(session, rt, fresh.actor, wanted)
         assert [stage.approvals for stage in shown.stages if stage.gate] == [required]
         console = Console(record=True, width=200)  # what `squall deploy --dry-run` prints
-        console.print(plan_table(shown, with_nodes=False))
+        console.print(plan_table(shown, with_nodes=False, width=console.width))
         assert f"manual gate ({required} approval(s))" in console.export_text()
         # The console's wizard shows the same.
         assert f"manual gate ({required} approval(s))" in preview_html(planned.plan, str)

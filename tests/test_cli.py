@@ -72,7 +72,7 @@ def test_first_run_creates_a_demo_inventory_that_really_deploys(data_dir: Path) 
     assert re.search(r"1\s+noop\s+succeeded\s+8/8\s+0\s+all", listing.stdout), listing.stdout
 
 
-def test_the_list_names_every_outcome_whole_in_a_narrow_terminal(data_dir: Path) -> None:
+def test_tables_fit_a_narrow_terminal_and_cut_no_outcome_or_action_short(data_dir: Path) -> None:
     rebuild = (
         "deploy",
         "cache_rebuild",
@@ -88,9 +88,9 @@ def test_the_list_names_every_outcome_whole_in_a_narrow_terminal(data_dir: Path)
     assert excluded.returncode == 1 and "succeeded with exclusions" in excluded.stdout  # not 0
     assert squall(data_dir, "deploy", "noop", "-t", "all").returncode == 0
 
-    def listing(columns: int) -> str:
+    def shown_at(columns: int, *command: str) -> str:
         return subprocess.run(
-            [sys.executable, "-m", "squall", "status"],
+            [sys.executable, "-m", "squall", *command],
             env={**env_for(data_dir), "COLUMNS": str(columns)},
             capture_output=True,
             text=True,
@@ -99,11 +99,17 @@ def test_the_list_names_every_outcome_whole_in_a_narrow_terminal(data_dir: Path)
         ).stdout
 
     for columns in (80, 60):
-        shown = listing(columns)
-        assert max(len(line) for line in shown.splitlines()) <= columns, shown
-        assert "…" not in shown, shown  # wrapped or folded, never cut short
-    # In an ordinary terminal each outcome, date and time is there in whole words.
-    shown = listing(80)
+        for command in (("status",), ("audit", "list"), ("inventory", "list")):
+            shown = shown_at(columns, *command)
+            assert max(len(line) for line in shown.splitlines()) <= columns, shown
+            assert "…" not in shown, shown  # wrapped or folded, never cut short
+        # One deployment: its tables fit too; its sentences are left to the terminal to wrap.
+        assert "…" not in shown_at(columns, "status", "1")
+    # In an ordinary terminal each outcome, action, date and time is there in whole words.
+    audit = shown_at(80, "audit", "list")
+    for action in ("deployment.create", "deployment.retry", "deployment.exclude"):
+        assert re.search(rf"\s{re.escape(action)}\s", audit), audit
+    shown = shown_at(80, "status")
     assert re.search(r"\bsucceeded\s+8/8\b", shown), shown
     assert re.search(r"\bsucceeded\s+2/2\b", shown), shown
     assert re.search(r"(?m)^\s+\S*\s+with\s", shown), shown

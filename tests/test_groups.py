@@ -115,7 +115,7 @@ def test_the_plan_spreads_lightning_over_clusters_and_cuts_thunder_into_waves(
             squall.actor,
             deployments.DeploymentRequest("group", group(), "all"),
         )
-    console.print(plan_table(shown, with_nodes=False))
+    console.print(plan_table(shown, with_nodes=False, width=console.width))
     text = console.export_text()
     assert "Stage 1: lightning — 2 node(s): node-cluster-a 1, node-cluster-b 1" in text
     assert (

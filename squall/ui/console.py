@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
@@ -54,7 +55,7 @@ def status_text(status: str) -> Text:
     return Text(status.replace("_", " "), style=STATUS_STYLE.get(status, "white"))
 
 
-def plan_table(plan: PlanPreview, *, with_nodes: bool) -> Group:
+def plan_table(plan: PlanPreview, *, with_nodes: bool, width: int) -> Group:
     """Each stage with its blast radius (nodes per cluster), gate, bake time, thresholds;
     with `with_nodes`, every node and the commands its steps run, secrets masked."""
     parts: list[Any] = []
@@ -79,14 +80,17 @@ def plan_table(plan: PlanPreview, *, with_nodes: bool) -> Group:
         )
         if not with_nodes:
             continue
-        table = Table(box=box.SIMPLE_HEAD, show_header=True, pad_edge=False)
-        table.add_column("node")
-        table.add_column("cluster")
-        table.add_column("steps")
-        for node in stage.nodes:
-            steps = "\n".join(f"{index}. {step}" for index, step in enumerate(node.steps, start=1))
-            table.add_row(node.name, node.cluster, steps)
-        parts.append(table)
+        rows = [
+            (
+                node.name,
+                node.cluster,
+                "\n".join(f"{index}. {step}" for index, step in enumerate(node.steps, start=1)),
+            )
+            for node in stage.nodes
+        ]
+        parts.append(
+            fitted_table((("node", FOLD), ("cluster", FOLD), ("steps", WORDS)), rows, width)
+        )
     return Group(*parts)
 
 
@@ -155,11 +159,18 @@ def print_view(console: Console, view: DeploymentView) -> None:
     if view.params:
         shown = ", ".join(f"{key}={value!r}" for key, value in view.params.items())
         console.print(Text(f"parameters: {shown}"))
-    table = Table(title="stages", title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("stage", "status", "nodes", "done", "running", "left", "took", "detail"):
-        table.add_column(column)
-    for stage in view.stages:
-        table.add_row(
+    columns = (
+        ("stage", WORDS),
+        ("status", WORDS),
+        ("nodes", WHOLE),
+        ("done", WHOLE),
+        ("running", WHOLE),
+        ("left", WHOLE),
+        ("took", WHOLE),
+        ("detail", WORDS),
+    )
+    rows = [
+        (
             stage.name,
             status_text(stage.status),
             str(stage.total),
@@ -169,9 +180,11 @@ def print_view(console: Console, view: DeploymentView) -> None:
             duration(stage.started_at, stage.finished_at) if stage.started_at else "",
             Text.from_markup(_stage_detail(stage)),
         )
-    console.print(table)
+        for stage in view.stages
+    ]
+    console.print(fitted_table(columns, rows, console.width, title="stages"))
     if len({cluster for stage in view.stages for cluster in stage.clusters}) > 1:
-        console.print(_cluster_table(view))
+        console.print(_cluster_table(view, console.width))
     for approval in view.approvals:
         note = f": {approval.comment}" if approval.comment else ""
         when = approval.at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
@@ -248,11 +261,14 @@ def _stage_detail(stage: Any) -> str:
     return detail
 
 
-def _cluster_table(view: DeploymentView) -> Table:
+def _cluster_table(view: DeploymentView, width: int) -> Table:
     """Per phase and wave, per cluster: done / failed / running / left."""
-    table = Table(title="by cluster", title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("stage", "cluster", "nodes", "done", "failed", "running", "left"):
-        table.add_column(column)
+    columns = (
+        ("stage", WORDS),
+        ("cluster", FOLD),
+        *((name, WHOLE) for name in ("nodes", "done", "failed", "running", "left")),
+    )
+    rows = []
     for stage in view.stages:
         for cluster, counts in stage.clusters.items():
             total = sum(count for status, count in counts.items() if status != "queued")
@@ -260,60 +276,72 @@ def _cluster_table(view: DeploymentView) -> Table:
             never = sum(counts.get(status, 0) for status in NEVER_RAN)
             failed = counts.get("failed", 0) + counts.get("interrupted", 0)
             running = counts.get("running", 0)
-            table.add_row(
-                stage.name,
-                cluster,
-                str(total),
-                str(done),
-                str(failed),
-                str(running),
-                str(total - done - never - running),
+            rows.append(
+                (
+                    stage.name,
+                    cluster,
+                    str(total),
+                    str(done),
+                    str(failed),
+                    str(running),
+                    str(total - done - never - running),
+                )
             )
-    return table
+    return fitted_table(columns, rows, width, title="by cluster")
 
 
-def deployments_table(views: Sequence[DeploymentView], width: int) -> Table:
-    """The deployments, one per row, fitted to `width` (the terminal's) with nothing cut
-    short: `succee…` could be either outcome and `2026-12…` no time at all. A status wraps
-    between its words and a time goes under its date; type, target and requester fold."""
-    columns = ("id", "type", "status", "nodes", "failed", "target", "requester", "created", "took")
-    rows = [
-        (
-            str(view.id),
-            view.type,
-            view.status.replace("_", " "),
-            f"{view.nodes_done}/{view.node_count}",
-            str(view.counts.get("failed", 0) + view.counts.get("interrupted", 0)),
-            view.target,
-            view.requester,
-            view.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
-            duration(view.started_at, view.finished_at),
-        )
-        for view in views
+WHOLE, WORDS, FOLD = "whole", "words", "fold"
+"""How a column may narrow in a narrow terminal: WHOLE not at all (ids, counts, actions),
+WORDS down to its longest word, wrapping between words (statuses, times: `succee…` could
+be either outcome), FOLD down to its header's width, folding its words (names, details)."""
+
+
+def fitted_table(
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence[str | Text]],
+    width: int,
+    *,
+    title: str | None = None,
+) -> Table:
+    """A table fitted to `width` (the terminal's) with nothing in it cut short: cells wrap
+    or fold, each column as its kind allows."""
+    texts = [[name, *(_plain(row[i]) for row in rows)] for i, (name, _) in enumerate(columns)]
+    natural = [
+        max(cell_len(line) for text in column for line in text.splitlines() or [""])
+        for column in texts
     ]
-    texts = [(name, *(row[i] for row in rows)) for i, name in enumerate(columns)]
-    natural = [max(map(len, column)) for column in texts]
-    least = [_least_width(name, column) for name, column in zip(columns, texts, strict=True)]
+    least = [
+        _least(how, column, natural[i])
+        for i, ((_, how), column) in enumerate(zip(columns, texts, strict=True))
+    ]
     # Each column takes two characters more: its padding and the space between columns.
-    fitted = fit(natural, least, width - 2 * len(columns))
-    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
-    for name, size in zip(columns, fitted, strict=True):
+    widths = fit(natural, least, width - 2 * len(columns))
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+        title=title,
+        title_justify="left",
+    )
+    for (name, _), size in zip(columns, widths, strict=True):
         table.add_column(name, width=size, overflow="fold")
-    for view, row in zip(views, rows, strict=True):
-        table.add_row(*row[:2], status_text(view.status), *row[3:])
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
-def _least_width(name: str, texts: tuple[str, ...]) -> int:
-    """How narrow a column of the list may get before its words have to be folded."""
-    whole = max(map(len, texts))
-    if name == "status":
-        return max(len(word) for text in texts for word in text.split())  # wraps between words
-    if name == "created":
-        return min(whole, len("2026-12-06"))  # the time goes under its date
-    if name in ("type", "target", "requester"):
-        return min(whole, len(name))
-    return whole  # the numbers stay whole
+def _plain(cell: str | Text) -> str:
+    return cell.plain if isinstance(cell, Text) else cell
+
+
+def _least(how: str, texts: list[str], natural: int) -> int:
+    """How narrow a column (its header first, then its cells) may get before its words
+    have to be folded."""
+    if how == WORDS:
+        return max(cell_len(word) for text in texts for word in text.split())
+    if how == FOLD:
+        return min(natural, cell_len(texts[0]))
+    return natural
 
 
 def fit(natural: list[int], least: list[int], budget: int) -> list[int]:
@@ -328,6 +356,35 @@ def fit(natural: list[int], least: list[int], budget: int) -> list[int]:
                 break
             widths[max(shrinkable, key=lambda i: widths[i])] -= 1
     return widths
+
+
+def deployments_table(views: Sequence[DeploymentView], width: int) -> Table:
+    columns = (
+        ("id", WHOLE),
+        ("type", FOLD),
+        ("status", WORDS),
+        ("nodes", WHOLE),
+        ("failed", WHOLE),
+        ("target", FOLD),
+        ("requester", FOLD),
+        ("created", WORDS),
+        ("took", WHOLE),
+    )
+    rows = [
+        (
+            str(view.id),
+            view.type,
+            status_text(view.status),
+            f"{view.nodes_done}/{view.node_count}",
+            str(view.counts.get("failed", 0) + view.counts.get("interrupted", 0)),
+            view.target,
+            view.requester,
+            view.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+            duration(view.started_at, view.finished_at),
+        )
+        for view in views
+    ]
+    return fitted_table(columns, rows, width)
 
 
 def log_line(entry: LogEntry, *, show_node: bool) -> Text:
@@ -386,13 +443,18 @@ def report_headline(report: Any) -> str:
     )
 
 
-def deliveries_table(sent: DeliveriesView) -> Table:
+def deliveries_table(sent: DeliveriesView, width: int) -> Table:
     """What JIRA and Slack were told about a deployment, and what is still owed."""
-    table = Table(title="deliveries", title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("to", "action", "for", "state", "tries", "error"):
-        table.add_column(column)
-    for delivery in sent.deliveries:
-        table.add_row(
+    columns = (
+        ("to", FOLD),
+        ("action", WORDS),
+        ("for", WORDS),
+        ("state", WORDS),
+        ("tries", WHOLE),
+        ("error", FOLD),
+    )
+    rows = [
+        (
             delivery.destination,
             delivery.action,
             delivery.event,
@@ -400,7 +462,9 @@ def deliveries_table(sent: DeliveriesView) -> Table:
             str(delivery.attempts),
             delivery.error or "",
         )
-    return table
+        for delivery in sent.deliveries
+    ]
+    return fitted_table(columns, rows, width, title="deliveries")
 
 
 def held_text(destination: str, held: Held, deployment_id: int) -> str:

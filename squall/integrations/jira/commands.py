@@ -8,9 +8,7 @@ from typing import Annotated
 
 import typer
 from pydantic import TypeAdapter
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from squall import CommandContext, ConfigError
 from squall.integrations.jira.drift import Drift, find_drift
@@ -35,22 +33,32 @@ def jira_commands(open_squall: Callable[[], AbstractContextManager[CommandContex
                 if not settings.configured:
                     raise ConfigError("JIRA is not configured: set jira.url and jira.token")
                 found = find_drift(settings, squall.deployments(limit))
-        table = Table("problem", "deployment", "ticket", "status", "environment", "by", "title")
-        table.box = box.SIMPLE_HEAD
-        for item in found:
-            deployment = item.deployment
-            table.add_row(
+        from squall.ui.console import FOLD, WHOLE, WORDS, fitted_table, status_text
+
+        columns = (
+            ("problem", WORDS),
+            ("deployment", WHOLE),
+            ("ticket", WHOLE),
+            ("status", WORDS),
+            ("environment", FOLD),
+            ("by", FOLD),
+            ("title", FOLD),
+        )
+        rows = [
+            (
                 item.problem,
-                str(deployment.id),
-                deployment.ticket or "",
-                deployment.status,
-                ", ".join(deployment.environments),
-                deployment.requester,
-                deployment.title,
+                str(item.deployment.id),
+                item.deployment.ticket or "",
+                status_text(item.deployment.status),
+                ", ".join(item.deployment.environments),
+                item.deployment.requester,
+                item.deployment.title,
             )
+            for item in found
+        ]
         # Markup off: titles and names are printed as they are, never parsed.
         console = Console(highlight=False, markup=False, soft_wrap=True)
-        console.print(table)
+        console.print(fitted_table(columns, rows, console.width))
         console.print(f"{len(found)} drifted deployment(s)")
 
     return jira

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from squall.core.auth import local_operator
@@ -619,12 +617,14 @@ def roles(
     if markdown:
         console.print(matrix_markdown(), end="")
         return
-    table = Table("permission", *ROLES, box=box.SIMPLE_HEAD)
-    for permission in Permission:
-        table.add_row(
-            permission.value, *("✓" if permission in ROLES[role] else "" for role in ROLES)
-        )
-    console.print(table)
+    from squall.ui.console import FOLD, WHOLE, fitted_table
+
+    columns = [("permission", WHOLE), *((role, FOLD) for role in ROLES)]
+    rows = [
+        (permission.value, *("✓" if permission in ROLES[role] else "" for role in ROLES))
+        for permission in Permission
+    ]
+    console.print(fitted_table(columns, rows, console.width))
 
 
 @role_cli.command("grant")

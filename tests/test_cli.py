@@ -99,7 +99,7 @@ def test_tables_fit_a_narrow_terminal_and_cut_no_outcome_or_action_short(data_di
         ).stdout
 
     for columns in (80, 60):
-        for command in (("status",), ("audit", "list"), ("inventory", "list")):
+        for command in (("status",), ("audit", "list"), ("inventory", "list"), ("roles",)):
             shown = shown_at(columns, *command)
             assert max(len(line) for line in shown.splitlines()) <= columns, shown
             assert "…" not in shown, shown  # wrapped or folded, never cut short
@@ -109,6 +109,8 @@ def test_tables_fit_a_narrow_terminal_and_cut_no_outcome_or_action_short(data_di
     audit = shown_at(80, "audit", "list")
     for action in ("deployment.create", "deployment.retry", "deployment.exclude"):
         assert re.search(rf"\s{re.escape(action)}\s", audit), audit
+    roles = shown_at(80, "roles")
+    assert re.search(r"(?m)^\s*deployment\.create\s", roles), roles
     shown = shown_at(80, "status")
     assert re.search(r"\bsucceeded\s+8/8\b", shown), shown
     assert re.search(r"\bsucceeded\s+2/2\b", shown), shown

@@ -36,6 +36,14 @@ class NodeInfo:
     vars: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     environment: str | None = None
 
+    @property
+    def address(self) -> str:
+        """Where the node is reached, as people read it: host:port, or a local node's
+        folder (nothing listens on a port for it)."""
+        if self.transport == "local":
+            return self.vars.get("root", self.host)
+        return f"{self.host}:{self.port}"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -115,9 +115,7 @@ class TaskRun:
         task = self.task
         node = task.node
         attempt_note = f" (attempt {task.attempt})" if task.attempt > 1 else ""
-        sink.write(
-            f"connecting to {node.name} ({node.transport} {node.host}:{node.port}){attempt_note}"
-        )
+        sink.write(f"connecting to {node.name} ({node.transport} {node.address}){attempt_note}")
         try:
             self.connection = self.connect(node, lambda host, key: self._trusted(sink, host, key))
         except TransportError as exc:

@@ -389,11 +389,7 @@ def list_nodes(
         NodeListing(
             cluster=node.cluster,
             name=node.name,
-            address=(
-                node.vars.get("root", node.host)
-                if node.transport == "local"
-                else f"{node.host}:{node.port}"
-            ),
+            address=node.address,
             user=node.user,
             transport=node.transport,
             tags=tuple(node.tags),

@@ -100,9 +100,9 @@ class InventoryPage:
             {
                 "node": row.node.name,
                 "cluster": row.node.cluster,
-                "address": row.node.vars.get("root", row.node.host)
-                if row.node.transport == "local"
-                else f"{row.node.user + '@' if row.node.user else ''}{row.node.host}:{row.node.port}",
+                "address": row.node.address
+                if row.node.transport == "local" or not row.node.user
+                else f"{row.node.user}@{row.node.address}",
                 "transport": row.node.transport,
                 "tags": ", ".join(row.node.tags),
                 "last deployment": f"#{row.last_deployment} {row.last_type}"

@@ -487,7 +487,7 @@ def _print_section(section: Any) -> None:
     if section.text:
         console.print(section.text)
     if section.rows and not section.rows_for_exports:
-        from squall.ui.console import WORDS, fitted_table
+        from squall.ui.tables import WORDS, fitted_table
 
         columns = [(header, WORDS) for header in section.headers]
         console.print(
@@ -558,7 +558,7 @@ def inventory_list(
     """List nodes with their cluster, address, transport and tags."""
     with backend() as squall_:
         nodes = squall_.nodes(target)
-    from squall.ui.console import FOLD, WHOLE, WORDS, fitted_table
+    from squall.ui.tables import FOLD, WHOLE, WORDS, fitted_table
 
     columns = (
         ("cluster", FOLD),
@@ -617,7 +617,7 @@ def roles(
     if markdown:
         console.print(matrix_markdown(), end="")
         return
-    from squall.ui.console import FOLD, WHOLE, fitted_table
+    from squall.ui.tables import FOLD, WHOLE, fitted_table
 
     columns = [("permission", WHOLE), *((role, FOLD) for role in ROLES)]
     rows = [
@@ -651,7 +651,7 @@ def role_list() -> None:
     """Role bindings given in Squall (provider groups map to roles through `sso.roles`)."""
     with backend() as squall_:
         overview = squall_.roles()
-    from squall.ui.console import FOLD, WHOLE, WORDS, fitted_table
+    from squall.ui.tables import FOLD, WHOLE, WORDS, fitted_table
 
     columns = (("id", WHOLE), ("subject", FOLD), ("grant", WHOLE), ("by", FOLD), ("since", WORDS))
     rows = [
@@ -701,7 +701,7 @@ def token_list(
     """Your API tokens (or everyone's), never their secrets."""
     with backend() as squall_:
         found = squall_.tokens(everyone=everyone)
-    from squall.ui.console import FOLD, WHOLE, WORDS, fitted_table
+    from squall.ui.tables import FOLD, WHOLE, WORDS, fitted_table
 
     columns = (
         ("id", WHOLE),
@@ -755,7 +755,7 @@ def audit_list(
         csv_file.write_text(access.audit_csv(entries))
         console.print(f"{len(entries)} record(s) written to {csv_file}")
         return
-    from squall.ui.console import FOLD, WHOLE, WORDS, fitted_table
+    from squall.ui.tables import FOLD, WHOLE, WORDS, fitted_table
 
     columns = (
         ("id", WHOLE),

@@ -57,6 +57,17 @@ def squall(data_dir: Path, *args: str, timeout: float = 120) -> subprocess.Compl
     )
 
 
+REBUILD_WHEN_READY = (
+    "deploy",
+    "cache_rebuild",
+    "-t",
+    "cluster:demo-cache",
+    "-p",
+    "rebuild_command=test -e ready",
+)
+"""A cache rebuild of the two demo-cache nodes that fails on each until its `ready` exists."""
+
+
 def demo_node(data_dir: Path, name: str) -> Path:
     return data_dir / "demo" / name
 
@@ -73,15 +84,7 @@ def test_first_run_creates_a_demo_inventory_that_really_deploys(data_dir: Path) 
 
 
 def test_tables_fit_a_narrow_terminal_and_cut_no_outcome_or_action_short(data_dir: Path) -> None:
-    rebuild = (
-        "deploy",
-        "cache_rebuild",
-        "-t",
-        "cluster:demo-cache",
-        "-p",
-        "rebuild_command=test -e ready",
-    )
-    assert squall(data_dir, *rebuild).returncode == 1
+    assert squall(data_dir, *REBUILD_WHEN_READY).returncode == 1
     demo_node(data_dir, "demo-cache-2").joinpath("ready").touch()
     assert squall(data_dir, "retry", "1").returncode == 1  # demo-cache-1 still fails
     excluded = squall(data_dir, "exclude", "1")
@@ -163,15 +166,7 @@ def test_failures_are_reported_with_their_failure_point_and_exit_status(data_dir
 
 
 def test_retry_runs_the_failed_nodes_again_until_they_succeed(data_dir: Path) -> None:
-    failed = squall(
-        data_dir,
-        "deploy",
-        "cache_rebuild",
-        "-t",
-        "cluster:demo-cache",
-        "-p",
-        "rebuild_command=test -e ready",
-    )
+    failed = squall(data_dir, *REBUILD_WHEN_READY)
     assert failed.returncode == 1
     demo_node(data_dir, "demo-cache-2").joinpath("ready").touch()
     still = squall(data_dir, "retry", "1")

@@ -102,6 +102,20 @@ def test_help_loads_the_plugins_but_nothing_heavy(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()  # --help opens no database
 
 
+def test_the_roles_matrix_needs_no_squall(tmp_path: Path) -> None:
+    modules, done = loaded_modules(
+        tmp_path, "sys.argv = ['squall', 'roles']\nfrom squall.app import main\nmain()"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "deployment.create" in done.stdout
+    # Its table is the terminal's (squall.ui.tables), nothing of the web console's.
+    assert heavy(modules, tuple(h for h in HEAVY if h != "squall.ui")) == []
+    assert not [
+        name for name in modules if name.startswith("squall.ui.") and name != "squall.ui.tables"
+    ]
+    assert not (tmp_path / "data").exists()
+
+
 def test_the_plugin_api_loads_no_database_layer(tmp_path: Path) -> None:
     modules, done = loaded_modules(tmp_path, "from squall import hookimpl")
     assert done.returncode == 0, done.stderr

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich import box
-from rich.cells import cell_len
 from rich.console import Console, Group
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
@@ -26,6 +25,7 @@ from squall.core.services.views import (
     Rerun,
 )
 from squall.core.status import StageKind
+from squall.ui.tables import FOLD, WHOLE, WORDS, fitted_table
 
 STATUS_STYLE = {
     "succeeded": "green",
@@ -288,74 +288,6 @@ def _cluster_table(view: DeploymentView, width: int) -> Table:
                 )
             )
     return fitted_table(columns, rows, width, title="by cluster")
-
-
-WHOLE, WORDS, FOLD = "whole", "words", "fold"
-"""How a column may narrow in a narrow terminal: WHOLE not at all (ids, counts, actions),
-WORDS down to its longest word, wrapping between words (statuses, times: `succee…` could
-be either outcome), FOLD down to its header's width, folding its words (names, details)."""
-
-
-def fitted_table(
-    columns: Sequence[tuple[str, str]],
-    rows: Sequence[Sequence[str | Text]],
-    width: int,
-    *,
-    title: str | None = None,
-) -> Table:
-    """A table fitted to `width` (the terminal's) with nothing in it cut short: cells wrap
-    or fold, each column as its kind allows."""
-    texts = [[name, *(_plain(row[i]) for row in rows)] for i, (name, _) in enumerate(columns)]
-    natural = [
-        max(cell_len(line) for text in column for line in text.splitlines() or [""])
-        for column in texts
-    ]
-    least = [
-        _least(how, column, natural[i])
-        for i, ((_, how), column) in enumerate(zip(columns, texts, strict=True))
-    ]
-    # Each column takes two characters more: its padding and the space between columns.
-    widths = fit(natural, least, width - 2 * len(columns))
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        collapse_padding=True,
-        pad_edge=False,
-        title=title,
-        title_justify="left",
-    )
-    for (name, _), size in zip(columns, widths, strict=True):
-        table.add_column(name, width=size, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    return table
-
-
-def _plain(cell: str | Text) -> str:
-    return cell.plain if isinstance(cell, Text) else cell
-
-
-def _least(how: str, texts: list[str], natural: int) -> int:
-    """How narrow a column (its header first, then its cells) may get before its words
-    have to be folded."""
-    if how == WORDS:
-        return max(cell_len(word) for text in texts for word in text.split())
-    if how == FOLD:
-        return min(natural, cell_len(texts[0]))
-    return natural
-
-
-def fit(natural: list[int], least: list[int], budget: int) -> list[int]:
-    """Column widths within `budget`: the widest column that may still shrink gives up a
-    character at a time, first down to its least width, then (a very narrow terminal)
-    down to one character, its words folded."""
-    widths = list(natural)
-    for floor in (least, [1] * len(widths)):
-        while sum(widths) > budget:
-            shrinkable = [i for i, size in enumerate(widths) if size > floor[i]]
-            if not shrinkable:
-                break
-            widths[max(shrinkable, key=lambda i: widths[i])] -= 1
-    return widths
 
 
 def deployments_table(views: Sequence[DeploymentView], width: int) -> Table:

@@ -33,7 +33,8 @@ def jira_commands(open_squall: Callable[[], AbstractContextManager[CommandContex
                 if not settings.configured:
                     raise ConfigError("JIRA is not configured: set jira.url and jira.token")
                 found = find_drift(settings, squall.deployments(limit))
-        from squall.ui.console import FOLD, WHOLE, WORDS, fitted_table, status_text
+        from squall.ui.console import status_text
+        from squall.ui.tables import FOLD, WHOLE, WORDS, fitted_table
 
         columns = (
             ("problem", WORDS),

@@ -197,7 +197,7 @@ def status_over_time(
     height = 120.0
     drawing = _drawing(width, height)
     _title(drawing, "Deployments over the period", height)
-    _legend(drawing, width, height)
+    _legend(drawing, width, height - 13)  # a line of its own: beside the title, they overlap
     unit, place = _buckets(since.date(), until.date())
     bars = place(until.date()) + 1
     tallies = [dict.fromkeys(STATUS_COLORS, 0) for _ in range(bars)]

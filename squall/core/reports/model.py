@@ -261,7 +261,8 @@ class ClusterReport:
     deployments: tuple[DeploymentLine, ...]
     succeeded: int
     failed: int
-    """Deployments that finished failed, cancelled or rolled back."""
+    """Deployments that finished without plainly succeeding: failed, cancelled, rolled back
+    or succeeded with exclusions (the PDF names each; every line carries its status)."""
     unfinished: int
     success_rate: float | None
     """Succeeded / finished deployments, None when none finished."""

@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import escape
@@ -44,6 +45,7 @@ from squall.core.reports.model import (
 )
 from squall.core.reports.stats import natural
 from squall.core.reports.tables import moment, steps_text
+from squall.core.status import DeploymentStatus
 
 PAGE = landscape(A4)
 MARGIN = 12 * mm
@@ -522,6 +524,9 @@ def _alike(node: NodeLine) -> tuple[Any, ...]:
 
 def _cluster(report: ClusterReport) -> list[Flowable]:
     rate = "n/a" if report.success_rate is None else f"{report.success_rate:.1%}"
+    # Each outcome named for what happened: set-aside nodes, a cancel or a rollback is
+    # not a failure.
+    ended = Counter(DeploymentStatus(line.status).words for line in report.deployments)
     return [
         _para(f"Cluster {escape(report.cluster)}", H1),
         _para(
@@ -533,8 +538,11 @@ def _cluster(report: ClusterReport) -> list[Flowable]:
         _figures(
             [
                 ("Deployments", str(len(report.deployments))),
-                ("Succeeded", str(report.succeeded)),
-                ("Failed", str(report.failed)),
+                ("Succeeded", str(ended["succeeded"])),
+                ("Succeeded with exclusions", str(ended["succeeded with exclusions"])),
+                ("Failed", str(ended["failed"])),
+                ("Cancelled", str(ended["cancelled"])),
+                ("Rolled back", str(ended["rolled back"])),
                 ("Unfinished", str(report.unfinished)),
                 ("Had failures", str(report.with_failures)),
                 ("Success rate", rate),
@@ -812,7 +820,11 @@ def _figures(pairs: Sequence[tuple[str, str]], columns: int = 4) -> Table:
     for start in range(0, len(pairs), columns):
         row: list[str] = []
         for label, value in pairs[start : start + columns]:
-            row += [_fit(label, label_width, 8.5), _fit(value, value_width, 8.5, bold=True)]
+            # Wrapped, not cut: "Deployment …" could be any of four figures.
+            row += [
+                "\n".join(_wrap(label, label_width, 8.5)),
+                "\n".join(_wrap(value, value_width, 8.5, bold=True)),
+            ]
         rows.append(row + [""] * (2 * columns - len(row)))
     style: list[tuple[Any, ...]] = [
         ("FONTSIZE", (0, 0), (-1, -1), 8.5),
@@ -858,6 +870,13 @@ def _table(
             ink = STATUS_INK.get(row[status_column])
             if ink is not None and row[status_column] != "succeeded":
                 style.append(("TEXTCOLOR", (status_column, index), (status_column, index), ink))
+        # A status is read whole, as people say it: `succeeded with exclusions` wraps, and
+        # is never cut to `succeeded_…`, which could be either outcome.
+        rows = [
+            (*row[:status_column], row[status_column].replace("_", " "), *row[status_column + 1 :])
+            for row in rows
+        ]
+        wrap = (*wrap, status_column)
     widths = [WIDTH * share for share in shares]
     # Row heights are known in advance (the cells are fitted or wrapped here): fixed
     # heights spare reportlab measuring each cell again at every page break, which
@@ -929,12 +948,12 @@ def _median_p95_max(figures: Durations) -> Iterable[str]:
     return (_seconds(figures.median), _seconds(figures.p95), _seconds(figures.max))
 
 
-def _wrap(text: str, width: float, size: float = 7) -> list[str]:
+def _wrap(text: str, width: float, size: float = 7, *, bold: bool = False) -> list[str]:
     """The text in lines that fit the column, broken at spaces, or within a word too
     long for one line."""
     room = width - 12
     lines: list[str] = []
-    font = FONTS.for_text(text, FONTS.sans)
+    font = FONTS.for_text(text, FONTS.bold if bold else FONTS.sans)
     for line in simpleSplit(text.replace("\n", " "), font, size, room):
         while stringWidth(line, font, size) > room and len(line) > 1:
             cut = len(line) - 1
@@ -946,14 +965,14 @@ def _wrap(text: str, width: float, size: float = 7) -> list[str]:
     return lines or [""]
 
 
-def _fit(text: str, width: float, size: float = 7, *, bold: bool = False) -> str:
+def _fit(text: str, width: float, size: float = 7) -> str:
     """The text on one line, cut short with an ellipsis where it would spill into the
     next column."""
     text = text.replace("\n", " ")
     room = width - 12  # the cell's padding
     if text.isascii() and len(text) * size * FONTS.widest <= room:  # fits even if every
         return text  # glyph were the widest
-    font = FONTS.for_text(text, FONTS.bold if bold else FONTS.sans)
+    font = FONTS.for_text(text, FONTS.sans)
     if stringWidth(text, font, size) <= room:
         return text
     low, high = 0, len(text)

@@ -279,6 +279,8 @@ def test_a_cluster_report_counts_deployments_failures_by_node_and_step(
     )
     text = one_line("\n".join(pdf_pages(reports.render_pdf(squall.runtime, squall.actor, later))))
     assert "Succeeded 1 Succeeded with exclusions 1 Failed 0 Cancelled 0" in text
+    # The chart's legend names each outcome too: a cancel or a rollback is not red.
+    assert "succeeded with exclusions failed cancelled rolled back unfinished" in text
     assert re.search(rf"{failed.id} cache_rebuild .* succeeded with exclusions ", text)
     quarter = read(squall, reports.cluster_report, "node-cluster-b", started - dt.timedelta(90))
     assert "one bar per week; at most 2 a bar" in one_line(

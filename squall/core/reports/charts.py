@@ -4,10 +4,11 @@ PDF stays small and sharp, and its text stays extractable)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
+from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from squall.core.reports.fonts import fonts
 from squall.core.reports.model import ClusterLine, DeploymentLine, StageLine
@@ -164,13 +165,24 @@ def stage_timeline(stages: Sequence[StageLine], start: dt.datetime | None, width
     return drawing
 
 
+OUTCOME_COLORS = {
+    "succeeded": STATUS_COLORS["succeeded"],
+    "with exclusions": colors.HexColor("#fb8c00"),
+    "failed": STATUS_COLORS["failed"],
+    "cancelled": colors.HexColor("#9e9e9e"),
+    "rolled back": colors.HexColor("#8e24aa"),
+    "unfinished": colors.HexColor("#90caf9"),
+}
+"""A deployment's outcome as the status-over-time chart colours and names it: a cancel or
+a rollback is not a failure."""
 DEPLOYMENT_OUTCOME = {
     "succeeded": "succeeded",
+    "succeeded_with_exclusions": "with exclusions",
     "failed": "failed",
-    "cancelled": "failed",
-    "rolled_back": "failed",
+    "cancelled": "cancelled",
+    "rolled_back": "rolled back",
 }
-"""A deployment's status as the status-over-time chart colours it; the rest is `other`."""
+"""A deployment's status by its outcome in that chart; the rest is `unfinished`."""
 MAX_PERIOD_BARS = 62
 
 
@@ -197,14 +209,14 @@ def status_over_time(
     height = 120.0
     drawing = _drawing(width, height)
     _title(drawing, "Deployments over the period", height)
-    _legend(drawing, width, height - 13)  # a line of its own: beside the title, they overlap
+    _legend(drawing, width, height - 13, OUTCOME_COLORS)  # below the title, not over it
     unit, place = _buckets(since.date(), until.date())
     bars = place(until.date()) + 1
-    tallies = [dict.fromkeys(STATUS_COLORS, 0) for _ in range(bars)]
+    tallies = [dict.fromkeys(OUTCOME_COLORS, 0) for _ in range(bars)]
     for deployment in deployments:
         index = place(deployment.created_at.date())
         if 0 <= index < bars:
-            tallies[index][DEPLOYMENT_OUTCOME.get(deployment.status, "other")] += 1
+            tallies[index][DEPLOYMENT_OUTCOME.get(deployment.status, "unfinished")] += 1
     top = max((sum(tally.values()) for tally in tallies), default=0)
     base, plot_height = 18.0, height - 45
     column = width / bars
@@ -220,7 +232,7 @@ def status_over_time(
                             y,
                             max(column - 1, 0.5),
                             bar_height,
-                            STATUS_COLORS[status],
+                            OUTCOME_COLORS[status],
                         )
                     )
                     y += bar_height
@@ -249,12 +261,16 @@ def _title(drawing: Drawing, text: str, height: float) -> None:
     drawing.add(String(0, height - 10, text, fontName=fonts().bold, fontSize=9, fillColor=INK))
 
 
-def _legend(drawing: Drawing, width: float, height: float) -> None:
-    x = width - 250
-    for status, color in STATUS_COLORS.items():
+def _legend(
+    drawing: Drawing, width: float, height: float, names: Mapping[str, colors.Color] = STATUS_COLORS
+) -> None:
+    """A box and a name per colour, right-aligned, each as wide as its name."""
+    entries = [(name, color, stringWidth(name, FONT, 7) + 22) for name, color in names.items()]
+    x = width - sum(room for _, _, room in entries)
+    for name, color, room in entries:
         drawing.add(_box(x, height - 11, 7, 7, color))
-        drawing.add(String(x + 10, height - 10, status, fontName=FONT, fontSize=7))
-        x += 60
+        drawing.add(String(x + 10, height - 10, name, fontName=FONT, fontSize=7))
+        x += room
 
 
 def _clip(text: str, length: int) -> str:

@@ -925,7 +925,7 @@ def _write_report(
         form: path for form, path in (("csv", csv_file), ("json", json_file), ("pdf", pdf)) if path
     }
     if not wanted:
-        console.print(report_overview(squall_.report(request)))
+        console.print(report_overview(squall_.report(request), console.width))
         return
     staged = Staged(list(wanted.values()))
     try:

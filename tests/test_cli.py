@@ -108,6 +108,7 @@ def test_tables_fit_a_narrow_terminal_and_cut_no_outcome_or_action_short(data_di
             assert "…" not in shown, shown  # wrapped or folded, never cut short
         # One deployment: its tables fit too; its sentences are left to the terminal to wrap.
         assert "…" not in shown_at(columns, "status", "1")
+        assert "…" not in shown_at(columns, "report", "deployment", "1")
     # In an ordinary terminal each outcome, action, date and time is there in whole words.
     audit = shown_at(80, "audit", "list")
     for action in ("deployment.create", "deployment.retry", "deployment.exclude"):

@@ -7,7 +7,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from rich import box
 from rich.console import Console, Group
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
@@ -337,15 +336,21 @@ def duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
-def report_overview(report: Any, rows: int = 40) -> Group:
+def report_overview(report: Any, width: int, rows: int = 40) -> Group:
     """A report in the terminal: its headline figures, then its main table's first rows."""
     from squall.core.reports.fingerprint import fingerprint, kind_of
     from squall.core.reports.tables import MAIN_TABLE, tables
 
     main = tables(report)[MAIN_TABLE[kind_of(report)]]
-    table = Table(*main.headers, box=box.SIMPLE_HEAD, title=main.title, title_justify="left")
-    for row in main.rows[:rows]:
-        table.add_row(*("" if cell is None else str(cell).replace("\n", " ⏎ ") for cell in row))
+    table = fitted_table(
+        [(header, WORDS) for header in main.headers],
+        [
+            tuple("" if cell is None else str(cell).replace("\n", " ⏎ ") for cell in row)
+            for row in main.rows[:rows]
+        ],
+        width,
+        title=main.title,
+    )
     parts: list[Any] = [Text(report_headline(report), style="bold"), table]
     if len(main.rows) > rows:
         parts.append(Text(f"… {len(main.rows) - rows} more row(s): use --csv or --pdf"))

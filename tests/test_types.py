@@ -211,6 +211,12 @@ def test_a_failed_validation_puts_the_previous_file_back_and_skips_the_reload(
     # node-02: the file did not exist before, so it is gone again.
     assert "removed app.conf, which did not exist before" in (failures["node-02"].error or "")
     assert not (root["node-02"] / "app.conf").exists()
+    # Nothing of the change is left on node-02; node-01 keeps its backup, as the report says.
+    assert sorted(path.name for path in root["node-02"].glob("app.conf*")) == []
+    assert sorted(path.name for path in root["node-01"].glob("app.conf*")) == [
+        "app.conf",
+        f"app.conf.squall-backup-{result.id}",
+    ]
     for name in ("node-01", "node-02"):
         assert (root[name] / "steps").read_text() == "validate\n"  # never reloaded
     for name in ("node-03", "node-04"):

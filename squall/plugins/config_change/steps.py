@@ -2,8 +2,9 @@
 
 Files next to the target keep what a later step (or a rollback) needs:
 `<path>.squall-backup-<deployment>` holds the previous content (with its mode and owner:
-a copy of a private file stays private), and `<path>.squall-created-<deployment>` marks a
-file that did not exist before.
+a copy of a private file stays private) and stays, as the report names it;
+`<path>.squall-created-<deployment>` marks a file that did not exist before, until a
+restore removes that file.
 """
 
 from __future__ import annotations
@@ -165,8 +166,15 @@ def restore(path: str, tag: str, connection: NodeConnection, timeout: float) -> 
             if moved.succeeded:
                 return True, f"restored the previous content from {backup}"
         return False, f"could not restore {path} from {backup}: put it back by hand"
-    if connection.read_file(created_marker(path, tag), timeout=timeout) is not None:
-        result = connection.run(sh("rm -f -- {path}", path=path), timeout=timeout, log=None)
+    marker = created_marker(path, tag)
+    if connection.read_file(marker, timeout=timeout) is not None:
+        # The marker goes with the file, and only then: a marker left without its file
+        # would let a second restore claim there was nothing to undo.
+        result = connection.run(
+            sh("rm -f -- {path} && rm -f -- {marker}", path=path, marker=marker),
+            timeout=timeout,
+            log=None,
+        )
         if result.succeeded:
             return True, f"removed {path}, which did not exist before"
         return False, f"could not remove {path}, which did not exist before"

@@ -283,6 +283,21 @@ async def test_promote_shows_for_an_approver_who_did_not_request_it(
     assert approval.actor == squall.actor.name
 
 
+async def test_the_timeline_gives_a_bake_its_end_only_while_it_bakes(
+    console_env: Path, user: User, squall: SquallHarness
+) -> None:
+    done = squall.deploy(
+        "group",
+        params={"inner_type": "noop", "thunder": {"gate": "auto", "bake_seconds": 0.2}},
+        actor=BOB_ADMIN,
+    )
+    assert done.status == "succeeded"
+    await user.open(f"/deployments/{done.id}")
+    timeline = user.find(marker="timeline").elements.pop().content
+    assert "bake 0.2s" in timeline
+    assert "until" not in timeline  # the bake is over: no time that reads as still to come
+
+
 async def test_the_timeline_says_which_step_may_have_run_twice_after_a_crash(
     console_env: Path, user: User, squall: SquallHarness
 ) -> None:

@@ -443,8 +443,9 @@ def _timeline(stages: tuple[StageProgress, ...]) -> str:
         if stage.gate:
             extra.append(f"gate {stage.approvals}/{stage.approvals_required}")
         if stage.bake_seconds:
-            until = stage.bake_until.astimezone().strftime("%H:%M:%S") if stage.bake_until else ""
-            extra.append(f"bake {stage.bake_seconds:g}s" + (f" until {until}" if until else ""))
+            extra.append(f"bake {stage.bake_seconds:g}s")
+            if stage.status == "baking" and stage.bake_until:  # a time to come, not one past
+                extra.append(f"baking until {stage.bake_until.astimezone():%H:%M:%S}")
         if stage.kind != "deploy":
             extra.append(stage.kind)
         clusters = ", ".join(

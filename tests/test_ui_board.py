@@ -30,6 +30,22 @@ async def test_the_board_lists_deployments_with_their_progress(
     await user.should_see("2 deployment(s)")
 
 
+def test_only_a_failure_count_above_zero_is_drawn_in_red(console_env: Path) -> None:
+    with SquallHarness(console_env, DEFAULT_PLUGINS) as squall:
+        failed = squall.deploy(
+            "cache_rebuild", target="cluster:lab-db", params={"rebuild_command": "false"}
+        )
+        fine = squall.deploy("noop", target="cluster:lab-web")
+        with squall.runtime.db.read() as session:
+            rows = {row.id: row for row in board(session, squall.runtime, squall.actor)}
+    progress = {
+        deployment: re.findall(r"<td[^>]*>(.*?)</td>", render([rows[deployment]]))[7]
+        for deployment in (failed.id, fine.id)
+    }
+    assert progress[failed.id] == '3/3 · <b class="sq-fg-failed">3</b> · 0 · 0', progress
+    assert progress[fine.id] == "3/3 · 0 · 0 · 0", progress
+
+
 def _running_since(squall: SquallHarness, deployment: int, seconds: float) -> None:
     """As if its first node had been at its first step for `seconds` (others waiting)."""
     since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)

@@ -306,6 +306,19 @@ def test_invalid_parameters_are_refused_before_anything_is_created(data_dir: Pat
     assert nothing.returncode == 2 and "matches no node" in nothing.stderr
     too_many = squall(data_dir, "deploy", "single_instance", "-t", "all", "-p", "version=1.0")
     assert too_many.returncode == 2 and "exactly one node; the target selects 8" in too_many.stderr
+    piped = squall(
+        data_dir,
+        "deploy",
+        "cache_rebuild",
+        "-t",
+        "all",
+        "-p",
+        "rebuild_command=app rebuild | tee x",
+    )
+    assert piped.returncode == 2
+    assert "rebuild_command: command 'app rebuild | tee x': a shell would act on '|'" in (
+        " ".join(piped.stderr.split())
+    )
     assert "No deployment" not in squall(data_dir, "status").stdout
     assert re.search(r"^\s*id\s", squall(data_dir, "status").stdout, re.M)
     assert not re.search(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -84,18 +85,52 @@ def test_argv_parameter_splits_text_like_a_shell_but_runs_nothing() -> None:
     class Params(BaseModel):
         command: Argv
 
-    assert Params.model_validate({"command": "app rebuild --name 'a b'; rm -rf /"}).command == [
+    quoted = """app rebuild --name 'a b; rm -rf /' --sep='|' a\\&b "it's > 1" '$(date)'"""
+    assert Params.model_validate({"command": quoted}).command == [
         "app",
         "rebuild",
         "--name",
-        "a b;",
-        "rm",
-        "-rf",
-        "/",
+        "a b; rm -rf /",
+        "--sep=|",
+        "a&b",
+        "it's > 1",
+        "$(date)",
     ]
-    assert Params.model_validate({"command": ["x", "y z"]}).command == ["x", "y z"]
+    assert Params.model_validate({"command": ["x", "y | z", "$(date)"]}).command == [
+        "x",
+        "y | z",
+        "$(date)",
+    ]
     with pytest.raises(ValueError, match="cannot split"):
         Params.model_validate({"command": "unbalanced 'quote"})
+
+
+@pytest.mark.parametrize(
+    ("text", "operator"),
+    [
+        ("app-cache rebuild | tee /tmp/log", "'|'"),
+        ("app rebuild --name 'a b'; rm -rf /", "';'"),
+        ("app stop && app start", "'&&'"),
+        ("curl http://repo/?a=1&b=2", "'&'"),
+        ("app check 2>&1", "'>&'"),
+        ("app check < input", "'<'"),
+        ("app --since $(date +%s)", "'$('"),
+        ('app --since "$(date +%s)"', "'$('"),
+        ("app --since `date`", "'`'"),
+        ("app stop\napp start", "'\\n'"),
+    ],
+)
+def test_argv_text_a_shell_would_act_on_is_refused_not_run_as_words(
+    text: str, operator: str
+) -> None:
+    """Run as words, `a | b` would pass `|` to `a` and could even succeed: refused instead,
+    naming what a shell would have acted on."""
+
+    class Params(BaseModel):
+        command: Argv
+
+    with pytest.raises(ValueError, match=re.escape(f"a shell would act on {operator} here")):
+        Params.model_validate({"command": text})
 
 
 @pytest.mark.parametrize(

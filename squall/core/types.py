@@ -15,19 +15,62 @@ from squall.core.plan import Plan, PlanRequest
 P = TypeVar("P", bound=BaseModel)
 
 
+SHELL_OPERATORS = frozenset("|&;<>()\n")
+
+
 def _split_command(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return shlex.split(value)
+            words = shlex.split(value)
         except ValueError as exc:
             raise ValueError(f"cannot split command {value!r}: {exc}") from exc
+        operator = _unquoted_operator(value)
+        if operator is not None:
+            # A shell would have run a pipeline, a list or a redirection here; run as
+            # words it would do something else and could still succeed. Say so instead.
+            raise ValueError(
+                f"command {value!r}: a shell would act on {operator} here, but commands are "
+                "not interpreted (no pipes, ;, &&, redirections or $(…)): quote it to pass "
+                "it as it is, or put the pipeline in a script on the node"
+            )
+        return words
     return value
+
+
+def _unquoted_operator(text: str) -> str | None:
+    """The first shell operator outside quotes (a newline counts: it ends a command), or a
+    command substitution even inside double quotes, as a POSIX shell would read `text`."""
+    quote = ""
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if quote == "'":
+            quote = "" if char == "'" else quote
+        elif char == "\\":
+            index += 1  # the next character is escaped
+        elif quote == '"':
+            if char == '"':
+                quote = ""
+            elif char == "`" or text.startswith("$(", index):
+                return repr(text[index : index + 2 if char == "$" else index + 1])
+        elif char in "'\"":
+            quote = char
+        elif char == "`" or text.startswith("$(", index):
+            return repr(text[index : index + 2 if char == "$" else index + 1])
+        elif char in SHELL_OPERATORS:
+            end = index
+            while end < len(text) and text[end] in SHELL_OPERATORS:
+                end += 1
+            return repr(text[index:end])
+        index += 1
+    return None
 
 
 Argv = Annotated[list[str], BeforeValidator(_split_command)]
 """A command as its words. Given as text (`--param cmd='app rebuild --all'`) it is split
-like a shell would split it, but nothing in it is ever interpreted: no pipes, no `$(…)`,
-no `;`. Each word reaches the node quoted. Put pipelines in a script on the node."""
+like a shell would split it, but nothing in it is ever interpreted: a pipe, `;`, `&&`, a
+redirection or `$(…)` outside quotes is refused rather than passed on as a word. Each word
+reaches the node quoted. Put pipelines in a script on the node."""
 
 
 @dataclass(frozen=True)

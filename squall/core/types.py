@@ -48,15 +48,12 @@ def _unquoted_operator(text: str) -> str | None:
             quote = "" if char == "'" else quote
         elif char == "\\":
             index += 1  # the next character is escaped
+        elif char == "`" or text.startswith("$(", index):  # in double quotes too
+            return repr(text[index : index + 2 if char == "$" else index + 1])
         elif quote == '"':
-            if char == '"':
-                quote = ""
-            elif char == "`" or text.startswith("$(", index):
-                return repr(text[index : index + 2 if char == "$" else index + 1])
+            quote = "" if char == '"' else quote
         elif char in "'\"":
             quote = char
-        elif char == "`" or text.startswith("$(", index):
-            return repr(text[index : index + 2 if char == "$" else index + 1])
         elif char in SHELL_OPERATORS:
             end = index
             while end < len(text) and text[end] in SHELL_OPERATORS:

@@ -503,6 +503,11 @@ def test_a_group_of_config_change_says_what_changed_per_wave_and_what_was_restor
     assert "old line 55" in text and "old line 69" not in text
     assert "more line(s): see the JSON export (table file_diffs)" in text
     assert "Files restored app.conf: restored on 6 of 6 node(s)" in text
+    # Its status per cluster names the nodes undone, not as successes that still stand.
+    undone = re.findall(r"(\d+)/(\d+) deployed, (\d+) undone", text)
+    assert undone and sum(int(restored) for _, _, restored in undone) == 6, text
+    assert not re.search(r"\d+/\d+ ok", text)
+    assert "undone succeeded failed skipped other" in text  # the chart's legend
     (tmp_path / "group.pdf").write_bytes(pdf)
     assert "restored the previous content from app.conf.squall-backup-" in text
     document = json.loads(reports.render_json(squall.runtime, squall.actor, report))

@@ -19,6 +19,9 @@ STATUS_COLORS = {
     "skipped": colors.HexColor("#bdbdbd"),
     "other": colors.HexColor("#fb8c00"),
 }
+UNDONE = colors.HexColor("#8e24aa")
+"""Rolled back: the same colour as in the status-over-time chart."""
+CLUSTER_COLORS = {"undone": UNDONE, **STATUS_COLORS}
 INK = colors.HexColor("#333333")
 MUTED = colors.HexColor("#777777")
 FONT = fonts().sans
@@ -32,8 +35,13 @@ def _drawing(width: float, height: float) -> Drawing:
     return drawing
 
 
-def status_per_cluster(clusters: Sequence[ClusterLine], width: float) -> Drawing:
-    """A stacked bar per cluster: succeeded, failed, skipped, other (the largest first)."""
+def status_per_cluster(
+    clusters: Sequence[ClusterLine], width: float, undone: Mapping[str, int] | None = None
+) -> Drawing:
+    """A stacked bar per cluster: succeeded, failed, skipped, other (the largest first).
+    `undone`: per cluster, the nodes a rollback has restored since they succeeded, drawn
+    and named as undone, not as a success that still stands."""
+    undone = undone or {}
     shown = sorted(clusters, key=lambda line: (-line.nodes, line.cluster))[:MAX_CLUSTER_BARS]
     bar, gap, label_width = 11.0, 5.0, 110.0
     note = 14.0 if len(clusters) > len(shown) else 0.0
@@ -54,19 +62,22 @@ def status_per_cluster(clusters: Sequence[ClusterLine], width: float) -> Drawing
             )
         )
         x = label_width
+        restored = min(undone.get(line.cluster, 0), line.succeeded)
         parts = (
-            ("succeeded", line.succeeded),
+            ("undone", restored),
+            ("succeeded", line.succeeded - restored),
             ("failed", line.failed),
             ("skipped", line.skipped),
             ("other", line.other),
         )
         for status, count in parts:
             if count:
-                drawing.add(_box(x, y, count * scale, bar, STATUS_COLORS[status]))
+                drawing.add(_box(x, y, count * scale, bar, CLUSTER_COLORS[status]))
                 x += count * scale
-        figures = f"{line.succeeded}/{line.nodes} ok" + (
-            f", {line.failed} failed" if line.failed else ""
+        figures = f"{line.succeeded}/{line.nodes} " + (
+            f"deployed, {restored} undone" if restored else "ok"
         )
+        figures += f", {line.failed} failed" if line.failed else ""
         drawing.add(String(x + 4, y + 2, figures, fontName=FONT, fontSize=7, fillColor=MUTED))
     if len(clusters) > len(shown):
         drawing.add(
@@ -79,7 +90,8 @@ def status_per_cluster(clusters: Sequence[ClusterLine], width: float) -> Drawing
                 fillColor=MUTED,
             )
         )
-    _legend(drawing, width, height)
+    shown_undone = any(undone.get(line.cluster) for line in clusters)
+    _legend(drawing, width, height, CLUSTER_COLORS if shown_undone else STATUS_COLORS)
     return drawing
 
 
@@ -170,7 +182,7 @@ OUTCOME_COLORS = {
     "with exclusions": colors.HexColor("#fb8c00"),
     "failed": STATUS_COLORS["failed"],
     "cancelled": colors.HexColor("#9e9e9e"),
-    "rolled back": colors.HexColor("#8e24aa"),
+    "rolled back": UNDONE,
     "unfinished": colors.HexColor("#90caf9"),
 }
 """A deployment's outcome as the status-over-time chart colours and names it: a cancel or

@@ -223,7 +223,15 @@ def _deployment(report: DeploymentReport) -> list[Flowable]:
         ),
         Spacer(1, 8),
         _side_by_side(
-            charts.status_per_cluster(report.clusters, WIDTH / 2 - 10),
+            charts.status_per_cluster(
+                report.clusters,
+                WIDTH / 2 - 10,
+                Counter(
+                    n.cluster
+                    for n in report.nodes
+                    if n.stage_kind == "rollback" and n.status == "succeeded"
+                ),
+            ),
             charts.duration_histogram(
                 [
                     n.duration

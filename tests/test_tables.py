@@ -16,6 +16,27 @@ def test_fit_leaves_widths_that_fit_and_shrinks_the_widest_first() -> None:
     assert fit([4, 10, 20], [4, 5, 6], 2) == [1, 1, 1]
 
 
+def test_one_long_cell_wraps_before_the_columns_beside_it_narrow_for_it() -> None:
+    # What most cells need comes first: down to it, the widest column gives way.
+    assert fit([12, 40, 400], [2, 6, 7], 100, usual=[12, 12, 150]) == [12, 12, 76]
+    assert fit([12, 40, 400], [2, 6, 7], 100) == [12, 40, 48]  # without: the outlier keeps 40
+
+    targets = [f"deployment {n}" for n in range(1, 10)] + ["inventory /srv/squall/clusters.yaml"]
+    rows = [
+        (target, f"via=local, type=noop, target=all, params={{'n': {n}}}, ticket=None")
+        for n, target in enumerate(targets)
+    ]
+    console = Console(width=80, record=True, color_system=None)
+    console.print(fitted_table((("target", FOLD), ("details", FOLD)), rows, 80))
+    lines = console.export_text().splitlines()
+    assert max(map(len, lines)) <= 80
+    text = "\n".join(lines)
+    for n in range(1, 10):
+        assert f"deployment {n} " in text, text  # each whole, on its row's first line
+    assert "params={'n': 3}, ticket=None" in text, text  # the details on one line
+    assert "/srv/squall/clusters.yaml" in "".join(text.split())  # the long one folds, whole
+
+
 def rendered(width: int) -> list[str]:
     columns = (("id", WHOLE), ("status", WORDS), ("target", FOLD), ("action", WHOLE))
     rows = [

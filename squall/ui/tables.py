@@ -39,8 +39,12 @@ def fitted_table(
         _least(how, column, natural[i])
         for i, ((_, how), column) in enumerate(zip(columns, texts, strict=True))
     ]
+    usual = [
+        _usual(how, column, least[i], natural[i])
+        for i, ((_, how), column) in enumerate(zip(columns, texts, strict=True))
+    ]
     # Each column takes two characters more: its padding and the space between columns.
-    widths = fit(natural, least, width - 2 * len(columns))
+    widths = fit(natural, least, width - 2 * len(columns), usual=usual)
     table = Table(
         box=box.SIMPLE_HEAD,
         collapse_padding=True,
@@ -69,12 +73,25 @@ def _least(how: str, texts: list[str], natural: int) -> int:
     return natural
 
 
-def fit(natural: list[int], least: list[int], budget: int) -> list[int]:
+def _usual(how: str, texts: list[str], least: int, natural: int) -> int:
+    """The width that holds four cells in five whole: one long cell (a file's path among
+    `deployment 7`s) wraps in its column before the columns beside it narrow for it."""
+    cells = texts[1:]
+    if how == WHOLE or len(cells) < 5:
+        return natural
+    widths = sorted(max(cell_len(line) for line in cell.splitlines() or [""]) for cell in cells)
+    return max(least, cell_len(texts[0]), widths[(len(widths) - 1) * 4 // 5])
+
+
+def fit(
+    natural: list[int], least: list[int], budget: int, *, usual: list[int] | None = None
+) -> list[int]:
     """Column widths within `budget`: the widest column that may still shrink gives up a
-    character at a time, first down to its least width, then (a very narrow terminal)
-    down to one character, its words folded."""
+    character at a time, first down to its usual width (what most of its cells need), then
+    to its least width, then (a very narrow terminal) down to one character, its words
+    folded."""
     widths = list(natural)
-    for floor in (least, [1] * len(widths)):
+    for floor in (usual or natural, least, [1] * len(widths)):
         while sum(widths) > budget:
             shrinkable = [i for i, size in enumerate(widths) if size > floor[i]]
             if not shrinkable:

@@ -117,11 +117,11 @@ class StageBars:
 
 def _counts_line(counts: Any, status: str) -> str:
     shown = [
-        f"[{STATUS_STYLE.get(name, 'white')}]{counts[name]} {name}[/]"
+        f"[{STATUS_STYLE.get(name, 'white')}]{counts[name]} {name.replace('_', ' ')}[/]"
         for name in sorted(counts)
         if counts[name]
     ]
-    return f"{status}: " + ", ".join(shown)
+    return f"{status.replace('_', ' ')}: " + ", ".join(shown)
 
 
 def failure_line(failure: FailurePoint) -> Text:

@@ -285,8 +285,11 @@ def retry(
     deployment_id: Annotated[int, typer.Argument(metavar="ID")],
     follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
 ) -> None:
-    """Run the failed nodes of a deployment again, as a new attempt, here."""
-    _act_and_run("retry", deployment_id, follow, "attempt {} of its failed nodes")
+    """Run the failed nodes of a deployment again (after a cancel, the nodes it stopped or
+    never started), as a new attempt, here."""
+    _act_and_run(
+        "retry", deployment_id, follow, "attempt {}: what failed or did not finish runs again"
+    )
 
 
 @cli.command()

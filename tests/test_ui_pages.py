@@ -215,6 +215,10 @@ async def test_cancel_asks_first_then_cancels(
     await user.should_see(marker="confirm-yes")
     user.find(marker="confirm-yes").click()
     await eventually(lambda: squall.view(waiting.id).status == "cancelled")
+    # What is left to run again after a cancel did not fail: the button says so.
+    await user.should_see(marker="action-retry", retries=30)
+    (retry,) = user.find(marker="action-retry").elements
+    assert retry.props["label"] == "Retry unfinished"
 
 
 async def test_an_unknown_deployment_says_so(console_env: Path, user: User) -> None:

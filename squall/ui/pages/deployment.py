@@ -247,6 +247,10 @@ class DeploymentPage:
         with self.toolbar:
             for name in self.detail.actions:
                 label, icon, action, question = ACTIONS[name]
+                if name == "retry" and self.detail.view.status == "cancelled":
+                    label = (
+                        "Retry unfinished"  # after a cancel: the nodes it stopped or never started
+                    )
                 color = "negative" if name in ("cancel", "rollback") else "primary"
                 ui.button(
                     label, icon=icon, color=color, on_click=self._handler(name, action, question)

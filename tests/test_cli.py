@@ -320,7 +320,7 @@ def test_invalid_parameters_are_refused_before_anything_is_created(data_dir: Pat
         "rebuild_command=app rebuild | tee x",
     )
     assert piped.returncode == 2
-    assert "rebuild_command: command 'app rebuild | tee x': a shell would act on '|'" in (
+    assert "rebuild_command: command 'app rebuild | tee x': a shell would act on '|'," in (
         " ".join(piped.stderr.split())
     )
     assert "No deployment" not in squall(data_dir, "status").stdout

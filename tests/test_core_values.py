@@ -85,7 +85,7 @@ def test_argv_parameter_splits_text_like_a_shell_but_runs_nothing() -> None:
     class Params(BaseModel):
         command: Argv
 
-    quoted = """app rebuild --name 'a b; rm -rf /' --sep='|' a\\&b "it's > 1" '$(date)'"""
+    quoted = """app rebuild --name 'a b; rm -rf /' --sep='|' a\\&b "it's > 1" '$(date)' \\$HOME '*' a~b price$"""
     assert Params.model_validate({"command": quoted}).command == [
         "app",
         "rebuild",
@@ -95,6 +95,10 @@ def test_argv_parameter_splits_text_like_a_shell_but_runs_nothing() -> None:
         "a&b",
         "it's > 1",
         "$(date)",
+        "$HOME",
+        "*",
+        "a~b",
+        "price$",
     ]
     assert Params.model_validate({"command": ["x", "y | z", "$(date)"]}).command == [
         "x",
@@ -106,7 +110,7 @@ def test_argv_parameter_splits_text_like_a_shell_but_runs_nothing() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "operator"),
+    ("text", "acted_on"),
     [
         ("app-cache rebuild | tee /tmp/log", "'|'"),
         ("app rebuild --name 'a b'; rm -rf /", "';'"),
@@ -114,22 +118,26 @@ def test_argv_parameter_splits_text_like_a_shell_but_runs_nothing() -> None:
         ("curl http://repo/?a=1&b=2", "'&'"),
         ("app check 2>&1", "'>&'"),
         ("app check < input", "'<'"),
-        ("app --since $(date +%s)", "'$('"),
-        ('app --since "$(date +%s)"', "'$('"),
-        ("app --since `date`", "'`'"),
         ("app stop\napp start", "'\\n'"),
+        ("app --since $(date +%s)", "'$(date'"),
+        ('app --since "$(date +%s)"', "'$(date'"),
+        ("app --since `date`", "'`date`'"),
+        ("app-cache rebuild --dir $HOME/cache", "'$HOME/cache'"),
+        ('app-cache rebuild --dir "${CACHE_DIR}"', "'${CACHE_DIR}'"),
+        ("rm -rf /var/cache/app/*", "'/var/cache/app/*'"),
+        ("app-cache rebuild --dir ~/cache", "'~/cache'"),
     ],
 )
 def test_argv_text_a_shell_would_act_on_is_refused_not_run_as_words(
-    text: str, operator: str
+    text: str, acted_on: str
 ) -> None:
-    """Run as words, `a | b` would pass `|` to `a` and could even succeed: refused instead,
-    naming what a shell would have acted on."""
+    """Run as words, `a | b` would pass `|` to `a`, and `rm /var/cache/app/*` would remove
+    nothing, and either could succeed: refused instead, naming what a shell would act on."""
 
     class Params(BaseModel):
         command: Argv
 
-    with pytest.raises(ValueError, match=re.escape(f"a shell would act on {operator} here")):
+    with pytest.raises(ValueError, match=re.escape(f"a shell would act on {acted_on}, ")):
         Params.model_validate({"command": text})
 
 

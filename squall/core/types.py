@@ -16,6 +16,8 @@ P = TypeVar("P", bound=BaseModel)
 
 
 SHELL_OPERATORS = frozenset("|&;<>()\n")
+EXPANDS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789{(@*#?$!-")
+"""What a `$` before it makes a shell expand: a name, `${…}`, `$(…)`, a special parameter."""
 
 
 def _split_command(value: Any) -> Any:
@@ -24,22 +26,23 @@ def _split_command(value: Any) -> Any:
             words = shlex.split(value)
         except ValueError as exc:
             raise ValueError(f"cannot split command {value!r}: {exc}") from exc
-        operator = _unquoted_operator(value)
-        if operator is not None:
-            # A shell would have run a pipeline, a list or a redirection here; run as
-            # words it would do something else and could still succeed. Say so instead.
+        acted_on = _shell_acts_on(value)
+        if acted_on is not None:
+            # Passed as a word, it would do something other than what a shell would (a
+            # pipe given to the command, `*` not expanded) and could still succeed.
             raise ValueError(
-                f"command {value!r}: a shell would act on {operator} here, but commands are "
-                "not interpreted (no pipes, ;, &&, redirections or $(…)): quote it to pass "
-                "it as it is, or put the pipeline in a script on the node"
+                f"command {value!r}: a shell would act on {acted_on}, but commands are not "
+                "interpreted (no pipes, ;, &&, redirections, $ or * expansion, ~): quote it "
+                "to pass it as it is, or put what needs a shell in a script on the node"
             )
         return words
     return value
 
 
-def _unquoted_operator(text: str) -> str | None:
-    """The first shell operator outside quotes (a newline counts: it ends a command), or a
-    command substitution even inside double quotes, as a POSIX shell would read `text`."""
+def _shell_acts_on(text: str) -> str | None:
+    """The first thing in `text` a POSIX shell would act on instead of passing it as it is:
+    an operator (a newline too: it ends a command), a parameter or command substitution
+    (in double quotes as well), a `*` pattern or a `~` starting a word."""
     quote = ""
     index = 0
     while index < len(text):
@@ -48,8 +51,8 @@ def _unquoted_operator(text: str) -> str | None:
             quote = "" if char == "'" else quote
         elif char == "\\":
             index += 1  # the next character is escaped
-        elif char == "`" or text.startswith("$(", index):  # in double quotes too
-            return repr(text[index : index + 2 if char == "$" else index + 1])
+        elif char == "`" or (char == "$" and text[index + 1 : index + 2] in EXPANDS):
+            return repr(_word_at(text, index))  # in double quotes too
         elif quote == '"':
             quote = "" if char == '"' else quote
         elif char in "'\"":
@@ -59,15 +62,28 @@ def _unquoted_operator(text: str) -> str | None:
             while end < len(text) and text[end] in SHELL_OPERATORS:
                 end += 1
             return repr(text[index:end])
+        elif char == "*" or (char == "~" and text[index - 1 : index].strip() == ""):
+            return repr(_word_at(text, index))
         index += 1
     return None
 
 
+def _word_at(text: str, index: int) -> str:
+    """The word around `index`, for the message: `$HOME/cache`, `/var/cache/*`."""
+    start, end = index, index + 1
+    while start > 0 and not text[start - 1].isspace() and text[start - 1] not in "'\"":
+        start -= 1
+    while end < len(text) and not text[end].isspace() and text[end] not in "'\"":
+        end += 1
+    return text[start:end]
+
+
 Argv = Annotated[list[str], BeforeValidator(_split_command)]
 """A command as its words. Given as text (`--param cmd='app rebuild --all'`) it is split
-like a shell would split it, but nothing in it is ever interpreted: a pipe, `;`, `&&`, a
-redirection or `$(…)` outside quotes is refused rather than passed on as a word. Each word
-reaches the node quoted. Put pipelines in a script on the node."""
+like a shell would split it, but nothing in it is ever interpreted: what a shell would act
+on (a pipe, `;`, `&&`, a redirection, `$HOME` or `$(…)`, `*`, a leading `~`) outside quotes
+is refused rather than passed on as a word. Each word reaches the node quoted. Put
+pipelines in a script on the node."""
 
 
 @dataclass(frozen=True)

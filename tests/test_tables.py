@@ -20,6 +20,9 @@ def test_one_long_cell_wraps_before_the_columns_beside_it_narrow_for_it() -> Non
     # What most cells need comes first: down to it, the widest column gives way.
     assert fit([12, 40, 400], [2, 6, 7], 100, usual=[12, 12, 150]) == [12, 12, 76]
     assert fit([12, 40, 400], [2, 6, 7], 100) == [12, 40, 48]  # without: the outlier keeps 40
+    # Room left over goes back to the column whose longest cell was left out.
+    assert fit([12, 40, 60], [2, 6, 7], 100, usual=[12, 12, 60]) == [12, 28, 60]
+    assert fit([12, 40, 60], [2, 6, 7], 200, usual=[12, 12, 60]) == [12, 40, 60]
 
     targets = [f"deployment {n}" for n in range(1, 10)] + ["inventory /srv/squall/clusters.yaml"]
     rows = [

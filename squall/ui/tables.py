@@ -74,27 +74,35 @@ def _least(how: str, texts: list[str], natural: int) -> int:
 
 
 def _usual(how: str, texts: list[str], least: int, natural: int) -> int:
-    """The width that holds four cells in five whole: one long cell (a file's path among
-    `deployment 7`s) wraps in its column before the columns beside it narrow for it."""
+    """What all of a column's cells need but its longest (one in ten at most): that one
+    long cell (a file's path among `deployment 7`s) wraps in its column before the columns
+    beside it narrow for it."""
     cells = texts[1:]
     if how == WHOLE or len(cells) < 5:
         return natural
     widths = sorted(max(cell_len(line) for line in cell.splitlines() or [""]) for cell in cells)
-    return max(least, cell_len(texts[0]), widths[(len(widths) - 1) * 4 // 5])
+    beyond = max(1, len(widths) // 10)
+    return max(least, cell_len(texts[0]), widths[-1 - beyond])
 
 
 def fit(
     natural: list[int], least: list[int], budget: int, *, usual: list[int] | None = None
 ) -> list[int]:
-    """Column widths within `budget`: the widest column that may still shrink gives up a
-    character at a time, first down to its usual width (what most of its cells need), then
-    to its least width, then (a very narrow terminal) down to one character, its words
-    folded."""
-    widths = list(natural)
-    for floor in (usual or natural, least, [1] * len(widths)):
+    """Column widths within `budget`. Each column first asks for its usual width only; the
+    widest that may still shrink gives up a character at a time, down to its least width,
+    then (a very narrow terminal) down to one character, its words folded. Room left over
+    goes back to the columns whose longest cells were left out of their usual width."""
+    widths = list(usual or natural)
+    for floor in (least, [1] * len(widths)):
         while sum(widths) > budget:
             shrinkable = [i for i, size in enumerate(widths) if size > floor[i]]
             if not shrinkable:
                 break
             widths[max(shrinkable, key=lambda i: widths[i])] -= 1
+    spare = budget - sum(widths)
+    for i, size in enumerate(widths):
+        grown = min(max(spare, 0), natural[i] - size)
+        if grown > 0:
+            widths[i] += grown
+            spare -= grown
     return widths

@@ -108,7 +108,25 @@ def test_tables_fit_a_narrow_terminal_and_cut_no_outcome_or_action_short(data_di
             assert "…" not in shown, shown  # wrapped or folded, never cut short
         # One deployment: its tables fit too; its sentences are left to the terminal to wrap.
         assert "…" not in shown_at(columns, "status", "1")
-        assert "…" not in shown_at(columns, "report", "deployment", "1")
+        for report in (
+            ("deployment", "1"),
+            ("cluster", "demo-cache", "--since", "1d"),
+            ("node", "demo-cache-1"),
+        ):
+            shown = shown_at(columns, "report", *report)
+            assert "…" not in shown, shown
+            tables = shown.split("\n", 1)[1].rsplit("data SHA-256", 1)[0]  # not the headline
+            assert max(len(line) for line in tables.splitlines()) <= columns, tables
+    # A report's main table in the terminal: outcomes in words, times to the minute.
+    cluster = shown_at(120, "report", "cluster", "demo-cache", "--since", "1d")
+    assert re.search(r"(?m)^\s*1\s+cache_rebuild\s+succeeded with exclusions\s", cluster), cluster
+    assert re.search(r"(?m)^\s*2\s+noop\s+succeeded\s+\S+\s+\d{4}-\d\d-\d\d \d\d:\d\d\s", cluster)
+    node = shown_at(120, "report", "node", "demo-cache-1")
+    assert re.search(r"(?m)^\s*1\s+cache_rebuild\s+rebuild\s+excluded\s+2\s", node), node
+    assert re.search(r"at rebuild, exit 1\b", node), node
+    deployment = shown_at(120, "report", "deployment", "1")
+    assert "succeeded with exclusions (1 excluded, 1 succeeded)" in deployment, deployment
+    assert "_" not in deployment.split("data SHA-256")[0].replace("demo-cache", ""), deployment
     # In an ordinary terminal each outcome, action, date and time is there in whole words.
     audit = shown_at(80, "audit", "list")
     for action in ("deployment.create", "deployment.retry", "deployment.exclude"):

@@ -336,16 +336,59 @@ def duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
+OVERVIEW_COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    # report kind: (column of its main table, or `failure`; header; how it may narrow)
+    "deployment": (
+        ("node", "node", WORDS),
+        ("cluster", "cluster", WORDS),
+        ("stage", "stage", FOLD),
+        ("status", "status", WORDS),
+        ("attempt", "attempt", WHOLE),
+        ("took", "took", WHOLE),
+        ("failure", "failure", FOLD),
+    ),
+    "cluster": (
+        ("deployment", "id", WHOLE),
+        ("type", "type", FOLD),
+        ("status", "status", WORDS),
+        ("requester", "by", FOLD),
+        ("created", "created (UTC)", WORDS),
+        ("took", "took", WHOLE),
+        ("nodes", "nodes", WHOLE),
+        ("succeeded", "succeeded", WHOLE),
+        ("failed", "failed", WHOLE),
+    ),
+    "node": (
+        ("deployment", "id", WHOLE),
+        ("type", "type", FOLD),
+        ("stage", "stage", FOLD),
+        ("status", "status", WORDS),
+        ("attempt", "attempt", WHOLE),
+        ("created", "created (UTC)", WORDS),
+        ("took", "took", WHOLE),
+        ("failure", "failure", FOLD),
+    ),
+}
+"""What the terminal shows of each report's main table: the columns a person reads, in
+words (`created` in UTC, `failure` the failed step, exit code and error in one); the CSV,
+JSON and PDF have every column."""
+
+
 def report_overview(report: Any, width: int, rows: int = 40) -> Group:
     """A report in the terminal: its headline figures, then its main table's first rows."""
     from squall.core.reports.fingerprint import fingerprint, kind_of
     from squall.core.reports.tables import MAIN_TABLE, tables
 
-    main = tables(report)[MAIN_TABLE[kind_of(report)]]
+    kind = kind_of(report)
+    main = tables(report)[MAIN_TABLE[kind]]
+    shown = OVERVIEW_COLUMNS[kind]
     table = fitted_table(
-        [(header, WORDS) for header in main.headers],
+        [(header, how) for _, header, how in shown],
         [
-            tuple("" if cell is None else str(cell).replace("\n", " ⏎ ") for cell in row)
+            tuple(
+                _overview_cell(name, dict(zip(main.headers, row, strict=True)))
+                for name, _, _ in shown
+            )
             for row in main.rows[:rows]
         ],
         width,
@@ -358,12 +401,30 @@ def report_overview(report: Any, width: int, rows: int = 40) -> Group:
     return Group(*parts)
 
 
+def _overview_cell(name: str, row: dict[str, Any]) -> str:
+    if name == "failure":
+        step, code, error = row["failed_step"], row["exit_code"], row["error"]
+        parts = [f"at {step}" if step else "", "" if code is None else f"exit {code}", error or ""]
+        return ", ".join(part for part in parts if part).replace("\n", " ⏎ ")
+    if name == "created":
+        return dt.datetime.fromisoformat(row["created_at"]).strftime("%Y-%m-%d %H:%M")
+    if name == "took":
+        return "" if row["duration_s"] is None else f"{float(row['duration_s']):.1f}s"
+    value = row[name]
+    if value is None:
+        return ""
+    return str(value).replace("_", " ") if name == "status" else str(value)
+
+
 def report_headline(report: Any) -> str:
     from squall.core.reports.model import ClusterReport, DeploymentReport
 
     if isinstance(report, DeploymentReport):
-        counts = ", ".join(f"{count} {status}" for status, count in sorted(report.counts.items()))
-        return f"deployment {report.deployment_id} {report.title}: {report.status} ({counts})"
+        counts = ", ".join(
+            f"{count} {status.replace('_', ' ')}" for status, count in sorted(report.counts.items())
+        )
+        status = report.status.replace("_", " ")
+        return f"deployment {report.deployment_id} {report.title}: {status} ({counts})"
     if isinstance(report, ClusterReport):
         rate = "n/a" if report.success_rate is None else f"{report.success_rate:.0%}"
         return (

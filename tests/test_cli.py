@@ -204,6 +204,11 @@ def test_retry_runs_the_failed_nodes_again_until_they_succeed(data_dir: Path) ->
     assert "attempt 3" in done.stdout
     status = squall(data_dir, "status", "1").stdout
     assert "status succeeded" in status and "attempt 3: by " in status
+    # Parameters as `--param` takes them: the command as words, nothing unset shown.
+    assert (
+        "parameters: rebuild_command=test -e ready · verify_attempts=3 · verify_interval=5.0"
+        " · timeout=1800\n" in status
+    ), status
     assert status.count("✗ demo-cache-1 [rebuild] failed at step rebuild") == 2
     log = squall(data_dir, "logs", "1", "--node", "demo-cache-2").stdout
     assert log.count("step 1/1: rebuild") == 2  # attempts 1 and 2; attempt 3 left it alone

@@ -1,4 +1,5 @@
-"""`key=value` parameter assignments, as the CLI takes them, turned into a mapping.
+"""`key=value` parameter assignments, as the CLI takes them, turned into a mapping, and a
+mapping shown back the same way (`dotted`).
 
 - `key=value` sets a value (validated and converted later by the type's model);
 - `outer.inner=value` sets a nested value (`values.port=8080`);
@@ -8,7 +9,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import shlex
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +48,26 @@ def _read(path: str, key: str) -> str:
         raise ValidationError(f"parameter {key!r}: cannot read {path}: {exc.strerror}") from exc
     except UnicodeDecodeError:
         raise ValidationError(f"parameter {key!r}: {path} is not UTF-8 text") from None
+
+
+def dotted(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Parameters the way `--param` takes them, for a person to read: nested ones by their
+    dotted names (`thunder.gate`), commands as shell words, what is unset (None, empty)
+    left out. Every surface (terminal, console, PDF) shows parameters so."""
+    found: list[tuple[str, str]] = []
+
+    def add(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping) and value:
+            for key, item in value.items():
+                add(f"{prefix}.{key}" if prefix else str(key), item)
+        elif value not in (None, [], {}, ""):
+            found.append((prefix, _shown(value)))
+
+    add("", params)
+    return found
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(word, str) for word in value):
+        return shlex.join(value)
+    return str(value)

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from squall.core.history import Attempt
+from squall.core.params import dotted
 from squall.core.services.deliveries import DeliveriesView, Held
 from squall.core.services.deployments import PlanPreview
 from squall.core.services.views import (
@@ -156,7 +157,7 @@ def print_view(console: Console, view: DeploymentView) -> None:
         )
     )
     if view.params:
-        shown = ", ".join(f"{key}={value!r}" for key, value in view.params.items())
+        shown = " · ".join(f"{key}={value}" for key, value in dotted(view.params))
         console.print(Text(f"parameters: {shown}"))
     columns = (
         ("stage", WORDS),

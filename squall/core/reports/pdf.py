@@ -32,6 +32,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from squall.core.params import dotted
 from squall.core.reports import charts
 from squall.core.reports.fingerprint import FORMAT, fingerprint, generation_of, kind_of, request_of
 from squall.core.reports.fonts import CJK, fonts
@@ -921,16 +922,9 @@ def _shares(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> tuple[floa
     return tuple(length / sum(longest) for length in longest)
 
 
-def _flat(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+def _flat(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Nested parameters as dotted keys, the way `--param` takes them."""
-    found: list[tuple[str, str]] = []
-    for key, value in values.items():
-        if isinstance(value, Mapping) and value:
-            found += _flat(value, f"{prefix}{key}.")
-        elif value not in (None, "", [], {}):
-            shown = " ".join(map(str, value)) if isinstance(value, list) else str(value)
-            found.append((f"{prefix}{key}", _clip(shown.replace("\n", " ⏎ "), 150)))
-    return found
+    return [(key, _clip(value.replace("\n", " ⏎ "), 150)) for key, value in dotted(values)]
 
 
 def _when(value: dt.datetime | None) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import shlex
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from squall.core.auth import Actor
 from squall.core.errors import NotFound, SquallError
+from squall.core.params import dotted
 from squall.core.reporting import ReportSection
 from squall.core.runtime import Runtime
 from squall.core.services import actions
@@ -335,29 +335,11 @@ class DeploymentPage:
 def _params(params: Any) -> str:
     """The parameters as a table, nested ones by their dotted names (`secrets.db_password`)
     as the CLI takes them; secrets are masked before they reach the page."""
-    rows: list[tuple[str, str]] = []
-
-    def add(prefix: str, value: Any) -> None:
-        if isinstance(value, dict) and value:
-            for key, item in value.items():
-                add(f"{prefix}.{key}" if prefix else str(key), item)
-        elif value not in (None, [], {}, ""):
-            rows.append((prefix, _shown(value)))
-
-    add("", params)
     body = "".join(
-        f"<tr><td>{html.escape(key)}</td><td>{html.escape(value)}</td></tr>" for key, value in rows
+        f"<tr><td>{html.escape(key)}</td><td>{html.escape(value)}</td></tr>"
+        for key, value in dotted(params)
     )
     return f'<table class="sq-params">{body}</table>'
-
-
-def _shown(value: Any) -> str:
-    """A parameter value as an operator typed it: commands as words, mappings as k=v."""
-    if isinstance(value, list) and all(isinstance(word, str) for word in value):
-        return shlex.join(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{key}={_shown(item)}" for key, item in value.items()) + "}"
-    return str(value)
 
 
 FAILED_NODES_SHOWN = 50

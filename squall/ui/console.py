@@ -50,9 +50,13 @@ STATUS_STYLE = {
 }
 
 
-def status_text(status: str) -> Text:
+def words(status: str) -> str:
     """A status as people read it: `succeeded with exclusions`, not snake_case."""
-    return Text(status.replace("_", " "), style=STATUS_STYLE.get(status, "white"))
+    return status.replace("_", " ")
+
+
+def status_text(status: str) -> Text:
+    return Text(words(status), style=STATUS_STYLE.get(status, "white"))
 
 
 def plan_table(plan: PlanPreview, *, with_nodes: bool, width: int) -> Group:
@@ -118,11 +122,11 @@ class StageBars:
 
 def _counts_line(counts: Any, status: str) -> str:
     shown = [
-        f"[{STATUS_STYLE.get(name, 'white')}]{counts[name]} {name.replace('_', ' ')}[/]"
+        f"[{STATUS_STYLE.get(name, 'white')}]{counts[name]} {words(name)}[/]"
         for name in sorted(counts)
         if counts[name]
     ]
-    return f"{status.replace('_', ' ')}: " + ", ".join(shown)
+    return f"{words(status)}: " + ", ".join(shown)
 
 
 def failure_line(failure: FailurePoint) -> Text:
@@ -224,8 +228,7 @@ def print_attempts(console: Console, attempts: Sequence[Attempt]) -> None:
             else "not started"
         )
         ended = ", ".join(
-            f"{count} {status.replace('_', ' ')}"
-            for status, count in sorted(attempt.counts.items())
+            f"{count} {words(status)}" for status, count in sorted(attempt.counts.items())
         )
         console.print(
             Text(
@@ -414,7 +417,7 @@ def _overview_cell(name: str, row: dict[str, Any]) -> str:
     value = row[name]
     if value is None:
         return ""
-    return str(value).replace("_", " ") if name == "status" else str(value)
+    return words(str(value)) if name == "status" else str(value)
 
 
 def report_headline(report: Any) -> str:
@@ -422,9 +425,9 @@ def report_headline(report: Any) -> str:
 
     if isinstance(report, DeploymentReport):
         counts = ", ".join(
-            f"{count} {status.replace('_', ' ')}" for status, count in sorted(report.counts.items())
+            f"{count} {words(status)}" for status, count in sorted(report.counts.items())
         )
-        status = report.status.replace("_", " ")
+        status = words(report.status)
         return f"deployment {report.deployment_id} {report.title}: {status} ({counts})"
     if isinstance(report, ClusterReport):
         rate = "n/a" if report.success_rate is None else f"{report.success_rate:.0%}"

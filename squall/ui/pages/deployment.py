@@ -247,10 +247,9 @@ class DeploymentPage:
         with self.toolbar:
             for name in self.detail.actions:
                 label, icon, action, question = ACTIONS[name]
+                # After a cancel, what a retry runs did not fail: it was stopped or never started.
                 if name == "retry" and self.detail.view.status == "cancelled":
-                    label = (
-                        "Retry unfinished"  # after a cancel: the nodes it stopped or never started
-                    )
+                    label = "Retry unfinished"
                 color = "negative" if name in ("cancel", "rollback") else "primary"
                 ui.button(
                     label, icon=icon, color=color, on_click=self._handler(name, action, question)

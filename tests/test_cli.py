@@ -79,6 +79,7 @@ def test_first_run_creates_a_demo_inventory_that_really_deploys(data_dir: Path) 
     for node in DEMO_NODES:
         assert re.search(rf"{node} hostname=\S+", result.stdout), node
     assert "status succeeded" in result.stdout
+    assert "parameters:" not in result.stdout  # a no-op with no message has none to show
     listing = squall(data_dir, "status")
     assert re.search(r"1\s+noop\s+succeeded\s+8/8\s+0\s+all", listing.stdout), listing.stdout
 

@@ -160,8 +160,8 @@ def print_view(console: Console, view: DeploymentView) -> None:
             f" · {duration(view.started_at, view.finished_at)}",
         )
     )
-    if view.params:
-        shown = " · ".join(f"{key}={value}" for key, value in dotted(view.params))
+    shown = " · ".join(f"{key}={value}" for key, value in dotted(view.params))
+    if shown:
         console.print(Text(f"parameters: {shown}"))
     columns = (
         ("stage", WORDS),

@@ -162,6 +162,12 @@ def test_dry_run_shows_the_plan_and_executes_nothing(data_dir: Path) -> None:
         "noop" not in squall(data_dir, "status").stdout
         and "cache_rebuild" not in squall(data_dir, "status").stdout
     )
+    one_line = squall(
+        data_dir, "deploy", "config_change", "-t", "host:demo-web-1", "-p", "path=etc/app.conf",
+        "-p", "content=port=8080", "--dry-run",
+    )  # fmt: skip
+    assert "back up and write etc/app.conf (1 line)" in one_line.stdout, one_line.stdout
+    assert not demo_node(data_dir, "demo-web-1").joinpath("etc", "app.conf").exists()
 
 
 def test_failures_are_reported_with_their_failure_point_and_exit_status(data_dir: Path) -> None:

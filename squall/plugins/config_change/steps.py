@@ -47,9 +47,13 @@ def write_step(
             }
         ),
         timeout,
-        f"back up and write {path} ({len(content.splitlines())} lines"
+        f"back up and write {path} ({_count(len(content.splitlines()), 'line')}"
         + (f", mode {mode:o})" if mode is not None else ")"),
     )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def validate_step(path: str, command: Shell, *, tag: str, timeout: float) -> Step:

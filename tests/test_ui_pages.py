@@ -365,6 +365,15 @@ async def test_parameters_are_a_readable_table_with_secrets_masked(
     assert "<td>reload_command</td><td>systemctl reload &#x27;my app&#x27;</td>" in table.content
     assert "&#x27;secrets&#x27;" not in table.content  # not a Python repr
     await user.should_not_see("hunter2-not-shown")
+    (shown,) = user.find(ui.expansion).elements
+    assert shown.text == "Parameters (5)" and shown.value  # a few: open
+
+    group = squall.create("group", params={"inner_type": "noop"}, actor=BOB_ADMIN)
+    await user.open(f"/deployments/{group}")
+    (folded,) = user.find(ui.expansion).elements
+    # A group's sixteen phase settings start folded, so the stages stay in view.
+    assert folded.text.startswith("Parameters (") and not folded.value
+    await user.should_see("lightning")
 
 
 async def test_promote_asks_for_a_comment_that_lands_in_the_audit_log(

@@ -120,10 +120,13 @@ class DeploymentPage:
             ui.label(str(exc)).classes("text-red-600").mark("page-error")
             return
         self.header = ui.html("", sanitize=False).classes("w-full").mark("deployment-header")
-        params = _params(self.detail.view.params)
-        if "<tr>" in params:
-            with ui.expansion("Parameters", value=True).classes("w-full").props("dense"):
-                ui.html(params, sanitize=False).mark("params")
+        params = dotted(self.detail.view.params)
+        if params:
+            # A long list (a group's phases) starts folded, so the stages stay in view.
+            title = f"Parameters ({len(params)})"
+            opened = len(params) <= PARAMS_OPEN
+            with ui.expansion(title, value=opened).classes("w-full").props("dense"):
+                ui.html(_params(params), sanitize=False).mark("params")
         with ui.row().classes("w-full items-center gap-2"):
             self.toolbar = ui.row().classes("gap-2").mark("actions")
             ui.space()
@@ -331,12 +334,16 @@ class DeploymentPage:
         self.log.show_node(node)
 
 
-def _params(params: Any) -> str:
+PARAMS_OPEN = 8
+"""Parameters shown unfolded up to this many; more start folded."""
+
+
+def _params(params: list[tuple[str, str]]) -> str:
     """The parameters as a table, nested ones by their dotted names (`secrets.db_password`)
     as the CLI takes them; secrets are masked before they reach the page."""
     body = "".join(
         f"<tr><td>{html.escape(key)}</td><td>{html.escape(value)}</td></tr>"
-        for key, value in dotted(params)
+        for key, value in params
     )
     return f'<table class="sq-params">{body}</table>'
 

@@ -775,7 +775,7 @@ def audit_list(
             entry.actor,
             entry.action,
             entry.target,
-            ", ".join(f"{key}={value}" for key, value in entry.details.items()),
+            entry.details_text,
         )
         for entry in entries
     ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import re
 import signal
@@ -486,13 +489,27 @@ def test_abort_stops_a_group_waiting_at_its_gate(data_dir: Path) -> None:
 
 
 def test_audit_verify_finds_an_edited_record_and_a_cut_off_tail(data_dir: Path) -> None:
-    assert squall(data_dir, "deploy", "noop", "--target", "all").returncode == 0
+    deployed = squall(data_dir, "deploy", "noop", "--target", "all", "-p", "message=hi there")
+    assert deployed.returncode == 0
     granted = squall(data_dir, "role", "grant", "user:alice", "deployer@env:staging")
     assert "user:alice has deployer@env:staging" in granted.stdout
     listed = squall(data_dir, "audit", "list")
     assert re.search(
         r"role\.grant\s+user:alice\s+via=local, grant=deployer@env:staging", listed.stdout
     )
+    # Details read as parameters do everywhere: dotted names, nothing unset, no Python reprs.
+    details = "".join(listed.stdout.split())
+    assert "type=noop,target=all,params.message=hithere" in details, listed.stdout
+    assert "None" not in details and "{'" not in details, listed.stdout
+    # The CSV export keeps them whole, as JSON, unset values included.
+    exported = data_dir / "audit.csv"
+    listing = squall(data_dir, "audit", "list", "--action", "deployment.", "--csv", str(exported))
+    assert listing.returncode == 0, listing.stderr
+    (row,) = csv.DictReader(io.StringIO(exported.read_text()))
+    assert json.loads(row["details"]) == {
+        "via": "local", "type": "noop", "target": "all", "params": {"message": "hi there"},
+        "ticket": None,
+    }  # fmt: skip
     intact = squall(data_dir, "audit", "verify")
     assert intact.returncode == 0, intact.stderr
     assert "chain intact" in intact.stdout

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 import io
+import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from squall.core.auth import Actor, AuthTarget, Grant, authorize, is_allowed
 from squall.core.errors import NotFound, PermissionDenied, Unauthenticated, ValidationError
 from squall.core.events import emit
 from squall.core.models import ApiToken, AuditRecord, RoleBinding, SignIn, utcnow
+from squall.core.params import dotted
 from squall.core.permissions import ROLES, Permission
 from squall.core.runtime import Runtime
 
@@ -386,6 +388,12 @@ class AuditEntry:
     details: Mapping[str, Any]
     hash: str
 
+    @property
+    def details_text(self) -> str:
+        """The details for a person to read, as parameters read everywhere (nested ones by
+        dotted names, nothing unset); the CSV export keeps them whole, as JSON."""
+        return ", ".join(f"{key}={value}" for key, value in dotted(self.details))
+
 
 def audit_entries(
     session: Session, rt: Runtime, actor: Actor, filters: AuditFilter | None = None
@@ -415,7 +423,6 @@ def audit_csv(entries: Sequence[AuditEntry]) -> str:
     writer = csv.writer(out)
     writer.writerow(["id", "at", "actor", "action", "target", "details", "hash"])
     for entry in entries:
-        details = "; ".join(f"{key}={value}" for key, value in entry.details.items())
         writer.writerow(
             [
                 entry.id,
@@ -423,7 +430,7 @@ def audit_csv(entries: Sequence[AuditEntry]) -> str:
                 entry.actor,
                 entry.action,
                 entry.target,
-                details,
+                json.dumps(entry.details, ensure_ascii=False, default=str),
                 entry.hash,
             ]
         )

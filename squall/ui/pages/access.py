@@ -312,7 +312,7 @@ def row(entry: access.AuditEntry) -> dict[str, Any]:
         "actor": entry.actor,
         "action": entry.action,
         "target": entry.target,
-        "details": ", ".join(f"{key}={value}" for key, value in entry.details.items()),
+        "details": entry.details_text,
     }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import sys
 import time
@@ -375,3 +376,27 @@ def test_a_refused_inventory_file_says_so_next_to_it(
     uploaded = browser.find_elements(By.CSS_SELECTOR, ".q-uploader__file--uploaded")
     assert not uploaded, [e.text for e in uploaded]  # no green "100%" on a refused file
     shot(browser, "7-refused-upload")
+
+
+def test_the_audit_log_reads_each_time_and_action_on_one_line(
+    seeded: Seeded, browser: WebDriver
+) -> None:
+    browser.set_window_size(900, 900)  # a laptop's half screen: long details must wrap
+    browser.get(f"{seeded.url}/audit")
+    cells = wait_for(
+        browser,
+        "the audit rows",
+        lambda d: d.execute_script(
+            # Each cell's text and the lines it takes (a line box per line of one text).
+            "return [...document.querySelectorAll('table.q-table tbody tr')].map(r => "
+            "[...r.children].map(c => { const range = document.createRange(); "
+            "range.selectNodeContents(c); return [c.innerText, range.getClientRects().length] }))"
+        ),
+    )
+    assert len(cells) >= 50, len(cells)
+    assert any(lines > 1 for *_, (_, lines) in cells)  # the long details do wrap
+    for _, (at, at_lines), _, (action, action_lines), *_ in cells:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", at), at
+        assert action.startswith(("deployment.", "inventory.")), action
+        assert (at_lines, action_lines) == (1, 1), (at, at_lines, action, action_lines)
+    shot(browser, "8-audit")

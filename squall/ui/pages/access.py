@@ -243,6 +243,8 @@ class AuditPage:
             ui.table(
                 columns=[
                     {"name": key, "label": key, "field": key, "align": "left"}
+                    # A time and an action are read whole: only the rest wraps.
+                    | ({"style": "white-space: nowrap"} if key in ("at", "action") else {})
                     for key in ("id", "at", "actor", "action", "target", "details")
                 ],
                 rows=[],

@@ -400,3 +400,26 @@ def test_the_audit_log_reads_each_time_and_action_on_one_line(
         assert action.startswith(("deployment.", "inventory.")), action
         assert (at_lines, action_lines) == (1, 1), (at, at_lines, action, action_lines)
     shot(browser, "8-audit")
+
+
+def test_the_navigation_stays_one_line_and_folds_into_a_menu_when_it_would_not(
+    seeded: Seeded, browser: WebDriver
+) -> None:
+    try:
+        for width, folded in ((1280, False), (1024, False), (900, True)):
+            browser.set_window_size(width, 800)
+            browser.get(f"{seeded.url}/audit")
+            header = wait_for(
+                browser, "the header", lambda d: d.find_elements(By.TAG_NAME, "header")
+            )
+            link = browser.find_element(
+                By.XPATH, "//header//a[normalize-space()='Who can do what']"
+            )
+            menu = browser.find_element(By.CSS_SELECTOR, "header [data-menu]")
+            assert (link.is_displayed(), menu.is_displayed()) == (not folded, folded), width
+            assert header[0].size["height"] < 70, (width, header[0].size)  # one line of links
+            if not folded:
+                assert link.size["height"] < 30, (width, link.size)  # not broken over lines
+            assert no_horizontal_scroll(browser), width
+    finally:
+        browser.set_window_size(1440, 900)

@@ -91,10 +91,12 @@ def stylesheet() -> str:
         "white-space:pre-wrap;word-break:break-all;color:#555}"
         ".sq-params td{padding:1px 8px 1px 0;vertical-align:top;word-break:break-all}"
         ".sq-params td:first-child{color:#777;white-space:nowrap;word-break:normal}"
-        ".sq-phone{display:none!important}"
+        # The navigation needs about 1,000 px on one line; narrower, it folds into a menu.
+        ".sq-menu{display:none!important}"
+        "@media (max-width:1000px){.sq-nav{display:none!important}"
+        ".sq-menu{display:inline-flex!important}}"
         "@media (max-width:700px){.sq-desktop{display:none!important}"
-        f"{narrow}"
-        ".sq-phone{display:inline-flex!important}}"
+        f"{narrow}}}"
         # Dark: Quasar darkens the page; these lighten what the blocks above made grey.
         ".body--dark .sq-muted,.body--dark .sq-stage,.body--dark .sq-failed pre{color:#aaa}"
         ".body--dark .sq-table th{border-color:#555}.body--dark .sq-table td{border-color:#333}"
@@ -117,12 +119,12 @@ def frame(console: Console, title: str) -> Iterator[None]:
         if needed is None or needed in abilities
     ]
     with ui.header().classes("items-center justify-between bg-slate-800 px-4 py-2 no-wrap"):
-        with ui.row().classes("items-center gap-6 no-wrap"):
-            # On a phone the links fold into this menu.
+        with ui.row().classes("items-center gap-6 no-wrap whitespace-nowrap"):
+            # In a narrow window the links fold into this menu.
             with (
                 ui.button(icon="menu")
                 .props("flat round dense color=white data-menu")
-                .classes("sq-phone"),
+                .classes("sq-menu"),
                 ui.menu(),
                 ui.column().classes("p-3 gap-3"),
             ):
@@ -130,7 +132,7 @@ def frame(console: Console, title: str) -> Iterator[None]:
                     ui.link(label, target).classes("no-underline")
             ui.link("Squall", "/").classes("text-xl font-bold text-white no-underline")
             for label, target in links:
-                ui.link(label, target).classes("text-slate-200 no-underline sq-desktop").mark(
+                ui.link(label, target).classes("text-slate-200 no-underline sq-nav").mark(
                     f"nav-{target}"
                 )
         with ui.row().classes("items-center gap-2 text-slate-200 no-wrap"):

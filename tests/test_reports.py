@@ -9,6 +9,7 @@ import io
 import json
 import re
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -171,6 +172,7 @@ def test_stages_waves_and_approvals_of_a_group_deployment_are_reported(
         },
     )
     squall.run(created)
+    time.sleep(1.5)  # the gate waits for bob
     squall.act(actions.promote, created, actor=bob)
     assert squall.run(created).status == "succeeded"
     report = read(squall, reports.deployment_report, created)
@@ -185,6 +187,9 @@ def test_stages_waves_and_approvals_of_a_group_deployment_are_reported(
     assert "thunder 1 bob" in text  # the approvals table: stage, approver, time
     assert re.search(r"2 thunder 1 deploy succeeded 2 2 0 0 0 \d+ 10% 1 approval\(s\)", text)
     assert "gate.approved bob" in text  # the timeline
+    # The stage timeline draws the wait for bob, not a slow thunder 1 (and no wait elsewhere).
+    assert len(re.findall(r"waited for the gate [12] s", text)) == 1, text
+    assert text.count("waited") == 1, text
 
 
 def test_secret_parameters_never_appear_in_any_format(squall: SquallHarness, fleet6: Fleet) -> None:

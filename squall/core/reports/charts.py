@@ -153,12 +153,22 @@ def stage_timeline(stages: Sequence[StageLine], start: dt.datetime | None, width
     total = max((end - start).total_seconds(), 0.001)
     scale = (width - label_width - 10) / total
     y = height - 24
+    previous_end: dt.datetime | None = None
     for stage in ran:
         assert stage.started_at is not None
         y -= bar + gap
         begin = (stage.started_at - start).total_seconds()
         length = ((stage.finished_at or end) - stage.started_at).total_seconds()
         color = STATUS_COLORS.get(stage.status, STATUS_COLORS["other"])
+        if previous_end is not None:
+            # Time between stages is time spent waiting (a gate's approval, a pause): drawn,
+            # so that a long wait does not read as a deployment that was slow.
+            waited = (stage.started_at - previous_end).total_seconds()
+            if waited > total / 50:
+                label = f"{'waited for the gate' if stage.gate else 'waited'} {_span(waited)}"
+                since = label_width + (previous_end - start).total_seconds() * scale
+                _wait(drawing, since, label_width + begin * scale, y, label, label_width)
+        previous_end = max(previous_end or stage.started_at, stage.finished_at or end)
         drawing.add(
             String(
                 0,
@@ -283,6 +293,26 @@ def _legend(
         drawing.add(_box(x, height - 11, 7, 7, color))
         drawing.add(String(x + 10, height - 10, name, fontName=FONT, fontSize=7))
         x += room
+
+
+def _wait(drawing: Drawing, since: float, until: float, y: float, label: str, left: float) -> None:
+    """A dashed line over a wait in a stage's row, named just before the stage's bar, where
+    the row is empty (never over the stage names left of `left`)."""
+    drawing.add(
+        Line(since, y + 1.5, until, y + 1.5, strokeColor=MUTED, strokeWidth=0.6,
+             strokeDashArray=[2, 2])
+    )  # fmt: skip
+    right = max(until - 2, left + stringWidth(label, FONT, 6))
+    drawing.add(
+        String(right, y + 4, label, fontName=FONT, fontSize=6, fillColor=MUTED, textAnchor="end")
+    )
+
+
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def _clip(text: str, length: int) -> str:

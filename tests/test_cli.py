@@ -480,6 +480,22 @@ def test_a_group_deployment_waits_at_its_gate_then_promote_and_rollback_finish_i
     assert not any(path.exists() for path in written)  # the file did not exist before
 
 
+def test_setting_aside_every_node_is_refused_and_changes_nothing(data_dir: Path) -> None:
+    failed = squall(data_dir, "deploy", "cache_rebuild", "-t", "cluster:demo-cache", "-p",
+                    "rebuild_command=false")  # fmt: skip
+    assert failed.returncode == 1
+    refused = squall(data_dir, "exclude", "1")
+    assert refused.returncode == 2
+    assert "every node of deployment 1 failed" in refused.stderr, refused.stderr
+    assert "retry it instead" in refused.stderr
+    # Still failed, both failures in place, and nothing audited: a success that changed
+    # nothing is not recorded.
+    assert re.search(
+        r"(?m)^\s*1\s+cache_rebuild\s+failed\s+2/2\s+2\s", squall(data_dir, "status").stdout
+    )
+    assert "deployment.exclude" not in squall(data_dir, "audit", "list").stdout
+
+
 def test_abort_stops_a_group_waiting_at_its_gate(data_dir: Path) -> None:
     waiting = squall(data_dir, "deploy", "group", "-t", "all", "-p", "inner_type=noop")
     assert waiting.returncode == 3

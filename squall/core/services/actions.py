@@ -249,6 +249,25 @@ def retry(
     return attempt
 
 
+def _refuse_when_nothing_else_remains(session: Session, deployment_id: int) -> None:
+    """Setting failed nodes aside means going on with the others. With none (every node
+    failed), it would end a deployment that changed nothing as "succeeded with exclusions"."""
+    failed = select(NodeTask.node_name).where(
+        NodeTask.deployment_id == deployment_id,
+        NodeTask.status.in_([T.FAILED, T.INTERRUPTED]),
+    )
+    others = session.scalar(
+        select(func.count())
+        .select_from(NodeTask)
+        .where(NodeTask.deployment_id == deployment_id, NodeTask.node_name.not_in(failed))
+    )
+    if not others and session.scalar(select(func.count()).select_from(failed.subquery())):
+        raise ValidationError(
+            f"every node of deployment {deployment_id} failed: with none to go on with, setting "
+            "them aside would end it as a success that changed nothing; retry it instead"
+        )
+
+
 def exclude_failed(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> list[str]:
     """Set the failed nodes aside and go on with the others; returns the nodes set aside.
 
@@ -258,6 +277,7 @@ def exclude_failed(session: Session, rt: Runtime, actor: Actor, deployment_id: i
     if deployment.status not in (D.FAILED, D.PAUSED, D.RUNNING, D.AWAITING_APPROVAL):
         raise InvalidTransition(f"cannot continue a deployment that is {deployment.status.value}")
     _refuse_after_rollback(session, deployment)
+    _refuse_when_nothing_else_remains(session, deployment_id)
     now = utcnow()
     excluded = session.execute(
         update(NodeTask)

@@ -224,7 +224,10 @@ async def test_cancel_asks_first_then_cancels(
 async def test_an_unknown_deployment_says_so(console_env: Path, user: User) -> None:
     response = await user.http_client.get("/deployments/999")
     assert response.status_code == 404
-    assert "No such deployment. no deployment 999" in response.text
+    assert (
+        "No such deployment. There is no deployment 999: it may be gone, or the link is wrong."
+        in response.text
+    )
 
 
 async def test_exclude_and_rollback_buttons_act_through_the_core(

@@ -113,8 +113,8 @@ class DeploymentPage:
             self.detail, self.sent, self.sections = await self.console.read(
                 _page_data, self.id, self.step_cells
             )
-        except NotFound as exc:
-            not_found(f"{exc} (it may have been removed, or the link is wrong).")
+        except NotFound:
+            not_found(f"There is no deployment {self.id}: it may be gone, or the link is wrong.")
             return
         except SquallError as exc:
             ui.label(str(exc)).classes("text-red-600").mark("page-error")

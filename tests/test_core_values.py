@@ -85,7 +85,7 @@ def test_argv_parameter_splits_text_like_a_shell_but_runs_nothing() -> None:
     class Params(BaseModel):
         command: Argv
 
-    quoted = """app rebuild --name 'a b; rm -rf /' --sep='|' a\\&b "it's > 1" '$(date)' \\$HOME '*' a~b price$"""
+    quoted = """app rebuild --name 'a b; rm -rf /' --sep='|' a\\&b "it's > 1" '$(date)' \\$HOME '*' a~b price$ --color=#fff '# x'"""
     assert Params.model_validate({"command": quoted}).command == [
         "app",
         "rebuild",
@@ -99,6 +99,8 @@ def test_argv_parameter_splits_text_like_a_shell_but_runs_nothing() -> None:
         "*",
         "a~b",
         "price$",
+        "--color=#fff",
+        "# x",
     ]
     assert Params.model_validate({"command": ["x", "y | z", "$(date)"]}).command == [
         "x",
@@ -126,6 +128,8 @@ def test_argv_parameter_splits_text_like_a_shell_but_runs_nothing() -> None:
         ('app-cache rebuild --dir "${CACHE_DIR}"', "'${CACHE_DIR}'"),
         ("rm -rf /var/cache/app/*", "'/var/cache/app/*'"),
         ("app-cache rebuild --dir ~/cache", "'~/cache'"),
+        ("app-cache rebuild --all # nightly", "'#'"),
+        ("app-cache rebuild #--all", "'#--all'"),
     ],
 )
 def test_argv_text_a_shell_would_act_on_is_refused_not_run_as_words(

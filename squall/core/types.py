@@ -32,8 +32,8 @@ def _split_command(value: Any) -> Any:
             # pipe given to the command, `*` not expanded) and could still succeed.
             raise ValueError(
                 f"command {value!r}: a shell would act on {acted_on}, but commands are not "
-                "interpreted (no pipes, ;, &&, redirections, $ or * expansion, ~): quote it "
-                "to pass it as it is, or put what needs a shell in a script on the node"
+                "interpreted (no pipes, ;, &&, redirections, $ or * expansion, ~, # comments): "
+                "quote it to pass it as it is, or put what needs a shell in a script on the node"
             )
         return words
     return value
@@ -42,7 +42,7 @@ def _split_command(value: Any) -> Any:
 def _shell_acts_on(text: str) -> str | None:
     """The first thing in `text` a POSIX shell would act on instead of passing it as it is:
     an operator (a newline too: it ends a command), a parameter or command substitution
-    (in double quotes as well), a `*` pattern or a `~` starting a word."""
+    (in double quotes as well), a `*` pattern, or a `~` or `#` (a comment) starting a word."""
     quote = ""
     index = 0
     while index < len(text):
@@ -62,8 +62,8 @@ def _shell_acts_on(text: str) -> str | None:
             while end < len(text) and text[end] in SHELL_OPERATORS:
                 end += 1
             return repr(text[index:end])
-        elif char == "*" or (char == "~" and text[index - 1 : index].strip() == ""):
-            return repr(_word_at(text, index))
+        elif char == "*" or (char in "~#" and text[index - 1 : index].strip() == ""):
+            return repr(_word_at(text, index))  # a pattern, a home folder, a comment
         index += 1
     return None
 
@@ -81,8 +81,8 @@ def _word_at(text: str, index: int) -> str:
 Argv = Annotated[list[str], BeforeValidator(_split_command)]
 """A command as its words. Given as text (`--param cmd='app rebuild --all'`) it is split
 like a shell would split it, but nothing in it is ever interpreted: what a shell would act
-on (a pipe, `;`, `&&`, a redirection, `$HOME` or `$(…)`, `*`, a leading `~`) outside quotes
-is refused rather than passed on as a word. Each word reaches the node quoted. Put
+on (a pipe, `;`, `&&`, a redirection, `$HOME` or `$(…)`, `*`, a leading `~` or `#`) outside
+quotes is refused rather than passed on as a word. Each word reaches the node quoted. Put
 pipelines in a script on the node."""
 
 

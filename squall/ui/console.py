@@ -301,7 +301,7 @@ def deployments_table(views: Sequence[DeploymentView], width: int) -> Table:
         ("nodes", WHOLE),
         ("failed", WHOLE),
         ("target", FOLD),
-        ("requester", FOLD),
+        ("by", FOLD),
         ("created", WORDS),
         ("took", WHOLE),
     )

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -594,17 +595,27 @@ def types() -> None:
             console.print(
                 Text.assemble((deployment_type.name, "bold"), f" — {deployment_type.title}")
             )
-            console.print(f"  {deployment_type.description}")
+            console.print(_indented(deployment_type.description, "  "))
             for parameter in deployment_type.parameters:
                 required = "required" if parameter.required else f"default {parameter.default}"
-                console.print(
-                    Text.assemble(
-                        "  ",
-                        (parameter.name, "cyan"),
-                        f" ({parameter.kind}; {required}): {parameter.description}",
-                    )
-                )
+                line = f"{parameter.name} ({parameter.kind}; {required}): {parameter.description}"
+                shown = _indented(line, "      ")
+                shown.stylize("cyan", 2, 2 + len(parameter.name))
+                console.print(shown)
             console.print()
+
+
+def _indented(line: str, under: str) -> Text:
+    """Two spaces in; in a terminal, wrapped to its width with the lines after the first
+    `under` in (a pipe gets one line each, for grep)."""
+    if not console.is_terminal:
+        return Text(f"  {line}")
+    return Text(
+        textwrap.fill(
+            line, console.width - 1, initial_indent="  ", subsequent_indent=under,
+            break_long_words=False, break_on_hyphens=False,
+        )
+    )  # fmt: skip
 
 
 # --- access ----------------------------------------------------------------------------

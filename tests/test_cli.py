@@ -374,6 +374,40 @@ def test_types_lists_every_installed_type_with_its_parameters(data_dir: Path) ->
         assert internal not in result.stdout
 
 
+def test_types_in_a_terminal_wrap_each_description_under_its_parameter(data_dir: Path) -> None:
+    # Rich sees a terminal: the output goes to a pseudo-terminal 72 columns wide.
+    leader, follower = os.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "squall", "types"],
+        env={**env_for(data_dir), "COLUMNS": "72", "NO_COLOR": "1"},
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
+    ) as shown:
+        os.close(follower)
+        chunks = []
+        while chunk := _read_or_empty(leader):
+            chunks.append(chunk)
+        assert shown.wait(timeout=60) == 0
+    os.close(leader)
+    output = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode())  # bold, colours
+    lines = output.replace("\r\n", "\n").splitlines()
+    assert lines and max(map(len, lines)) <= 72, lines
+    start = next(i for i, line in enumerate(lines) if line.startswith("  path (string;"))
+    assert lines[start] == "  path (string; required): File to write; relative paths start in the"
+    assert lines[start + 1].startswith("      node's home folder.")  # under the parameter
+    # Whole words, nothing lost: joined again, the description reads as it is written.
+    text = " ".join(line.strip() for line in lines)
+    assert "e.g. app-cache rebuild --all." in text
+    assert "(never shown or stored in clear)" in text
+
+
+def _read_or_empty(descriptor: int) -> bytes:
+    try:
+        return os.read(descriptor, 65536)
+    except OSError:  # the other end closed: on Linux a pseudo-terminal says so with EIO
+        return b""
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

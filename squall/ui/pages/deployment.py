@@ -631,6 +631,7 @@ def _step_matrix(detail: DeploymentDetail) -> str:
         )
     return (
         "<table style='font-size:13px;border-collapse:collapse'><thead><tr>"
-        f"<th style='text-align:left;padding:3px 6px'>step</th><th>ok</th><th>failed</th>{head}</tr>"
+        f"<th style='text-align:left;padding:3px 6px'>step</th><th style='padding:3px 6px'>ok</th>"
+        f"<th style='padding:3px 6px'>failed</th>{head}</tr>"
         f"</thead><tbody>{''.join(rows)}</tbody></table>"
     )

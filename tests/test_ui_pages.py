@@ -149,6 +149,14 @@ async def test_a_deployment_page_shows_stages_nodes_and_error_signatures(
         await user.should_see(marker=f"action-{name}")
     await user.should_not_see(marker="action-pause")
 
+    # Every node failed: nothing to go on with, so no "exclude failed and continue".
+    everywhere = squall.deploy(
+        "cache_rebuild", target="cluster:lab-db", params={"rebuild_command": ["false"]}
+    )
+    await user.open(f"/deployments/{everywhere.id}")
+    await user.should_see(marker="action-retry")
+    await user.should_not_see(marker="action-exclude")
+
 
 async def test_retry_these_nodes_reruns_only_that_signature(
     console_env: Path, user: User, squall: SquallHarness

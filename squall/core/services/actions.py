@@ -249,9 +249,10 @@ def retry(
     return attempt
 
 
-def _refuse_when_nothing_else_remains(session: Session, deployment_id: int) -> None:
-    """Setting failed nodes aside means going on with the others. With none (every node
-    failed), it would end a deployment that changed nothing as "succeeded with exclusions"."""
+def _only_failed_nodes(session: Session, deployment_id: int) -> bool:
+    """Whether every node of the deployment failed (or was interrupted): then setting them
+    aside leaves none to go on with, and would end a deployment that changed nothing as
+    "succeeded with exclusions"."""
     failed = select(NodeTask.node_name).where(
         NodeTask.deployment_id == deployment_id,
         NodeTask.status.in_([T.FAILED, T.INTERRUPTED]),
@@ -261,11 +262,7 @@ def _refuse_when_nothing_else_remains(session: Session, deployment_id: int) -> N
         .select_from(NodeTask)
         .where(NodeTask.deployment_id == deployment_id, NodeTask.node_name.not_in(failed))
     )
-    if not others and session.scalar(select(func.count()).select_from(failed.subquery())):
-        raise ValidationError(
-            f"every node of deployment {deployment_id} failed: with none to go on with, setting "
-            "them aside would end it as a success that changed nothing; retry it instead"
-        )
+    return not others and bool(session.scalar(select(func.count()).select_from(failed.subquery())))
 
 
 def exclude_failed(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> list[str]:
@@ -277,7 +274,11 @@ def exclude_failed(session: Session, rt: Runtime, actor: Actor, deployment_id: i
     if deployment.status not in (D.FAILED, D.PAUSED, D.RUNNING, D.AWAITING_APPROVAL):
         raise InvalidTransition(f"cannot continue a deployment that is {deployment.status.value}")
     _refuse_after_rollback(session, deployment)
-    _refuse_when_nothing_else_remains(session, deployment_id)
+    if _only_failed_nodes(session, deployment_id):
+        raise ValidationError(
+            f"every node of deployment {deployment_id} failed: with none to go on with, setting "
+            "them aside would end it as a success that changed nothing; retry it instead"
+        )
     now = utcnow()
     excluded = session.execute(
         update(NodeTask)
@@ -493,7 +494,12 @@ def available(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -
         offered.append(("promote", Permission.APPROVE))
     if retriable and status in RETRYABLE and rolled is None:
         offered.append(("retry", Permission.RETRY))
-    if failed and status in (D.FAILED, D.PAUSED, D.RUNNING, D.AWAITING_APPROVAL) and rolled is None:
+    if (
+        failed
+        and status in (D.FAILED, D.PAUSED, D.RUNNING, D.AWAITING_APPROVAL)
+        and rolled is None
+        and not _only_failed_nodes(session, deployment_id)
+    ):
         offered.append(("exclude", Permission.RETRY))
     if (
         status in ROLLBACK_FROM

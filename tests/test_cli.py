@@ -139,6 +139,7 @@ def test_tables_fit_a_narrow_terminal_and_cut_no_outcome_or_action_short(data_di
     assert re.search(r"(?m)^\s*deployment\.create\s", roles), roles
     shown = shown_at(80, "status")
     assert re.search(r"\bsucceeded\s+8/8\b", shown), shown
+    assert re.search(r"(?m)^\s*1\s+cache_rebuild\s", shown), shown  # a type's name whole
     assert re.search(r"\bsucceeded\s+2/2\b", shown), shown
     assert re.search(r"(?m)^\s+\S*\s+with\s", shown), shown
     assert re.search(r"(?m)^\s+\S*\s+exclusions\s", shown), shown

@@ -296,7 +296,7 @@ def _cluster_table(view: DeploymentView, width: int) -> Table:
 def deployments_table(views: Sequence[DeploymentView], width: int) -> Table:
     columns = (
         ("id", WHOLE),
-        ("type", FOLD),
+        ("type", WORDS),  # a type's name is one word: whole, while the others can give
         ("status", WORDS),
         ("nodes", WHOLE),
         ("failed", WHOLE),

@@ -30,6 +30,8 @@ from squall.startup import ending, started, starting
 # The database, the engine, the API and the reports load in the commands that use them, so
 # `squall --help` and light commands start fast (tests/test_cli_startup.py keeps it so).
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from squall.api.backends import Backend, ReportRequest
     from squall.core.plugins import PluginHost
     from squall.core.runtime import Runtime
@@ -203,6 +205,12 @@ def open_squall() -> Iterator[CommandContext]:
 def fail(exc: SquallError) -> NoReturn:
     errors.print(Text.assemble(("error: ", "red"), str(exc)))
     raise typer.Exit(2)
+
+
+def print_rows(table: Table, rows: int, none: str) -> None:
+    """A listing's table, or, when it has no row, a line that says so (an empty table's
+    bare headers read like a failure)."""
+    console.print(table if rows else Text(none, style="dim"))
 
 
 # --- deploying -------------------------------------------------------------------------
@@ -474,7 +482,9 @@ def status(
             console.out(json.dumps(found[0] if deployment_id else found, indent=1))
             return
         if deployment_id is None:
-            console.print(deployments_table(squall_.recent(limit), console.width))
+            recent = squall_.recent(limit)
+            none = "no deployments yet: `squall deploy TYPE --target SELECTOR` starts one"
+            print_rows(deployments_table(recent, console.width), len(recent), none)
             return
         print_view(console, squall_.view(deployment_id))
         for section in squall_.sections(deployment_id):
@@ -583,8 +593,10 @@ def inventory_list(
         )
         for node in nodes
     ]
-    console.print(fitted_table(columns, rows, console.width))
-    console.print(f"{len(nodes)} node(s)")
+    none = "no nodes yet: `squall inventory import FILE` adds clusters and their nodes"
+    print_rows(fitted_table(columns, rows, console.width), len(rows), none)
+    if rows:
+        console.print(f"{len(nodes)} node(s)")
 
 
 @cli.command()
@@ -678,7 +690,8 @@ def role_list() -> None:
         )
         for binding in overview.bindings
     ]
-    console.print(fitted_table(columns, rows, console.width))
+    none = "no role given in Squall (`squall role grant SUBJECT ROLE` gives one)"
+    print_rows(fitted_table(columns, rows, console.width), len(rows), none)
     for group, grants in sorted(overview.provider_groups.items()):
         console.print(f"provider group {group}: {grants}")
 
@@ -736,7 +749,7 @@ def token_list(
         )
         for info in found
     ]
-    console.print(fitted_table(columns, rows, console.width))
+    print_rows(fitted_table(columns, rows, console.width), len(rows), "no tokens")
 
 
 @token_cli.command("revoke")
@@ -790,7 +803,7 @@ def audit_list(
         )
         for entry in entries
     ]
-    console.print(fitted_table(columns, rows, console.width))
+    print_rows(fitted_table(columns, rows, console.width), len(rows), "no audit record matches")
 
 
 @audit_cli.command("verify")

@@ -171,7 +171,7 @@ TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
 
 def check_deployment(current: DeploymentStatus, new: DeploymentStatus, action: str) -> None:
     if new not in DEPLOYMENT_TRANSITIONS[current]:
-        raise InvalidTransition(f"cannot {action} a deployment that is {current.value}")
+        raise InvalidTransition(f"cannot {action} a deployment that is {current.words}")
 
 
 def task_sources(new: TaskStatus) -> list[TaskStatus]:

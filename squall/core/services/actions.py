@@ -118,7 +118,7 @@ def resume(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> N
         details["orphaned"] = True
     elif deployment.status != D.PAUSED:
         raise InvalidTransition(
-            f"deployment {deployment_id} is {deployment.status.value}, not paused"
+            f"deployment {deployment_id} is {deployment.status.words}, not paused"
         )
     deployment.status = D.RUNNING
     emit(session, "deployment.resumed", deployment_id=deployment_id, actor=actor.name, **details)
@@ -200,7 +200,7 @@ def retry(
             f"`squall resume {deployment_id}` runs it here (then retry what failed), "
             f"`squall abort {deployment_id}` ends it"
             if orphaned
-            else f"cannot retry a deployment that is {deployment.status.value}"
+            else f"cannot retry a deployment that is {deployment.status.words}"
         )
     _refuse_after_rollback(session, deployment)
     attempt = deployment.attempt + 1
@@ -272,7 +272,7 @@ def exclude_failed(session: Session, rt: Runtime, actor: Actor, deployment_id: i
     of it run after all (their gates still need approval)."""
     deployment = get_for(session, rt, actor, deployment_id, Permission.RETRY)
     if deployment.status not in (D.FAILED, D.PAUSED, D.RUNNING, D.AWAITING_APPROVAL):
-        raise InvalidTransition(f"cannot continue a deployment that is {deployment.status.value}")
+        raise InvalidTransition(f"cannot continue a deployment that is {deployment.status.words}")
     _refuse_after_rollback(session, deployment)
     if _only_failed_nodes(session, deployment_id):
         raise ValidationError(
@@ -353,7 +353,7 @@ def rollback(session: Session, rt: Runtime, actor: Actor, deployment_id: int) ->
     _refuse_after_rollback(session, deployment)
     if deployment.status not in ROLLBACK_FROM:
         raise InvalidTransition(
-            f"cannot roll back a deployment that is {deployment.status.value}: pause it first"
+            f"cannot roll back a deployment that is {deployment.status.words}: pause it first"
         )
     running = session.scalar(
         select(func.count()).where(

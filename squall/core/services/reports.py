@@ -150,7 +150,7 @@ def choices(session: Session, rt: Runtime, actor: Actor, *, limit: int = 200) ->
     ).all()
     return Choices(
         deployments=tuple(
-            (d.id, f"#{d.id} {d.title} ({d.status.value})") for d in visible(rt, actor, recent)
+            (d.id, f"#{d.id} {d.title} ({d.status.words})") for d in visible(rt, actor, recent)
         ),
         clusters=tuple(name for name, _ in clusters),
         nodes=tuple(name for name, cluster in nodes if cluster in allowed),

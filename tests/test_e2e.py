@@ -288,7 +288,7 @@ def test_a_deployment_is_started_through_the_wizard(
     browser.switch_to.new_window("tab")
     browser.get(f"{server.url}/")
     wait_for(browser, "the board", lambda d: "0 deployment(s)" in text_of(d, "body"))
-    assert "No deployment matches." in text_of(browser, "body")
+    assert "No deployments yet." in text_of(browser, "body")
     mark_page(browser)
     journey.windows["board"] = browser.current_window_handle
     browser.switch_to.window(journey.windows["wizard"])

@@ -92,3 +92,14 @@ def test_time_left_is_estimating_without_history_of_the_same_target_and_overdue_
     }
     assert cells[elsewhere] == "estimating", cells
     assert cells[again] == "overdue", cells
+
+
+async def test_an_empty_board_says_nothing_was_deployed_yet_and_a_filter_that_nothing_matches(
+    console_env: Path, user: User
+) -> None:
+    await user.open("/")
+    await user.should_see("No deployments yet.")
+    await user.should_not_see("No deployment matches.")
+    await user.open("/?type=noop")
+    await user.should_see("No deployment matches.")  # a filter hides them, maybe
+    await user.should_not_see("No deployments yet.")

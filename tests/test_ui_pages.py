@@ -16,7 +16,7 @@ from sqlalchemy import select
 from squall.app import DEFAULT_PLUGINS
 from squall.core.auth import Actor
 from squall.core.models import AuditRecord
-from squall.core.services import actions
+from squall.core.services import actions, inventory
 from squall.core.services.views import StepRow, TaskCell
 from squall.testing.harness import SquallHarness
 from squall.ui import grids
@@ -90,6 +90,20 @@ async def test_the_catalogue_lists_every_installed_type_with_its_parameters(
     await user.should_see("can roll back")
     user.find(marker="deploy-cache_rebuild").click()
     await user.should_see(marker="wizard")
+
+
+async def test_an_empty_inventory_says_so_in_words_not_with_a_warning(
+    console_env: Path, user: User, squall: SquallHarness
+) -> None:
+    with squall.runtime.db.write() as session:
+        inventory.remove(session, squall.runtime, squall.actor, ["lab-web", "lab-db"])
+    await user.open("/inventory")
+    for marker, said in (("clusters", "No clusters yet: import"), ("nodes", "No nodes yet.")):
+        (table,) = user.find(marker=marker).elements
+        assert isinstance(table, ui.table) and table.rows == []
+        assert table.props["no-data-label"].startswith(said)
+        # Quasar's own empty row has a warning sign; this one is plain text.
+        assert "props.message" in table.slots["no-data"].template
 
 
 async def test_the_inventory_shows_nodes_with_their_last_deployment_and_imports_files(

@@ -166,7 +166,8 @@ class Board:
         if strip != self.strip:
             self.strip = strip
             self.summary.set_content(strip)
-        rendered = _rendered(rows)
+        unfiltered = self.address(sort="") == "/"
+        rendered = _rendered(rows) if rows or not unfiltered else NOTHING_YET
         if rendered != self.shown:  # only send what changed
             self.shown = rendered
             self.table.set_content(rendered)
@@ -209,6 +210,10 @@ def _rendered(rows: list[BoardRow]) -> str:
     if _last is None or _last[0] is not rows:
         _last = (rows, render(rows))
     return _last[1]
+
+
+NOTHING_YET = '<div class="text-gray-500 p-4" data-empty>No deployments yet.</div>'
+"""The board of a Squall where nothing was deployed (no filter hides anything)."""
 
 
 def render(rows: list[BoardRow]) -> str:

@@ -49,10 +49,11 @@ class InventoryPage:
                 row_key="cluster",
                 title="Clusters",
             )
-            .props("dense flat")
+            .props('dense flat no-data-label="No clusters yet: import an inventory file above."')
             .classes("w-full")
             .mark("clusters")
         )
+        _quiet_when_empty(self.clusters)
         self.nodes = (
             ui.table(
                 columns=[
@@ -72,10 +73,14 @@ class InventoryPage:
                 title="Nodes",
                 pagination=50,
             )
-            .props("dense flat")
+            .props(
+                'dense flat no-data-label="No nodes yet." '
+                'no-results-label="No node matches the filter."'
+            )
             .classes("w-full")
             .mark("nodes")
         )
+        _quiet_when_empty(self.nodes)
         with self.nodes.add_slot("top-right"):
             search = ui.input(placeholder="filter").props("dense clearable").mark("node-filter")
         self.nodes.bind_filter_from(search, "value")
@@ -143,3 +148,9 @@ class InventoryPage:
         self.result.set_content(
             f'<div data-import-result class="{colour} whitespace-pre-wrap">{html.escape(text)}</div>'
         )
+
+
+def _quiet_when_empty(table: ui.table) -> None:
+    """An empty table says so in plain grey: Quasar's warning sign is for errors, and an
+    inventory with nothing in it yet is none."""
+    table.add_slot("no-data", '<div class="sq-muted" data-empty>{{ props.message }}</div>')

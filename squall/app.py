@@ -690,7 +690,7 @@ def role_list() -> None:
         )
         for binding in overview.bindings
     ]
-    none = "no role given in Squall (`squall role grant SUBJECT ROLE` gives one)"
+    none = "no role given in Squall (`squall role grant SUBJECT GRANT` gives one)"
     print_rows(fitted_table(columns, rows, console.width), len(rows), none)
     for group, grants in sorted(overview.provider_groups.items()):
         console.print(f"provider group {group}: {grants}")

@@ -374,10 +374,34 @@ def test_types_lists_every_installed_type_with_its_parameters(data_dir: Path) ->
 
 def test_types_in_a_terminal_wrap_each_description_under_its_parameter(data_dir: Path) -> None:
     # Rich sees a terminal: the output goes to a pseudo-terminal 72 columns wide.
+    lines = _in_a_terminal(data_dir, 72, "types")
+    assert lines and max(map(len, lines)) <= 72, lines
+    start = next(i for i, line in enumerate(lines) if line.startswith("  path (string;"))
+    assert lines[start] == "  path (string; required): File to write; relative paths start in the"
+    assert lines[start + 1].startswith("      node's home folder.")  # under the parameter
+    # Whole words, nothing lost: joined again, the description reads as it is written.
+    text = " ".join(line.strip() for line in lines)
+    assert "e.g. app-cache rebuild --all." in text
+    assert "(never shown or stored in clear)" in text
+
+
+def test_a_long_parameter_line_wraps_between_words_in_a_terminal(data_dir: Path) -> None:
+    assert squall(data_dir, "deploy", "group", "-t", "all", "-p", "inner_type=noop").returncode == 3
+    lines = _in_a_terminal(data_dir, 72, "status", "1")
+    start = next(i for i, line in enumerate(lines) if line.startswith("parameters: "))
+    end = next(i for i, line in enumerate(lines) if line.startswith("stages"))
+    assert end - start > 1 and max(len(line) for line in lines[start:end]) <= 72, lines
+    shown = " ".join(line.strip() for line in lines[start:end])
+    assert "thunder.gate=manual · thunder.max_fail=10%" in shown, lines  # whole words
+    assert len(squall(data_dir, "status", "1").stdout.split("parameters: ")[1].splitlines()[0]) > 72
+
+
+def _in_a_terminal(data_dir: Path, columns: int, *command: str) -> list[str]:
+    """What `squall COMMAND` prints to a pseudo-terminal `columns` wide, styles removed."""
     leader, follower = os.openpty()
     with subprocess.Popen(
-        [sys.executable, "-m", "squall", "types"],
-        env={**env_for(data_dir), "COLUMNS": "72", "NO_COLOR": "1"},
+        [sys.executable, "-m", "squall", *command],
+        env={**env_for(data_dir), "COLUMNS": str(columns), "NO_COLOR": "1"},
         stdout=follower,
         stderr=subprocess.DEVNULL,
     ) as shown:
@@ -388,15 +412,7 @@ def test_types_in_a_terminal_wrap_each_description_under_its_parameter(data_dir:
         assert shown.wait(timeout=60) == 0
     os.close(leader)
     output = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode())  # bold, colours
-    lines = output.replace("\r\n", "\n").splitlines()
-    assert lines and max(map(len, lines)) <= 72, lines
-    start = next(i for i, line in enumerate(lines) if line.startswith("  path (string;"))
-    assert lines[start] == "  path (string; required): File to write; relative paths start in the"
-    assert lines[start + 1].startswith("      node's home folder.")  # under the parameter
-    # Whole words, nothing lost: joined again, the description reads as it is written.
-    text = " ".join(line.strip() for line in lines)
-    assert "e.g. app-cache rebuild --all." in text
-    assert "(never shown or stored in clear)" in text
+    return output.replace("\r\n", "\n").splitlines()
 
 
 def _read_or_empty(descriptor: int) -> bytes:

@@ -162,7 +162,8 @@ def print_view(console: Console, view: DeploymentView) -> None:
     )
     shown = " · ".join(f"{key}={value}" for key, value in dotted(view.params))
     if shown:
-        console.print(Text(f"parameters: {shown}"))
+        # In a terminal, wrapped between words; piped, one line (for grep).
+        console.print(Text(f"parameters: {shown}"), soft_wrap=not console.is_terminal)
     columns = (
         ("stage", WORDS),
         ("status", WORDS),

@@ -25,9 +25,13 @@ that same fleet, measures several repetitions of each contender, interleaved:
 * fabric-cli      the bare-Fabric peer as its own process (bench/bare_fabric.py): the same
                   thread pool and host-key checks as `fabric`, behind a Python start and
                   `import fabric`.
-* ansible         `ansible all -m raw -a PROBE -f parallel`, OpenSSH checking host keys
-                  against the fleet's known_hosts, default key exchange.
-* ansible-c25519  the same with `-o KexAlgorithms=curve25519-sha256`.
+* ansible         `ansible all -m raw -a PROBE -f parallel` as Ansible comes: its default
+                  ssh_args (`-C -o ControlMaster=auto -o ControlPersist=60s`), OpenSSH
+                  checking host keys against the fleet's known_hosts, default key exchange.
+                  Each repetition starts cold, with a control-socket directory of its own;
+                  the connection masters it leaves behind are stopped after the clock.
+* ansible-nomux   the same with ssh_args `-C -o ControlMaster=no`: no connection master.
+* ansible-c25519  the same as `ansible` with `-o KexAlgorithms=curve25519-sha256`.
 
 Every contender runs the very same probe command as the noop plugin (plugins.noop.PROBE) and
 its output is checked on every node. Reported per contender: wall seconds (median, min-max),
@@ -70,13 +74,16 @@ PROBE_KEYS = ("hostname", "kernel", "user", "load", "disk_free_kib")
 TARGET_VS_FABRIC = 1.25  # Squall's wall time at most this many times bare Fabric's
 TARGET_CLI_VS_FABRIC = 1.15  # the same for the `squall deploy` process and a Fabric process
 TARGET_VS_ANSIBLE = 4.0  # Ansible's wall time at least this many times Squall's
-CONTENDERS = ("squall", "fabric", "squall-cli", "fabric-cli", "ansible", "ansible-c25519")
+CONTENDERS = (
+    "squall", "fabric", "squall-cli", "fabric-cli", "ansible", "ansible-nomux", "ansible-c25519"
+)  # fmt: skip
 LABELS = {
     "squall": "Squall (noop deployment)",
     "fabric": "bare Fabric (thread pool)",
     "squall-cli": "squall deploy (process)",
     "fabric-cli": "bare Fabric (process)",
-    "ansible": "Ansible -m raw (default kex)",
+    "ansible": "Ansible -m raw (default)",
+    "ansible-nomux": "Ansible (no ControlMaster)",
     "ansible-c25519": "Ansible -m raw (curve25519)",
 }
 
@@ -464,11 +471,20 @@ _ANSIBLE_HEADER = re.compile(r"^(\S+) \| ([A-Z!]+)(?: \| rc=(-?\d+))? (>>|=>)")
 
 class AnsibleContender:
     def __init__(
-        self, fleet: Fleet, workdir: Path, parallel: int, extra_ssh: list[str], ansible: str
+        self,
+        fleet: Fleet,
+        workdir: Path,
+        parallel: int,
+        extra_ssh: list[str],
+        ansible: str,
+        *,
+        master: bool = True,
     ) -> None:
         self.fleet = fleet
         self.workdir = workdir
         self.parallel = parallel
+        self.master = master
+        self.count = 0
         self.inventory = workdir / "ansible-inventory.ini"
         lines = ["[fleet]"]
         for node in fleet.nodes:
@@ -498,40 +514,53 @@ class AnsibleContender:
             "-e",
             json.dumps({"ansible_ssh_common_args": self.common_args}),
         ]
-        self.env = dict(os.environ)
+        self.env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith("ANSIBLE_")  # Ansible's defaults, host key checking on
+        }
         self.env.update(
             {
-                # Ansible's default ssh_args are "-C -o ControlMaster=auto -o ControlPersist=60s".
-                # OpenSSH takes the first value of an option and ssh_args come first, so they
-                # are replaced here: every repetition connects anew, in processes Ansible reaps
-                # (a persistent master would outlive the run and hide its CPU).
-                "ANSIBLE_SSH_ARGS": "-C -o ControlMaster=no",
                 "ANSIBLE_HOME": str(workdir / "ansible-home"),
                 "ANSIBLE_CONFIG": str(workdir / "no-ansible.cfg"),
                 "ANSIBLE_NOCOLOR": "1",
                 "ANSIBLE_DEPRECATION_WARNINGS": "False",
             }
         )
-        self.env.pop("ANSIBLE_HOST_KEY_CHECKING", None)  # default: checked
+        if not master:
+            # Ansible's default ssh_args are "-C -o ControlMaster=auto -o ControlPersist=60s";
+            # OpenSSH takes the first value of an option and ssh_args come first, so they are
+            # replaced, not added to.
+            self.env["ANSIBLE_SSH_ARGS"] = "-C -o ControlMaster=no"
 
     def shell_command(self) -> str:
         import shlex
 
-        env = " ".join(f"{name}={shlex.quote(self.env[name])}" for name in ("ANSIBLE_SSH_ARGS",))
-        return f"{env} {shlex.join(self.command)}"
+        env = " ".join(
+            f"{name}={shlex.quote(self.env[name])}"
+            for name in ("ANSIBLE_SSH_ARGS",)
+            if name in self.env
+        )
+        return f"{env} {shlex.join(self.command)}".strip()
 
     def __call__(self) -> Measured:
-        with Clock(self.fleet, children_only=True) as clock:
-            done = subprocess.run(
-                self.command,
-                env=self.env,
-                cwd=self.workdir,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+        self.count += 1
+        # A directory of control sockets per repetition: no master from an earlier run is
+        # reused, so each run starts as cold as the other contenders.
+        sockets = self.workdir / f"ansible-cp-{self.count}"
+        env = self.env | {"ANSIBLE_SSH_CONTROL_PATH_DIR": str(sockets)}
+        try:
+            with Clock(self.fleet, children_only=True) as clock:
+                done = subprocess.run(
+                    self.command, env=env, cwd=self.workdir, capture_output=True, text=True,
+                    check=False,
+                )  # fmt: skip
+        finally:
+            masters, masters_cpu = stop_masters(sockets) if self.master else (0, 0.0)
+        # The masters are Ansible's processes: their CPU (idle since the run ended) is its.
+        clock.cpu += masters_cpu
         self.verify(done)
-        return clock, {}
+        return clock, {"masters": float(masters)} if self.master else {}
 
     def verify(self, done: subprocess.CompletedProcess[str]) -> None:
         blocks: dict[str, tuple[str, str | None, list[str]]] = {}
@@ -559,6 +588,35 @@ class AnsibleContender:
                 f"ansible exited {done.returncode}; {len(bad)} nodes failed, e.g. "
                 f"{bad[:1]}; stderr: {tail}"
             )
+
+
+def stop_masters(sockets: Path, timeout: float = 30.0) -> tuple[int, float]:
+    """Stop the connection masters (ControlPersist) whose sockets are in `sockets`, wait
+    until they are gone, and return how many there were and the CPU seconds they used.
+    They outlive the `ansible` run by design, detached from it (so their CPU is not among
+    its children's), and left running they would hold every node's session open through
+    the next contender's turn. Their command lines name the socket directory."""
+    pattern = str(sockets) + "/"
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    pids = [int(pid) for pid in found.stdout.split()]
+    cpu = sum(_process_cpu(pid) for pid in pids)
+    if pids:
+        subprocess.run(["pkill", "-TERM", "-f", pattern], check=False)
+    deadline = time.monotonic() + timeout
+    while subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0:
+        if time.monotonic() > deadline:
+            raise BenchError(f"ssh masters in {sockets} did not stop within {timeout:g}s")
+        time.sleep(0.05)
+    return len(pids), cpu
+
+
+def _process_cpu(pid: int) -> float:
+    """User and system CPU seconds of a running process (0 if it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- machine ---------------------------------------------------------------------------------
@@ -690,7 +748,8 @@ def table(summary: dict[str, dict[str, Any]], nodes: int, parallel: int) -> str:
     )
     lines.append("")
     # (label, numerator, denominator, target, the numerator must be at most the target)
-    ansible, c25519 = "Ansible (default kex)", "Ansible (curve25519)"
+    ansible, nomux = "Ansible (default)", "Ansible (no ControlMaster)"
+    c25519 = "Ansible (curve25519)"
     wanted = [
         ("Squall / bare Fabric", "squall", "fabric", TARGET_VS_FABRIC, True),
         ("squall deploy / Fabric process", "squall-cli", "fabric-cli", TARGET_CLI_VS_FABRIC, True),
@@ -698,9 +757,12 @@ def table(summary: dict[str, dict[str, Any]], nodes: int, parallel: int) -> str:
         (f"{c25519} / Squall", "ansible-c25519", "squall", TARGET_VS_ANSIBLE, False),
         (f"{ansible} / squall deploy", "ansible", "squall-cli", TARGET_VS_ANSIBLE, False),
         (f"{c25519} / squall deploy", "ansible-c25519", "squall-cli", TARGET_VS_ANSIBLE, False),
+        # Ansible without its connection master: a setting, not its default, so no target.
+        (f"{nomux} / squall deploy", "ansible-nomux", "squall-cli", None, False),
         # The peers alone: how much faster than Ansible a process that does nothing but
-        # connect and run the probe is on this machine, the bound for the line above.
+        # connect and run the probe is on this machine, the bound for the lines above.
         (f"{ansible} / Fabric process", "ansible", "fabric-cli", None, False),
+        (f"{nomux} / Fabric process", "ansible-nomux", "fabric-cli", None, False),
     ]  # fmt: skip
     ratios: list[tuple[str, float, str, str]] = []
     for label, top, bottom, target, at_most in wanted:
@@ -709,7 +771,8 @@ def table(summary: dict[str, dict[str, Any]], nodes: int, parallel: int) -> str:
             continue
         ratio = over["wall"] / under["wall"]
         if target is None:
-            verdict = "peers only: no Squall in it"
+            peers = not any(name.startswith("squall") for name in (top, bottom))
+            verdict = "peers only: no Squall in it" if peers else ""
         else:
             met = ratio <= target if at_most else ratio >= target
             sign = "<=" if at_most else ">="
@@ -718,9 +781,9 @@ def table(summary: dict[str, dict[str, Any]], nodes: int, parallel: int) -> str:
         if at_most and under["cpu"]:
             ratios.append((f"{label}, client CPU", over["cpu"] / under["cpu"], "", ""))
     if ratios:
-        lines.append(f"{'ratio of the medians':<44} {'':>6}   {'per repetition':<14}")
+        lines.append(f"{'ratio of the medians':<50} {'':>6}   {'per repetition':<14}")
     for label, ratio, paired, verdict in ratios:
-        lines.append(f"{label:<44} {ratio:5.2f}x   {paired:<14} {verdict}".rstrip())
+        lines.append(f"{label:<50} {ratio:5.2f}x   {paired:<14} {verdict}".rstrip())
     return "\n".join(lines)
 
 
@@ -811,6 +874,10 @@ def main(argv: list[str] | None = None) -> int:
         if "ansible" in chosen and ansible:
             contenders["ansible"] = AnsibleContender(fleet, workdir, args.parallel, [], ansible)
             machine["OpenSSH negotiates (Ansible default)"] = openssh_kex(fleet, [])
+        if "ansible-nomux" in chosen and ansible:
+            contenders["ansible-nomux"] = AnsibleContender(
+                fleet, workdir, args.parallel, [], ansible, master=False
+            )
         if "ansible-c25519" in chosen and ansible:
             kex = ["-o", "KexAlgorithms=curve25519-sha256"]
             contenders["ansible-c25519"] = AnsibleContender(
@@ -831,10 +898,11 @@ def main(argv: list[str] | None = None) -> int:
             "\nmigrations, inventory) per repetition, set up outside the clock; imports are"
             "\nwarm. The processes (squall deploy, bare Fabric) start cold, and their clocks"
             "\nrun from starting them to reaping them; Squall's bytecode is compiled first, as"
-            "\npip does on install (Fabric's is). Ansible: ssh_args '-C -o"
-            "\nControlMaster=no' (no ControlPersist), so every repetition connects anew;"
-            "\nOpenSSH verifies host keys against the fleet's known_hosts"
-            "\n(StrictHostKeyChecking=yes)."
+            "\npip does on install (Fabric's is). Ansible: its default ssh_args, with a"
+            "\ncontrol-socket directory per repetition, so every repetition connects anew;"
+            "\nthe masters it leaves are stopped after the clock (ansible-nomux: ssh_args"
+            "\n'-C -o ControlMaster=no'). OpenSSH verifies host keys against the fleet's"
+            "\nknown_hosts (StrictHostKeyChecking=yes)."
         )
         for name, command in commands.items():
             print(f"  {name}: {command}")
@@ -853,16 +921,19 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(args.settle)  # lets every sshd reap its sessions before counting
                 served = sshd_cpu(fleet) - clock.sshd_start
                 # CPU that neither the client nor the fleet used while the clock ran: other
-                # programs on the machine, which make the wall times less reliable.
-                other = max(clock.busy - clock.cpu - clock.sshd, 0.0)
+                # programs on the machine, which make the wall times less reliable. The fleet's
+                # share is taken once its sessions are reaped: Ansible's connection masters
+                # keep theirs open past the clock.
+                other = max(clock.busy - clock.cpu - served, 0.0)
                 wall, cpu = clock.wall, clock.cpu
                 run = Run(name, wall, cpu, served, other, extra)
                 runs.append(run)
                 rss = f"  peak RSS {extra['peak_rss_mb']:4.0f} MB" if "peak_rss_mb" in extra else ""
+                masters = f"  {extra['masters']:.0f} masters" if "masters" in extra else ""
                 print(
                     f"  run {repetition}/{args.repeat} {LABELS[name]:<30} wall {wall:6.2f}s  "
                     f"client CPU {cpu:6.2f}s  sshd CPU {served:6.2f}s  other CPU {other:5.2f}s"
-                    f"{rss}",
+                    f"{rss}{masters}",
                     flush=True,
                 )
 

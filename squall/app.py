@@ -60,6 +60,31 @@ cli = typer.Typer(
     # reader's); `code` shows as code.
     rich_markup_mode="markdown",
 )
+
+
+def _show_what_an_option_takes() -> None:
+    """Typer's help prints a type beside every option as Python spells it: `<bool>` beside
+    a flag, where `--dry-run <bool>` reads as if the flag wanted a value, and `<list[str]>`
+    beside an option given once per value, as if it took a list in one go. A flag shows
+    nothing (as in click's own help) and a repeatable option one value's type, for every
+    command, a plugin's included; their help says "repeat"."""
+    option = typer.core.TyperOption
+    type_of = getattr(option, "display_type_rich", None)
+    if type_of is None:  # a typer that shows no type column
+        return
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
+        if self.is_flag:
+            return None
+        shown: str | None = type_of(self, ctx)
+        if self.multiple and shown and shown.startswith("<list[") and shown.endswith("]>"):
+            return f"<{shown[len('<list[') : -len(']>')]}>"
+        return shown
+
+    option.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_show_what_an_option_takes()
 inventory_cli = typer.Typer(help="Clusters and nodes Squall deploys to.", no_args_is_help=True)
 plugin_cli = typer.Typer(help="Write your own deployment types.", no_args_is_help=True)
 role_cli = typer.Typer(help="Who may do what: roles and their grants.", no_args_is_help=True)

@@ -372,6 +372,23 @@ def test_types_lists_every_installed_type_with_its_parameters(data_dir: Path) ->
         assert internal not in result.stdout
 
 
+def test_help_shows_a_type_beside_options_that_take_a_value_and_none_beside_flags(
+    data_dir: Path,
+) -> None:
+    result = squall(data_dir, "deploy", "--help")
+    assert result.returncode == 0, result.stderr
+    rows = {
+        found[1]: found[2]
+        for found in re.finditer(r"^\W*(--[\w-]+)(?:\s+-\w)?[ \t]+(\S+)", result.stdout, re.M)
+    }
+    assert rows["--parallel"] == "<int>"
+    assert rows["--step-timeout"] == "<float>"
+    assert rows["--param"] == "<str>"  # one value each time it is given: "(repeat …)"
+    for flag in ("--dry-run", "--follow", "--help"):  # the help text comes next, not a type
+        assert not rows[flag].startswith("<"), (flag, rows[flag])
+    assert "<bool>" not in result.stdout
+
+
 def test_types_in_a_terminal_wrap_each_description_under_its_parameter(data_dir: Path) -> None:
     # Rich sees a terminal: the output goes to a pseudo-terminal 72 columns wide.
     lines = _in_a_terminal(data_dir, 72, "types")

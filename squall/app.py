@@ -62,29 +62,32 @@ cli = typer.Typer(
 )
 
 
-def _show_what_an_option_takes() -> None:
-    """Typer's help prints a type beside every option as Python spells it: `<bool>` beside
-    a flag, where `--dry-run <bool>` reads as if the flag wanted a value, and `<list[str]>`
-    beside an option given once per value, as if it took a list in one go. A flag shows
-    nothing (as in click's own help) and a repeatable option one value's type, for every
-    command, a plugin's included; their help says "repeat"."""
-    option = typer.core.TyperOption
-    type_of = getattr(option, "display_type_rich", None)
-    if type_of is None:  # a typer that shows no type column
-        return
+def _show_what_a_parameter_takes() -> None:
+    """Typer's help prints a type beside every parameter as Python spells it: `<bool>`
+    beside a flag, where `--dry-run <bool>` reads as if the flag wanted a value, and
+    `<list[str]>` beside a parameter given once per value, as if it took a list in one go.
+    A flag shows nothing (as in click's own help) and a repeatable parameter one value's
+    type, for every command, a plugin's included; their help says that they repeat."""
+    for kind in (typer.core.TyperOption, typer.core.TyperArgument):
+        type_of = getattr(kind, "display_type_rich", None)
+        if type_of is not None:  # a typer that shows a type column
+            kind.display_type_rich = _one_value(type_of)  # type: ignore[method-assign]
 
-    def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
-        if self.is_flag:
+
+def _one_value(type_of: Any) -> Any:
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False):
             return None
         shown: str | None = type_of(self, ctx)
-        if self.multiple and shown and shown.startswith("<list[") and shown.endswith("]>"):
+        repeated = getattr(self, "multiple", False) or self.nargs != 1
+        if repeated and shown and shown.startswith("<list[") and shown.endswith("]>"):
             return f"<{shown[len('<list[') : -len(']>')]}>"
         return shown
 
-    option.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    return display_type_rich
 
 
-_show_what_an_option_takes()
+_show_what_a_parameter_takes()
 inventory_cli = typer.Typer(help="Clusters and nodes Squall deploys to.", no_args_is_help=True)
 plugin_cli = typer.Typer(help="Write your own deployment types.", no_args_is_help=True)
 role_cli = typer.Typer(help="Who may do what: roles and their grants.", no_args_is_help=True)
@@ -240,6 +243,19 @@ def print_rows(table: Table, rows: int, none: str) -> None:
 
 # --- deploying -------------------------------------------------------------------------
 
+DeploymentId = Annotated[
+    int, typer.Argument(metavar="ID", help="The deployment's number, as `squall status` lists it.")
+]
+FollowOption = Annotated[
+    bool,
+    typer.Option(
+        "--follow",
+        "-f",
+        help="Also stream every node's output, and wait out outside conditions "
+        "(a JIRA ticket's status) instead of exiting 3.",
+    ),
+]
+
 
 @cli.command()
 def deploy(
@@ -272,15 +288,7 @@ def deploy(
     ticket: Annotated[str | None, typer.Option(help="Ticket key, e.g. OPS-123.")] = None,
     title: Annotated[str | None, typer.Option(help="A title for the deployment.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; run nothing.")] = False,
-    follow: Annotated[
-        bool,
-        typer.Option(
-            "--follow",
-            "-f",
-            help="Also stream every node's output, and wait out outside conditions "
-            "(a JIRA ticket's status) instead of exiting 3.",
-        ),
-    ] = False,
+    follow: FollowOption = False,
 ) -> None:
     """Plan a deployment, then run it here with live progress (Ctrl-C cancels it). With
     --server, the server's workers run it and this follows it."""
@@ -316,8 +324,8 @@ def deploy(
 
 @cli.command()
 def retry(
-    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
-    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    deployment_id: DeploymentId,
+    follow: FollowOption = False,
 ) -> None:
     """Run the failed nodes of a deployment again (after a cancel, the nodes it stopped or
     never started), as a new attempt, here."""
@@ -328,8 +336,8 @@ def retry(
 
 @cli.command()
 def exclude(
-    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
-    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    deployment_id: DeploymentId,
+    follow: FollowOption = False,
 ) -> None:
     """Set the failed nodes aside and go on with the others, here."""
     _act_and_run("exclude", deployment_id, follow, "set aside: {}")
@@ -337,9 +345,9 @@ def exclude(
 
 @cli.command()
 def promote(
-    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    deployment_id: DeploymentId,
     comment: Annotated[str | None, typer.Option(help="Why, for the record.")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    follow: FollowOption = False,
 ) -> None:
     """Approve the gate a deployment waits at (not your own deployment's), and run on here."""
     extra = {"comment": comment} if comment else {}
@@ -348,8 +356,8 @@ def promote(
 
 @cli.command()
 def resume(
-    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
-    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    deployment_id: DeploymentId,
+    follow: FollowOption = False,
 ) -> None:
     """Resume a paused deployment (accepting an inconclusive health check), or one whose
     process died (orphaned), and run it here."""
@@ -358,27 +366,27 @@ def resume(
 
 @cli.command()
 def rollback(
-    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
-    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    deployment_id: DeploymentId,
+    follow: FollowOption = False,
 ) -> None:
     """Undo every node that completed, last stage first, and run the undoing here."""
     _act_and_run("rollback", deployment_id, follow, "rolling back {} node(s)")
 
 
 @cli.command()
-def pause(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def pause(deployment_id: DeploymentId) -> None:
     """Pause a deployment: running nodes finish, no new node or stage starts."""
     _act("pause", deployment_id, "paused")
 
 
 @cli.command()
-def abort(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def abort(deployment_id: DeploymentId) -> None:
     """Abort a deployment: nothing new starts, running steps are interrupted."""
     _act("cancel", deployment_id, "aborted")
 
 
 @cli.command()
-def cancel(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def cancel(deployment_id: DeploymentId) -> None:
     """Cancel a deployment (the same as abort)."""
     _act("cancel", deployment_id, "cancelled")
 
@@ -489,7 +497,12 @@ def _run_here(squall_: Backend, deployment_id: int, *, follow: bool) -> Deployme
 
 @cli.command()
 def status(
-    deployment_id: Annotated[int | None, typer.Argument(metavar="[ID]")] = None,
+    deployment_id: Annotated[
+        int | None,
+        typer.Argument(
+            metavar="ID", help="A deployment's number; without it, the most recent ones."
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(help="How many recent deployments to list.")] = 20,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print it as the REST API answers it (JSON).")
@@ -536,7 +549,7 @@ def _print_section(section: Any) -> None:
 
 @cli.command()
 def logs(
-    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    deployment_id: DeploymentId,
     node: Annotated[str | None, typer.Option(help="Only this node's lines.")] = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Wait for new lines until it ends.")
@@ -561,7 +574,8 @@ def logs(
 @inventory_cli.command("import")
 def inventory_import(
     file: Annotated[
-        Path, typer.Argument(help="Squall YAML, or an Ansible inventory (INI or YAML).")
+        Path,
+        typer.Argument(metavar="FILE", help="Squall YAML, or an Ansible inventory (INI or YAML)."),
     ],
 ) -> None:
     """Import clusters and nodes; each cluster in the file replaces the one of that name."""
@@ -576,7 +590,8 @@ def inventory_import(
 @inventory_cli.command("remove")
 def inventory_remove(
     clusters: Annotated[
-        list[str] | None, typer.Argument(metavar="[CLUSTER]...", help="Clusters to remove.")
+        list[str] | None,
+        typer.Argument(metavar="CLUSTER", help="The clusters to remove, one or more."),
     ] = None,
     demo: Annotated[
         bool, typer.Option("--demo", help="Remove the demo inventory's clusters.")
@@ -680,8 +695,10 @@ def roles(
 
 @role_cli.command("grant")
 def role_grant(
-    subject: Annotated[str, typer.Argument(help="user:NAME or group:NAME")],
-    grant: Annotated[str, typer.Argument(help="a role, maybe scoped: deployer@env:staging")],
+    subject: Annotated[str, typer.Argument(metavar="SUBJECT", help="user:NAME or group:NAME")],
+    grant: Annotated[
+        str, typer.Argument(metavar="GRANT", help="a role, maybe scoped: deployer@env:staging")
+    ],
 ) -> None:
     """Give a person or a group a role (in addition to what their provider groups give)."""
     with backend() as squall_:
@@ -690,7 +707,12 @@ def role_grant(
 
 
 @role_cli.command("revoke")
-def role_revoke(binding_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def role_revoke(
+    binding_id: Annotated[
+        int,
+        typer.Argument(metavar="ID", help="The grant's number, as `squall role list` shows it."),
+    ],
+) -> None:
     """Take a role binding away (see `squall role list`)."""
     with backend() as squall_:
         binding = squall_.revoke_role(binding_id)
@@ -723,7 +745,7 @@ def role_list() -> None:
 
 @token_cli.command("create")
 def token_create(
-    name: Annotated[str, typer.Argument(help="What it is for, e.g. ci-deploys.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="What it is for, e.g. ci-deploys.")],
     days: Annotated[int, typer.Option(help="Days until it expires.")] = 30,
     scope: Annotated[
         list[str] | None, typer.Option(help="A permission it may use (repeat); default: all yours.")
@@ -778,7 +800,12 @@ def token_list(
 
 
 @token_cli.command("revoke")
-def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def token_revoke(
+    token_id: Annotated[
+        int,
+        typer.Argument(metavar="ID", help="The token's number, as `squall token list` shows it."),
+    ],
+) -> None:
     """Revoke an API token at once."""
     with backend() as squall_:
         info = squall_.revoke_token(token_id)
@@ -869,7 +896,7 @@ TableOption = Annotated[
 
 @report_cli.command("deployment")
 def report_deployment(
-    deployment_id: Annotated[int, typer.Argument(metavar="ID")],
+    deployment_id: DeploymentId,
     pdf: PdfOption = None,
     csv_file: CsvOption = None,
     json_file: JsonOption = None,
@@ -885,7 +912,7 @@ def report_deployment(
 
 @report_cli.command("cluster")
 def report_cluster(
-    name: Annotated[str, typer.Argument(metavar="NAME")],
+    name: Annotated[str, typer.Argument(metavar="CLUSTER", help="The cluster's name.")],
     since: Annotated[
         str, typer.Option(help="Start of the period: 7d, 24h, 2w, or a date like 2026-01-31.")
     ],
@@ -911,7 +938,7 @@ def report_cluster(
 
 @report_cli.command("node")
 def report_node(
-    name: Annotated[str, typer.Argument(metavar="NAME")],
+    name: Annotated[str, typer.Argument(metavar="NODE", help="The node's name.")],
     pdf: PdfOption = None,
     csv_file: CsvOption = None,
     json_file: JsonOption = None,
@@ -994,7 +1021,7 @@ def _write_report(
 
 
 @deliveries_cli.command("retry")
-def deliveries_retry(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def deliveries_retry(deployment_id: DeploymentId) -> None:
     """Hand a deployment's failed deliveries back to the outbox (after fixing a token)."""
     with backend() as squall_:
         count = squall_.retry_deliveries(deployment_id)
@@ -1002,7 +1029,7 @@ def deliveries_retry(deployment_id: Annotated[int, typer.Argument(metavar="ID")]
 
 
 @deliveries_cli.command("give-up")
-def deliveries_give_up(deployment_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def deliveries_give_up(deployment_id: DeploymentId) -> None:
     """Give up a deployment's failed deliveries, so the later ones they hold go out."""
     with backend() as squall_:
         count = squall_.give_up_deliveries(deployment_id)
@@ -1063,7 +1090,9 @@ def serve(
 
 @plugin_cli.command("new")
 def plugin_new(
-    name: Annotated[str, typer.Argument(help="The deployment type's name, e.g. nginx_reload.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The deployment type's name, e.g. nginx_reload.")
+    ],
     directory: Annotated[
         Path | None, typer.Option(help="Where to create the package (default: ./squall-NAME).")
     ] = None,

@@ -389,6 +389,42 @@ def test_help_shows_a_type_beside_options_that_take_a_value_and_none_beside_flag
     assert "<bool>" not in result.stdout
 
 
+def test_every_command_explains_each_of_its_parameters() -> None:
+    """Walks the whole command tree, plugins' commands included: each argument and option
+    says what it is, and no help shows Python's spelling of a type or a doubled bracket."""
+    import typer.main
+    from typer.testing import CliRunner
+
+    from squall.app import add_plugin_commands, cli
+
+    add_plugin_commands()
+    root = typer.main.get_command(cli)
+    context_class = type(root.make_context("squall", [], resilient_parsing=True))
+    commands: list[tuple[list[str], object]] = []
+
+    def walk(command: object, path: list[str], parent: object) -> None:
+        context = context_class(command, info_name=path[-1] if path else "squall", parent=parent)
+        if hasattr(command, "commands"):
+            for name in command.list_commands(context):
+                walk(command.get_command(context, name), [*path, name], context)
+        else:
+            commands.append((path, command))
+
+    walk(root, [], None)
+    assert len(commands) > 30 and ["jira", "drift"] in [path for path, _ in commands]
+    for path, command in commands:
+        unexplained = [
+            param.name
+            for param in command.params  # type: ignore[attr-defined]
+            if param.name != "help" and not getattr(param, "help", None)
+        ]
+        assert not unexplained, (path, unexplained)
+        shown = CliRunner().invoke(cli, [*path, "--help"], env={"COLUMNS": "200"})
+        assert shown.exit_code == 0, (path, shown.output)
+        for wrong in ("<bool>", "<list[", "[[", "{["):
+            assert wrong not in shown.output, (path, wrong, shown.output)
+
+
 def test_types_in_a_terminal_wrap_each_description_under_its_parameter(data_dir: Path) -> None:
     # Rich sees a terminal: the output goes to a pseudo-terminal 72 columns wide.
     lines = _in_a_terminal(data_dir, 72, "types")

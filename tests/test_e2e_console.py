@@ -222,7 +222,7 @@ def test_failed_nodes_open_with_their_output_per_error_signature(
         "the failed nodes",
         lambda d: [
             e
-            for e in d.find_elements(By.CSS_SELECTOR, "ul.sq-failed")
+            for e in d.find_elements(By.CSS_SELECTOR, "ul.sq-failures")
             if e.is_displayed() and "lab-db-2" in e.text
         ],
     )[0]

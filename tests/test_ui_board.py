@@ -103,3 +103,17 @@ async def test_an_empty_board_says_nothing_was_deployed_yet_and_a_filter_that_no
     await user.open("/?type=noop")
     await user.should_see("No deployment matches.")  # a filter hides them, maybe
     await user.should_not_see("No deployments yet.")
+
+
+def test_a_status_class_carries_its_colour_and_nothing_else() -> None:
+    """The board's dots, the chips and the node squares share a status's class
+    (`sq-failed`): a layout rule under that name (the failure list's once was) pads every
+    failed dot and chip out of shape."""
+    from squall.ui.theme import STATUS_COLORS, stylesheet
+
+    rules = re.findall(r"([^{}]+)\{([^{}]*)\}", stylesheet())
+    for name, color in STATUS_COLORS.items():
+        styled = [
+            body for selectors, body in rules if re.search(rf"\.sq-{name}(?![\w-])", selectors)
+        ]
+        assert styled == [f"background:{color}"], (name, styled)

@@ -87,7 +87,7 @@ def stylesheet() -> str:
         ".sq-scroll{overflow-x:auto;max-width:100%}"
         ".sq-clusters{display:flex;flex-wrap:wrap;gap:6px 16px}.sq-cluster{max-width:100%;"
         "content-visibility:auto;contain-intrinsic-size:auto 300px auto 60px}"
-        ".sq-failed{margin:0;padding-left:16px;font-size:12px}.sq-failed pre{margin:2px 0 6px;"
+        ".sq-failures{margin:0;padding-left:16px;font-size:12px}.sq-failures pre{margin:2px 0 6px;"
         "white-space:pre-wrap;word-break:break-all;color:#555}"
         ".sq-params td{padding:1px 8px 1px 0;vertical-align:top;word-break:break-all}"
         ".sq-params td:first-child{color:#777;white-space:nowrap;word-break:normal}"
@@ -98,7 +98,7 @@ def stylesheet() -> str:
         "@media (max-width:700px){.sq-desktop{display:none!important}"
         f"{narrow}}}"
         # Dark: Quasar darkens the page; these lighten what the blocks above made grey.
-        ".body--dark .sq-muted,.body--dark .sq-stage,.body--dark .sq-failed pre{color:#aaa}"
+        ".body--dark .sq-muted,.body--dark .sq-stage,.body--dark .sq-failures pre{color:#aaa}"
         ".body--dark .sq-table th{border-color:#555}.body--dark .sq-table td{border-color:#333}"
         ".body--dark .sq-seg{background:#333;border-color:#555}"
         ".body--dark .sq-none{background:#333}.body--dark .sq-link{color:#ddd!important}" + statuses

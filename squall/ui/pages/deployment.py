@@ -380,7 +380,7 @@ def _failed_nodes(nodes: tuple[str, ...], failures: dict[str, FailurePoint]) -> 
     rest = f"<li>… and {more} more: {html.escape(', '.join(named))}" + (
         f" and {unnamed} others (every one is in the PDF report)" if unnamed > 0 else ""
     )
-    return f'<ul class="sq-failed">{"".join(items)}{rest + "</li>" if more > 0 else ""}</ul>'
+    return f'<ul class="sq-failures">{"".join(items)}{rest + "</li>" if more > 0 else ""}</ul>'
 
 
 def _done(name: str, result: Any) -> str:

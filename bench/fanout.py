@@ -44,12 +44,14 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import json
 import os
 import platform
 import re
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -596,18 +598,33 @@ def stop_masters(sockets: Path, timeout: float = 30.0) -> tuple[int, float]:
     They outlive the `ansible` run by design, detached from it (so their CPU is not among
     its children's), and left running they would hold every node's session open through
     the next contender's turn. Their command lines name the socket directory."""
-    pattern = str(sockets) + "/"
-    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
-    pids = [int(pid) for pid in found.stdout.split()]
+    pids = _processes_naming(str(sockets) + "/")
     cpu = sum(_process_cpu(pid) for pid in pids)
-    if pids:
-        subprocess.run(["pkill", "-TERM", "-f", pattern], check=False)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+            os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0:
+    while _processes_naming(str(sockets) + "/"):
         if time.monotonic() > deadline:
             raise BenchError(f"ssh masters in {sockets} did not stop within {timeout:g}s")
         time.sleep(0.05)
     return len(pids), cpu
+
+
+def _processes_naming(text: str) -> list[int]:
+    """The running processes whose command line contains `text` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue  # it ended meanwhile
+        if text in command and state != "Z":
+            found.append(int(entry.name))
+    return found
 
 
 def _process_cpu(pid: int) -> float:

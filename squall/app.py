@@ -88,6 +88,7 @@ def _one_value(type_of: Any) -> Any:
 
 
 _show_what_a_parameter_takes()
+
 inventory_cli = typer.Typer(help="Clusters and nodes Squall deploys to.", no_args_is_help=True)
 plugin_cli = typer.Typer(help="Write your own deployment types.", no_args_is_help=True)
 role_cli = typer.Typer(help="Who may do what: roles and their grants.", no_args_is_help=True)

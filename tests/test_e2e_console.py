@@ -423,3 +423,28 @@ def test_the_navigation_stays_one_line_and_folds_into_a_menu_when_it_would_not(
             assert no_horizontal_scroll(browser), width
     finally:
         browser.set_window_size(1440, 900)
+
+
+def test_backquoted_words_in_descriptions_show_as_code(seeded: Seeded, browser: WebDriver) -> None:
+    """Descriptions are written for the help and the docs, which show `values` as code; the
+    console's tables do so too, with no backquote left in sight."""
+    browser.set_window_size(1400, 900)
+    for page, row, code in (
+        ("catalogue", "template", ["values", "secrets"]),  # config_change's parameter
+        ("roles", "node.local", ["local"]),  # the permissions' matrix
+    ):
+        browser.get(f"{seeded.url}/{page}")
+        found = wait_for(
+            browser,
+            f"the {row} row on /{page}",
+            lambda d, row=row: d.execute_script(
+                "const rows = [...document.querySelectorAll('table.q-table tbody tr')]"
+                ".filter(r => r.children[0].innerText.trim() === arguments[0]);"
+                "return rows.length ? [rows[0].innerText, [...rows[0].querySelectorAll('code')]"
+                ".map(c => c.innerText)] : null",
+                row,
+            ),
+        )
+        text, shown_as_code = found
+        assert shown_as_code == code, (page, found)
+        assert "`" not in text, (page, text)

@@ -109,6 +109,8 @@ async def test_every_field_of_every_type_has_a_proper_input(
         await user.should_see(marker=f"param-{path}")
     hints = [str(element.props.get("hint", "")) for element in user.current_layout.descendants()]
     assert not [hint for hint in hints if JSON_HINT in hint], "a field fell back to JSON"
+    # A hint is plain text: a description's `backquotes` (code in the help) would show as such.
+    assert not [hint for hint in hints if "`" in hint]
 
 
 async def test_a_noop_form_checks_its_message(form_page: FormPage, user: User) -> None:

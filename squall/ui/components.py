@@ -67,3 +67,24 @@ def seconds(span: dt.timedelta | float | None) -> str:
     if hours:
         return f"{hours}h{minutes:02d}m"
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+CODE_SPANS = (
+    '<q-td :props="props"><template v-for="(part, index) in String(props.value ?? \'\')'
+    '.split(\'`\')" :key="index"><code v-if="index % 2">{{ part }}</code>'
+    "<template v-else>{{ part }}</template></template></q-td>"
+)
+"""A table cell that shows `backquoted` words as code: descriptions are written for the
+command line's help and docs, which render them so (Vue escapes the text)."""
+
+
+def code_spans(table: ui.table, *columns: str) -> ui.table:
+    """Show the backquoted words of these columns' cells as code."""
+    for column in columns:
+        table.add_slot(f"body-cell-{column}", CODE_SPANS)
+    return table
+
+
+def plain(text: str) -> str:
+    """`text` without its backquotes, where only plain text goes (an input's hint)."""
+    return text.replace("`", "")

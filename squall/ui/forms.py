@@ -33,6 +33,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from squall.core.types import Argv, DeploymentType
+from squall.ui.components import plain
 
 _ARGV_METADATA = get_args(Argv)[1:]
 _MODEL_ERRORS = "parameters"
@@ -229,7 +230,7 @@ def _join(*parts: str) -> str:
 
 def _hint(element: ui.element, hint: str) -> None:
     if hint:
-        element.props["hint"] = hint
+        element.props["hint"] = plain(hint)
 
 
 class _Text:

@@ -20,6 +20,7 @@ from squall.api.v1 import refusal
 from squall.core.errors import SquallError, ValidationError
 from squall.core.permissions import DESCRIPTIONS, ROLE_DESCRIPTIONS, ROLES, Permission
 from squall.core.services import access
+from squall.ui.components import code_spans
 from squall.ui.context import Console
 from squall.ui.theme import frame
 
@@ -155,9 +156,9 @@ class RolesPage:
             }
             for permission in Permission
         ]
-        ui.table(columns=columns, rows=rows, row_key="permission").props("dense flat").classes(
-            "w-full"
-        ).mark("matrix")
+        code_spans(
+            ui.table(columns=columns, rows=rows, row_key="permission").props("dense flat"), "allows"
+        ).classes("w-full").mark("matrix")
         ui.label(" · ".join(f"{role}: {text}" for role, text in ROLE_DESCRIPTIONS.items())).classes(
             "text-sm text-gray-600"
         )

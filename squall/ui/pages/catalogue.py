@@ -11,6 +11,7 @@ from squall.core.describe import describe_parameters
 from squall.core.permissions import Permission
 from squall.core.services import access
 from squall.core.types import DeploymentType
+from squall.ui.components import code_spans
 from squall.ui.context import Console
 from squall.ui.theme import frame
 
@@ -51,6 +52,6 @@ def type_card(deployment_type: DeploymentType[Any], may_deploy: bool) -> None:
             {"name": key, "label": key, "field": key, "align": "left"}
             for key in ("name", "type", "default", "description")
         ]
-        ui.table(columns=columns, rows=rows, row_key="name").props("dense flat").classes(
-            "w-full"
-        ).mark(f"params-{deployment_type.name}")
+        code_spans(
+            ui.table(columns=columns, rows=rows, row_key="name").props("dense flat"), "description"
+        ).classes("w-full").mark(f"params-{deployment_type.name}")

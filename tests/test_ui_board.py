@@ -117,3 +117,22 @@ def test_a_status_class_carries_its_colour_and_nothing_else() -> None:
             body for selectors, body in rules if re.search(rf"\.sq-{name}(?![\w-])", selectors)
         ]
         assert styled == [f"background:{color}"], (name, styled)
+
+
+def test_elapsed_time_reads_as_the_command_line_says_it() -> None:
+    """The board and the deployment page say how long a run took as `squall status` does:
+    a run of 0.4 s did not take 0 s, and 59.96 s is a minute, not 60.0 s."""
+    from squall.ui.components import elapsed
+    from squall.ui.console import duration
+
+    start = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
+    for span, shown in (
+        (0.4, "0.4s"),
+        (59.94, "59.9s"),
+        (59.96, "1m00s"),
+        (125, "2m05s"),
+        (3 * 3600 + 65, "3h01m"),
+    ):
+        end = start + dt.timedelta(seconds=span)
+        assert elapsed(start, end) == duration(start, end) == shown, span
+    assert elapsed(None, None) == "—"

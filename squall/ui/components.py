@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from nicegui import ui
 
 from squall.core.services.board import Segment
+from squall.ui.console import took
 from squall.ui.theme import STATUS_COLORS
 
 
@@ -55,10 +56,11 @@ def phase_bar(segments: Sequence[Segment]) -> str:
 def elapsed(start: dt.datetime | None, end: dt.datetime | None) -> str:
     if start is None:
         return "—"
-    return seconds((end or dt.datetime.now(dt.UTC)) - start)
+    return took(((end or dt.datetime.now(dt.UTC)) - start).total_seconds())
 
 
 def seconds(span: dt.timedelta | float | None) -> str:
+    """An estimate (time left) in whole seconds."""
     if span is None:
         return "—"
     total = int(span.total_seconds() if isinstance(span, dt.timedelta) else span)

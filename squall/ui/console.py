@@ -333,12 +333,17 @@ def log_line(entry: LogEntry, *, show_node: bool) -> Text:
 def duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
     if start is None:
         return "not started"
-    seconds = ((end or dt.datetime.now(dt.UTC)) - start).total_seconds()
-    if seconds < 60:
+    return took(((end or dt.datetime.now(dt.UTC)) - start).total_seconds())
+
+
+def took(seconds: float) -> str:
+    """How long something took, as the CLI and the console both say it: tenths of a second
+    under a minute (a 0.2 s run did not take 0 s), then minutes and seconds, then hours."""
+    if round(seconds, 1) < 60:
         return f"{seconds:.1f}s"
-    minutes, seconds = divmod(int(seconds), 60)
+    minutes, whole = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{whole:02d}s"
 
 
 OVERVIEW_COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {

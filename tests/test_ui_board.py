@@ -136,3 +136,4 @@ def test_elapsed_time_reads_as_the_command_line_says_it() -> None:
         end = start + dt.timedelta(seconds=span)
         assert elapsed(start, end) == duration(start, end) == shown, span
     assert elapsed(None, None) == "—"
+    assert elapsed(start, start - dt.timedelta(seconds=0.3)) == "0.0s"  # clocks a little apart

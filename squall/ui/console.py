@@ -338,7 +338,9 @@ def duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
 
 def took(seconds: float) -> str:
     """How long something took, as the CLI and the console both say it: tenths of a second
-    under a minute (a 0.2 s run did not take 0 s), then minutes and seconds, then hours."""
+    under a minute (a 0.2 s run did not take 0 s), then minutes and seconds, then hours.
+    Never less than nothing, whatever two machines' clocks say."""
+    seconds = max(seconds, 0.0)
     if round(seconds, 1) < 60:
         return f"{seconds:.1f}s"
     minutes, whole = divmod(round(seconds), 60)

@@ -385,8 +385,12 @@ def list_nodes(
     """The nodes a selector picks, for people and scripts deciding what to deploy to."""
     authorize(rt.plugins.hook, actor, Permission.VIEW, AuthTarget("inventory", partial=True))
     visible = in_scope(rt, actor)
-    if selector == "all" and not session.scalar(select(func.count()).select_from(Node)):
-        return []  # an empty inventory: nothing to list, not a selector that missed
+    try:
+        nodes = resolve_targets(session, selector)
+    except InventoryError:
+        if selector == "all":
+            return []  # an empty inventory: nothing to list, not a selector that missed
+        raise
     return [
         NodeListing(
             cluster=node.cluster,
@@ -397,7 +401,7 @@ def list_nodes(
             tags=tuple(node.tags),
             environment=node.environment,
         )
-        for node in resolve_targets(session, selector)
+        for node in nodes
         if visible(node.cluster, node.environment)
     ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from squall.core.errors import PlanError, ValidationError
 from squall.core.models import Base, Deployment
 from squall.core.reporting import ReportSection
+from squall.plugins.noop import FACTS, PROBE
 from squall.testing.fleet import Fleet
 from squall.testing.harness import SquallHarness
 
@@ -67,9 +69,29 @@ def test_noop_prints_its_message_verbatim_on_every_node_and_records_facts(
     for node in fleet.nodes:
         log = squall.logs(result.id, node=node.name)
         assert log[log.index("step 1/2: message") + 1] == message
-        assert facts[node.name]["user"] == node.user
-        assert facts[node.name]["hostname"]
-        assert int(facts[node.name]["disk_free_kib"]) > 0
+        # The nodes run on this machine: the probe must find what it finds here.
+        found = facts[node.name]
+        assert found["user"] == node.user
+        assert found["hostname"] == os.uname().nodename
+        assert found["kernel"] == f"{os.uname().sysname} {os.uname().release}"
+        assert len([float(figure) for figure in found["load"].split()]) == 3
+        disk = os.statvfs(node.root)
+        free_kib = disk.f_bavail * disk.f_frsize // 1024
+        assert abs(int(found["disk_free_kib"]) - free_kib) < 100 * 1024  # others write too
+
+
+def test_the_noop_probe_reads_the_load_from_uptime_where_proc_is_missing(
+    tmp_path: Path,
+) -> None:
+    command = PROBE.text.replace("/proc/loadavg", str(tmp_path / "absent"))
+    assert command != PROBE.text
+    done = subprocess.run(
+        ["sh", "-c", command], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    found = dict(line.split("=", 1) for line in done.stdout.splitlines())
+    assert tuple(found) == FACTS
+    assert "load average" in found["load"]
+    assert done.stderr == ""
 
 
 # --- config_change ----------------------------------------------------------------------

@@ -38,14 +38,21 @@ class NoopParams(BaseModel):
 
 
 FACTS = ("hostname", "kernel", "user", "load", "disk_free_kib")
-# Each `key=value` line of the probe's output becomes a recorded fact of the node.
+# Each `key=value` line of the probe's output becomes a recorded fact of the node. The probe
+# starts three programs (uname, id, df) and reads the load itself: every program started
+# costs the node a few milliseconds of CPU, and a no-op deployment should cost its nodes as
+# little as it can.
 PROBE = sh(
-    "printf 'hostname=%s\\n' \"$(hostname)\"; "
-    "printf 'kernel=%s\\n' \"$(uname -sr)\"; "
+    # `set -f`: the words of uname's and df's output are split, never expanded as patterns.
+    "set -f; set -- $(uname -snr); "  # kernel name, host name, kernel release
+    "printf 'hostname=%s\\nkernel=%s %s\\n' \"$2\" \"$1\" \"$3\"; "
     "printf 'user=%s\\n' \"$(id -un)\"; "
-    "printf 'load=%s\\n' \"$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime)\"; "
-    "printf 'disk_free_kib=%s\\n' \"$(df -Pk . | awk 'NR==2 {{print $4}}')\""
-)
+    "if read one five fifteen rest 2>/dev/null </proc/loadavg; "
+    "then printf 'load=%s %s %s\\n' \"$one\" \"$five\" \"$fifteen\"; "
+    "else printf 'load=%s\\n' \"$(uptime)\"; fi; "
+    # df -P's header is seven words (POSIX), so the free space is the eleventh word.
+    "set -- $(df -Pk .); printf 'disk_free_kib=%s\\n' \"${{11}}\""
+)  # fmt: skip
 
 
 def plan(request: PlanRequest[NoopParams]) -> Plan:

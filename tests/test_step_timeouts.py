@@ -53,12 +53,12 @@ def test_the_deployments_step_timeout_stops_a_step_its_type_would_let_run_longer
 def test_noop_probe_is_bounded_by_the_deployments_step_timeout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A node whose `hostname` hangs (a DNS lookup that never answers, say); the probe's
-    # own timeout is 30 s. Local nodes run with Squall's PATH, so the slow one comes first.
+    # A node whose `df` hangs (a stale network mount, say); the probe's own timeout is 30 s.
+    # Local nodes run with Squall's PATH, so the slow one comes first.
     slow_bin = tmp_path / "bin"
     slow_bin.mkdir()
-    (slow_bin / "hostname").write_text(f"#!/bin/sh\n{SLOW}\n")
-    (slow_bin / "hostname").chmod(0o755)
+    (slow_bin / "df").write_text(f"#!/bin/sh\n{SLOW}\n")
+    (slow_bin / "df").chmod(0o755)
     monkeypatch.setenv("PATH", f"{slow_bin}:{Path('/usr/bin')}:{Path('/bin')}")
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text(

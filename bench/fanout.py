@@ -116,18 +116,19 @@ def client_cpu() -> float:
 def sshd_cpu(fleet: Fleet) -> float:
     """CPU seconds of the fleet's sshd processes and of the per-connection processes they
     forked and reaped (utime + stime + cutime + cstime of every node's listening sshd)."""
-    ticks = 0
-    for node in fleet.nodes:
-        pid = fleet.pid(node.name)
-        if pid is None:
-            continue
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except FileNotFoundError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        ticks += sum(int(value) for value in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    pids = (fleet.pid(node.name) for node in fleet.nodes)
+    return sum(process_cpu(pid, reaped=True) for pid in pids if pid is not None)
+
+
+def process_cpu(pid: int, *, reaped: bool = False) -> float:
+    """User and system CPU seconds of a running process, with `reaped` those of the
+    children it has reaped too (0 if it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = fields[11:15] if reaped else fields[11:13]  # utime stime, then cutime cstime
+    return sum(int(value) for value in ticks) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy() -> float:
@@ -599,7 +600,7 @@ def stop_masters(sockets: Path, timeout: float = 30.0) -> tuple[int, float]:
     its children's), and left running they would hold every node's session open through
     the next contender's turn. Their command lines name the socket directory."""
     pids = _processes_naming(str(sockets) + "/")
-    cpu = sum(_process_cpu(pid) for pid in pids)
+    cpu = sum(process_cpu(pid) for pid in pids)
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
             os.kill(pid, signal.SIGTERM)
@@ -625,15 +626,6 @@ def _processes_naming(text: str) -> list[int]:
         if text in command and state != "Z":
             found.append(int(entry.name))
     return found
-
-
-def _process_cpu(pid: int) -> float:
-    """User and system CPU seconds of a running process (0 if it has gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- machine ---------------------------------------------------------------------------------

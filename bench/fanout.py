@@ -25,6 +25,10 @@ that same fleet, measures several repetitions of each contender, interleaved:
 * fabric-cli      the bare-Fabric peer as its own process (bench/bare_fabric.py): the same
                   thread pool and host-key checks as `fabric`, behind a Python start and
                   `import fabric`.
+* squall-cli-1    `squall deploy noop --target host:<first node>`: the same process and the
+                  same 200-node inventory, one node deployed; its time is the fixed cost of a
+                  run (start, imports, plan, record) and one connection.
+* fabric-cli-1    bench/bare_fabric.py on a job of that one node.
 * ansible         `ansible all -m raw -a PROBE -f parallel` as Ansible comes: its default
                   ssh_args (`-C -o ControlMaster=auto -o ControlPersist=60s`), OpenSSH
                   checking host keys against the fleet's known_hosts, default key exchange.
@@ -46,6 +50,7 @@ import argparse
 import compileall
 import contextlib
 import json
+import math
 import os
 import platform
 import re
@@ -77,13 +82,16 @@ TARGET_VS_FABRIC = 1.25  # Squall's wall time at most this many times bare Fabri
 TARGET_CLI_VS_FABRIC = 1.15  # the same for the `squall deploy` process and a Fabric process
 TARGET_VS_ANSIBLE = 4.0  # Ansible's wall time at least this many times Squall's
 CONTENDERS = (
-    "squall", "fabric", "squall-cli", "fabric-cli", "ansible", "ansible-nomux", "ansible-c25519"
+    "squall", "fabric", "squall-cli", "fabric-cli", "squall-cli-1", "fabric-cli-1",
+    "ansible", "ansible-nomux", "ansible-c25519",
 )  # fmt: skip
 LABELS = {
     "squall": "Squall (noop deployment)",
     "fabric": "bare Fabric (thread pool)",
     "squall-cli": "squall deploy (process)",
     "fabric-cli": "bare Fabric (process)",
+    "squall-cli-1": "squall deploy (1 node)",
+    "fabric-cli-1": "bare Fabric process (1 node)",
     "ansible": "Ansible -m raw (default)",
     "ansible-nomux": "Ansible (no ControlMaster)",
     "ansible-c25519": "Ansible -m raw (curve25519)",
@@ -291,12 +299,17 @@ def compile_squall() -> None:
 
 class SquallProcessContender:
     """`squall deploy noop --target all` run as a user runs it: the console script pip
-    installed beside this Python, a process of its own, output to a file."""
+    installed beside this Python, a process of its own, output to a file. With `one_node`,
+    the same inventory with the deployment aimed at its first node only."""
 
-    def __init__(self, fleet: Fleet, workdir: Path, parallel: int) -> None:
+    def __init__(
+        self, fleet: Fleet, workdir: Path, parallel: int, *, one_node: bool = False
+    ) -> None:
         self.fleet = fleet
         self.workdir = workdir
         self.parallel = parallel
+        self.nodes = fleet.nodes[:1] if one_node else fleet.nodes
+        self.name = "squall-cli-1" if one_node else "squall-cli"
         self.count = 0
         self.squall = str(Path(sys.executable).parent / "squall")
         self.inventory = fleet.write_inventory(workdir / "fleet-inventory.yaml")
@@ -305,8 +318,9 @@ class SquallProcessContender:
             "SQUALL_SSH__KEY_FILE": str(fleet.client_key),
             "SQUALL_SSH__KNOWN_HOSTS": str(fleet.known_hosts),
         }
+        target = f"host:{fleet.nodes[0].name}" if one_node else "all"
         self.command = [
-            self.squall, "deploy", "noop", "--target", "all", "--parallel", str(parallel),
+            self.squall, "deploy", "noop", "--target", target, "--parallel", str(parallel),
         ]  # fmt: skip
         compile_squall()
 
@@ -319,7 +333,7 @@ class SquallProcessContender:
 
     def __call__(self) -> Measured:
         self.count += 1
-        data_dir = self.workdir / f"squall-cli-data-{self.count}"
+        data_dir = self.workdir / f"{self.name}-data-{self.count}"
         env = self.env | {"SQUALL_DATA_DIR": str(data_dir)}
         try:
             # Untimed: a new database with every migration, and the fleet's inventory.
@@ -347,22 +361,28 @@ class SquallProcessContender:
             facts = harness.facts(int(created[1]), "probe")
         finally:
             harness.close()
-        if len(facts) != len(self.fleet.nodes):
-            raise BenchError(f"squall deploy recorded facts of {len(facts)} nodes only")
-        for node in self.fleet.nodes:
+        if sorted(facts) != sorted(node.name for node in self.nodes):
+            raise BenchError(
+                f"squall deploy recorded facts of {len(facts)} nodes, not {len(self.nodes)}"
+            )
+        for node in self.nodes:
             problem = check_facts(dict(facts.get(node.name, {})), node.user)
             if problem:
                 raise BenchError(f"squall deploy, {node.name}: {problem}")
 
 
 class FabricProcessContender:
-    """bench/bare_fabric.py in a process of its own, on a job file written once."""
+    """bench/bare_fabric.py in a process of its own, on a job file written once (with
+    `one_node`, of the fleet's first node only)."""
 
-    def __init__(self, fleet: Fleet, workdir: Path, parallel: int) -> None:
+    def __init__(
+        self, fleet: Fleet, workdir: Path, parallel: int, *, one_node: bool = False
+    ) -> None:
         self.fleet = fleet
         self.workdir = workdir
-        self.job = workdir / "bare-fabric-job.json"
-        nodes = [{"host": n.host, "port": n.port, "user": n.user} for n in fleet.nodes]
+        self.job = workdir / ("bare-fabric-job-1.json" if one_node else "bare-fabric-job.json")
+        chosen = fleet.nodes[:1] if one_node else fleet.nodes
+        nodes = [{"host": n.host, "port": n.port, "user": n.user} for n in chosen]
         job = {
             "probe": PROBE.text,
             "parallel": parallel,
@@ -380,7 +400,7 @@ class FabricProcessContender:
         self.env = clean_environment()
 
     def shell_command(self) -> str:
-        return "python bench/bare_fabric.py bare-fabric-job.json"
+        return f"python bench/bare_fabric.py {self.job.name}"
 
     def __call__(self) -> Measured:
         with Clock(self.fleet, children_only=True) as clock:
@@ -793,7 +813,60 @@ def table(summary: dict[str, dict[str, Any]], nodes: int, parallel: int) -> str:
         lines.append(f"{'ratio of the medians':<50} {'':>6}   {'per repetition':<14}")
     for label, ratio, paired, verdict in ratios:
         lines.append(f"{label:<50} {ratio:5.2f}x   {paired:<14} {verdict}".rstrip())
+    costs = fixed_and_per_node(summary, nodes)
+    if costs:
+        lines.append("")
+        lines.append(
+            f"the processes' wall time split (medians; {nodes - 1} nodes beyond the first)"
+        )
+        lines.append(
+            f"  {'one node, start to end':<34} squall deploy {costs['squall_one']:6.2f} s  "
+            f"Fabric process {costs['fabric_one']:6.2f} s  "
+            f"(+{costs['squall_one'] - costs['fabric_one']:.2f} s)"
+        )
+        lines.append(
+            f"  {'each further node':<34} squall deploy {costs['squall_per_node'] * 1000:6.2f} ms "
+            f"Fabric process {costs['fabric_per_node'] * 1000:6.2f} ms "
+            f"({costs['squall_per_node'] / costs['fabric_per_node']:.2f}x)"
+        )
+        within = costs["within_target_from"]
+        lines.append(
+            f"  at these costs squall deploy is within {TARGET_CLI_VS_FABRIC:g}x of the Fabric "
+            + (f"process from {within:.0f} nodes on" if within else "process at no size")
+        )
     return "\n".join(lines)
+
+
+def fixed_and_per_node(summary: dict[str, dict[str, Any]], nodes: int) -> dict[str, float] | None:
+    """The two processes' wall time split into what a run costs whatever its size (the
+    one-node runs: Python's start, imports, planning, recording and one connection) and what
+    each further node adds, (all nodes - one node) / (nodes - 1); and from how many nodes on,
+    at these costs, `squall deploy` is within TARGET_CLI_VS_FABRIC of the Fabric process
+    (0 when at no size: a node costs it that much more than Fabric's)."""
+    found = [
+        summary.get(name) for name in ("squall-cli", "fabric-cli", "squall-cli-1", "fabric-cli-1")
+    ]
+    if nodes < 2 or not all(found):
+        return None
+    squall_all, fabric_all, squall_one, fabric_one = (row["wall"] for row in found if row)
+    squall_per_node = (squall_all - squall_one) / (nodes - 1)
+    fabric_per_node = (fabric_all - fabric_one) / (nodes - 1)
+    # squall_one + k * squall_per_node <= target * (fabric_one + k * fabric_per_node)
+    excess = squall_one - TARGET_CLI_VS_FABRIC * fabric_one
+    room = TARGET_CLI_VS_FABRIC * fabric_per_node - squall_per_node
+    if excess <= 0:
+        within = 1.0
+    elif room > 0:
+        within = 1.0 + math.ceil(excess / room)
+    else:
+        within = 0.0
+    return {
+        "squall_one": squall_one,
+        "fabric_one": fabric_one,
+        "squall_per_node": squall_per_node,
+        "fabric_per_node": fabric_per_node,
+        "within_target_from": within,
+    }
 
 
 def _paired(numerators: list[float], denominators: list[float]) -> str:
@@ -879,6 +952,14 @@ def main(argv: list[str] | None = None) -> int:
             contenders["squall-cli"] = SquallProcessContender(fleet, workdir, args.parallel)
         if "fabric-cli" in chosen:
             contenders["fabric-cli"] = FabricProcessContender(fleet, workdir, args.parallel)
+        if "squall-cli-1" in chosen:
+            contenders["squall-cli-1"] = SquallProcessContender(
+                fleet, workdir, args.parallel, one_node=True
+            )
+        if "fabric-cli-1" in chosen:
+            contenders["fabric-cli-1"] = FabricProcessContender(
+                fleet, workdir, args.parallel, one_node=True
+            )
         commands: dict[str, str] = {}
         if "ansible" in chosen and ansible:
             contenders["ansible"] = AnsibleContender(fleet, workdir, args.parallel, [], ansible)
@@ -963,6 +1044,7 @@ def main(argv: list[str] | None = None) -> int:
                         "commands": commands,
                         "runs": [asdict(run) for run in runs],
                         "summary": summary,
+                        "fixed_and_per_node": fixed_and_per_node(summary, args.nodes),
                         "console": console,
                     },
                     indent=2,

@@ -822,27 +822,27 @@ def table(summary: dict[str, dict[str, Any]], nodes: int, parallel: int) -> str:
         lines.append(
             f"  {'one node, start to end':<34} squall deploy {costs['squall_one']:6.2f} s  "
             f"Fabric process {costs['fabric_one']:6.2f} s  "
-            f"(+{costs['squall_one'] - costs['fabric_one']:.2f} s)"
+            f"({costs['squall_one'] - costs['fabric_one']:+.2f} s)"
         )
         lines.append(
             f"  {'each further node':<34} squall deploy {costs['squall_per_node'] * 1000:6.2f} ms "
             f"Fabric process {costs['fabric_per_node'] * 1000:6.2f} ms "
             f"({costs['squall_per_node'] / costs['fabric_per_node']:.2f}x)"
         )
-        within = costs["within_target_from"]
         lines.append(
             f"  at these costs squall deploy is within {TARGET_CLI_VS_FABRIC:g}x of the Fabric "
-            + (f"process from {within:.0f} nodes on" if within else "process at no size")
+            f"process {costs['within_target']}"
         )
     return "\n".join(lines)
 
 
-def fixed_and_per_node(summary: dict[str, dict[str, Any]], nodes: int) -> dict[str, float] | None:
+def fixed_and_per_node(summary: dict[str, dict[str, Any]], nodes: int) -> dict[str, Any] | None:
     """The two processes' wall time split into what a run costs whatever its size (the
     one-node runs: Python's start, imports, planning, recording and one connection) and what
-    each further node adds, (all nodes - one node) / (nodes - 1); and from how many nodes on,
-    at these costs, `squall deploy` is within TARGET_CLI_VS_FABRIC of the Fabric process
-    (0 when at no size: a node costs it that much more than Fabric's)."""
+    each further node adds, (all nodes - one node) / (nodes - 1); and at which sizes, at
+    these costs, `squall deploy` is within TARGET_CLI_VS_FABRIC of the Fabric process. None
+    without the four processes' runs, or when the machine's drift leaves Fabric's further
+    nodes costing nothing."""
     found = [
         summary.get(name) for name in ("squall-cli", "fabric-cli", "squall-cli-1", "fabric-cli-1")
     ]
@@ -851,21 +851,26 @@ def fixed_and_per_node(summary: dict[str, dict[str, Any]], nodes: int) -> dict[s
     squall_all, fabric_all, squall_one, fabric_one = (row["wall"] for row in found if row)
     squall_per_node = (squall_all - squall_one) / (nodes - 1)
     fabric_per_node = (fabric_all - fabric_one) / (nodes - 1)
-    # squall_one + k * squall_per_node <= target * (fabric_one + k * fabric_per_node)
+    if fabric_per_node <= 0:
+        return None
+    # Within at k further nodes: squall_one + k * squall_per_node
+    #                              <= target * (fabric_one + k * fabric_per_node)
     excess = squall_one - TARGET_CLI_VS_FABRIC * fabric_one
     room = TARGET_CLI_VS_FABRIC * fabric_per_node - squall_per_node
-    if excess <= 0:
-        within = 1.0
-    elif room > 0:
-        within = 1.0 + math.ceil(excess / room)
+    if excess <= 0 and room >= 0:
+        within = "at every size"
+    elif excess > 0 and room > 0:
+        within = f"from {1 + math.ceil(excess / room)} nodes on"
+    elif excess <= 0:
+        within = f"up to {1 + math.floor(excess / room)} nodes"
     else:
-        within = 0.0
+        within = "at no size"
     return {
         "squall_one": squall_one,
         "fabric_one": fabric_one,
         "squall_per_node": squall_per_node,
         "fabric_per_node": fabric_per_node,
-        "within_target_from": within,
+        "within_target": within,
     }
 
 

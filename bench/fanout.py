@@ -26,8 +26,8 @@ that same fleet, measures several repetitions of each contender, interleaved:
                   thread pool and host-key checks as `fabric`, behind a Python start and
                   `import fabric`.
 * squall-cli-1    `squall deploy noop --target host:<first node>`: the same process and the
-                  same 200-node inventory, one node deployed; its time is the fixed cost of a
-                  run (start, imports, plan, record) and one connection.
+                  same inventory of the whole fleet, one node deployed; its time is the fixed
+                  cost of a run (start, imports, plan, record) and one connection.
 * fabric-cli-1    bench/bare_fabric.py on a job of that one node.
 * ansible         `ansible all -m raw -a PROBE -f parallel` as Ansible comes: its default
                   ssh_args (`-C -o ControlMaster=auto -o ControlPersist=60s`), OpenSSH

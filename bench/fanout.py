@@ -813,7 +813,7 @@ def table(summary: dict[str, dict[str, Any]], nodes: int, parallel: int) -> str:
         lines.append(f"{'ratio of the medians':<50} {'':>6}   {'per repetition':<14}")
     for label, ratio, paired, verdict in ratios:
         lines.append(f"{label:<50} {ratio:5.2f}x   {paired:<14} {verdict}".rstrip())
-    costs = fixed_and_per_node(summary, nodes)
+    costs = fixed_and_per_node(summary, nodes, parallel)
     if costs:
         lines.append("")
         lines.append(
@@ -836,17 +836,20 @@ def table(summary: dict[str, dict[str, Any]], nodes: int, parallel: int) -> str:
     return "\n".join(lines)
 
 
-def fixed_and_per_node(summary: dict[str, dict[str, Any]], nodes: int) -> dict[str, Any] | None:
+def fixed_and_per_node(
+    summary: dict[str, dict[str, Any]], nodes: int, parallel: int
+) -> dict[str, Any] | None:
     """The two processes' wall time split into what a run costs whatever its size (the
     one-node runs: Python's start, imports, planning, recording and one connection) and what
     each further node adds, (all nodes - one node) / (nodes - 1); and at which sizes, at
     these costs, `squall deploy` is within TARGET_CLI_VS_FABRIC of the Fabric process. None
-    without the four processes' runs, or when the machine's drift leaves Fabric's further
-    nodes costing nothing."""
+    without the four processes' runs; with no more nodes than the parallelism, where they
+    all run at once and a node adds no time of its own; or when the machine's drift leaves
+    Fabric's further nodes costing nothing."""
     found = [
         summary.get(name) for name in ("squall-cli", "fabric-cli", "squall-cli-1", "fabric-cli-1")
     ]
-    if nodes < 2 or not all(found):
+    if nodes <= max(parallel, 1) or not all(found):
         return None
     squall_all, fabric_all, squall_one, fabric_one = (row["wall"] for row in found if row)
     squall_per_node = (squall_all - squall_one) / (nodes - 1)
@@ -1049,7 +1052,9 @@ def main(argv: list[str] | None = None) -> int:
                         "commands": commands,
                         "runs": [asdict(run) for run in runs],
                         "summary": summary,
-                        "fixed_and_per_node": fixed_and_per_node(summary, args.nodes),
+                        "fixed_and_per_node": fixed_and_per_node(
+                            summary, args.nodes, args.parallel
+                        ),
                         "console": console,
                     },
                     indent=2,

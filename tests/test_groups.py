@@ -308,9 +308,9 @@ def test_rolling_back_a_config_change_restores_every_nodes_previous_file(
     for earlier, later in itertools.pairwise(rollbacks):
         assert earlier.finished_at is not None and later.started_at is not None
         assert earlier.finished_at <= later.started_at
-    assert any(
-        line.startswith("restored the previous content from app.conf.squall-backup-")
-        for line in squall.logs(result.id, node="node-05")
+    assert (
+        f"restored the previous content from .squall/backups/{result.id}/app.conf"
+        in squall.logs(result.id, node="node-05")
     )
     with pytest.raises(InvalidTransition, match="rolled back"):
         squall.act(actions.rollback, result.id)

@@ -166,6 +166,14 @@ def fills_the_template(value: Any, landed: Landed) -> None:
     assert landed.written is not None and landed.written.read_text() == expected
 
 
+def keeps_the_mark_there(value: Any, landed: Landed) -> None:
+    """The file was new: the mark that says so is in the backup folder named."""
+    landed.succeeded()
+    assert landed.written is not None and landed.written.read_text() == "ok\n"
+    folder = landed.root / value / str(landed.view.id)
+    assert (folder / f"{landed.written.name}.did-not-exist").is_file()
+
+
 def names_the_folder(value: Any, landed: Landed) -> None:
     landed.succeeded()
     assert os.readlink(landed.root / value / "current") == "releases/1.0"
@@ -242,6 +250,7 @@ USES: dict[tuple[str, str], Use] = {
     ("config_change", "values"): Use(TEMPLATE_BASE, fills_the_template),
     ("config_change", "secrets"): Use(TEMPLATE_BASE, fills_the_template),
     ("config_change", "mode"): Use(CONFIG_BASE, None),
+    ("config_change", "backup_dir"): Use(CONFIG_BASE, keeps_the_mark_there, has_newline),
     ("config_change", "validate_command"): Use(CONFIG_BASE, printed, step="validate"),
     ("config_change", "reload_command"): Use(CONFIG_BASE, printed, step="reload"),
     ("cache_rebuild", "rebuild_command"): Use(REBUILD_BASE, printed, step="rebuild"),

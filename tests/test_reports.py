@@ -508,7 +508,9 @@ def test_a_group_of_config_change_says_what_changed_per_wave_and_what_was_restor
     text = one_line("\n".join(pdf_pages(pdf)))
     assert "Files written app.conf: 6 of 6 node(s) changed" in text
     assert "lightning: 2 of 2" in text and "thunder 2: 2 of 2" in text
-    assert re.search(r"node-03 thunder \d changed \+1 -70 app.conf.squall-backup-", text)
+    assert re.search(
+        rf"node-03 thunder \d changed \+1 -70 \.squall/backups/{created}/app\.conf", text
+    )
     assert "File diffs diff 1, 3 node(s)" in text
     assert "old line 55" in text and "old line 69" not in text
     assert "more line(s): see the JSON export (table file_diffs)" in text
@@ -519,7 +521,7 @@ def test_a_group_of_config_change_says_what_changed_per_wave_and_what_was_restor
     assert not re.search(r"\d+/\d+ ok", text)
     assert "undone succeeded failed skipped other" in text  # the chart's legend
     (tmp_path / "group.pdf").write_bytes(pdf)
-    assert "restored the previous content from app.conf.squall-backup-" in text
+    assert f"restored the previous content from .squall/backups/{created}/app.conf" in text
     document = json.loads(reports.render_json(squall.runtime, squall.actor, report))
     written = document["tables"]["files_written"]
     assert written["headers"] == ["node", "stage", "change", "lines", "backup"]

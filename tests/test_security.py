@@ -176,13 +176,29 @@ def test_absolute_paths_are_refused_on_local_nodes_and_allowed_on_ssh_nodes(
                 "config_change", target="host:lab-1", params={"path": path, "content": "x"}
             )
     assert not Path("/etc/squall-owned.conf").exists()
+    # Nor may its backups go outside it.
+    for folder in ("/tmp/squall-backups", "../backups", "a/../../b"):
+        with pytest.raises(
+            PlanError, match=f"backup_dir '{folder}' leaves the folder of local node lab-1"
+        ):
+            squall.create(
+                "config_change",
+                target="host:lab-1",
+                params={"path": "app.conf", "content": "x", "backup_dir": folder},
+            )
+    assert not Path("/tmp/squall-backups").exists()
     node = next(n for n in fleet.nodes if n.name == "node-01")
     target = node.root / "absolute.conf"
+    target.write_text("before\n")
+    backups = node.root / "absolute backups"
     done = squall.deploy(
-        "config_change", target="host:node-01", params={"path": str(target), "content": "a\n"}
+        "config_change",
+        target="host:node-01",
+        params={"path": str(target), "content": "a\n", "backup_dir": str(backups)},
     )
     assert done.status == "succeeded", done.failures
     assert target.read_text() == "a\n"
+    assert (backups / str(done.id) / "absolute.conf").read_text() == "before\n"
 
 
 def test_a_local_connection_refuses_files_outside_the_node_folder(tmp_path: Path) -> None:

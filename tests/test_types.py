@@ -109,7 +109,9 @@ def test_config_change_writes_the_content_with_its_mode_to_a_relative_path_on_ev
         written = root / "etc" / "app" / "app.conf"
         assert written.read_text() == content
         assert mode_of(written) == 0o640
-        assert not (root / f"etc/app/app.conf.squall-backup-{result.id}").exists()
+        # Nothing beside it: the mark that it is new is in the backup folder.
+        assert sorted(path.name for path in (root / "etc" / "app").iterdir()) == ["app.conf"]
+        assert (root / f".squall/backups/{result.id}/app.conf.did-not-exist").is_file()
     assert {data["created"] for data in squall.facts(result.id, "write").values()} == {True}
     section = report(squall, result.id, "Files written")
     assert (
@@ -130,12 +132,14 @@ def test_config_change_backs_up_the_previous_file_privately_and_logs_the_diff(
     params = {"path": "app.conf", "content": "keep\nnew\n"}
     first = squall.deploy("config_change", target="host:node-0[1-3]", params=params)
     assert first.status == "succeeded", first.failures
-    backup = f"app.conf.squall-backup-{first.id}"
+    backup = f".squall/backups/{first.id}/app.conf"
     for name, root in roots(fleet, *nodes):
         assert (root / "app.conf").read_text() == "keep\nnew\n"
         assert mode_of(root / "app.conf") == 0o600  # no mode given: the old one is kept
         assert (root / backup).read_text() == "keep\nold\n"
         assert mode_of(root / backup) == 0o600  # a copy of a private file stays private
+        assert mode_of(root / ".squall/backups" / str(first.id)) == 0o700
+        assert [path.name for path in root.glob("app.conf*")] == ["app.conf"]
         log = squall.logs(first.id, node=name)
         assert "-old" in log and "+new" in log and " keep" in log
         assert f"kept the previous content in {backup}" in log
@@ -169,7 +173,7 @@ def test_config_change_backs_up_the_previous_file_privately_and_logs_the_diff(
     for name, root in roots(fleet, *nodes):
         after = (root / "app.conf").stat()
         assert (after.st_ino, after.st_mtime_ns) == (before[name].st_ino, before[name].st_mtime_ns)
-        assert not (root / f"app.conf.squall-backup-{again.id}").exists()
+        assert not (root / f".squall/backups/{again.id}").exists()
         assert "app.conf already has the wanted content; nothing written" in squall.logs(
             again.id, node=name
         )
@@ -235,10 +239,9 @@ def test_a_failed_validation_puts_the_previous_file_back_and_skips_the_reload(
     assert not (root["node-02"] / "app.conf").exists()
     # Nothing of the change is left on node-02; node-01 keeps its backup, as the report says.
     assert sorted(path.name for path in root["node-02"].glob("app.conf*")) == []
-    assert sorted(path.name for path in root["node-01"].glob("app.conf*")) == [
-        "app.conf",
-        f"app.conf.squall-backup-{result.id}",
-    ]
+    assert not (root["node-02"] / ".squall/backups" / str(result.id)).exists()
+    assert sorted(path.name for path in root["node-01"].glob("app.conf*")) == ["app.conf"]
+    assert (root["node-01"] / f".squall/backups/{result.id}/app.conf").read_text() == "old\n"
     for name in ("node-01", "node-02"):
         assert (root[name] / "steps").read_text() == "validate\n"  # never reloaded
     for name in ("node-03", "node-04"):
@@ -310,7 +313,10 @@ BAD_CONFIG_CHANGES: list[tuple[dict[str, Any], str]] = [
     ({"path": "a.conf", "content": "x", "mode": "17777"}, "octal file mode"),
     ({"path": "a.conf", "content": "x", "mode": ""}, "octal file mode"),
     ({"path": "conf/", "content": "x"}, "must name a file"),
+    ({"path": "conf/..", "content": "x"}, "must name a file"),
     ({"path": "a\nb", "content": "x"}, "NUL or newline"),
+    ({"path": "a.conf", "content": "x", "backup_dir": " "}, "must name a folder"),
+    ({"path": "a.conf", "content": "x", "backup_dir": "b\0"}, "NUL or newline"),
     ({"path": "a.conf", "content": "x", "secrets": {"pw": "ab"}}, "at least 3 characters"),
 ]
 
@@ -320,6 +326,84 @@ def test_config_change_refuses_bad_parameters_and_creates_nothing(squall: Squall
         with pytest.raises(ValidationError, match=problem):
             squall.create("config_change", params=params)
     assert deployment_count(squall) == 0
+
+
+def test_a_folder_that_reads_every_file_in_it_never_sees_a_backup(
+    squall: SquallHarness, fleet: Fleet
+) -> None:
+    """Like logrotate with /etc/logrotate.d, the validation reads every file in the folder
+    and refuses a line found twice: a backup of the file beside it would fail it."""
+    from squall.core.services import actions
+
+    nodes = ("node-01", "node-02")
+    for _, root in roots(fleet, *nodes):
+        (root / "conf.d").mkdir()
+        (root / "conf.d" / "app.conf").write_text("/var/log/app.log\nrotate 7\n")
+        (root / "conf.d" / "web.conf").write_text("/var/log/web.log\n")
+    reads_the_folder = ["sh", "-c", "! cat conf.d/* | sort | uniq -d | grep -q ."]
+    params = {
+        "path": "conf.d/app.conf",
+        "content": "/var/log/app.log\nrotate 14\n",
+        "validate_command": reads_the_folder,
+        "reload_command": reads_the_folder,
+        "backup_dir": "state/config backups",
+    }
+    result = squall.deploy("config_change", target="host:node-0[12]", params=params)
+    assert result.status == "succeeded", result.failures
+    backup = f"state/config backups/{result.id}/app.conf"
+    for name, root in roots(fleet, *nodes):
+        assert sorted(path.name for path in (root / "conf.d").iterdir()) == ["app.conf", "web.conf"]
+        assert (root / "conf.d" / "app.conf").read_text() == "/var/log/app.log\nrotate 14\n"
+        assert (root / backup).read_text() == "/var/log/app.log\nrotate 7\n"
+        assert f"kept the previous content in {backup}" in squall.logs(result.id, node=name)
+    assert {data["backup"] for data in squall.facts(result.id, "write").values()} == {backup}
+    assert {row[3] for row in report(squall, result.id, "Files written").rows} == {backup}
+
+    squall.act(actions.rollback, result.id)
+    undone = squall.run(result.id)
+    assert undone.status == "rolled_back", undone.failures
+    for name, root in roots(fleet, *nodes):
+        assert sorted(path.name for path in (root / "conf.d").iterdir()) == ["app.conf", "web.conf"]
+        assert (root / "conf.d" / "app.conf").read_text() == "/var/log/app.log\nrotate 7\n"
+        assert (root / backup).is_file()  # the report names it: it stays
+        assert f"restored the previous content from {backup}" in squall.logs(result.id, node=name)
+
+
+def test_a_rollback_finds_what_an_earlier_squall_kept_beside_the_file(
+    squall: SquallHarness, fleet: Fleet
+) -> None:
+    """Deployments made before the backup folder kept the previous file (or the mark of a
+    new one) beside the file: rolled back today, they still put it back."""
+    from squall.core.services import actions
+
+    old, new = fleet.node("node-03").root, fleet.node("node-04").root
+    (old / "app.conf").write_text("before\n")
+    result = squall.deploy(
+        "config_change", target="host:node-0[34]", params={"path": "app.conf", "content": "x\n"}
+    )
+    assert result.status == "succeeded", result.failures
+    # Where the earlier layout had them, and only there.
+    folder = f".squall/backups/{result.id}"
+    os.rename(old / folder / "app.conf", old / f"app.conf.squall-backup-{result.id}")
+    os.rename(new / folder / "app.conf.did-not-exist", new / f"app.conf.squall-created-{result.id}")
+    (old / folder).rmdir()
+    (new / folder).rmdir()
+
+    squall.act(actions.rollback, result.id)
+    undone = squall.run(result.id)
+    assert undone.status == "rolled_back", undone.failures
+    assert (old / "app.conf").read_text() == "before\n"
+    assert not (new / "app.conf").exists()
+    assert sorted(path.name for path in old.glob("app.conf*")) == [
+        "app.conf",
+        f"app.conf.squall-backup-{result.id}",
+    ]
+    assert list(new.glob("app.conf*")) == []
+    logs = {name: squall.logs(result.id, node=name) for name in ("node-03", "node-04")}
+    assert (
+        f"restored the previous content from app.conf.squall-backup-{result.id}" in logs["node-03"]
+    )
+    assert "removed app.conf, which did not exist before" in logs["node-04"]
 
 
 # --- cache_rebuild ----------------------------------------------------------------------

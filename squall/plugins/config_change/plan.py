@@ -23,6 +23,8 @@ from squall import (
 )
 from squall.plugins.config_change.steps import restore_step, validate_step, write_step
 
+DEFAULT_BACKUP_DIR = ".squall/backups"
+
 
 class ConfigChangeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -53,16 +55,27 @@ class ConfigChangeParams(BaseModel):
     reload_command: Argv | None = Field(
         None, description="Run after a successful write, e.g. systemctl reload nginx."
     )
+    backup_dir: str = Field(
+        DEFAULT_BACKUP_DIR,
+        description="Folder on the node that keeps the previous file, in a subfolder per "
+        "deployment (never beside the file, where a folder of configuration files would "
+        "read it too); relative paths start in the node's home folder.",
+    )
     timeout: float = Field(60, gt=0, description="Seconds each command may take.")
 
     @field_validator("path")
     @classmethod
     def _usable_path(cls, value: str) -> str:
-        if not value.strip() or value.endswith("/"):
+        if not value.strip() or value.endswith("/") or posixpath.basename(value) in (".", ".."):
             raise ValueError("must name a file")
-        if any(character in value for character in "\0\n"):
-            raise ValueError("must not contain NUL or newline characters")
-        return value
+        return _no_control_characters(value)
+
+    @field_validator("backup_dir")
+    @classmethod
+    def _usable_folder(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a folder")
+        return _no_control_characters(value)
 
     @field_validator("mode")
     @classmethod
@@ -97,6 +110,12 @@ class ConfigChangeParams(BaseModel):
             if missing:
                 raise ValueError(f"template placeholders without a value: {', '.join(missing)}")
         return self
+
+
+def _no_control_characters(value: str) -> str:
+    if any(character in value for character in "\0\n"):
+        raise ValueError("must not contain NUL or newline characters")
+    return value
 
 
 def render(params: ConfigChangeParams, node: NodeInfo) -> str:
@@ -150,13 +169,15 @@ def plan(request: PlanRequest[ConfigChangeParams]) -> Plan:
     nodes = []
     for node in request.targets:
         if node.transport == "local":
-            _inside_local_node(params.path, node)
+            _inside_local_node("path", params.path, node)
+            _inside_local_node("backup_dir", params.backup_dir, node)
         steps: list[Step] = [
             write_step(
                 params.path,
                 render(params, node),
                 mode=mode,
                 tag=backup_tag,
+                backup_dir=params.backup_dir,
                 timeout=params.timeout,
                 secret_lines=secret_lines(params, node),
             )
@@ -164,7 +185,13 @@ def plan(request: PlanRequest[ConfigChangeParams]) -> Plan:
         if params.validate_command:
             words = [params.path if word == "{path}" else word for word in params.validate_command]
             steps.append(
-                validate_step(params.path, argv(words), tag=backup_tag, timeout=params.timeout)
+                validate_step(
+                    params.path,
+                    argv(words),
+                    tag=backup_tag,
+                    backup_dir=params.backup_dir,
+                    timeout=params.timeout,
+                )
             )
         if params.reload_command:
             steps.append(run("reload", argv(params.reload_command), timeout=params.timeout))
@@ -174,13 +201,13 @@ def plan(request: PlanRequest[ConfigChangeParams]) -> Plan:
     return Plan((StagePlan("change", tuple(nodes)),))
 
 
-def _inside_local_node(path: str, node: NodeInfo) -> None:
-    """A local node is a folder on the Squall host: its files stay inside that folder
-    (on SSH nodes an absolute path is fine, the node is its own machine)."""
+def _inside_local_node(parameter: str, path: str, node: NodeInfo) -> None:
+    """A local node is a folder on the Squall host: its files (and backups) stay inside that
+    folder (on SSH nodes an absolute path is fine, the node is its own machine)."""
     normal = posixpath.normpath(path)
     if posixpath.isabs(path) or normal == ".." or normal.startswith("../"):
         raise PlanError(
-            f"path {path!r} leaves the folder of local node {node.name}: on local nodes "
+            f"{parameter} {path!r} leaves the folder of local node {node.name}: on local nodes "
             "give a path relative to the node's folder, without '..'"
         )
 
@@ -192,7 +219,12 @@ def rollback(request: PlanRequest[ConfigChangeParams]) -> Plan:
     if request.deployment_id is None:
         raise PlanError("only a deployment that ran can be rolled back")
     steps: list[Step] = [
-        restore_step(params.path, str(request.deployment_id), timeout=params.timeout)
+        restore_step(
+            params.path,
+            str(request.deployment_id),
+            backup_dir=params.backup_dir,
+            timeout=params.timeout,
+        )
     ]
     if params.reload_command:
         steps.append(run("reload", argv(params.reload_command), timeout=params.timeout))

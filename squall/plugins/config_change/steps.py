@@ -1,16 +1,20 @@
 """What the configuration change does on a node, through the connection core hands in.
 
-Files next to the target keep what a later step (or a rollback) needs:
-`<path>.squall-backup-<deployment>` holds the previous content (with its mode and owner:
-a copy of a private file stays private) and stays, as the report names it;
-`<path>.squall-created-<deployment>` marks a file that did not exist before, until a
-restore removes that file.
+What a later step (or a rollback) needs is kept in a folder of its own on the node, one
+subfolder per deployment, never beside the target: a folder that reads every file in it as
+configuration (`/etc/logrotate.d`, nginx's `sites-enabled`, apt's `apt.conf.d`) would read
+a copy there too. `<backups>/<deployment>/<file name>` holds the previous content (with its
+mode and owner: a copy of a private file stays private) and stays, as the report names it;
+`<backups>/<deployment>/<file name>.did-not-exist` marks a file that did not exist before,
+until a restore removes that file. Steps planned before there was such a folder (no
+`backup_dir` in their arguments) keep their files beside the target, as they said they would.
 """
 
 from __future__ import annotations
 
 import base64
 import difflib
+import posixpath
 import re
 from collections.abc import Sequence
 from types import MappingProxyType
@@ -31,6 +35,7 @@ def write_step(
     *,
     mode: int | None,
     tag: str,
+    backup_dir: str,
     timeout: float,
     secret_lines: tuple[str, ...] = (),
 ) -> Step:
@@ -43,6 +48,7 @@ def write_step(
                 "content_base64": base64.b64encode(content.encode()).decode(),
                 "mode": mode,
                 "tag": tag,
+                "backup_dir": backup_dir,
                 "secret_lines": list(secret_lines),
             }
         ),
@@ -56,36 +62,45 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
-def validate_step(path: str, command: Shell, *, tag: str, timeout: float) -> Step:
+def validate_step(path: str, command: Shell, *, tag: str, backup_dir: str, timeout: float) -> Step:
     return Step(
         "validate",
         VALIDATE,
-        MappingProxyType({"path": path, "command": command.text, "tag": tag}),
+        MappingProxyType(
+            {"path": path, "command": command.text, "tag": tag, "backup_dir": backup_dir}
+        ),
         timeout,
         f"$ {command.text}  [restores {path} on failure]",
     )
 
 
-def restore_step(path: str, tag: str, *, timeout: float) -> Step:
+def restore_step(path: str, tag: str, *, backup_dir: str, timeout: float) -> Step:
     return Step(
         "restore",
         RESTORE,
-        MappingProxyType({"path": path, "tag": tag}),
+        MappingProxyType({"path": path, "tag": tag, "backup_dir": backup_dir}),
         timeout,
         f"put back {path} as it was before deployment {tag}",
     )
 
 
-def backup_path(path: str, tag: str) -> str:
-    return f"{path}.squall-backup-{tag}"
+def backup_path(path: str, tag: str, backup_dir: str | None) -> str:
+    """Where the previous content of `path` is kept for deployment `tag`."""
+    if backup_dir is None:
+        return f"{path}.squall-backup-{tag}"
+    return posixpath.join(backup_dir, tag, posixpath.basename(path))
 
 
-def created_marker(path: str, tag: str) -> str:
-    return f"{path}.squall-created-{tag}"
+def created_marker(path: str, tag: str, backup_dir: str | None) -> str:
+    """The mark that `path` did not exist before deployment `tag` wrote it."""
+    if backup_dir is None:
+        return f"{path}.squall-created-{tag}"
+    return backup_path(path, tag, backup_dir) + ".did-not-exist"
 
 
 def write(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
     path, tag, timeout = step.args["path"], step.args["tag"], step.timeout or 60
+    backup_dir = step.args.get("backup_dir")
     new = base64.b64decode(step.args["content_base64"])
     old = connection.read_file(path, timeout=timeout)
     if old == new:
@@ -109,9 +124,10 @@ def write(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
         return StepOutcome.ok({**unchanged, "mode_changed": mode_changed})
     backup = None
     if old is None:
-        connection.write_file(created_marker(path, tag), b"", mode=0o600, timeout=timeout)
+        marker = created_marker(path, tag, backup_dir)
+        connection.write_file(marker, b"", mode=0o600, timeout=timeout)
     else:
-        backup = backup_path(path, tag)
+        backup = backup_path(path, tag, backup_dir)
         copied = _copy(connection, path, backup, timeout)
         if copied.failed:
             return _failure(f"cannot back up {path} to {backup}", copied, timeout)
@@ -140,7 +156,7 @@ def validate(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcom
     outcome = StepOutcome.from_command(result, timeout)
     if outcome.succeeded or result.interrupted:
         return outcome
-    _, restored = restore(path, tag, connection, timeout)
+    _, restored = restore(path, tag, step.args.get("backup_dir"), connection, timeout)
     log.write(f"validation failed; {restored}")
     return StepOutcome.failure(
         f"validation failed ({outcome.error}); {restored}", exit_code=outcome.exit_code
@@ -149,14 +165,33 @@ def validate(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcom
 
 def restore_previous(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
     """The rollback of a write: the backup back in place, or the new file removed."""
-    restored, what = restore(step.args["path"], step.args["tag"], connection, step.timeout or 60)
+    args = step.args
+    restored, what = restore(
+        args["path"], args["tag"], args.get("backup_dir"), connection, step.timeout or 60
+    )
     log.write(what)
     return StepOutcome.ok({"restored": what}) if restored else StepOutcome.failure(what)
 
 
-def restore(path: str, tag: str, connection: NodeConnection, timeout: float) -> tuple[bool, str]:
-    """Put back what the write step replaced; whether that worked, and what it did."""
-    backup = backup_path(path, tag)
+def restore(
+    path: str, tag: str, backup_dir: str | None, connection: NodeConnection, timeout: float
+) -> tuple[bool, str]:
+    """Put back what the write step replaced; whether that worked, and what it did.
+
+    Looks in the backup folder first, then beside the file, where a deployment made
+    before there was such a folder kept what it replaced: its rollback still works."""
+    layouts = (backup_dir, None) if backup_dir is not None else (None,)
+    for layout in layouts:
+        done = _restore_from(path, tag, layout, connection, timeout)
+        if done is not None:
+            return done
+    return True, "nothing to restore (the file was already as wanted)"
+
+
+def _restore_from(
+    path: str, tag: str, backup_dir: str | None, connection: NodeConnection, timeout: float
+) -> tuple[bool, str] | None:
+    backup = backup_path(path, tag, backup_dir)
     if connection.read_file(backup, timeout=timeout) is not None:
         # A copy renamed over the file: atomic, and the old mode and owner come back too.
         staged = f"{path}.squall-restore-{tag}"
@@ -170,19 +205,24 @@ def restore(path: str, tag: str, connection: NodeConnection, timeout: float) -> 
             if moved.succeeded:
                 return True, f"restored the previous content from {backup}"
         return False, f"could not restore {path} from {backup}: put it back by hand"
-    marker = created_marker(path, tag)
+    marker = created_marker(path, tag, backup_dir)
     if connection.read_file(marker, timeout=timeout) is not None:
         # The marker goes with the file, and only then: a marker left without its file
-        # would let a second restore claim there was nothing to undo.
-        result = connection.run(
-            sh("rm -f -- {path} && rm -f -- {marker}", path=path, marker=marker),
-            timeout=timeout,
-            log=None,
-        )
+        # would let a second restore claim there was nothing to undo. In the backup
+        # folder, the deployment's subfolder goes too once empty.
+        remove = sh("rm -f -- {path} && rm -f -- {marker}", path=path, marker=marker)
+        if backup_dir is not None:
+            folder = posixpath.dirname(marker)
+            remove = sh(
+                "{remove} && {{ rmdir -- {folder} 2>/dev/null || true; }}",
+                remove=remove,
+                folder=folder,
+            )
+        result = connection.run(remove, timeout=timeout, log=None)
         if result.succeeded:
             return True, f"removed {path}, which did not exist before"
         return False, f"could not remove {path}, which did not exist before"
-    return True, "nothing to restore (the file was already as wanted)"
+    return None
 
 
 def mask_secret_lines(diff: list[str], patterns: Sequence[str]) -> list[str]:
@@ -211,7 +251,12 @@ def _mask_line(text: str, patterns: list[re.Pattern[str]]) -> str:
 
 
 def _copy(connection: NodeConnection, source: str, target: str, timeout: float) -> CommandResult:
-    command = sh("cp -p -- {source} {target}", source=source, target=target)
+    # The folder is made private: it gathers copies of files that may be private.
+    command = sh(
+        'umask 077 && mkdir -p -- "$(dirname -- {target})" && cp -p -- {source} {target}',
+        source=source,
+        target=target,
+    )
     return connection.run(command, timeout=timeout, log=None)
 
 

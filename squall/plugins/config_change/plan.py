@@ -59,7 +59,8 @@ class ConfigChangeParams(BaseModel):
         DEFAULT_BACKUP_DIR,
         description="Folder on the node that keeps the previous file, in a subfolder per "
         "deployment (never beside the file, where a folder of configuration files would "
-        "read it too); relative paths start in the node's home folder.",
+        "read it too); relative paths start in the node's home folder. On local nodes it "
+        "must stay inside the node's folder.",
     )
     timeout: float = Field(60, gt=0, description="Seconds each command may take.")
 

@@ -391,7 +391,9 @@ async def test_parameters_are_a_readable_table_with_secrets_masked(
     assert "&#x27;secrets&#x27;" not in table.content  # not a Python repr
     await user.should_not_see("hunter2-not-shown")
     (shown,) = user.find(ui.expansion).elements
-    assert shown.text == "Parameters (5)" and shown.value  # a few: open
+    # The defaults it was planned with are part of the record too.
+    assert "<td>backup_dir</td><td>.squall/backups</td>" in table.content
+    assert shown.text == "Parameters (6)" and shown.value  # a few: open
 
     group = squall.create("group", params={"inner_type": "noop"}, actor=BOB_ADMIN)
     await user.open(f"/deployments/{group}")

@@ -128,7 +128,7 @@ def write(step: Step, connection: NodeConnection, log: LogSink) -> StepOutcome:
         connection.write_file(marker, b"", mode=0o600, timeout=timeout)
     else:
         backup = backup_path(path, tag, backup_dir)
-        copied = _copy(connection, path, backup, timeout)
+        copied = _back_up(connection, path, backup, timeout)
         if copied.failed:
             return _failure(f"cannot back up {path} to {backup}", copied, timeout)
         log.write(f"kept the previous content in {backup}")
@@ -250,13 +250,18 @@ def _mask_line(text: str, patterns: list[re.Pattern[str]]) -> str:
     return text
 
 
-def _copy(connection: NodeConnection, source: str, target: str, timeout: float) -> CommandResult:
-    # The folder is made private: it gathers copies of files that may be private.
+def _back_up(connection: NodeConnection, path: str, backup: str, timeout: float) -> CommandResult:
+    # The deployment's backup folder is made private: it gathers copies of files that may be.
     command = sh(
-        'umask 077 && mkdir -p -- "$(dirname -- {target})" && cp -p -- {source} {target}',
-        source=source,
-        target=target,
+        'umask 077 && mkdir -p -- "$(dirname -- {backup})" && cp -p -- {path} {backup}',
+        path=path,
+        backup=backup,
     )
+    return connection.run(command, timeout=timeout, log=None)
+
+
+def _copy(connection: NodeConnection, source: str, target: str, timeout: float) -> CommandResult:
+    command = sh("cp -p -- {source} {target}", source=source, target=target)
     return connection.run(command, timeout=timeout, log=None)
 
 

@@ -14,8 +14,6 @@ from squall import CommandContext, ConfigError
 from squall.integrations.jira.drift import Drift, find_drift
 from squall.integrations.jira.settings import JiraSettings
 
-DRIFTS = TypeAdapter(list[Drift])
-
 
 def jira_commands(open_squall: Callable[[], AbstractContextManager[CommandContext]]) -> typer.Typer:
     jira = typer.Typer(help="JIRA, the tickets' system of record.", no_args_is_help=True)
@@ -27,7 +25,9 @@ def jira_commands(open_squall: Callable[[], AbstractContextManager[CommandContex
         """Deployments without a ticket, and tickets whose deployment failed or never ran."""
         with open_squall() as squall:
             if squall.remote:  # the server knows JIRA: ask its API
-                found = DRIFTS.validate_python(squall.get("/jira/drift", limit=limit))
+                # Built here, not at import: every command loads this module.
+                drifts = TypeAdapter(list[Drift])
+                found = drifts.validate_python(squall.get("/jira/drift", limit=limit))
             else:
                 settings = squall.settings.section("jira", JiraSettings)
                 if not settings.configured:

@@ -118,7 +118,9 @@ class Engine:
         self.stop()
 
     def poke(self) -> None:
-        """Something changed (a deployment created, cancelled, a task finished): look now."""
+        """Wake the dispatcher now instead of at its next poll (`stop` does, to be seen at
+        once). A finished task wakes it through the recorder; work created meanwhile by
+        another caller waits for the poll (`engine.poll_seconds`)."""
         with self._wake:
             self._woken = True
             self._wake.notify_all()

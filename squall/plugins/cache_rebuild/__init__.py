@@ -22,7 +22,7 @@ from squall import (
 
 
 class CacheRebuildParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     rebuild_command: Argv = Field(
         description="The command that rebuilds the cache, e.g. app-cache rebuild --all."

@@ -27,7 +27,7 @@ DEFAULT_BACKUP_DIR = ".squall/backups"
 
 
 class ConfigChangeParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     path: str = Field(
         description="File to write; relative paths start in the node's home folder. On "

@@ -47,7 +47,7 @@ def _threshold(value: str) -> str:
 class Phase(BaseModel):
     """How one phase (lightning) or every wave of a phase (thunder) runs."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     gate: Gate = Field(
         "auto", description="manual: a person (not the requester) promotes it first."
@@ -68,7 +68,7 @@ class Phase(BaseModel):
 
 
 class GroupParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     inner_type: str = Field(description="The deployment type every node runs, e.g. config_change.")
     # Validated after inner_type (fields validate in order), by the inner type's own model.

@@ -30,7 +30,7 @@ from squall import (
 
 
 class NoopParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     message: str = Field(
         "", max_length=500, description="Printed on every node first, e.g. why this run happens."

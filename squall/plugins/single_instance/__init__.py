@@ -44,7 +44,7 @@ _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 
 
 class SingleInstanceParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     version: str = Field(
         description="The release to deploy, e.g. 2.4.1 (letters, digits, . _ + -)."

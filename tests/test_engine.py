@@ -304,6 +304,19 @@ def test_a_silent_failure_is_known_by_its_exit_status(squall: SquallHarness) -> 
     assert (failure.exit_code, failure.error) == (3, "exited with status 3")
 
 
+def test_output_a_node_writes_after_its_command_exits_is_recorded(squall: SquallHarness) -> None:
+    # sshd sends the exit status before output still on its way: the record waits for both.
+    script = "echo early; (sleep 0.5; echo late=1) & exit 0"
+    result = squall.deploy(
+        "cache_rebuild", target="host:node-03", params={"rebuild_command": ["sh", "-c", script]}
+    )
+    assert result.status == "succeeded"
+    assert [line for line in squall.logs(result.id) if line in ("early", "late=1")] == [
+        "early",
+        "late=1",
+    ]
+
+
 def test_output_that_is_huge_binary_or_one_long_line_is_kept_whole(
     squall_on_each_database: SquallHarness,
 ) -> None:

@@ -21,13 +21,16 @@ class LogSink(Protocol):
 @dataclass(frozen=True)
 class CommandResult:
     exit_code: int | None
-    """None when the command did not finish (timed out or interrupted)."""
+    """None when the command did not exit: it timed out, was interrupted or was killed."""
     duration: float
     timed_out: bool = False
     interrupted: bool = False
     stdout: bytes = b""
     """Only filled when the caller asked to capture output instead of logging it."""
     stderr: bytes = b""
+    signal: str | None = None
+    """The signal that killed the command, when one did and Squall did not send it: its
+    name ("KILL"), or "unknown" over SSH, where paramiko does not pass the name on."""
 
     @property
     def succeeded(self) -> bool:
@@ -111,6 +114,10 @@ class StepOutcome:
             return cls.failure(f"timed out after {timeout:g}s")
         if result.interrupted:
             return cls.failure("interrupted")
+        if result.signal == "unknown":
+            return cls.failure("killed by a signal")
+        if result.signal:
+            return cls.failure(f"killed by signal {result.signal}")
         if result.exit_code != 0:
             # The runner replaces this with the command's first line on stderr, if any.
             return cls.failure(f"exited with status {result.exit_code}", exit_code=result.exit_code)

@@ -12,10 +12,10 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from squall.core.errors import SquallError
-from squall.core.execution import CommandResult, LogSink, Stream
+from squall.core.execution import CommandResult, LogSink, StepOutcome, Stream
 from squall.core.plan import NodeInfo
 from squall.core.shell import Shell, quote, sh
 
@@ -28,6 +28,17 @@ _PID_LINE = re.compile(rb"^__squall_pid__=(\d+)$")
 MISSING_FILE_STATUS = 44
 
 Stop = Literal["timeout", "interrupt"]
+
+
+class Ended(NamedTuple):
+    """How a command ended, as a transport saw it."""
+
+    exit_code: int | None
+    """None when it did not exit: Squall stopped it, or a signal killed it."""
+    stop: Stop | None = None
+    """Why Squall stopped it, if it did."""
+    signal: str | None = None
+    """The signal that killed it, when Squall did not stop it (see CommandResult.signal)."""
 
 
 class TransportError(SquallError):
@@ -169,17 +180,19 @@ class ShellConnection(abc.ABC):
         if self._interrupt.is_set():
             return CommandResult(None, 0.0, interrupted=True)
         output = Output(log)
-        exit_code, stopped = self._execute(
+        ended = self._execute(
             wrap(command.text), stdin=stdin, output=output, deadline=started + timeout
         )
         output.close()
+        stopped = ended.stop is not None
         return CommandResult(
-            exit_code=None if stopped else exit_code,
+            exit_code=None if stopped else ended.exit_code,
             duration=time.monotonic() - started,
-            timed_out=stopped == "timeout",
-            interrupted=stopped == "interrupt",
+            timed_out=ended.stop == "timeout",
+            interrupted=ended.stop == "interrupt",
             stdout=bytes(output.captured_stdout),
             stderr=bytes(output.captured_stderr),
+            signal=None if stopped else ended.signal,
         )
 
     def sleep(self, seconds: float) -> bool:
@@ -229,15 +242,16 @@ class ShellConnection(abc.ABC):
             raise TransportError(f"{what}: interrupted")
         if result.exit_code != 0:
             detail = result.stderr.decode("utf-8", errors="replace").strip().splitlines()
-            reason = detail[-1] if detail else f"exit status {result.exit_code}"
+            reason = detail[-1] if detail else StepOutcome.from_command(result, 0).error
             raise TransportError(f"{what}: {reason}")
 
     @abc.abstractmethod
     def _execute(
         self, command: str, *, stdin: bytes | None, output: Output, deadline: float
-    ) -> tuple[int | None, Stop | None]:
-        """Run the wrapped command to its end; return its exit code and, if Squall had to
-        stop it, why.
+    ) -> Ended:
+        """Run the wrapped command to its end, which is when it has exited and both of its
+        output streams have closed (a process it left running may still be writing to
+        them); say how it ended.
 
         Must stop the command's process group when the deadline passes or `interrupt()`
         is called: SIGTERM first, SIGKILL after KILL_GRACE seconds."""

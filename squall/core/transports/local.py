@@ -20,6 +20,7 @@ from pathlib import Path
 from squall.core.plan import NodeInfo
 from squall.core.transports.base import (
     KILL_GRACE,
+    Ended,
     Output,
     ShellConnection,
     Stop,
@@ -63,7 +64,7 @@ class LocalConnection(ShellConnection):
 
     def _execute(
         self, command: str, *, stdin: bytes | None, output: Output, deadline: float
-    ) -> tuple[int | None, Stop | None]:
+    ) -> Ended:
         process = subprocess.Popen(
             ["/bin/sh", "-c", command],
             cwd=self.root,
@@ -108,7 +109,10 @@ class LocalConnection(ShellConnection):
                     break
         process.stdout.close()
         process.stderr.close()
-        return process.wait(), stop
+        status = process.wait()
+        if status < 0:  # killed by a signal (Popen's convention)
+            return Ended(None, stop, _signal_name(-status))
+        return Ended(status, stop)
 
     def close(self) -> None:
         """Nothing stays open between commands."""
@@ -127,6 +131,13 @@ def _feed(process: subprocess.Popen[bytes], data: bytes) -> None:
         process.stdin.close()
     except BrokenPipeError:
         pass  # the command did not read all of its input; its exit status says the rest
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name.removeprefix("SIG")
+    except ValueError:  # a real-time signal has no name of its own
+        return str(number)
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:

@@ -24,7 +24,14 @@ from paramiko.hostkeys import HostKeyEntry
 
 from squall.core.plan import NodeInfo
 from squall.core.settings import SSHSettings
-from squall.core.transports.base import KILL_GRACE, Output, ShellConnection, Stop, TransportError
+from squall.core.transports.base import (
+    KILL_GRACE,
+    Ended,
+    Output,
+    ShellConnection,
+    Stop,
+    TransportError,
+)
 
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 
@@ -217,7 +224,7 @@ class SSHConnection(ShellConnection):
 
     def _execute(
         self, command: str, *, stdin: bytes | None, output: Output, deadline: float
-    ) -> tuple[int | None, Stop | None]:
+    ) -> Ended:
         transport = self._connection.transport
         if transport is None or not transport.is_active():
             raise TransportError("the SSH connection was lost")
@@ -238,24 +245,24 @@ class SSHConnection(ShellConnection):
         finally:
             channel.close()
 
-    def _pump(
-        self, channel: paramiko.Channel, output: Output, deadline: float
-    ) -> tuple[int | None, Stop | None]:
+    def _pump(self, channel: paramiko.Channel, output: Output, deadline: float) -> Ended:
         stop: Stop | None = None
         stopped_at = 0.0
         signals_sent = 0
         while True:
-            select.select([channel], [], [], 0.1)
+            if channel.eof_received:
+                # The output is all in, and paramiko keeps the channel readable from now
+                # on (select would return at once): wait for the exit status instead.
+                channel.status_event.wait(0.1)
+            else:
+                select.select([channel], [], [], 0.1)
             _drain(channel, output)
-            if channel.exit_status_ready():
-                # The status comes after all output, so what is buffered now is the rest.
+            # The end is the exit status *and* the end of the output: OpenSSH sends the
+            # status when the process exits, before what is still in its pipes and before
+            # anything a process it left running writes later.
+            if channel.closed or (channel.eof_received and channel.status_event.is_set()):
                 _drain(channel, output)
-                return channel.recv_exit_status(), stop
-            if channel.closed:
-                _drain(channel, output)
-                if stop is not None:
-                    return None, stop
-                raise TransportError("the connection closed before the command finished")
+                return self._ended(channel, stop)
             now = time.monotonic()
             if stop is None and (now >= deadline or self._interrupt.is_set()):
                 stop = "timeout" if now >= deadline else "interrupt"
@@ -267,7 +274,22 @@ class SSHConnection(ShellConnection):
                 signals_sent = 2
             elif stop is not None and signals_sent == 2 and now - stopped_at >= 2 * KILL_GRACE:
                 # The node does not answer any more: give up on the command.
-                return None, stop
+                return Ended(None, stop)
+
+    def _ended(self, channel: paramiko.Channel, stop: Stop | None) -> Ended:
+        status = channel.recv_exit_status()  # at once: the status came or the channel closed
+        if status >= 0:  # paramiko reads it unsigned: -1 means none came
+            return Ended(status, stop)
+        if stop is not None:
+            return Ended(None, stop)
+        transport = self._connection.transport
+        # A dying transport closes its channels before it says it is inactive, but after
+        # it has kept the exception that killed it.
+        if transport.saved_exception is not None or not transport.is_active():
+            raise TransportError("the SSH connection was lost while the command ran")
+        # OpenSSH reports a process killed by a signal with "exit-signal", which paramiko
+        # drops: the channel closes without a status.
+        return Ended(None, signal="unknown")
 
     def _signal(self, pid: int | None, name: str) -> None:
         if pid is None:

@@ -40,6 +40,7 @@ from squall.core.auth import Actor, AuthTarget
 from squall.core.errors import PermissionDenied, PluginError, ValidationError
 from squall.core.events import EventInfo
 from squall.core.integration import Action, DeliveryContext, DeploymentInfo, RetryLater
+from squall.core.models import utcnow
 from squall.core.outbox.holds import check_holds
 from squall.core.plugins import build_host
 from squall.core.services import deployments
@@ -606,6 +607,9 @@ def test_hook_squall_gate_check(harness_with: Callable[..., SquallHarness]) -> N
     assert check_holds(harness.runtime) == 0
     assert harness.view(deployment_id).waiting_for == "the change board to open"
     board["open"] = True
+    assert check_holds(harness.runtime) == 0  # judged again only once its poll interval is up
+    poll = dt.timedelta(seconds=harness.runtime.settings.outbox.gate_poll_seconds)
+    assert check_holds(harness.runtime, now=utcnow() + poll) == 1
     assert harness.run(deployment_id).status == "succeeded"
 
 

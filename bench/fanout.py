@@ -74,7 +74,7 @@ import fabric
 import paramiko
 
 from squall.plugins.noop import PROBE
-from squall.testing.fleet import Fleet, FleetNode
+from squall.testing.fleet import Fleet, FleetError, FleetNode
 from squall.testing.harness import SquallHarness
 
 PROBE_KEYS = ("hostname", "kernel", "user", "load", "disk_free_kib")
@@ -658,14 +658,22 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def _version_line(command: list[str]) -> str:
+    """The first line a program prints of its version (OpenSSH prints it on stderr)."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True)
+    except FileNotFoundError:
+        return "not installed"  # the fleet says what to install when it starts
+    lines = (done.stderr or done.stdout).strip().splitlines()
+    return lines[0] if lines else "unknown"
+
+
 def machine_facts() -> dict[str, str]:
     model = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
             model = line.split(":", 1)[1].strip()
             break
-    sshd = subprocess.run(["/usr/sbin/sshd", "-V"], capture_output=True, text=True)
-    ssh = subprocess.run(["ssh", "-V"], capture_output=True, text=True)
     os_name = "unknown"
     if Path("/etc/os-release").exists():
         for line in Path("/etc/os-release").read_text().splitlines():
@@ -675,8 +683,8 @@ def machine_facts() -> dict[str, str]:
         "cores": str(os.cpu_count()),
         "cpu": model,
         "os": f"{os_name}, Linux {platform.release()}",
-        "sshd": (sshd.stderr or sshd.stdout).strip().splitlines()[0],
-        "ssh client": (ssh.stderr or ssh.stdout).strip().splitlines()[0],
+        "sshd": _version_line(["/usr/sbin/sshd", "-V"]),
+        "ssh client": _version_line(["ssh", "-V"]),
         "python": platform.python_version(),
         "fabric": _version("fabric"),
         "paramiko": _version("paramiko"),
@@ -1062,7 +1070,7 @@ def main(argv: list[str] | None = None) -> int:
                 encoding="utf-8",
             )
         return 0
-    except BenchError as exc:
+    except (BenchError, FleetError) as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -238,6 +238,10 @@ def test_a_command_says_the_same_here_and_over_http(
     assert here.out or here.err
 
 
+# The tests below read the files the commands above wrote: this file runs whole and in order
+# (scripts/test keeps each file in one worker).
+
+
 def test_the_files_written_over_http_are_the_ones_written_here(pair: Pair) -> None:
     remote, local = pair.root / "out-remote", pair.root / "out-local"
     assert (remote / "audit.csv").read_text() == (local / "audit.csv").read_text()

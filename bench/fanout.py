@@ -74,7 +74,7 @@ import fabric
 import paramiko
 
 from squall.plugins.noop import PROBE
-from squall.testing.fleet import Fleet, FleetError, FleetNode
+from squall.testing.fleet import SSHD_CANDIDATES, Fleet, FleetError, FleetNode
 from squall.testing.harness import SquallHarness
 
 PROBE_KEYS = ("hostname", "kernel", "user", "load", "disk_free_kib")
@@ -683,7 +683,10 @@ def machine_facts() -> dict[str, str]:
         "cores": str(os.cpu_count()),
         "cpu": model,
         "os": f"{os_name}, Linux {platform.release()}",
-        "sshd": _version_line(["/usr/sbin/sshd", "-V"]),
+        # Where the fleet finds it: the first of its candidates that can be run.
+        "sshd": _version_line(
+            [next((path for path in SSHD_CANDIDATES if os.access(path, os.X_OK)), "sshd"), "-V"]
+        ),
         "ssh client": _version_line(["ssh", "-V"]),
         "python": platform.python_version(),
         "fabric": _version("fabric"),

@@ -327,6 +327,35 @@ async def test_the_timeline_gives_a_bake_its_end_only_while_it_bakes(
     assert "until" not in timeline  # the bake is over: no time that reads as still to come
 
 
+async def test_the_timeline_names_the_nodes_set_aside_in_a_stage_that_succeeded(
+    console_env: Path, user: User, squall: SquallHarness
+) -> None:
+    nodes = console_env.parent / "nodes"
+    (nodes / "lab-web-2").mkdir(parents=True, exist_ok=True)
+    (nodes / "lab-web-2" / "broken").touch()
+    failed = squall.deploy(
+        "config_change",
+        target="cluster:lab-web",
+        params={
+            "path": "app.conf",
+            "content": "new\n",
+            "validate_command": ["sh", "-c", "test ! -e $HOME/broken"],
+        },
+    )
+    assert failed.status == "failed"
+    squall.act(actions.exclude_failed, failed.id)
+    done = squall.run(failed.id)
+    assert done.status == "succeeded_with_exclusions"
+    (stage,) = done.stages
+    assert stage.status == "succeeded" and stage.counts["excluded"] == 1
+    await user.open(f"/deployments/{done.id}")
+    timeline = user.find(marker="timeline").elements.pop().content
+    # The stage's status alone reads as if every node got the change: its line says not.
+    assert f"{stage.total}/{stage.total} · 0 failed · 0 running · 0 left · 1 excluded" in timeline
+    green = f"width:{100 * (stage.total - 1) / stage.total:.1f}%"
+    assert green in timeline  # only the nodes that got it are green
+
+
 async def test_the_timeline_says_which_step_may_have_run_twice_after_a_crash(
     console_env: Path, user: User, squall: SquallHarness
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from nicegui import ui
@@ -429,7 +429,7 @@ def _timeline(stages: tuple[StageProgress, ...]) -> str:
     for stage in stages:
         total = max(stage.total, 1)
         failed = stage.counts.get("failed", 0) + stage.counts.get("interrupted", 0)
-        good = stage.counts.get("succeeded", 0) + stage.counts.get("inconclusive", 0)
+        good = stage.counts.get("succeeded", 0)  # green as on the board: only what succeeded
         running = stage.counts.get("running", 0)
         extra = []
         if stage.gate:
@@ -454,6 +454,7 @@ def _timeline(stages: tuple[StageProgress, ...]) -> str:
             f"<div style='width:{100 * running / total:.1f}%;background:{components.color('running')}'></div>"
             f"</div></td><td style='padding:3px 8px;white-space:nowrap'>{stage.done}/{stage.total}"
             f" · {failed} failed · {running} running · {stage.remaining} left"
+            + _otherwise(stage.counts)
             + (f" · {stage.never_ran} never ran" if stage.never_ran else "")
             + "</td>"
             f"<td style='padding:3px 8px'>{components.elapsed(stage.started_at, stage.finished_at)}</td>"
@@ -461,6 +462,16 @@ def _timeline(stages: tuple[StageProgress, ...]) -> str:
             f"<td style='padding:3px 8px;color:#666;font-size:12px'>{html.escape(clusters)}</td></tr>"
         )
     return f"<table style='width:100%;font-size:13px'>{''.join(rows)}</table>"
+
+
+ENDED_OTHERWISE = ("excluded", "cancelled", "inconclusive")
+"""Nodes that are done without having succeeded or failed: the grey of a stage's bar."""
+
+
+def _otherwise(counts: Mapping[str, int]) -> str:
+    """What the done nodes that neither succeeded nor failed became, so that a stage
+    shown as succeeded says which of its nodes were set aside."""
+    return "".join(f" · {counts[name]} {name}" for name in ENDED_OTHERWISE if counts.get(name))
 
 
 def _reruns(reruns: tuple[Rerun, ...]) -> str:

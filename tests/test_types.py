@@ -256,6 +256,13 @@ def test_a_failed_validation_puts_the_previous_file_back_and_skips_the_reload(
         ("node-03", "changed"),
         ("node-04", "created"),
     ]
+    # Each diff shows what was written, and on which of its nodes it was not kept.
+    diffs = report(squall, result.id, "File diffs").text.splitlines()
+    headers = sorted(line.split(", ", 1)[1] for line in diffs if line.startswith("diff "))
+    assert headers == [
+        "2 node(s): node-01, node-03; rolled back on 1, whose validation failed: node-01",
+        "2 node(s): node-02, node-04; rolled back on 1, whose validation failed: node-02",
+    ]
 
 
 def test_config_change_fills_its_template_and_never_shows_or_stores_a_secret_in_clear(

@@ -25,7 +25,8 @@ def report_sections(deployment: DeploymentSummary) -> list[ReportSection] | None
         sections.append(_files_written(params, written))
         diffs = _distinct_diffs(written)
         if diffs:
-            sections.append(_file_diffs(diffs))
+            rolled_back = {task.node for task in written if _rolled_back(task)}
+            sections.append(_file_diffs(diffs, rolled_back))
     restored = [
         task
         for task in deployment.tasks
@@ -49,6 +50,13 @@ def _step(task: TaskSummary, name: str) -> Any:
     return next((step for step in task.steps if step.name == name and step.data), None)
 
 
+def _rolled_back(task: TaskSummary) -> bool:
+    """The file changed, then failed validation: the validate step put the previous one back."""
+    validated = next((step for step in task.steps if step.name == "validate"), None)
+    changed = bool(_step(task, "write").data.get("changed"))
+    return changed and validated is not None and validated.status == "failed"
+
+
 def _files_written(params: Mapping[str, Any], tasks: list[TaskSummary]) -> ReportSection:
     """One row a node; a group's rows name the stage (phase or wave) too."""
     rows: list[tuple[str, ...]] = []
@@ -56,9 +64,8 @@ def _files_written(params: Mapping[str, Any], tasks: list[TaskSummary]) -> Repor
     changed_by_stage: dict[str, list[int]] = {}
     for task in tasks:
         data = _step(task, "write").data
-        validated = next((step for step in task.steps if step.name == "validate"), None)
-        if data.get("changed") and validated is not None and validated.status == "failed":
-            change = "rolled back"  # the validate step put the previous file back
+        if _rolled_back(task):
+            change = "rolled back"
         elif data.get("created"):
             change = "created"
         elif data.get("changed"):
@@ -104,7 +111,9 @@ def _distinct_diffs(tasks: list[TaskSummary]) -> list[tuple[tuple[str, ...], lis
     return [(diff, nodes, total_lines[diff]) for diff, nodes in ordered]
 
 
-def _file_diffs(diffs: list[tuple[tuple[str, ...], list[str], int]]) -> ReportSection:
+def _file_diffs(
+    diffs: list[tuple[tuple[str, ...], list[str], int]], rolled_back: set[str]
+) -> ReportSection:
     blocks, rows = [], []
     for number, (diff, nodes, total) in enumerate(diffs, start=1):
         # Older deployments kept only the first lines of a diff: the log has the rest.
@@ -112,7 +121,10 @@ def _file_diffs(diffs: list[tuple[tuple[str, ...], list[str], int]]) -> ReportSe
         rows.append((str(number), str(len(nodes)), " ".join(nodes), "\n".join([*diff, *kept])))
         if number > PDF_DIFFS:
             continue
-        shown = ", ".join(nodes[:8]) + (f" and {len(nodes) - 8} more" if len(nodes) > 8 else "")
+        shown = _names(nodes)
+        # A diff is what was written; where validation failed it was not kept, and says so.
+        if undone := [node for node in nodes if node in rolled_back]:
+            shown += f"; rolled back on {len(undone)}, whose validation failed: {_names(undone)}"
         cut = len(diff) - PDF_DIFF_LINES
         tail = [f"… {cut} more line(s): see the JSON export (table file_diffs)"] * (cut > 0)
         blocks.append(
@@ -132,6 +144,10 @@ def _file_diffs(diffs: list[tuple[tuple[str, ...], list[str], int]]) -> ReportSe
         rows=tuple(rows),
         rows_for_exports=True,
     )
+
+
+def _names(nodes: list[str]) -> str:
+    return ", ".join(nodes[:8]) + (f" and {len(nodes) - 8} more" if len(nodes) > 8 else "")
 
 
 def _files_restored(params: Mapping[str, Any], tasks: list[TaskSummary]) -> ReportSection:

@@ -369,7 +369,8 @@ class RemoteBackend(_Pages):
             on_tick()
             status = DeploymentStatus(view.status)
             # A hold not yet checked says "checking …" (core.outbox.holds): wait for that.
-            held = bool(view.waiting_for) and not view.waiting_for.startswith("checking ")
+            reason = view.waiting_for or ""
+            held = bool(reason) and not reason.startswith("checking ")
             waiting = status.waits_for_a_person or (held and not wait_for_holds)
             if (status.is_final or waiting) and not view.counts.get("running"):
                 return status

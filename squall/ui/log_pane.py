@@ -282,7 +282,7 @@ class LogControls:
         shown (a click in the grid may choose any)."""
         labels = self._labels()
         needle = self.typed.casefold()
-        options = {}
+        options: dict[str, str] = {}
         for name, label in labels.items():
             if len(options) == NODE_CHOICES:
                 break

@@ -110,7 +110,7 @@ class DeploymentPage:
 
     async def build(self) -> None:
         try:
-            self.detail, self.sent, self.sections = await self.console.read(
+            detail, self.sent, self.sections = await self.console.read(
                 _page_data, self.id, self.step_cells
             )
         except NotFound:
@@ -119,8 +119,9 @@ class DeploymentPage:
         except SquallError as exc:
             ui.label(str(exc)).classes("text-red-600").mark("page-error")
             return
+        self.detail = detail
         self.header = ui.html("", sanitize=False).classes("w-full").mark("deployment-header")
-        params = dotted(self.detail.view.params)
+        params = dotted(detail.view.params)
         if params:
             # A long list (a group's phases) starts folded, so the stages stay in view.
             title = f"Parameters ({len(params)})"
@@ -161,10 +162,10 @@ class DeploymentPage:
                 self.signatures = ui.column().classes("w-full gap-1").mark("signatures")
         self.type_sections = ui.html("", sanitize=False).classes("w-full").mark("type-sections")
         ui.label("Log").classes("text-lg font-medium")
-        live = not DeploymentStatus(self.detail.view.status).is_final
+        live = not DeploymentStatus(detail.view.status).is_final
         with ui.column().classes("w-full").mark("log-area"):
             # While it runs, the log follows new lines; afterwards it opens at the start.
-            nodes = nodes_of((task.node, task.cluster, task.status) for task in self.detail.tasks)
+            nodes = nodes_of((task.node, task.cluster, task.status) for task in detail.tasks)
             self.log = await log_view(self.console, self.id, follow=live, nodes=nodes)
         self.render()
         self.console.live(self.refresh, every=REFRESH_SECONDS, deployment_id=self.id)

@@ -336,8 +336,31 @@ def test_a_type_without_rollback_cannot_be_rolled_back(squall: SquallHarness) ->
     result = squall.deploy(
         "group", params=group(inner_type="noop", inner_params={}, thunder={"gate": "auto"})
     )
-    with pytest.raises(PlanError, match="cannot be rolled back"):
+    assert result.status == "succeeded"
+    # The group could roll back what its inner type can undo; noop has nothing to undo, so
+    # the action is not offered, and taken anyway it says why and changes nothing.
+    with squall.runtime.db.read() as session:
+        offered = actions.available(session, squall.runtime, squall.actor, result.id)
+    assert "rollback" not in offered and "retry" not in offered
+    with pytest.raises(PlanError, match=r"^deployments of type noop cannot be rolled back$"):
         squall.act(actions.rollback, result.id)
+    after = squall.view(result.id)
+    assert (after.status, after.stages) == (result.status, result.stages)
+
+
+def test_a_group_offers_a_rollback_when_its_inner_type_has_one(squall: SquallHarness) -> None:
+    result = squall.deploy(
+        "group",
+        params=group(
+            inner_type="config_change",
+            inner_params={"path": "offered.conf", "content": "x\n"},
+            thunder={"gate": "auto"},
+        ),
+    )
+    assert result.status == "succeeded", result.failures
+    with squall.runtime.db.read() as session:
+        offered = actions.available(session, squall.runtime, squall.actor, result.id)
+    assert "rollback" in offered
 
 
 def test_an_inconclusive_health_check_pauses_for_a_person(

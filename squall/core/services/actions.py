@@ -34,6 +34,7 @@ from squall.core.services.deployments import (
     options_from_json,
     plan_rollback,
     store_plan,
+    without_rollback,
 )
 from squall.core.status import (
     DeploymentStatus,
@@ -362,8 +363,8 @@ def rollback(session: Session, rt: Runtime, actor: Actor, deployment_id: int) ->
     )
     if running:
         raise InvalidTransition(f"{running} node(s) are still running: roll back once they finish")
-    if rt.plugins.type(deployment.type).rollback is None:
-        raise PlanError(f"deployments of type {deployment.type} cannot be rolled back")
+    if cannot := without_rollback(rt, deployment):
+        raise PlanError(f"deployments of type {', '.join(cannot)} cannot be rolled back")
     touched = session.execute(
         select(NodeTask, Stage)
         .join(Stage, Stage.id == NodeTask.stage_id)
@@ -501,12 +502,7 @@ def available(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -
         and not _only_failed_nodes(session, deployment_id)
     ):
         offered.append(("exclude", Permission.RETRY))
-    if (
-        status in ROLLBACK_FROM
-        and rolled is None
-        and rt.plugins.types.get(deployment.type) is not None
-        and rt.plugins.type(deployment.type).rollback is not None
-    ):
+    if status in ROLLBACK_FROM and rolled is None and not without_rollback(rt, deployment):
         offered.append(("rollback", Permission.ROLLBACK))
     if not status.is_final:
         offered.append(("cancel", Permission.CONTROL))

@@ -186,7 +186,10 @@ def create(session: Session, rt: Runtime, actor: Actor, request: DeploymentReque
     )
     session.add(deployment)
     session.flush()  # planners get the deployment's id (to name backups after it)
-    plan = _plan(rt, validated, request.options, deployment.id)
+    nested: set[str] = set()
+    plan = _plan(rt, validated, request.options, deployment.id, nested=nested)
+    # The types its nodes run (a group's inner type): what a rollback would go through.
+    deployment.scope = {**deployment.scope, "types": sorted({deployment.type, *nested})}
     deployment.retry_interrupted = bool(plan.retry_interrupted)
     store_plan(session, rt, deployment, plan, request.options, secret=bool(validated.redact))
     shown = redacted_params(validated.params)
@@ -309,7 +312,10 @@ def _plan(
     *,
     purpose: Purpose = "deploy",
     results: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+    nested: set[str] | None = None,
 ) -> Plan:
+    """`nested` gathers the types planned inside this one (`plan_nested`), at any depth."""
+
     def plan_nested(type_name: str, raw: Mapping[str, Any], targets: tuple[NodeInfo, ...]) -> Plan:
         inner = ValidRequest(
             rt.plugins.type(type_name),
@@ -317,7 +323,11 @@ def _plan(
             targets,
             Redactor([]),
         )
-        return _plan(rt, inner, options, deployment_id, purpose=purpose, results=results)
+        if nested is not None:
+            nested.add(type_name)
+        return _plan(
+            rt, inner, options, deployment_id, purpose=purpose, results=results, nested=nested
+        )
 
     request = PlanRequest(
         type=planned.type.name,
@@ -335,6 +345,17 @@ def _plan(
     if plan.retry_interrupted is None:
         plan = replace(plan, retry_interrupted=planned.type.retry_interrupted)
     return check_plan(plan, planned.targets)
+
+
+def without_rollback(rt: Runtime, deployment: Deployment) -> list[str]:
+    """The types the deployment's nodes ran (a group's inner type too) that cannot undo
+    them: not installed, or without a rollback planner. Deployments recorded before Squall
+    kept their types are judged by their own type (planning the rollback checks the rest)."""
+    return [
+        name
+        for name in deployment.scope.get("types") or [deployment.type]
+        if rt.plugins.types.get(name) is None or rt.plugins.type(name).rollback is None
+    ]
 
 
 def plan_rollback(

@@ -269,7 +269,9 @@ def test_a_cluster_report_counts_deployments_failures_by_node_and_step(
     assert [line.deployment_id for line in report.deployments] == [failed.id, failed.id + 1]
     assert (report.succeeded, report.failed, report.success_rate) == (1, 1, 0.5)
     assert (report.node_tasks, report.node_failures) == (6, 1)
-    assert [(f.name, f.failures, f.tasks) for f in report.failures_by_node] == [("node-05", 1, 2)]
+    assert [(f.name, f.failures, f.tasks, f.runs) for f in report.failures_by_node] == [
+        ("node-05", 1, 2, 2)
+    ]
     assert [(f.name, f.failures) for f in report.failures_by_step] == [("rebuild", 1)]
     assert report.task_durations.count == 6 and report.deployment_durations.count == 2
     text = one_line("\n".join(pdf_pages(reports.render_pdf(squall.runtime, squall.actor, report))))
@@ -340,6 +342,48 @@ def test_a_node_report_gives_its_history_failure_rate_and_last_failures(
     assert f"Last deployed #{fixed.id} cache_rebuild" in text
     with pytest.raises(NotFound, match="no node 'node-99'"):
         read(squall, reports.node_report, "node-99")
+
+
+def test_a_node_fails_as_often_in_its_clusters_report_as_in_its_own(
+    squall: SquallHarness, fleet6: Fleet
+) -> None:
+    started = utcnow()
+    (fleet6.node("node-05").root / "fail").write_text("")
+    rebuild = {"rebuild_command": FAIL_IF_MARKED}
+    assert squall.deploy("cache_rebuild", params=rebuild).status == "failed"
+    (fleet6.node("node-05").root / "fail").unlink()
+    # A group cancelled at its thunder gate: node-05's task never ran, so it has no run.
+    waiting = squall.deploy(
+        "group",
+        target="cluster:node-cluster-b",
+        params={
+            "inner_type": "cache_rebuild",
+            "inner_params": rebuild,
+            "lightning_nodes": ["node-04"],
+        },
+    )
+    assert waiting.status == "awaiting_approval"
+    squall.act(actions.cancel, waiting.id)
+    assert squall.run(waiting.id).status == "cancelled"
+    assert squall.deploy("cache_rebuild", target="host:node-05", params=rebuild).status == (
+        "succeeded"
+    )
+    node = read(squall, reports.node_report, "node-05")
+    cluster = read(
+        squall, reports.cluster_report, "node-cluster-b", started - dt.timedelta(minutes=1)
+    )
+    (counted,) = [f for f in cluster.failures_by_node if f.name == "node-05"]
+    assert (counted.failures, counted.tasks, counted.runs) == (1, 3, 2)
+    assert (node.failure_rate, node.runs) == (0.5, 2)
+    assert [h.status for h in node.history if h.deployment_id == waiting.id] == ["not_started"]
+    cluster_pdf = one_line(
+        "\n".join(pdf_pages(reports.render_pdf(squall.runtime, squall.actor, cluster)))
+    )
+    node_pdf = one_line(
+        "\n".join(pdf_pages(reports.render_pdf(squall.runtime, squall.actor, node)))
+    )
+    assert "node failures runs failure rate node-05 1 2 50%" in cluster_pdf
+    assert "Failure rate 50.0% of 2 runs" in node_pdf
 
 
 def test_reports_need_view_on_what_they_cover(

@@ -522,6 +522,15 @@ def cluster_report(
     node_tasks: Counter[str] = Counter(row.node_name for row in rows)
     for found in runs.values():
         node_tasks.update(Counter(run.node_name for run in found) - node_tasks)
+    # The failures' denominator, drawn as they are: every run, or where none was kept, the
+    # tasks that ran (as in a node's report; a task that never ran has no run).
+    node_runs: Counter[str] = Counter(
+        run.node_name for found in runs.values() for run in found
+    ) + Counter(
+        row.node_name
+        for row in rows
+        if row.id not in runs and row.task_status.is_final and row.task_status not in NEVER_RAN
+    )
     node_failures: Counter[str] = Counter(node for node, _ in failed_runs)
     step_failures: Counter[str] = Counter(step or "connect" for _, step in failed_runs)
     return ClusterReport(
@@ -537,7 +546,7 @@ def cluster_report(
         node_tasks=len(rows),
         node_failures=sum(node_failures.values()),
         failures_by_node=tuple(
-            FailureCount(node, count, node_tasks[node])
+            FailureCount(node, count, node_tasks[node], node_runs[node])
             for node, count in sorted(node_failures.items(), key=lambda item: (-item[1], item[0]))
         ),
         failures_by_step=tuple(
@@ -675,6 +684,7 @@ def node_report(
         history=tuple(history),
         last_deployed=last_deployed,
         failure_rate=rate(failed, len(outcomes)),
+        runs=len(outcomes),
         last_failures=tuple(failures),
         durations=durations(line.duration for line in history),
         generation=generation,

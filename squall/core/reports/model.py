@@ -250,6 +250,9 @@ class FailureCount:
     failures: int
     tasks: int
     """Node tasks it took part in (for a step: the failures are all that is counted)."""
+    runs: int = 0
+    """A node's runs that ended, every attempt of a retried task included, as its failures
+    are counted: the failure rate is failures / runs."""
 
 
 @dataclass(frozen=True)
@@ -317,7 +320,8 @@ class NodeReport:
     last_deployed: NodeHistoryLine | None
     """The latest deploy task that succeeded on it."""
     failure_rate: float | None
-    """Failed / finished node tasks, None when none finished."""
+    """Failed / ended runs (every attempt; tasks that never ran have none), None when none
+    ended."""
     last_failures: tuple[NodeFailure, ...]
     durations: Durations
     generation: Generation
@@ -326,6 +330,8 @@ class NodeReport:
     its rollback) left it; None when no deployment switched it."""
     version_deployment: int | None = None
     """The deployment that made that switch."""
+    runs: int = 0
+    """Its runs that ended: the failure rate's denominator."""
 
 
 Report = DeploymentReport | ClusterReport | NodeReport

@@ -575,9 +575,9 @@ def _cluster(report: ClusterReport) -> list[Flowable]:
         ),
         *_heading("Nodes that fail most"),
         _table(
-            ("node", "failures", "node tasks", "failure rate"),
+            ("node", "failures", "runs", "failure rate"),
             [
-                (f.name, str(f.failures), str(f.tasks), f"{f.failures / f.tasks:.0%}")
+                (f.name, str(f.failures), str(f.runs), f"{f.failures / f.runs:.0%}")
                 for f in report.failures_by_node[:20]
             ]
             or [("no failure", "", "", "")],
@@ -627,7 +627,9 @@ def _cluster(report: ClusterReport) -> list[Flowable]:
 
 def _node(report: NodeReport) -> list[Flowable]:
     last = report.last_deployed
-    rate = "n/a" if report.failure_rate is None else f"{report.failure_rate:.1%}"
+    rate = (
+        "n/a" if report.failure_rate is None else f"{report.failure_rate:.1%} of {report.runs} runs"
+    )
     version = f"{report.version} (#{report.version_deployment})" if report.version else "not known"
     story: list[Flowable] = [
         _para(f"Node {escape(report.node)}", H1),

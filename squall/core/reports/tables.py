@@ -281,8 +281,8 @@ def _cluster_tables(report: ClusterReport) -> list[Table]:
         Table(
             "failures_by_node",
             "Failures by node",
-            ("node", "failures", "tasks"),
-            tuple((f.name, f.failures, f.tasks) for f in report.failures_by_node),
+            ("node", "failures", "tasks", "runs"),
+            tuple((f.name, f.failures, f.tasks, f.runs) for f in report.failures_by_node),
         ),
         Table(
             "failures_by_step",

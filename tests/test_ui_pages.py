@@ -110,6 +110,12 @@ async def test_the_inventory_shows_nodes_with_their_last_deployment_and_imports_
     console_env: Path, user: User, squall: SquallHarness, tmp_path: Path
 ) -> None:
     squall.deploy("noop", target="host:lab-web-2")
+    waiting = squall.deploy(
+        "group",
+        target="host:lab-web-[13]",
+        params={"inner_type": "noop", "lightning_nodes": ["lab-web-1"]},
+    )
+    squall.act(actions.cancel, waiting.id)
     await user.open("/inventory")
     nodes = user.find(marker="nodes").elements.pop()
     rows = {row["node"]: row for row in nodes.rows}
@@ -117,6 +123,11 @@ async def test_the_inventory_shows_nodes_with_their_last_deployment_and_imports_
     assert (
         rows["lab-web-2"]["last deployment"] == "#1 noop"
         and rows["lab-web-2"]["status"] == "succeeded"
+    )
+    # Statuses read as words, as everywhere else.
+    assert (rows["lab-web-3"]["last deployment"], rows["lab-web-3"]["status"]) == (
+        f"#{waiting.id} group",
+        "not started",
     )
     assert rows["lab-db-1"]["status"] == ""
     upload = user.find(marker="import").elements.pop()

@@ -113,7 +113,7 @@ class InventoryPage:
                 "last deployment": f"#{row.last_deployment} {row.last_type}"
                 if row.last_deployment
                 else "",
-                "status": row.last_status or "",
+                "status": (row.last_status or "").replace("_", " "),
             }
             for row in nodes
         ]

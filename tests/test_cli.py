@@ -306,6 +306,12 @@ def test_logs_of_one_node_or_all(data_dir: Path) -> None:
     assert "hello $(id)" in one and "demo-cache-2" not in one
     every = squall(data_dir, "logs", "1").stdout
     assert "demo-cache-1 hello $(id)" in every and "demo-cache-2 hello $(id)" in every
+    # A node the deployment did not touch (misspelt, or another cluster's) is an error, not
+    # an empty log that reads as a node that printed nothing.
+    for node in ("demo-cache-9", "demo-web-1"):
+        missing = squall(data_dir, "logs", "1", "--node", node)
+        assert (missing.returncode, missing.stdout) == (2, "")
+        assert f"deployment 1 has no node {node}" in missing.stderr
 
 
 def test_a_malformed_inventory_names_its_line_and_imports_nothing(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from squall.core import history
 from squall.core.auth import Actor, AuthTarget, authorize, is_allowed
 from squall.core.engine.orphans import is_orphaned
+from squall.core.errors import NotFound
 from squall.core.history import Attempt
 from squall.core.models import (
     Approval,
@@ -351,6 +352,11 @@ def read_logs(
         .limit(limit)
     )
     if node is not None:
+        known = select(NodeTask.id).where(
+            NodeTask.deployment_id == deployment_id, NodeTask.node_name == node
+        )
+        if session.scalar(known.limit(1)) is None:  # a misspelt node is not an empty log
+            raise NotFound(f"deployment {deployment_id} has no node {node}")
         query = query.where(NodeTask.node_name == node)
     return [
         LogEntry(line.id, node_name, line.attempt, line.step, line.stream, line.at, line.text)

@@ -430,7 +430,9 @@ def _timeline(stages: tuple[StageProgress, ...]) -> str:
     for stage in stages:
         total = max(stage.total, 1)
         failed = stage.counts.get("failed", 0) + stage.counts.get("interrupted", 0)
-        good = stage.counts.get("succeeded", 0)  # green as on the board: only what succeeded
+        # Green as on the board: nodes that succeeded, and health checks a person accepted
+        # after they could not decide; nodes set aside or cancelled stay grey.
+        good = stage.counts.get("succeeded", 0) + stage.counts.get("inconclusive", 0)
         running = stage.counts.get("running", 0)
         extra = []
         if stage.gate:

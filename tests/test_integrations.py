@@ -31,6 +31,7 @@ from pypdf import PdfReader
 from squall.api.server import install
 from squall.core.services import actions
 from squall.core.settings import SSOSettings
+from squall.testing.fleet import Fleet
 from squall.testing.harness import SquallHarness
 
 pytest_plugins = ["integration_fixtures"]
@@ -103,6 +104,29 @@ def test_a_group_deployment_is_told_to_jira_and_slack_from_start_to_end(
     assert all(later - earlier >= 0.3 for earlier, later in itertools.pairwise(edits))
     wait_for(lambda: (squall.deliver(), channel.archived)[1], 5, "the channel to be archived")
     assert all(row.status == "delivered" for row in delivery_rows(squall))
+
+
+def test_the_slack_card_names_the_node_a_stage_went_on_without(
+    make_squall: Callable[..., SquallHarness], slack: FakeSlack, integration_fleet: Fleet
+) -> None:
+    squall = make_squall(slack=slack_settings(slack))
+    (integration_fleet.node("node-02").root / "fail").write_text("")
+    deployment_id = create(
+        squall,
+        "cache_rebuild",
+        {"rebuild_command": ["sh", "-c", "test ! -e fail"]},
+        target="cluster:node-cluster-a",
+    )
+    assert squall.run(deployment_id).status == "failed"
+    squall.act(actions.exclude_failed, deployment_id)
+    assert squall.run(deployment_id).status == "succeeded_with_exclusions"
+    settle_deliveries(squall)
+    (card,) = slack.roots("C0MAIN")
+    (stage,) = squall.view(deployment_id).stages
+    assert stage.status == "succeeded" and stage.counts["excluded"] == 1
+    last = card.edits[-1]
+    assert "— succeeded with exclusions" in last
+    assert f"• rebuild: succeeded ({stage.total}/{stage.total}, 1 excluded)" in last
 
 
 def expected_story(squall: SquallHarness, deployment_id: int) -> tuple[list[str], list[str]]:

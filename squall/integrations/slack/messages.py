@@ -22,6 +22,10 @@ ICONS = {
 }
 
 
+ENDED_OTHERWISE = ("excluded", "cancelled", "inconclusive")
+"""Nodes done without having succeeded or failed."""
+
+
 def link(url: str | None, label: str) -> str:
     """A Slack link, or nothing when Squall does not know where its console is."""
     return f"<{url}|{label}>" if url else ""
@@ -37,7 +41,11 @@ def card(detail: DeploymentDetail, url: str | None) -> str:
         f"type {view.type} · target `{view.target}` · by {view.requester}{ticket}",
     ]
     for stage in view.stages:
-        lines.append(f"• {stage.name}: {stage.status} ({stage.done}/{stage.total})")
+        # A stage that went on without a node says so, as the deployment's status does.
+        otherwise = "".join(
+            f", {stage.counts[name]} {name}" for name in ENDED_OTHERWISE if stage.counts.get(name)
+        )
+        lines.append(f"• {stage.name}: {stage.status} ({stage.done}/{stage.total}{otherwise})")
     if view.waiting_for:
         lines.append(f"waiting for {view.waiting_for}")
     lines.append(link(url, "Open in Squall"))

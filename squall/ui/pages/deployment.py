@@ -468,7 +468,8 @@ def _timeline(stages: tuple[StageProgress, ...]) -> str:
 
 
 ENDED_OTHERWISE = ("excluded", "cancelled", "inconclusive")
-"""Nodes that are done without having succeeded or failed: the grey of a stage's bar."""
+"""Nodes that are done without having succeeded or failed (set aside, cancelled, or a
+health check that could not decide)."""
 
 
 def _otherwise(counts: Mapping[str, int]) -> str:

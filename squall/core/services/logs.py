@@ -116,7 +116,7 @@ def log_window(
     search = search or None
     if mode == "grouped":
         return _grouped_window(session, rt, deployment_id, search, start, count)
-    scope = _scope(session, deployment_id, node)
+    scope = log_scope(session, deployment_id, node)
     matching = (
         [scope] if search is None else [scope, LogLine.text.icontains(search, autoescape=True)]
     )
@@ -175,7 +175,7 @@ def log_text(
     Permission and the node are checked at the call, before the first line; the session
     must stay open while the lines are consumed."""
     get(session, rt, actor, deployment_id)
-    scope = _scope(session, deployment_id, node)
+    scope = log_scope(session, deployment_id, node)
     node_of = {task.id: task.node for task in _tasks(session, deployment_id)}
     return _text_lines(session, scope, node_of)
 
@@ -183,7 +183,9 @@ def log_text(
 # -- all and node views --------------------------------------------------------------------
 
 
-def _scope(session: Session, deployment_id: int, node: str | None) -> ColumnElement[bool]:
+def log_scope(session: Session, deployment_id: int, node: str | None) -> ColumnElement[bool]:
+    """The deployment's log lines, or one node's; NotFound for a node it does not have (a
+    misspelt node is not an empty log)."""
     if node is None:
         return LogLine.deployment_id == deployment_id
     task_ids = session.scalars(

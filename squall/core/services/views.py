@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from squall.core import history
 from squall.core.auth import Actor, AuthTarget, authorize, is_allowed
 from squall.core.engine.orphans import is_orphaned
-from squall.core.errors import NotFound
 from squall.core.history import Attempt
 from squall.core.models import (
     Approval,
@@ -343,21 +342,16 @@ def read_logs(
     limit: int = 5000,
 ) -> list[LogEntry]:
     """Log lines in the order they were written, from line id `after` on (for following)."""
+    from squall.core.services.logs import log_scope  # the log views: not for `deploy`'s start
+
     get(session, rt, actor, deployment_id)
     query = (
         select(LogLine, NodeTask.node_name)
         .join(NodeTask, NodeTask.id == LogLine.task_id)
-        .where(LogLine.deployment_id == deployment_id, LogLine.id > after)
+        .where(log_scope(session, deployment_id, node), LogLine.id > after)
         .order_by(LogLine.id)
         .limit(limit)
     )
-    if node is not None:
-        known = select(NodeTask.id).where(
-            NodeTask.deployment_id == deployment_id, NodeTask.node_name == node
-        )
-        if session.scalar(known.limit(1)) is None:  # a misspelt node is not an empty log
-            raise NotFound(f"deployment {deployment_id} has no node {node}")
-        query = query.where(NodeTask.node_name == node)
     return [
         LogEntry(line.id, node_name, line.attempt, line.step, line.stream, line.at, line.text)
         for line, node_name in session.execute(query)

@@ -313,3 +313,29 @@ def test_a_commit_tells_watchers_in_this_process_and_a_rollback_does_not(tmp_pat
         assert (db.changes.version(7), db.changes.version(9)) == (1, 1)
     finally:
         db.dispose()
+
+
+def test_subscribers_hear_each_commit_until_they_leave_and_a_faulty_one_harms_nothing(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'squall.db'}")
+    heard: list[frozenset[int]] = []
+
+    def faulty(_ids: frozenset[int]) -> None:
+        raise RuntimeError("a subscriber's own bug")
+
+    try:
+        db.changes.subscribe(faulty)
+        leave = db.changes.subscribe(heard.append)
+        with db.write() as session:
+            touch(session, [7, 8])
+        with pytest.raises(RuntimeError), db.write() as session:
+            touch(session, [9])
+            raise RuntimeError("rolled back: nobody hears of it")
+        leave()
+        with db.write() as session:
+            touch(session, [10])
+        assert heard == [frozenset({7, 8})]
+        assert db.changes.version(10) == 1  # committed and counted despite the faulty one
+    finally:
+        db.dispose()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,11 +27,13 @@ ANY = 0
 
 
 class ChangeFeed:
-    """This process's view of changes: a counter per deployment (and one for any)."""
+    """This process's view of changes: a counter per deployment (and one for any), and the
+    subscribers told of each change as it is heard (an engine, to claim new work at once)."""
 
     def __init__(self) -> None:
         self._versions: dict[int, int] = {}
         self._lock = threading.Lock()
+        self._subscribers: list[Callable[[frozenset[int]], None]] = []
 
     def publish(self, deployment_ids: Iterable[int]) -> None:
         ids = frozenset(deployment_ids)
@@ -40,6 +42,25 @@ class ChangeFeed:
         with self._lock:
             for deployment_id in (*ids, ANY):
                 self._versions[deployment_id] = self._versions.get(deployment_id, 0) + 1
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            try:
+                subscriber(ids)
+            except Exception:  # a subscriber's fault must not fail the committer
+                log.exception("a change subscriber failed")
+
+    def subscribe(self, subscriber: Callable[[frozenset[int]], None]) -> Callable[[], None]:
+        """Call `subscriber` with the deployments of every change heard from now on, in the
+        thread that heard it (keep it quick); returns what unsubscribes it."""
+        with self._lock:
+            self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if subscriber in self._subscribers:
+                    self._subscribers.remove(subscriber)
+
+        return unsubscribe
 
     def version(self, deployment_id: int = ANY) -> int:
         """How many changes of this deployment (default: of any) this process heard of."""

@@ -107,13 +107,15 @@ class Database:
             connection.rollback()
             return str(found) if found is not None else None
 
-    def listen(self) -> None:
+    def listen(self, wait: float = 5.0) -> None:
         """Hear of changes other processes commit (PostgreSQL's LISTEN/NOTIFY); on SQLite
-        this process's own changes are all there is to hear, and watchers also poll."""
+        this process's own changes are all there is to hear, and watchers also poll.
+        Returns once listening, or after `wait` seconds (it keeps trying meanwhile)."""
         if self.is_sqlite or self._listener is not None:
             return
         conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._listener = ChangeListener(conninfo, self.changes).start()
+        self._listener.connected.wait(wait)
 
     def dispose(self) -> None:
         if self._listener is not None:

@@ -100,6 +100,11 @@ class Recorder:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def writing_now(self) -> bool:
+        """The caller is this recorder's own thread (committing what it was handed)."""
+        return threading.current_thread() is self._thread
+
     def put(self, record: Record) -> None:
         """Queue a record; blocks when the queue is full, which slows a chatty command down."""
         with self._idle:

@@ -80,12 +80,14 @@ class Engine:
             threading.Thread(target=self._scheduler_loop, name="squall-scheduler", daemon=True),
         ]
         self._listeners: list[Callable[[], None]] = []
+        self._unsubscribe: Callable[[], None] = lambda: None
         self.outbox = Outbox(runtime, holder=self.name)
 
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self) -> Engine:
         hold_lease(self.runtime.db, self.name, self._lease)
+        self._unsubscribe = self.runtime.db.changes.subscribe(self._heard)
         self.recorder.start()
         for thread in self._threads:
             thread.start()
@@ -95,6 +97,7 @@ class Engine:
     def stop(self, grace: float = 10.0) -> None:
         """Stop claiming; give running tasks `grace` seconds, then interrupt them."""
         self._stopping.set()
+        self._unsubscribe()
         self.poke()
         # Tasks the dispatcher is claiming right now must still reach the pool (and be
         # waited for below): claimed and never run, they would sit out a whole lease.
@@ -119,11 +122,19 @@ class Engine:
 
     def poke(self) -> None:
         """Wake the dispatcher now instead of at its next poll (`stop` does, to be seen at
-        once). A finished task wakes it through the recorder; work created meanwhile by
-        another caller waits for the poll (`engine.poll_seconds`)."""
+        once)."""
         with self._wake:
             self._woken = True
             self._wake.notify_all()
+
+    def _heard(self, _deployment_ids: frozenset[int]) -> None:
+        """A change was committed (in this process, or on PostgreSQL in any): a deployment
+        created, retried, resumed or approved has work to claim now, not at the next poll
+        (`engine.poll_seconds`, which remains for a change not heard: another process on
+        SQLite). This engine's own recorder is not heard: the outcomes it writes wake the
+        dispatcher once they are flushed (`_flushed`)."""
+        if not self.recorder.writing_now:
+            self.poke()
 
     @property
     def idle(self) -> bool:

@@ -127,6 +127,16 @@ def test_following_a_deployment_streams_its_lines_then_its_end(api: Api) -> None
     logs = [item["text"] for item in items if item["kind"] == "log"]
     assert logs == api.squall.logs(deployment_id)
     assert items[-1] == {"kind": "end", "status": "succeeded"}
+    with api.http.stream(  # for a script waiting for the end: the status lines alone
+        "GET",
+        f"/api/v1/deployments/{deployment_id}/follow?logs=false",
+        headers={"Authorization": f"Bearer {api.token}"},
+    ) as response:
+        statuses = [json.loads(line) for line in response.iter_lines() if line]
+    assert statuses == [
+        {"kind": "status", "status": "succeeded"},
+        {"kind": "end", "status": "succeeded"},
+    ]
 
 
 def test_a_plan_preview_creates_nothing(api: Api) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -12,7 +13,10 @@ import pytest
 import yaml
 from served import ROOT, Installation, installation
 
+from squall.api.backends import RemoteBackend
 from squall.core.auth import Actor, Grant
+from squall.core.services.deployments import DeploymentRequest
+from squall.core.status import DeploymentStatus
 
 
 @dataclass
@@ -96,6 +100,24 @@ def test_a_remote_deploy_runs_on_the_servers_workers_and_reports_like_a_local_on
     web1 = remote.run("logs", str(deployment_id), "--node", "web-1")
     assert web1.out and "web-2" not in web1.out
     assert remote.run("status").out == remote.local("status").out
+
+
+def test_a_command_following_the_server_sees_the_end_when_the_server_streams_it(
+    remote: Remote,
+) -> None:
+    backend = RemoteBackend(remote.url, remote.token)
+    try:
+        deployment_id = backend.create(DeploymentRequest("noop", {}, "cluster:db"))
+        ticks: list[float] = []
+        started = time.monotonic()
+        # Asked to look only once a minute: what it sees sooner, the server's stream told it.
+        status = backend.settle(deployment_id, lambda: ticks.append(time.monotonic()), interval=60)
+        assert time.monotonic() - started < 30
+        assert status is DeploymentStatus.SUCCEEDED
+        assert len(ticks) >= 2  # looked at first, and again when told of the change
+        assert backend.view(deployment_id).counts == {"succeeded": 2}
+    finally:
+        backend.close()
 
 
 def test_a_failed_deployment_exits_1_and_a_refused_request_exits_2_with_the_reason(

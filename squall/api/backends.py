@@ -4,7 +4,9 @@ answer with the same core values, so every command prints the same either way.""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -361,10 +363,16 @@ class RemoteBackend(_Pages):
         wait_for_holds: bool = True,
         interval: float | None = None,
     ) -> DeploymentStatus:
-        """The server's workers run it; this only watches (every half second, unless
-        asked to look less often)."""
+        """The server's workers run it; this watches: every half second (unless asked to
+        look less often), and at once when the server's follow stream says the status
+        changed, so the end is seen as it happens."""
         interval = 0.5 if interval is None else max(interval, 0.5)
+        moved = threading.Event()
+        threading.Thread(
+            target=self._watch, args=(deployment_id, moved), name="squall-watch", daemon=True
+        ).start()
         while True:
+            moved.clear()
             view = self.client.view(deployment_id)
             on_tick()
             status = DeploymentStatus(view.status)
@@ -374,7 +382,16 @@ class RemoteBackend(_Pages):
             waiting = status.waits_for_a_person or (held and not wait_for_holds)
             if (status.is_final or waiting) and not view.counts.get("running"):
                 return status
-            time.sleep(interval)
+            moved.wait(interval)
+
+    def _watch(self, deployment_id: int, moved: threading.Event) -> None:
+        """Set `moved` on each status change the server streams, until the end (or the
+        client is closed). Only a hint: a stream that breaks, however it breaks, leaves
+        the half-second look, which sees everything."""
+        with contextlib.suppress(Exception):
+            for item in self.client.follow(deployment_id, logs=False):
+                if item["kind"] != "log":
+                    moved.set()
 
     def import_inventory(self, path: Path) -> ImportSummary:
         """The file is read here and sent; the server parses it, naming it by this path."""

@@ -12,16 +12,13 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import TypeAdapter
 
 from squall.core.errors import SquallError
 from squall.core.reporting import ReportSection
-from squall.core.reports.exports import from_json
-from squall.core.reports.model import Report
-from squall.core.reports.verify import Verification
 from squall.core.services.access import (
     AuditCheck,
     AuditEntry,
@@ -35,6 +32,10 @@ from squall.core.services.deliveries import DeliveriesView
 from squall.core.services.deployments import PlanPreview
 from squall.core.services.inventory import ImportSummary, NodeListing
 from squall.core.services.views import DeploymentView, LogChunk
+
+if TYPE_CHECKING:  # reports load PDF and chart libraries: only for the commands on reports
+    from squall.core.reports.model import Report
+    from squall.core.reports.verify import Verification
 
 T = TypeVar("T")
 
@@ -105,12 +106,15 @@ class SquallClient:
         return self._get_as(LogChunk, "GET", f"/deployments/{deployment_id}/logs", params=params)
 
     def follow(
-        self, deployment_id: int, *, after: int = 0, node: str | None = None
+        self, deployment_id: int, *, after: int = 0, node: str | None = None, logs: bool = True
     ) -> Iterator[dict[str, Any]]:
-        """Each item of the follow stream as it arrives: logs, status changes, the end."""
+        """Each item of the follow stream as it arrives: logs (unless not asked for), status
+        changes, the end."""
         params: dict[str, Any] = {"after": after}
         if node is not None:
             params["node"] = node
+        if not logs:
+            params["logs"] = "false"
         try:
             with self._http.stream(
                 "GET",
@@ -180,6 +184,8 @@ class SquallClient:
 
     def report(self, path: str, params: dict[str, str]) -> Report:
         """A report as the server computes it, read back from its JSON export."""
+        from squall.core.reports.exports import from_json
+
         answer = self._call("GET", path, params={**params, "format": "json", "preview": "true"})
         return from_json(answer.content)
 
@@ -192,6 +198,8 @@ class SquallClient:
         return self._call("GET", path, params=params).content
 
     def verify_report(self, content: bytes) -> Verification:
+        from squall.core.reports.verify import Verification
+
         headers = {"Content-Type": "application/octet-stream"}
         return self._get_as(
             Verification, "POST", "/reports/verify", content=content, headers=headers

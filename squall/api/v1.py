@@ -335,15 +335,17 @@ def register(app: FastAPI, runtime: Runtime) -> None:
         deployment_id: Id,
         after: Annotated[int, Query(ge=0, le=2**62)] = 0,
         node: Annotated[Text | None, Query()] = None,
+        logs: Annotated[bool, Query(description="false: the status lines alone")] = True,
     ) -> Response:
         """Follow a deployment as it runs: its log lines and status, as they are written
         (in whichever process runs it), until it is final."""
         actor = request_actor(request)
+        limit = 1000 if logs else 0
 
         def read(cursor: int) -> views.LogChunk:
             with runtime.db.read() as session:
                 return views.log_chunk(
-                    session, runtime, actor, deployment_id, node=node, after=cursor
+                    session, runtime, actor, deployment_id, node=node, after=cursor, limit=limit
                 )
 
         first = await run_in_threadpool(read, after)  # refusals answer before streaming starts

@@ -29,6 +29,10 @@ that same fleet, measures several repetitions of each contender, interleaved:
                   same inventory of the whole fleet, one node deployed; its time is the fixed
                   cost of a run (start, imports, plan, record) and one connection.
 * fabric-cli-1    bench/bare_fabric.py on a job of that one node.
+* squall-server   (only with --only) `squall --server URL deploy noop --target all`: the
+                  command cold, against a `squall serve` started once on the fleet's
+                  inventory (untimed), whose engine runs the deployment; the server's CPU
+                  is in the "other CPU" column, not the client's.
 * ansible         `ansible all -m raw -a PROBE -f parallel` as Ansible comes: its default
                   ssh_args (`-C -o ControlMaster=auto -o ControlPersist=60s`), OpenSSH
                   checking host keys against the fleet's known_hosts, default key exchange.
@@ -83,8 +87,10 @@ TARGET_CLI_VS_FABRIC = 1.15  # the same for the `squall deploy` process and a Fa
 TARGET_VS_ANSIBLE = 4.0  # Ansible's wall time at least this many times Squall's
 CONTENDERS = (
     "squall", "fabric", "squall-cli", "fabric-cli", "squall-cli-1", "fabric-cli-1",
-    "ansible", "ansible-nomux", "ansible-c25519",
+    "squall-server", "ansible", "ansible-nomux", "ansible-c25519",
 )  # fmt: skip
+OPTIONAL = ("squall-server",)
+"""Only when asked for (`--only`): its idle server would be other CPU in everyone's runs."""
 LABELS = {
     "squall": "Squall (noop deployment)",
     "fabric": "bare Fabric (thread pool)",
@@ -92,6 +98,7 @@ LABELS = {
     "fabric-cli": "bare Fabric (process)",
     "squall-cli-1": "squall deploy (1 node)",
     "fabric-cli-1": "bare Fabric process (1 node)",
+    "squall-server": "squall deploy --server",
     "ansible": "Ansible -m raw (default)",
     "ansible-nomux": "Ansible (no ControlMaster)",
     "ansible-c25519": "Ansible -m raw (curve25519)",
@@ -369,6 +376,84 @@ class SquallProcessContender:
             problem = check_facts(dict(facts.get(node.name, {})), node.user)
             if problem:
                 raise BenchError(f"squall deploy, {node.name}: {problem}")
+
+
+class SquallServerContender:
+    """`squall --server URL deploy noop --target all` run as a user runs it against a
+    `squall serve` already running on the fleet's inventory: the command is cold, the
+    server (its engine, its SSH transport) warm. The server's CPU is not the command's: it
+    shows in the "other CPU" column."""
+
+    name = "squall-server"
+
+    def __init__(self, fleet: Fleet, workdir: Path, parallel: int) -> None:
+        self.local = SquallProcessContender(fleet, workdir, parallel)
+        self.fleet = fleet
+        self.data_dir = workdir / "squall-server-data"
+        self.env = self.local.env | {"SQUALL_DATA_DIR": str(self.data_dir)}
+        self.port = console_during.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        squall = self.local.squall
+        self.command = [
+            squall, "--server", self.url, "deploy", "noop", "--target", "all",
+            "--parallel", str(parallel),
+        ]  # fmt: skip
+        subprocess.run(
+            [squall, "inventory", "import", str(self.local.inventory)],
+            env=self.env,
+            cwd=workdir,
+            check=True,
+            capture_output=True,
+        )
+        # Changes over the API need a token (a request without one is taken for a page).
+        made = subprocess.run(
+            [squall, "token", "create", "bench", "--days", "1"],
+            env=self.env,
+            cwd=workdir,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        self.deploy_env = self.local.env | {"SQUALL_TOKEN": made.stdout.split()[-1]}
+        self.log = (workdir / "squall-serve.log").open("wb")
+        self.server = subprocess.Popen(
+            [squall, "serve", "--no-browser", "--port", str(self.port)],
+            env=self.env,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if console_during.get(self.url + "/api/v1/deployments")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if self.server.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise BenchError("squall serve did not answer")
+            time.sleep(0.2)
+
+    def shell_command(self) -> str:
+        import shlex
+
+        return "squall serve (started once, untimed); " + shlex.join(["squall", *self.command[1:]])
+
+    def __call__(self) -> Measured:
+        with Clock(self.fleet, children_only=True) as clock:
+            done = run_process(self.command, self.deploy_env, self.local.workdir)
+        self.local.verify(done, self.data_dir)
+        return clock, {"peak_rss_mb": done.peak_rss_mb}
+
+    def stop(self) -> None:
+        self.server.terminate()
+        try:
+            self.server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.server.kill()
+        self.log.close()
 
 
 class FabricProcessContender:
@@ -793,6 +878,7 @@ def table(summary: dict[str, dict[str, Any]], nodes: int, parallel: int) -> str:
     wanted = [
         ("Squall / bare Fabric", "squall", "fabric", TARGET_VS_FABRIC, True),
         ("squall deploy / Fabric process", "squall-cli", "fabric-cli", TARGET_CLI_VS_FABRIC, True),
+        ("squall deploy --server / Fabric proc", "squall-server", "fabric-cli", None, True),
         (f"{ansible} / Squall", "ansible", "squall", TARGET_VS_ANSIBLE, False),
         (f"{c25519} / Squall", "ansible-c25519", "squall", TARGET_VS_ANSIBLE, False),
         (f"{ansible} / squall deploy", "ansible", "squall-cli", TARGET_VS_ANSIBLE, False),
@@ -924,8 +1010,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, default=50)
     parser.add_argument(
         "--only",
-        default=",".join(CONTENDERS),
-        help=f"comma-separated contenders to run (default: all of {', '.join(CONTENDERS)})",
+        default=",".join(name for name in CONTENDERS if name not in OPTIONAL),
+        help=f"comma-separated contenders to run, of {', '.join(CONTENDERS)} (default: all "
+        f"but {', '.join(OPTIONAL)})",
     )
     parser.add_argument("--settle", type=float, default=1.0, help="seconds of rest between runs")
     parser.add_argument("--json", type=Path, help="also write every measurement to this file")
@@ -949,6 +1036,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_facts()
     workdir = Path(tempfile.mkdtemp(prefix="squall-fanout-"))
     fleet = Fleet(workdir / "fleet", args.nodes)
+    contenders: dict[str, Callable[[], Measured]] = {}
     try:
         started = time.perf_counter()
         fleet.start()
@@ -962,7 +1050,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{key} {value}" if key != "kex" else value
             for key, value in fabric_contender.describe_transport().items()
         )
-        contenders: dict[str, Callable[[], Measured]] = {}
         if "squall" in chosen:
             contenders["squall"] = SquallContender(fleet, workdir, args.parallel)
         if "fabric" in chosen:
@@ -979,6 +1066,8 @@ def main(argv: list[str] | None = None) -> int:
             contenders["fabric-cli-1"] = FabricProcessContender(
                 fleet, workdir, args.parallel, one_node=True
             )
+        if "squall-server" in chosen:
+            contenders["squall-server"] = SquallServerContender(fleet, workdir, args.parallel)
         commands: dict[str, str] = {}
         if "ansible" in chosen and ansible:
             contenders["ansible"] = AnsibleContender(fleet, workdir, args.parallel, [], ansible)
@@ -995,7 +1084,11 @@ def main(argv: list[str] | None = None) -> int:
             machine["OpenSSH negotiates (Ansible curve25519)"] = openssh_kex(fleet, kex)
         for name, contender in contenders.items():
             if isinstance(
-                contender, AnsibleContender | SquallProcessContender | FabricProcessContender
+                contender,
+                AnsibleContender
+                | SquallProcessContender
+                | SquallServerContender
+                | FabricProcessContender,
             ):
                 commands[name] = contender.shell_command()
 
@@ -1077,6 +1170,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 1
     finally:
+        for contender in contenders.values():
+            if isinstance(contender, SquallServerContender):
+                contender.stop()
         fleet.stop()
         if args.keep:
             print(f"work directory kept: {workdir}")

@@ -106,8 +106,9 @@ def test_a_deployment_runs_and_its_log_reads_page_by_page(api: Api, fleet: Fleet
     assert lines == api.squall.logs(deployment_id) and pages > 2
     one_node = api.call("GET", f"/deployments/{deployment_id}/logs?node=node-02").json()
     assert {entry["node"] for entry in one_node["entries"]} == {"node-02"}
-    for path in ("logs", "follow"):  # a node it does not have: not an empty log
-        missing = api.call("GET", f"/deployments/{deployment_id}/{path}?node=node-99")
+    # A node it does not have: not an empty log (nor, following the status alone, a stream).
+    for path in ("logs?node=node-99", "follow?node=node-99", "follow?logs=false&node=node-99"):
+        missing = api.call("GET", f"/deployments/{deployment_id}/{path}")
         assert missing.status_code == 404, missing.text
         assert missing.json()["detail"] == f"deployment {deployment_id} has no node node-99"
     tasks = api.call("GET", f"/deployments/{deployment_id}/tasks").json()

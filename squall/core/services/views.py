@@ -397,11 +397,15 @@ def log_chunk(
     # The status is read first: lines written before it turned final are all in this page
     # or a later one, so a reader stopping at `finished and not more` misses nothing.
     status = get(session, rt, actor, deployment_id).status
-    entries = (
-        read_logs(session, rt, actor, deployment_id, node=node, after=after, limit=limit + 1)
-        if limit
-        else []  # the status alone
-    )
+    if limit:
+        entries = read_logs(
+            session, rt, actor, deployment_id, node=node, after=after, limit=limit + 1
+        )
+    else:  # the status alone; a node it does not have is refused all the same
+        from squall.core.services.logs import log_scope
+
+        log_scope(session, deployment_id, node)
+        entries = []
     shown = entries[:limit]
     return LogChunk(
         entries=tuple(shown),

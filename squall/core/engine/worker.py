@@ -131,8 +131,9 @@ class Engine:
         """A change was committed (in this process, or on PostgreSQL in any): a deployment
         created, retried, resumed or approved has work to claim now, not at the next poll
         (`engine.poll_seconds`, which remains for a change not heard: another process on
-        SQLite). This engine's own recorder is not heard: the outcomes it writes wake the
-        dispatcher once they are flushed (`_flushed`)."""
+        SQLite). What this engine's own recorder commits wakes the dispatcher through
+        `_flushed` already, so it is not heard twice here (on PostgreSQL its notice may
+        come back through the listener: a spare look for work, one claim query)."""
         if not self.recorder.writing_now:
             self.poke()
 

@@ -1051,7 +1051,6 @@ def worker(
     from squall.core.engine.worker import Engine
 
     with squall() as (runtime, _actor):
-        runtime.db.listen()  # on PostgreSQL: work created in any process is claimed at once
         engine = Engine(runtime, workers=workers)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -630,37 +630,24 @@ def test_outcomes_move_their_deployment_forward_without_waiting_for_a_poll(
         assert result.counts == {"succeeded": 4}
 
 
-def test_an_idle_worker_claims_new_work_when_told_not_at_its_next_poll(
+def test_an_idle_worker_claims_work_created_in_its_process_at_once_not_at_its_next_poll(
     tmp_path: Path, fleet: Fleet, database_url: str
 ) -> None:
-    """The engine hears of a deployment created in its process (any database) or, on
-    PostgreSQL, in another: with a poll of a minute, it runs at once all the same."""
+    """As in `squall serve`: a deployment created through the console or the API is told
+    to the engine of the same process, which runs it although its next poll is a minute off."""
     polls = EngineSettings(lease_seconds=10, poll_seconds=60)
     with SquallHarness(
         tmp_path / "squall", DEFAULT_PLUGINS, fleet=fleet, database_url=database_url, engine=polls
     ) as squall:
-        runtimes = [squall.runtime]
-        if not squall.runtime.db.is_sqlite:
-            # A worker process elsewhere, told through LISTEN/NOTIFY as `squall worker` is.
-            elsewhere = Runtime.open(squall.runtime.settings, squall.runtime.plugins)
-            elsewhere.db.listen()
-            runtimes.append(elsewhere)
+        engine = Engine(squall.runtime).start()
         try:
-            for index, runtime in enumerate(runtimes):
-                engine = Engine(runtime, name=f"worker-{index}").start()
-                try:
-                    time.sleep(1)  # its first look for work is over: the next is a minute off
-                    deployment_id = squall.create("noop")
-                    _wait_until(
-                        lambda created=deployment_id: squall.view(created).status == "succeeded",
-                        "the deployment",
-                        timeout=30,
-                    )
-                finally:
-                    engine.stop()
-                assert {task.worker for task in tasks(squall, deployment_id).values()} == {
-                    engine.name
-                }
+            time.sleep(1)  # its first look for work is over: the next is a minute off
+            deployment_id = squall.create("noop")
+            _wait_until(
+                lambda: squall.view(deployment_id).status == "succeeded",
+                "the deployment",
+                timeout=30,
+            )
         finally:
-            for runtime in runtimes[1:]:
-                runtime.close()
+            engine.stop()
+        assert {task.worker for task in tasks(squall, deployment_id).values()} == {engine.name}

@@ -27,8 +27,9 @@ ANY = 0
 
 
 class ChangeFeed:
-    """This process's view of changes: a counter per deployment (and one for any), and the
-    subscribers told of each change as it is heard (an engine, to claim new work at once)."""
+    """This process's view of changes: a counter per deployment (and one for any); and the
+    subscribers told of each change this process commits (an engine, to claim new work at
+    once)."""
 
     def __init__(self) -> None:
         self._versions: dict[int, int] = {}
@@ -42,16 +43,12 @@ class ChangeFeed:
         with self._lock:
             for deployment_id in (*ids, ANY):
                 self._versions[deployment_id] = self._versions.get(deployment_id, 0) + 1
-            subscribers = list(self._subscribers)
-        for subscriber in subscribers:
-            try:
-                subscriber(ids)
-            except Exception:  # a subscriber's fault must not fail the committer
-                log.exception("a change subscriber failed")
 
     def subscribe(self, subscriber: Callable[[frozenset[int]], None]) -> Callable[[], None]:
-        """Call `subscriber` with the deployments of every change heard from now on, in the
-        thread that heard it (keep it quick); returns what unsubscribes it."""
+        """Call `subscriber` with the deployments of every change committed in this process
+        from now on, in the committing thread (keep it quick); returns what unsubscribes it.
+        Changes heard from other processes are not told: on PostgreSQL every worker's log
+        lines come as notices, many a second, and are for watchers to count."""
         with self._lock:
             self._subscribers.append(subscriber)
 
@@ -61,6 +58,15 @@ class ChangeFeed:
                     self._subscribers.remove(subscriber)
 
         return unsubscribe
+
+    def _tell(self, ids: frozenset[int]) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            try:
+                subscriber(ids)
+            except Exception:  # a subscriber's fault must not fail the committer
+                log.exception("a change subscriber failed")
 
     def version(self, deployment_id: int = ANY) -> int:
         """How many changes of this deployment (default: of any) this process heard of."""
@@ -75,6 +81,7 @@ class ChangeFeed:
             marked = session.info.pop(_MARKS, None)
             if marked:
                 self.publish(marked)
+                self._tell(frozenset(marked))
 
         @event.listens_for(sessions, "after_rollback")
         def _rolled_back(session: Session) -> None:

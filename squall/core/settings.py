@@ -43,8 +43,8 @@ class EngineSettings:
     lease_seconds: float = 30.0
     """A running task's claim lasts this long unless its worker renews it."""
     poll_seconds: float = 0.5
-    """How often an idle worker looks for work it was not told of: work written in this
-    process, or on PostgreSQL in any, wakes it at once."""
+    """How often an idle worker looks for work written by other processes (work written
+    in its own process wakes it at once)."""
     step_timeout: float = 600.0
     """Default per-step timeout when a deployment type sets none."""
 

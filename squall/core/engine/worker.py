@@ -128,12 +128,11 @@ class Engine:
             self._wake.notify_all()
 
     def _heard(self, _deployment_ids: frozenset[int]) -> None:
-        """A change was committed (in this process, or on PostgreSQL in any): a deployment
-        created, retried, resumed or approved has work to claim now, not at the next poll
-        (`engine.poll_seconds`, which remains for a change not heard: another process on
-        SQLite). What this engine's own recorder commits wakes the dispatcher through
-        `_flushed` already, so it is not heard twice here (on PostgreSQL its notice may
-        come back through the listener: a spare look for work, one claim query)."""
+        """A change was committed in this process: a deployment created, retried, resumed
+        or approved (through the console or the API of `squall serve`), a stage started by
+        the scheduler, has work to claim now, not at the next poll (`engine.poll_seconds`,
+        which remains for work written by other processes). What this engine's own
+        recorder commits wakes the dispatcher through `_flushed` already."""
         if not self.recorder.writing_now:
             self.poke()
 

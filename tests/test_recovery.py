@@ -62,8 +62,8 @@ class Cli:
             timeout=120,
         )
 
-    def kill_mid_step(self, *args: str, steps: int) -> None:
-        """Start `squall deploy …`, SIGKILL it once `steps` node tasks are inside a step,
+    def kill_mid_step(self, *args: str, step: str, steps: int) -> None:
+        """Start `squall deploy …`, SIGKILL it once `steps` node tasks are inside `step`,
         and wait until their claims have run out."""
         victim = subprocess.Popen(
             [sys.executable, "-m", "squall", *args],
@@ -73,7 +73,7 @@ class Cli:
         )
         try:
             deadline = time.monotonic() + 60
-            while len(self.in_step()) < steps:
+            while len(self.in_step(step)) < steps:
                 assert victim.poll() is None, "the deploy ended before it could be killed"
                 assert time.monotonic() < deadline, "the steps never started"
                 time.sleep(0.1)
@@ -83,13 +83,15 @@ class Cli:
             victim.wait()
         time.sleep(LEASE + 0.5)
 
-    def query(self, sql: str) -> list[tuple[object, ...]]:
+    def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
         with sqlite3.connect(self.data_dir / "squall.db") as db:
-            return db.execute(sql).fetchall()
+            return db.execute(sql, args).fetchall()
 
-    def in_step(self) -> list[tuple[object, ...]]:
+    def in_step(self, step: str) -> list[tuple[object, ...]]:
         return self.query(
-            "SELECT id FROM node_tasks WHERE status = 'running' AND current_step IS NOT NULL"
+            "SELECT id FROM node_tasks WHERE status = 'running' "
+            "AND json_extract(step_names, '$[' || current_step || ']') = ?",
+            step,
         )
 
     def tasks(self) -> dict[str, str]:
@@ -112,7 +114,14 @@ def runs(fleet: Fleet, node: str) -> int:
 def test_a_killed_deploy_is_orphaned_then_resumed_from_the_cli(cli: Cli, fleet: Fleet) -> None:
     target = "host:node-01,host:node-02"
     cli.kill_mid_step(
-        "deploy", "cache_rebuild", "-t", target, "-p", f"rebuild_command={SLOW_ONCE}", steps=2
+        "deploy",
+        "cache_rebuild",
+        "-t",
+        target,
+        "-p",
+        f"rebuild_command={SLOW_ONCE}",
+        step="rebuild",
+        steps=2,
     )
     status = cli.run("status", "1")
     assert status.returncode == 0, status.stderr
@@ -153,6 +162,7 @@ def test_an_orphaned_deployment_is_aborted_then_retried(cli: Cli, fleet: Fleet) 
         "host:node-03",
         "-p",
         f"rebuild_command={SLOW_ONCE}",
+        step="rebuild",
         steps=1,
     )
     aborted = cli.run("abort", "1")
@@ -179,6 +189,7 @@ def test_an_interrupted_task_that_cannot_run_twice_names_its_step_and_the_next_s
         "version=2.0",
         "-p",
         f"install_command={install}",
+        step="prepare",
         steps=1,
     )
     status = cli.run("status", "1")
@@ -220,6 +231,7 @@ def test_a_killed_group_of_config_changes_resumes_its_wave(cli: Cli, fleet: Flee
         "wave_size=100%",
         "-p",
         "thunder.gate=auto",
+        step="reload",
         steps=len(thunder),
     )
     status = cli.run("status", "1")

@@ -131,9 +131,10 @@ class Engine:
         """A change was committed in this process: a deployment created, retried, resumed
         or approved (through the console or the API of `squall serve`), a stage started by
         the scheduler, has work to claim now, not at the next poll (`engine.poll_seconds`,
-        which remains for work written by other processes). What this engine's own
-        recorder commits wakes the dispatcher through `_flushed` already."""
-        if not self.recorder.writing_now:
+        which remains for work written by other processes). Not the engine's own writes:
+        the dispatcher's claims (it looks again by itself while it fills its slots) and
+        the recorder's outcomes (which wake it through `_flushed`)."""
+        if threading.current_thread() is not self._dispatcher and not self.recorder.writing_now:
             self.poke()
 
     @property

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 ASKED = {
     "board (REST)": "/api/v1/deployments",
@@ -58,6 +59,32 @@ def get(url: str) -> tuple[int, int]:
         return error.code, 0
 
 
+def serve(
+    squall: str, env: dict[str, str], port: int, *extra: str, output: int | IO[bytes] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `squall serve` on `port` and return once its REST API answers (stopped and
+    RuntimeError if it exits or stays silent for 90 s)."""
+    server = subprocess.Popen(
+        [squall, "serve", "--no-browser", "--port", str(port), *extra],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL if output is None else output,
+        stderr=subprocess.DEVNULL if output is None else subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if get(f"http://127.0.0.1:{port}" + ASKED["board (REST)"])[0] == 200:
+                return server
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.terminate()
+            server.wait(timeout=30)
+            raise RuntimeError("squall serve did not answer")
+        time.sleep(0.2)
+
+
 def measure(
     squall: str, env: dict[str, str], inventory: Path, command: list[str], workdir: Path
 ) -> dict[str, Samples]:
@@ -69,24 +96,9 @@ def measure(
     )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [squall, "serve", "--no-worker", "--no-browser", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = serve(squall, env, port, "--no-worker")
     samples = {name: Samples() for name in ASKED}
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if get(base + ASKED["board (REST)"])[0] == 200:
-                    break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("squall serve did not answer")
-            time.sleep(0.2)
         deploy = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

@@ -416,25 +416,11 @@ class SquallServerContender:
         )
         self.deploy_env = self.local.env | {"SQUALL_TOKEN": made.stdout.split()[-1]}
         self.log = (workdir / "squall-serve.log").open("wb")
-        self.server = subprocess.Popen(
-            [squall, "serve", "--no-browser", "--port", str(self.port)],
-            env=self.env,
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if console_during.get(self.url + "/api/v1/deployments")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if self.server.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise BenchError("squall serve did not answer")
-            time.sleep(0.2)
+        try:
+            self.server = console_during.serve(squall, self.env, self.port, output=self.log)
+        except RuntimeError as exc:
+            self.log.close()
+            raise BenchError(str(exc)) from None
 
     def shell_command(self) -> str:
         import shlex

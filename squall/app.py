@@ -194,16 +194,18 @@ def squall() -> Iterator[tuple[Runtime, Any]]:
 def backend() -> Iterator[Backend]:
     """The Squall to work with: the one named by --server, or this machine's; errors
     printed, not raised. The token is read from SQUALL_TOKEN and never shown."""
-    from squall.api.backends import LocalBackend, RemoteBackend
-
     try:
         if Remote.server:
+            from squall.api.remote import RemoteBackend  # no database layer for a remote one
+
             remote = RemoteBackend(Remote.server, os.environ.get("SQUALL_TOKEN"))
             try:
                 yield remote
             finally:
                 remote.close()
             return
+        from squall.api.local import LocalBackend
+
         with open_runtime() as runtime:
             local = LocalBackend(runtime, local_operator())
             local.reap()
@@ -293,10 +295,10 @@ def deploy(
 ) -> None:
     """Plan a deployment, then run it here with live progress (Ctrl-C cancels it). With
     --server, the server's workers run it and this follows it."""
-    from squall.core.services import deployments
+    from squall.core.values.deployments import DeploymentRequest
 
     with backend() as squall_:
-        request = deployments.DeploymentRequest(
+        request = DeploymentRequest(
             type=type_name,
             params=parse_assignments(param or []),
             target=target,
@@ -827,12 +829,12 @@ def audit_list(
     ] = None,
 ) -> None:
     """Recent audit records, newest first."""
-    from squall.core.services import access
+    from squall.core.values.access import AuditFilter, audit_csv
 
     with backend() as squall_:
-        entries = squall_.audit(access.AuditFilter(actor=actor_name, action=action, limit=limit))
+        entries = squall_.audit(AuditFilter(actor=actor_name, action=action, limit=limit))
     if csv_file:
-        csv_file.write_text(access.audit_csv(entries))
+        csv_file.write_text(audit_csv(entries))
         console.print(f"{len(entries)} record(s) written to {csv_file}")
         return
     from squall.ui.tables import FOLD, WHOLE, WORDS, fitted_table

@@ -13,6 +13,7 @@ from squall.core.models import NodeTask, StepResult, utcnow
 from squall.core.plan import DeploymentOptions
 from squall.core.services import deployments
 from squall.core.status import TaskStatus
+from squall.core.values.deployments import DeploymentRequest
 from squall.testing.harness import SquallHarness
 
 
@@ -27,7 +28,7 @@ def crashed_mid_step(
             session,
             harness.runtime,
             harness.actor,
-            deployments.DeploymentRequest(
+            DeploymentRequest(
                 type=type_name, params=params, target=target, options=DeploymentOptions()
             ),
         )

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from squall.core.auth import Actor
 from squall.core.models import Delivery
 from squall.core.settings import OutboxSettings
+from squall.core.values.deployments import DeploymentRequest
 from squall.integrations.jira.settings import JiraSettings
 from squall.integrations.slack.settings import SlackSettings
 from squall.testing.harness import SquallHarness
@@ -78,7 +79,7 @@ def create(
 ) -> int:
     from squall.core.services import deployments
 
-    wanted = deployments.DeploymentRequest(type_name, params, target, ticket=ticket)
+    wanted = DeploymentRequest(type_name, params, target, ticket=ticket)
     deployments.check_outside(squall.runtime, squall.actor, wanted)
     with squall.runtime.db.write() as session:
         return deployments.create(

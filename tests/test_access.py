@@ -23,6 +23,7 @@ from squall.core.models import AuditRecord
 from squall.core.permissions import ROLES, Permission, matrix_markdown
 from squall.core.runtime import Runtime
 from squall.core.services import access, actions, board, deployments, inventory, views
+from squall.core.values.deployments import DeploymentRequest
 from squall.testing.harness import SquallHarness
 from squall.ui.console import plan_table
 from squall.ui.pages.wizard import preview_html
@@ -42,8 +43,8 @@ class Case:
     """The audit action an allowed call records (None for reads)."""
 
 
-def request(type_name: str, target: str = "all", **params: Any) -> deployments.DeploymentRequest:
-    return deployments.DeploymentRequest(type_name, params, target)
+def request(type_name: str, target: str = "all", **params: Any) -> DeploymentRequest:
+    return DeploymentRequest(type_name, params, target)
 
 
 CASES: dict[str, Case] = {
@@ -331,9 +332,7 @@ def test_the_plan_preview_names_the_approvals_the_gate_will_require(fresh: Squal
         rt.settings, approvals={"group@production": "2", "*@staging": "1", "group": "3"}
     )
     for cluster, required in (("web-prod", 2), ("web-staging", 1)):
-        wanted = deployments.DeploymentRequest(
-            "group", {"inner_type": "noop"}, f"cluster:{cluster}"
-        )
+        wanted = DeploymentRequest("group", {"inner_type": "noop"}, f"cluster:{cluster}")
         with rt.db.read() as session:
             shown = deployments.plan_preview(session, rt, fresh.actor, wanted)
             planned = deployments.preview(session, rt, fresh.actor, wanted)

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from squall.api import schemas
 from squall.api.server import install, session_options
 from squall.app import DEFAULT_PLUGINS, cli
-from squall.core import audit, describe, reporting
+from squall.core import describe, reporting
 from squall.core.auth import Actor, Grant
 from squall.core.integration import DeploymentInfo
 from squall.core.models import Deployment
@@ -36,37 +36,48 @@ from squall.core.services import (
     access,
     board,
     catalogue,
-    deliveries,
     deployments,
     inventory,
     views,
 )
 from squall.core.settings import SSOSettings
+from squall.core.values.access import (
+    AuditCheck,
+    AuditEntry,
+    Binding,
+    ChainBreak,
+    RoleOverview,
+    TokenInfo,
+)
+from squall.core.values.deliveries import DeliveriesView, DeliveryView
+from squall.core.values.deployments import DeploymentRequest, NodePreview, PlanPreview, StagePreview
+from squall.core.values.inventory import ImportSummary, NodeListing
+from squall.core.values.views import DeploymentView, LogChunk, LogEntry
 from squall.testing.harness import SquallHarness
 
 SSO = SSOSettings(issuer="http://127.0.0.1:9/never-asked", client_id="squall", client_secret="x")
 RECORD = [field.name for field in dataclasses.fields(DeploymentRecord)]
 READ_BACK: list[tuple[type[schemas.Schema], type]] = [
-    (schemas.PlanPreview, deployments.PlanPreview),
-    (schemas.StagePreview, deployments.StagePreview),
-    (schemas.NodePreview, deployments.NodePreview),
+    (schemas.PlanPreview, PlanPreview),
+    (schemas.StagePreview, StagePreview),
+    (schemas.NodePreview, NodePreview),
     (schemas.ReportSection, reporting.ReportSection),
-    (schemas.LogChunk, views.LogChunk),
-    (schemas.LogEntry, views.LogEntry),
-    (schemas.NodeListing, inventory.NodeListing),
+    (schemas.LogChunk, LogChunk),
+    (schemas.LogEntry, LogEntry),
+    (schemas.NodeListing, NodeListing),
     (schemas.ClusterRow, inventory.ClusterRow),
-    (schemas.ImportSummary, inventory.ImportSummary),
+    (schemas.ImportSummary, ImportSummary),
     (schemas.TypeInfo, catalogue.TypeInfo),
     (schemas.ParameterInfo, describe.ParameterInfo),
-    (schemas.AuditCheck, access.AuditCheck),
-    (schemas.ChainBreak, audit.ChainBreak),
-    (schemas.AuditEntry, access.AuditEntry),
-    (schemas.TokenInfo, access.TokenInfo),
-    (schemas.Binding, access.Binding),
-    (schemas.RoleOverview, access.RoleOverview),
+    (schemas.AuditCheck, AuditCheck),
+    (schemas.ChainBreak, ChainBreak),
+    (schemas.AuditEntry, AuditEntry),
+    (schemas.TokenInfo, TokenInfo),
+    (schemas.Binding, Binding),
+    (schemas.RoleOverview, RoleOverview),
     (schemas.Verification, verify.Verification),
-    (schemas.Deliveries, deliveries.DeliveriesView),
-    (schemas.Delivery, deliveries.DeliveryView),
+    (schemas.Deliveries, DeliveriesView),
+    (schemas.Delivery, DeliveryView),
 ]
 """Each answer and the core value the API's client reads it back into (`squall --server`
 prints that value as the command prints it here)."""
@@ -180,7 +191,7 @@ def test_the_api_schemas_and_every_view_of_a_deployment_share_one_read_model() -
     assert fields == RECORD
     for model in (schemas.Deployment, schemas.DeploymentRow):
         assert issubclass(model, schemas.DeploymentFields)
-    for view in (views.DeploymentView, board.BoardRow, DeploymentInfo, DeploymentSummary):
+    for view in (DeploymentView, board.BoardRow, DeploymentInfo, DeploymentSummary):
         assert issubclass(view, DeploymentRecord), view
 
 
@@ -254,14 +265,14 @@ def test_answers_read_back_into_the_values_the_command_prints_here(api: Api) -> 
                 list[reporting.ReportSection],
                 local(views.report_sections, done),
             ),
-            f"/deployments/{done}/logs": (views.LogChunk, local(views.log_chunk, done)),
-            "/inventory": (list[inventory.NodeListing], local(inventory.list_nodes)),
+            f"/deployments/{done}/logs": (LogChunk, local(views.log_chunk, done)),
+            "/inventory": (list[NodeListing], local(inventory.list_nodes)),
             "/inventory/clusters": (list[inventory.ClusterRow], local(inventory.overview)[0]),
             "/types": (list[catalogue.TypeInfo], catalogue.types(runtime, actor)),
-            "/audit": (list[access.AuditEntry], local(access.audit_entries)),
-            "/audit/verify": (access.AuditCheck, local(access.verify_audit)),
-            "/tokens?all=true": (list[access.TokenInfo], local(access.tokens, everyone=True)),
-            "/roles": (access.RoleOverview, local(access.role_overview)),
+            "/audit": (list[AuditEntry], local(access.audit_entries)),
+            "/audit/verify": (AuditCheck, local(access.verify_audit)),
+            "/tokens?all=true": (list[TokenInfo], local(access.tokens, everyone=True)),
+            "/roles": (RoleOverview, local(access.role_overview)),
         }
     assert expected[f"/deployments/{done}/sections"][1][0].rows  # a table, not only a title
     assert expected[f"/deployments/{done}/logs"][1].entries
@@ -276,10 +287,10 @@ def test_answers_read_back_into_the_values_the_command_prints_here(api: Api) -> 
             session,
             runtime,
             actor,
-            deployments.DeploymentRequest(type="noop", params={}, target="cluster:web"),
+            DeploymentRequest(type="noop", params={}, target="cluster:web"),
         )
     assert answer.status_code == 200, answer.text
-    assert TypeAdapter(deployments.PlanPreview).validate_json(answer.content) == planned
+    assert TypeAdapter(PlanPreview).validate_json(answer.content) == planned
 
 
 def _answer_schemas(document: dict[str, Any]) -> dict[str, set[str]]:

@@ -22,6 +22,7 @@ from squall.core.auth import local_operator
 from squall.core.runtime import Runtime
 from squall.core.services import deployments
 from squall.core.settings import load_settings
+from squall.core.values.deployments import DeploymentRequest
 
 DEMO_NODES = [
     "demo-api-1",
@@ -527,7 +528,7 @@ def test_serve_answers_on_loopback_and_runs_deployments(data_dir: Path) -> None:
                 session,
                 runtime,
                 local_operator(),
-                deployments.DeploymentRequest("noop", {}, "all"),
+                DeploymentRequest("noop", {}, "all"),
             )
         deadline = time.monotonic() + 30
         while not re.search(

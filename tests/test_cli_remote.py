@@ -3,20 +3,22 @@ the same output and exit codes as on the server's own machine, and the token nev
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import yaml
 from served import ROOT, Installation, installation
 
-from squall.api.backends import RemoteBackend
+from squall.api.remote import RemoteBackend
 from squall.core.auth import Actor, Grant
-from squall.core.services.deployments import DeploymentRequest
 from squall.core.status import DeploymentStatus
+from squall.core.values.deployments import DeploymentRequest
 
 
 @dataclass
@@ -123,6 +125,39 @@ def test_a_command_following_the_server_sees_the_end_when_the_server_streams_it(
         assert backend.view(deployment_id).counts == {"succeeded": 2}
     finally:
         backend.close()
+
+
+def test_a_remote_command_loads_no_database_layer(remote: Remote, tmp_path: Path) -> None:
+    """The server reads its database; the command only asks it, so it starts as a client."""
+    listing = tmp_path / "modules.json"
+    for args in (
+        ["deploy", "noop", "--target", "cluster:web", "--follow"],
+        ["status"],
+        ["logs", "1"],
+        ["audit", "list"],
+    ):
+        script = (
+            "import atexit, json, sys\n"
+            f"atexit.register(lambda: open({str(listing)!r}, 'w').write(json.dumps(list(sys.modules))))\n"
+            f"sys.argv = ['squall', *{args!r}]\n"
+            "from squall.app import main\n"
+            "main()\n"
+        )
+        env = remote.squall.env(SQUALL_SERVER=remote.url, SQUALL_TOKEN=remote.token)
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, (args, done.stderr)
+        modules = set(json.loads(listing.read_text()))
+        assert "squall.api.remote" in modules, args
+        loaded = sorted(
+            name
+            for name in modules
+            if name.partition(".")[0] == "sqlalchemy"
+            or name.startswith(("squall.core.models", "squall.core.runtime", "squall.core.engine"))
+            or name.startswith(("squall.core.services.views", "squall.api.local", "alembic"))
+        )
+        assert loaded == [], args
 
 
 def test_a_failed_deployment_exits_1_and_a_refused_request_exits_2_with_the_reason(

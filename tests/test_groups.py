@@ -23,6 +23,7 @@ from squall.core.errors import InvalidTransition, PermissionDenied, PlanError, V
 from squall.core.models import Event, NodeTask
 from squall.core.params import parse_assignments
 from squall.core.services import actions, deployments
+from squall.core.values.deployments import DeploymentRequest
 from squall.testing.fleet import Fleet
 from squall.testing.harness import SquallHarness
 from squall.ui.console import plan_table
@@ -92,7 +93,7 @@ def test_the_plan_spreads_lightning_over_clusters_and_cuts_thunder_into_waves(
             session,
             squall.runtime,
             squall.actor,
-            deployments.DeploymentRequest("group", group(), "all"),
+            DeploymentRequest("group", group(), "all"),
         )
     stages = planned.plan.stages
     assert [(stage.name, len(stage.nodes), stage.gate) for stage in stages] == [
@@ -113,7 +114,7 @@ def test_the_plan_spreads_lightning_over_clusters_and_cuts_thunder_into_waves(
             session,
             squall.runtime,
             squall.actor,
-            deployments.DeploymentRequest("group", group(), "all"),
+            DeploymentRequest("group", group(), "all"),
         )
     console.print(plan_table(shown, with_nodes=False, width=console.width))
     text = console.export_text()
@@ -200,7 +201,7 @@ def test_max_fail_exceeded_in_a_thunder_wave_halts_the_rest(
             session,
             squall.runtime,
             squall.actor,
-            deployments.DeploymentRequest("group", params, "all"),
+            DeploymentRequest("group", params, "all"),
         )
     wave = [node.node.name for node in planned.plan.stages[2].nodes]  # thunder 2
     for name in wave[:3]:
@@ -476,7 +477,7 @@ def test_setting_one_thunder_parameter_keeps_thunders_manual_gate(squall: Squall
             "lightning.max_fail=0",
         ]
     )
-    request = deployments.DeploymentRequest("group", params, "cluster:node-cluster-a")
+    request = DeploymentRequest("group", params, "cluster:node-cluster-a")
     with squall.runtime.db.read() as session:
         shown = deployments.plan_preview(session, squall.runtime, squall.actor, request)
     thunder = shown.stages[1]

@@ -28,9 +28,9 @@ from squall.core.engine.worker import Engine
 from squall.core.errors import SquallError
 from squall.core.models import Deployment, NodeTask
 from squall.core.plugins import build_host
-from squall.core.services.views import DeploymentView
 from squall.core.status import TaskStatus
 from squall.core.types import Argv, DeploymentType
+from squall.core.values.views import DeploymentView
 from squall.testing.fleet import Fleet
 from squall.testing.harness import SquallHarness
 

@@ -21,6 +21,7 @@ from squall.core.models import LogLine, NodeTask
 from squall.core.services import actions, views
 from squall.core.services.logs import LogPage, LogRow, log_nodes, log_text, log_window
 from squall.core.status import TaskStatus
+from squall.core.values.views import LogEntry
 from squall.testing.harness import SquallHarness
 
 # What each of five local nodes runs: three print the same, one fails, one differs.
@@ -62,7 +63,7 @@ class Deployed:
                 log_text(session, self.squall.runtime, self.squall.actor, self.id, node=node)
             )
 
-    def entries(self, node: str | None = None) -> list[views.LogEntry]:
+    def entries(self, node: str | None = None) -> list[LogEntry]:
         with self.squall.runtime.db.read() as session:
             return views.read_logs(
                 session, self.squall.runtime, self.squall.actor, self.id, node=node

@@ -46,6 +46,7 @@ from squall.core.plugins import build_host
 from squall.core.services import deployments
 from squall.core.services.deliveries import deliveries
 from squall.core.settings import Settings
+from squall.core.values.deployments import DeploymentRequest
 from squall.testing.harness import SquallHarness
 
 TESTS = Path(__file__).parent
@@ -333,7 +334,7 @@ def test_hook_squall_check_deployment(harness_with: Callable[..., SquallHarness]
                 raise ValidationError("no such ticket", fields={"ticket": "unknown"})
 
     harness = harness_with(Registering(echo_type("echo")), Outside())
-    request = deployments.DeploymentRequest("echo", {"word": "hi"}, "all", ticket="OPS-0")
+    request = DeploymentRequest("echo", {"word": "hi"}, "all", ticket="OPS-0")
     with pytest.raises(ValidationError, match="no such ticket"):
         deployments.check_outside(harness.runtime, harness.actor, request)
     assert seen[0].id == 0 and seen[0].type == "echo" and seen[0].ticket == "OPS-0"
@@ -584,7 +585,7 @@ def test_hook_squall_deployment_gates(harness_with: Callable[..., SquallHarness]
             session,
             harness.runtime,
             harness.actor,
-            deployments.DeploymentRequest("echo", {}, "all", ticket="CAB-1"),
+            DeploymentRequest("echo", {}, "all", ticket="CAB-1"),
         )
     view = harness.view(deployment_id)
     assert (view.status, view.waiting_for) == ("pending", "checking change-board before it starts")

@@ -31,6 +31,7 @@ from squall.core.runtime import Runtime
 from squall.core.services import access
 from squall.core.services.inventory import import_file
 from squall.core.settings import load_settings
+from squall.core.values.access import AuditEntry
 
 ACCOUNTS = {
     "alice": ["ops-admins"],
@@ -71,7 +72,7 @@ class Server:
     def sign_in(self, client: httpx.Client, user: str, next_path: str = "/") -> httpx.Response:
         return client.get("/login", params={"login_hint": user, "next": next_path})
 
-    def audit(self) -> list[access.AuditEntry]:
+    def audit(self) -> list[AuditEntry]:
         settings = load_settings({"SQUALL_DATA_DIR": str(self.data)})
         with Runtime.open(settings, entry_points=False) as runtime, runtime.db.read() as session:
             return access.audit_entries(session, runtime, local_operator())

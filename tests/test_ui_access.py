@@ -21,6 +21,7 @@ from squall.core.errors import Unauthenticated
 from squall.core.permissions import ROLES
 from squall.core.reports.exports import csv_body
 from squall.core.services import access
+from squall.core.values.access import AuditEntry, Binding, TokenInfo
 from squall.testing.harness import SquallHarness
 from squall.ui.context import Console
 
@@ -166,16 +167,16 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def audit(squall: SquallHarness) -> list[access.AuditEntry]:
+def audit(squall: SquallHarness) -> list[AuditEntry]:
     with squall.runtime.db.read() as session:
         return access.audit_entries(session, squall.runtime, squall.actor)
 
 
-def bindings(squall: SquallHarness) -> list[access.Binding]:
+def bindings(squall: SquallHarness) -> list[Binding]:
     with squall.runtime.db.read() as session:
         return access.bindings(session, squall.runtime, squall.actor)
 
 
-def tokens(squall: SquallHarness) -> list[access.TokenInfo]:
+def tokens(squall: SquallHarness) -> list[TokenInfo]:
     with squall.runtime.db.read() as session:
         return access.tokens(session, squall.runtime, squall.actor)

@@ -15,6 +15,7 @@ from nicegui.testing import User
 from squall.app import DEFAULT_PLUGINS
 from squall.core.services import deployments
 from squall.core.settings import load_settings
+from squall.core.values.deployments import DeploymentRequest
 from squall.testing.harness import SquallHarness
 
 
@@ -59,7 +60,7 @@ async def test_the_page_shows_the_jira_gate_and_a_rejected_slack_token(
             session,
             squall.runtime,
             squall.actor,
-            deployments.DeploymentRequest("noop", {}, "all", ticket="OPS-4"),
+            DeploymentRequest("noop", {}, "all", ticket="OPS-4"),
         )
     await user.open(f"/deployments/{deployment_id}")
     await user.should_see("Waiting for JIRA OPS-4 to be in Approved (now: In Review)", retries=50)

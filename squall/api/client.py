@@ -19,7 +19,8 @@ from pydantic import TypeAdapter
 
 from squall.core.errors import SquallError
 from squall.core.reporting import ReportSection
-from squall.core.services.access import (
+from squall.core.services.catalogue import TypeInfo
+from squall.core.values.access import (
     AuditCheck,
     AuditEntry,
     AuditFilter,
@@ -27,11 +28,10 @@ from squall.core.services.access import (
     RoleOverview,
     TokenInfo,
 )
-from squall.core.services.catalogue import TypeInfo
-from squall.core.services.deliveries import DeliveriesView
-from squall.core.services.deployments import PlanPreview
-from squall.core.services.inventory import ImportSummary, NodeListing
-from squall.core.services.views import DeploymentView, LogChunk
+from squall.core.values.deliveries import DeliveriesView
+from squall.core.values.deployments import PlanPreview
+from squall.core.values.inventory import ImportSummary, NodeListing
+from squall.core.values.views import DeploymentView, LogChunk
 
 if TYPE_CHECKING:  # reports load PDF and chart libraries: only for the commands on reports
     from squall.core.reports.model import Report

@@ -12,7 +12,7 @@ from starlette.responses import StreamingResponse
 
 from squall.api.schemas import LogEntry
 from squall.core.runtime import Runtime
-from squall.core.services.views import LogChunk
+from squall.core.values.views import LogChunk
 
 NDJSON = "application/x-ndjson"
 LOOK_EVERY = 0.05

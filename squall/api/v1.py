@@ -25,7 +25,7 @@ from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from squall.api import backends, schemas
+from squall.api import local, schemas
 from squall.api.auth import request_actor
 from squall.api.follow import follow_stream
 from squall.api.reports import add_report_routes
@@ -51,6 +51,9 @@ from squall.core.services import (
     inventory,
     views,
 )
+from squall.core.values.access import AuditFilter
+from squall.core.values.deployments import DeploymentRequest
+from squall.core.values.views import LogChunk
 
 T = TypeVar("T")
 PREFIX = "/api/v1"
@@ -64,7 +67,7 @@ STATUS = {
     InventoryError: 422,
 }
 Action = Literal["pause", "resume", "cancel", "abort", "promote", "retry", "exclude", "rollback"]
-ACTIONS: dict[str, Callable[..., Any]] = {**backends.ACTIONS, "abort": actions.cancel}
+ACTIONS: dict[str, Callable[..., Any]] = {**local.ACTIONS, "abort": actions.cancel}
 MAX_ID = 2**31 - 1
 Id = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 Text = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
@@ -81,8 +84,8 @@ class NewDeployment(BaseModel):
     ticket: Text | None = None
     title: Text | None = None
 
-    def request(self) -> deployments.DeploymentRequest:
-        return deployments.DeploymentRequest(
+    def request(self) -> DeploymentRequest:
+        return DeploymentRequest(
             type=self.type,
             params=self.params,
             target=self.target,
@@ -342,7 +345,7 @@ def register(app: FastAPI, runtime: Runtime) -> None:
         actor = request_actor(request)
         limit = 1000 if logs else 0
 
-        def read(cursor: int) -> views.LogChunk:
+        def read(cursor: int) -> LogChunk:
             with runtime.db.read() as session:
                 return views.log_chunk(
                     session, runtime, actor, deployment_id, node=node, after=cursor, limit=limit
@@ -403,7 +406,7 @@ def register(app: FastAPI, runtime: Runtime) -> None:
         action: Annotated[Text | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
     ) -> Any:
-        filters = access.AuditFilter(actor=actor, action=action, limit=limit)
+        filters = AuditFilter(actor=actor, action=action, limit=limit)
         entries = reading(request, access.audit_entries, filters)
         return [schemas.AuditEntry.model_validate(entry) for entry in entries]
 

@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, text
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from squall.core.auth import Actor
 from squall.core.models import AuditRecord, utcnow
+from squall.core.values.access import ChainBreak
 
 GENESIS = "0" * 64
 _CHAIN_LOCK = 727002
@@ -66,12 +66,6 @@ def chain_hash(entry: AuditRecord, key: bytes) -> str:
         default=str,
     )
     return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
-
-
-@dataclass(frozen=True)
-class ChainBreak:
-    record_id: int
-    reason: str
 
 
 def verify(records: Iterable[AuditRecord], key: bytes) -> list[ChainBreak]:

@@ -23,6 +23,9 @@ from squall.core.plugins import PluginHost, build_host
 from squall.core.runtime import Runtime
 from squall.core.services import deployments, inventory, views
 from squall.core.settings import EngineSettings, Settings, SSHSettings, core_setting_names
+from squall.core.values.deployments import DeploymentRequest
+from squall.core.values.inventory import ImportSummary
+from squall.core.values.views import DeploymentView
 from squall.testing.fleet import Fleet
 
 CORE = core_setting_names()
@@ -74,7 +77,7 @@ class SquallHarness:
         again.actor = self.actor
         return again
 
-    def import_inventory(self, path: Path) -> inventory.ImportSummary:
+    def import_inventory(self, path: Path) -> ImportSummary:
         with self.runtime.db.write() as session:
             return inventory.import_inventory(
                 session, self.runtime, self.actor, load_inventory(path)
@@ -91,7 +94,7 @@ class SquallHarness:
         step_timeout: float | None = None,
         actor: Actor | None = None,
     ) -> int:
-        request = deployments.DeploymentRequest(
+        request = DeploymentRequest(
             type=type_name,
             params=dict(params or {}),
             target=target,
@@ -105,14 +108,12 @@ class SquallHarness:
         with self.runtime.db.write() as session:
             return deployments.create(session, self.runtime, actor or self.actor, request)
 
-    def run(self, deployment_id: int, *, timeout: float = 120) -> views.DeploymentView:
+    def run(self, deployment_id: int, *, timeout: float = 120) -> DeploymentView:
         """Run the deployment in this process until it settles; its final view."""
         run_until_settled(self.runtime, deployment_id, interval=0.05, timeout=timeout)
         return self.view(deployment_id)
 
-    def deploy(
-        self, type_name: str, *, timeout: float = 120, **options: Any
-    ) -> views.DeploymentView:
+    def deploy(self, type_name: str, *, timeout: float = 120, **options: Any) -> DeploymentView:
         """Create and run a deployment; its final view (status, stages, failure points)."""
         return self.run(self.create(type_name, **options), timeout=timeout)
 
@@ -142,7 +143,7 @@ class SquallHarness:
 
         Outbox(self.runtime, holder="harness").drain(timeout)
 
-    def view(self, deployment_id: int) -> views.DeploymentView:
+    def view(self, deployment_id: int) -> DeploymentView:
         with self.runtime.db.read() as session:
             return views.deployment_view(session, self.runtime, self.actor, deployment_id)
 

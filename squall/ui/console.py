@@ -12,11 +12,12 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from squall.core.history import Attempt
 from squall.core.params import dotted
-from squall.core.services.deliveries import DeliveriesView, Held
-from squall.core.services.deployments import PlanPreview
-from squall.core.services.views import (
+from squall.core.status import StageKind
+from squall.core.values.deliveries import DeliveriesView, Held
+from squall.core.values.deployments import PlanPreview
+from squall.core.values.history import Attempt
+from squall.core.values.views import (
     FINISHED,
     NEVER_RAN,
     DeploymentView,
@@ -24,7 +25,6 @@ from squall.core.services.views import (
     LogEntry,
     Rerun,
 )
-from squall.core.status import StageKind
 from squall.ui.tables import FOLD, WHOLE, WORDS, fitted_table
 
 STATUS_STYLE = {

@@ -7,16 +7,11 @@ service.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import hmac
-import io
-import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -26,9 +21,17 @@ from squall.core.auth import Actor, AuthTarget, Grant, authorize, is_allowed
 from squall.core.errors import NotFound, PermissionDenied, Unauthenticated, ValidationError
 from squall.core.events import emit
 from squall.core.models import ApiToken, AuditRecord, RoleBinding, SignIn, utcnow
-from squall.core.params import dotted
 from squall.core.permissions import ROLES, Permission
 from squall.core.runtime import Runtime
+from squall.core.values.access import (
+    AuditCheck,
+    AuditEntry,
+    AuditFilter,
+    Binding,
+    ChainBreak,
+    RoleOverview,
+    TokenInfo,
+)
 
 TOKEN_PREFIX = "sq"
 MAX_TOKEN_DAYS = 366
@@ -138,15 +141,6 @@ def abilities(rt: Runtime, actor: Actor) -> frozenset[Permission]:
 # --- role bindings ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Binding:
-    id: int
-    subject: str
-    grant: str
-    created_by: str
-    created_at: dt.datetime
-
-
 def grant_role(session: Session, rt: Runtime, actor: Actor, subject: str, grant: str) -> Binding:
     """Give `subject` (`user:NAME` or `group:NAME`) a role, maybe scoped."""
     authorize(rt.plugins.hook, actor, Permission.ROLES_MANAGE, AuthTarget("roles"))
@@ -187,13 +181,6 @@ def bindings(session: Session, rt: Runtime, actor: Actor) -> list[Binding]:
     return [_binding(b) for b in session.scalars(select(RoleBinding).order_by(RoleBinding.subject))]
 
 
-@dataclass(frozen=True)
-class RoleOverview:
-    bindings: tuple[Binding, ...]
-    provider_groups: Mapping[str, str]
-    """`sso.roles`: the grants each group of the identity provider maps to."""
-
-
 def role_overview(session: Session, rt: Runtime, actor: Actor) -> RoleOverview:
     """Role bindings given in Squall, and the roles provider groups map to."""
     return RoleOverview(tuple(bindings(session, rt, actor)), dict(rt.settings.sso.roles))
@@ -206,22 +193,6 @@ def _binding(binding: RoleBinding) -> Binding:
 
 
 # --- API tokens ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TokenInfo:
-    id: int
-    owner: str
-    name: str
-    scopes: tuple[str, ...] | None
-    created_at: dt.datetime
-    expires_at: dt.datetime
-    revoked_at: dt.datetime | None
-    last_used_at: dt.datetime | None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None and self.expires_at > utcnow()
 
 
 def create_token(
@@ -368,33 +339,6 @@ def _info(token: ApiToken) -> TokenInfo:
 # --- the audit log ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AuditFilter:
-    actor: str | None = None
-    action: str | None = None
-    target: str | None = None
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-    limit: int = 500
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    id: int
-    at: dt.datetime
-    actor: str
-    action: str
-    target: str
-    details: Mapping[str, Any]
-    hash: str
-
-    @property
-    def details_text(self) -> str:
-        """The details for a person to read, as parameters read everywhere (nested ones by
-        dotted names, nothing unset); the CSV export keeps them whole, as JSON."""
-        return ", ".join(f"{key}={value}" for key, value in dotted(self.details))
-
-
 def audit_entries(
     session: Session, rt: Runtime, actor: Actor, filters: AuditFilter | None = None
 ) -> list[AuditEntry]:
@@ -418,33 +362,6 @@ def audit_entries(
     ]
 
 
-def audit_csv(entries: Sequence[AuditEntry]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "at", "actor", "action", "target", "details", "hash"])
-    for entry in entries:
-        writer.writerow(
-            [
-                entry.id,
-                entry.at.isoformat(),
-                entry.actor,
-                entry.action,
-                entry.target,
-                json.dumps(entry.details, ensure_ascii=False, default=str),
-                entry.hash,
-            ]
-        )
-    return out.getvalue()
-
-
-@dataclass(frozen=True)
-class AuditCheck:
-    records: int
-    head: str
-    """The newest record's hash: note it somewhere else to detect a cut-off tail later."""
-    breaks: list[audit.ChainBreak]
-
-
 def verify_audit(
     session: Session, rt: Runtime, actor: Actor, *, head: str | None = None
 ) -> AuditCheck:
@@ -454,5 +371,5 @@ def verify_audit(
     records = list(session.scalars(select(AuditRecord).order_by(AuditRecord.id)))
     breaks = audit.verify(records, session.info["audit_key"])
     if head and not any(record.hash == head for record in records):
-        breaks.append(audit.ChainBreak(0, f"the head noted earlier ({head[:12]}…) is gone"))
+        breaks.append(ChainBreak(0, f"the head noted earlier ({head[:12]}…) is gone"))
     return AuditCheck(len(records), records[-1].hash if records else audit.GENESIS, breaks)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from squall.core.auth import Actor
 from squall.core.describe import ParameterInfo, describe_parameters
-from squall.core.runtime import Runtime
+
+if TYPE_CHECKING:  # the type only: the API's client reads `TypeInfo` without the database
+    from squall.core.auth import Actor
+    from squall.core.runtime import Runtime
 
 __all__ = ["ParameterInfo", "TypeInfo", "types"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -34,18 +34,14 @@ from squall.core.secrets import Redactor, redacted_params, seal_params, secret_v
 from squall.core.services.inventory import resolve_targets
 from squall.core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus
 from squall.core.types import DeploymentType
+from squall.core.values.deployments import (
+    DeploymentRequest,
+    NodePreview,
+    PlanPreview,
+    StagePreview,
+)
 
 D, S, T = DeploymentStatus, StageStatus, TaskStatus
-
-
-@dataclass(frozen=True)
-class DeploymentRequest:
-    type: str
-    params: Mapping[str, Any]
-    target: str
-    options: DeploymentOptions = field(default_factory=DeploymentOptions)
-    ticket: str | None = None
-    title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,36 +57,6 @@ class ValidRequest:
 @dataclass(frozen=True)
 class PlannedDeployment(ValidRequest):
     plan: Plan
-
-
-@dataclass(frozen=True)
-class NodePreview:
-    name: str
-    cluster: str
-    steps: tuple[str, ...]
-    """Each step as `name: what it does`, secrets masked."""
-
-
-@dataclass(frozen=True)
-class StagePreview:
-    name: str
-    kind: str
-    gate: bool
-    approvals: int
-    parallelism: int | None
-    max_failures: str | None
-    bake_seconds: float
-    nodes: tuple[NodePreview, ...]
-
-
-@dataclass(frozen=True)
-class PlanPreview:
-    """A plan as people see it before it runs (`--dry-run`, the API): nothing secret in it."""
-
-    type: str
-    target: str
-    node_count: int
-    stages: tuple[StagePreview, ...]
 
 
 def plan_preview(

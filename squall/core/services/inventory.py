@@ -22,15 +22,7 @@ from squall.core.models import Cluster, Deployment, Node, NodeLease, NodeTask, u
 from squall.core.permissions import Permission
 from squall.core.plan import NodeInfo
 from squall.core.runtime import Runtime
-
-
-@dataclass(frozen=True)
-class ImportSummary:
-    source: str
-    clusters: tuple[str, ...]
-    added: int
-    updated: int
-    removed: int
+from squall.core.values.inventory import ImportSummary, NodeListing
 
 
 def import_inventory(
@@ -376,19 +368,6 @@ def overview(session: Session, rt: Runtime, actor: Actor) -> tuple[list[ClusterR
             )
         )
     return clusters, rows
-
-
-@dataclass(frozen=True)
-class NodeListing:
-    """A node as listings show it: where it is reached, never its variables."""
-
-    cluster: str
-    name: str
-    address: str
-    user: str | None
-    transport: str
-    tags: tuple[str, ...]
-    environment: str | None
 
 
 def list_nodes(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections import Counter, defaultdict
 from collections.abc import Mapping
@@ -15,7 +14,6 @@ from sqlalchemy.orm import Session
 from squall.core import history
 from squall.core.auth import Actor, AuthTarget, authorize, is_allowed
 from squall.core.engine.orphans import is_orphaned
-from squall.core.history import Attempt
 from squall.core.models import (
     Approval,
     Deployment,
@@ -28,147 +26,24 @@ from squall.core.models import (
     StepResult,
 )
 from squall.core.permissions import Permission
-from squall.core.readmodel import DeploymentRecord, record_fields
+from squall.core.readmodel import record_fields
 from squall.core.reporting import DeploymentSummary, ReportSection
 from squall.core.runtime import Runtime
 from squall.core.secrets import redacted_params
 from squall.core.services.deployments import get, visible
 from squall.core.status import DeploymentStatus, TaskStatus
+from squall.core.values.views import (
+    NEVER_RAN,
+    ApprovalView,
+    DeploymentView,
+    FailurePoint,
+    LogChunk,
+    LogEntry,
+    Rerun,
+    StageProgress,
+)
 
 D, T = DeploymentStatus, TaskStatus
-
-
-@dataclass(frozen=True)
-class StageProgress:
-    name: str
-    kind: str
-    status: str
-    total: int
-    counts: Mapping[str, int]
-    """Tasks by status; `queued` counts pending tasks whose node another deployment holds."""
-    clusters: Mapping[str, Mapping[str, int]]
-    """The same counts per cluster: the blast radius, and where it is going wrong."""
-    gate: bool
-    approvals: int
-    approvals_required: int
-    bake_seconds: float
-    bake_until: dt.datetime | None
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-
-    @property
-    def done(self) -> int:
-        return sum(self.counts.get(status, 0) for status in FINISHED)
-
-    @property
-    def never_ran(self) -> int:
-        """Nodes that will not run: skipped, or not started before a cancel."""
-        return sum(self.counts.get(status, 0) for status in NEVER_RAN)
-
-    @property
-    def remaining(self) -> int:
-        return self.total - self.done - self.never_ran - self.counts.get("running", 0)
-
-
-FINISHED = (
-    "succeeded",
-    "failed",
-    "inconclusive",
-    "cancelled",
-    "interrupted",
-    "excluded",
-)
-"""Task outcomes of nodes that ran and ended."""
-NEVER_RAN = ("skipped", "not_started")
-
-
-@dataclass(frozen=True)
-class FailurePoint:
-    node: str
-    cluster: str
-    stage: str
-    status: str
-    attempt: int
-    step: str | None
-    exit_code: int | None
-    error: str | None
-    last_lines: tuple[str, ...]
-    finished_at: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class Rerun:
-    """A step that was running when its worker stopped and ran again: it may have run twice."""
-
-    node: str
-    step: str
-    attempt: int
-    at: dt.datetime
-
-
-@dataclass(frozen=True)
-class ApprovalView:
-    stage: str
-    actor: str
-    at: dt.datetime
-    comment: str | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeploymentView(DeploymentRecord):
-    """A deployment in detail: its stages' progress, failure points and approvals."""
-
-    params: Mapping[str, Any]
-    """Secrets appear as `***`."""
-    stages: tuple[StageProgress, ...]
-    failures: tuple[FailurePoint, ...]
-    """Nodes that failed, could not decide, or failed and were set aside (`excluded`)."""
-    approvals: tuple[ApprovalView, ...]
-    waiting_for: str | None
-    """What a person must do for it to go on (promote a gate, resume), if anything."""
-    attempts: tuple[Attempt, ...] = ()
-    """Every attempt, first to last, with how each node's run ended: history is kept."""
-    reruns: tuple[Rerun, ...] = ()
-    """Steps that ran again after their worker stopped mid-step, oldest first."""
-
-    @property
-    def counts(self) -> Counter[str]:
-        total: Counter[str] = Counter()
-        for stage in self.stages:
-            total.update(stage.counts)
-        return total
-
-    @property
-    def node_count(self) -> int:
-        """Nodes the deployment deploys (health checks and rollbacks come back to them)."""
-        return sum(stage.total for stage in self.stages if stage.kind == "deploy")
-
-    @property
-    def nodes_done(self) -> int:
-        return sum(stage.done for stage in self.stages if stage.kind == "deploy")
-
-    @property
-    def nodes_never_ran(self) -> int:
-        return sum(stage.never_ran for stage in self.stages if stage.kind == "deploy")
-
-    @property
-    def current_stage(self) -> StageProgress | None:
-        """The stage being worked on or waited for; the last one when all are done."""
-        for stage in self.stages:
-            if stage.status not in ("succeeded", "failed", "skipped", "cancelled"):
-                return stage
-        return self.stages[-1] if self.stages else None
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    id: int
-    node: str
-    attempt: int
-    step: int | None
-    stream: str
-    at: dt.datetime
-    text: str
 
 
 def deployment_view(
@@ -368,20 +243,6 @@ def report_sections(
         for sections in rt.plugins.hook.squall_report_sections(deployment=summary)
         for section in sections or ()
     ]
-
-
-@dataclass(frozen=True)
-class LogChunk:
-    """One page of a deployment's log, for scripts that follow it."""
-
-    entries: tuple[LogEntry, ...]
-    cursor: int
-    """Pass it back as `after` for the lines that follow (the last line's id here)."""
-    more: bool
-    """More lines are stored already: ask again at once."""
-    status: str
-    finished: bool
-    """The deployment is final: once `more` is false too, nothing else will come."""
 
 
 def log_chunk(

@@ -20,6 +20,7 @@ from squall.api.v1 import refusal
 from squall.core.errors import SquallError, ValidationError
 from squall.core.permissions import DESCRIPTIONS, ROLE_DESCRIPTIONS, ROLES, Permission
 from squall.core.services import access
+from squall.core.values.access import AuditEntry, AuditFilter, audit_csv
 from squall.ui.components import code_spans
 from squall.ui.context import Console
 from squall.ui.theme import frame
@@ -48,7 +49,7 @@ def register(console: Console) -> None:
             await TokensPage(console).build()
 
     @app.get("/audit.csv")
-    def audit_csv(
+    def audit_csv_download(
         request: Request,
         actor: str = "",
         action: str = "",
@@ -65,7 +66,7 @@ def register(console: Console) -> None:
         except SquallError as error:
             return refusal(error)
         return Response(
-            access.audit_csv(entries),
+            audit_csv(entries),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": "attachment; filename=squall-audit.csv"},
         )
@@ -82,9 +83,9 @@ async def refused_or(work: Awaitable[T]) -> T | None:
 
 def audit_filter(
     actor: str, action: str, target: str, since: str, until: str, *, limit: int = 500
-) -> access.AuditFilter:
+) -> AuditFilter:
     """Filters as typed in the page or the CSV link; dates are whole days (UTC)."""
-    return access.AuditFilter(
+    return AuditFilter(
         actor=actor.strip() or None,
         action=action.strip() or None,
         target=target.strip() or None,
@@ -308,7 +309,7 @@ class AuditPage:
             )
 
 
-def row(entry: access.AuditEntry) -> dict[str, Any]:
+def row(entry: AuditEntry) -> dict[str, Any]:
     return {
         "id": entry.id,
         "at": f"{entry.at:%Y-%m-%d %H:%M:%S}",

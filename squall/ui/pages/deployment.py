@@ -16,20 +16,18 @@ from squall.core.params import dotted
 from squall.core.reporting import ReportSection
 from squall.core.runtime import Runtime
 from squall.core.services import actions
-from squall.core.services.deliveries import DeliveriesView, deliveries
+from squall.core.services.deliveries import deliveries
 from squall.core.services.logs import nodes_of
 from squall.core.services.views import (
     DeploymentDetail,
-    DeploymentView,
-    FailurePoint,
-    Rerun,
-    StageProgress,
     StepRow,
     TaskCell,
     deployment_detail,
     report_sections,
 )
 from squall.core.status import DeploymentStatus
+from squall.core.values.deliveries import DeliveriesView
+from squall.core.values.views import DeploymentView, FailurePoint, Rerun, StageProgress
 from squall.ui import components
 from squall.ui.console import failure_place, held_text
 from squall.ui.context import Console

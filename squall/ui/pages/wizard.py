@@ -14,6 +14,7 @@ from squall.core.permissions import Permission
 from squall.core.plan import DeploymentOptions, Plan, Threshold
 from squall.core.services import access, deployments
 from squall.core.services.inventory import all_nodes
+from squall.core.values.deployments import DeploymentRequest
 from squall.ui.context import Console
 from squall.ui.forms import ParamsForm
 from squall.ui.theme import frame
@@ -221,10 +222,10 @@ class Wizard:
                 "preview-button"
             )
 
-    def request(self) -> deployments.DeploymentRequest:
+    def request(self) -> DeploymentRequest:
         assert self.type_name is not None
         max_fail = (self.max_fail.value or "").strip()
-        return deployments.DeploymentRequest(
+        return DeploymentRequest(
             type=self.type_name,
             params=self.params,
             target=self.selector,

@@ -94,6 +94,11 @@ def test_a_deployment_runs_and_its_log_reads_page_by_page(api: Api, fleet: Fleet
     shown = api.call("GET", f"/deployments/{deployment_id}").json()
     assert (shown["status"], shown["requester"]) == ("succeeded", "ci")
     assert shown["stages"][0]["counts"] == {"succeeded": 3}
+    assert [attempt["number"] for attempt in shown["attempts"]] == [1]
+    # For a progress display: the same progress, without what is read from all the history.
+    live = api.call("GET", f"/deployments/{deployment_id}?live=true").json()
+    assert (live["status"], live["stages"]) == (shown["status"], shown["stages"])
+    assert (live["attempts"], live["reruns"], live["waiting_for"]) == ([], [], None)
     lines: list[str] = []
     cursor, pages = 0, 0
     while True:

@@ -3,6 +3,7 @@ the same output and exit codes as on the server's own machine, and the token nev
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -13,12 +14,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from served import ROOT, Installation, installation
+from fake_jira import FakeJira
+from served import ROOT, Installation, installation, wait_until
 
 from squall.api.remote import RemoteBackend
 from squall.core.auth import Actor, Grant
+from squall.core.errors import NotFound
 from squall.core.status import DeploymentStatus
 from squall.core.values.deployments import DeploymentRequest
+
+pytest_plugins = ["integration_fixtures"]
 
 
 @dataclass
@@ -158,6 +163,54 @@ def test_a_remote_command_loads_no_database_layer(remote: Remote, tmp_path: Path
             or name.startswith(("squall.core.services.views", "squall.api.local", "alembic"))
         )
         assert loaded == [], args
+
+
+def test_a_deploy_held_by_the_jira_gate_exits_3_or_with_follow_waits_for_it(
+    tmp_path: Path, jira: FakeJira
+) -> None:
+    """The server checks the gate; the command says what it waits for and leaves (exit 3),
+    or with --follow waits until the server finds the gate met."""
+    issue = jira.add_issue("OPS-7", status="In Review")
+    gate = {"SQUALL_JIRA__URL": jira.url, "SQUALL_JIRA__TOKEN": jira.token}
+    gate["SQUALL_JIRA__GATE"] = "Approved"
+    gate["SQUALL_OUTBOX__GATE_POLL_SECONDS"] = "1"  # the gate is asked again each second
+    with installation(tmp_path / "data", f"sqlite:///{tmp_path / 'squall.db'}") as squall:
+        squall.settings.update(gate)
+        nodes = [{"name": "solo-1", "root": str(tmp_path / "solo-1")}]
+        inventory = tmp_path / "inventory.yaml"
+        clusters = {"solo": {"defaults": {"transport": "local"}, "nodes": nodes}}
+        inventory.write_text(yaml.safe_dump({"clusters": clusters}))
+        squall.harness.import_inventory(inventory)
+        remote = Remote(squall, squall.serve(worker=True), squall.token())
+        held = remote.run("deploy", "noop", "--target", "all", "--ticket", "OPS-7")
+        assert held.code == 3, held.out + held.err
+        assert "waiting for JIRA OPS-7 to be in Approved (now: In Review)" in held.out
+        assert squall.harness.view(1).status == "pending"
+        follow = ["deploy", "noop", "-t", "all", "--ticket", "OPS-7", "--follow"]
+        followed = subprocess.Popen(
+            [sys.executable, "-m", "squall", *follow],
+            env=squall.env(SQUALL_SERVER=remote.url, SQUALL_TOKEN=remote.token),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            wait_until(lambda: _waiting_for(squall, 2), "the gate to be checked")
+            time.sleep(1)
+            assert followed.poll() is None  # still waiting, as asked
+            issue.status = "Approved"
+            shown, _ = followed.communicate(timeout=60)
+        finally:
+            followed.kill()
+        assert followed.returncode == 0, shown
+        assert squall.harness.view(2).status == "succeeded"
+
+
+def _waiting_for(squall: Installation, deployment_id: int) -> str | None:
+    with contextlib.suppress(NotFound):
+        return squall.harness.view(deployment_id).waiting_for
+    return None
 
 
 def test_a_failed_deployment_exits_1_and_a_refused_request_exits_2_with_the_reason(

@@ -77,8 +77,9 @@ class SquallClient:
     def create(self, body: dict[str, Any]) -> int:
         return int(self._call("POST", "/deployments", json=body).json()["id"])
 
-    def view(self, deployment_id: int) -> DeploymentView:
-        return self._get_as(DeploymentView, "GET", f"/deployments/{deployment_id}")
+    def view(self, deployment_id: int, *, live: bool = False) -> DeploymentView:
+        params = {"live": "true"} if live else {}
+        return self._get_as(DeploymentView, "GET", f"/deployments/{deployment_id}", params=params)
 
     def recent(self, limit: int) -> list[DeploymentView]:
         return self._get_as(

@@ -46,7 +46,7 @@ class RemoteBackend(LogPages):
         return self.client.create(request_body(request))
 
     def view(self, deployment_id: int, *, live: bool = False) -> DeploymentView:
-        return self.client.view(deployment_id)
+        return self.client.view(deployment_id, live=live)
 
     def recent(self, limit: int) -> list[DeploymentView]:
         return self.client.recent(limit)
@@ -93,16 +93,21 @@ class RemoteBackend(LogPages):
         ).start()
         while True:
             moved.clear()
-            view = self.client.view(deployment_id)
+            view = self.client.view(deployment_id, live=True)
             on_tick()
             status = DeploymentStatus(view.status)
-            # A hold not yet checked says "checking …" (core.outbox.holds): wait for that.
-            reason = view.waiting_for or ""
-            held = bool(reason) and not reason.startswith("checking ")
-            waiting = status.waits_for_a_person or (held and not wait_for_holds)
-            if (status.is_final or waiting) and not view.counts.get("running"):
-                return status
+            if not view.counts.get("running"):
+                if status.is_final or status.waits_for_a_person:
+                    return status
+                if not wait_for_holds and self._held(deployment_id):
+                    return status
             moved.wait(interval)
+
+    def _held(self, deployment_id: int) -> bool:
+        """Waits on an outside condition, checked and not met (the full view says what it
+        waits for; a hold not yet checked says "checking …", core.outbox.holds)."""
+        reason = self.client.view(deployment_id).waiting_for or ""
+        return bool(reason) and not reason.startswith("checking ")
 
     def _watch(self, deployment_id: int, moved: threading.Event) -> None:
         """Set `moved` on each status change the server streams, until the end (or the

@@ -227,10 +227,12 @@ def register(app: FastAPI, runtime: Runtime) -> None:
     @router.get(
         "/deployments/{deployment_id}", tags=["deployments"], response_model=schemas.Deployment
     )
-    def get_deployment(request: Request, deployment_id: Id) -> Any:
+    def get_deployment(request: Request, deployment_id: Id, live: bool = False) -> Any:
         """A deployment in full: parameters (secrets masked), stages, failure points,
-        approvals, and what it waits for."""
-        view = reading(request, views.deployment_view, deployment_id)
+        approvals, what it waits for and every attempt. With `live=true`, for a progress
+        display polling it: `waiting_for` is null and `attempts` and `reruns` are empty,
+        each of which is read from the whole history."""
+        view = reading(request, views.deployment_view, deployment_id, live=live)
         return schemas.Deployment.model_validate(view)
 
     @router.get(

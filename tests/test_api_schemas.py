@@ -49,6 +49,7 @@ from squall.core.values.access import (
     RoleOverview,
     TokenInfo,
 )
+from squall.core.values.catalogue import TypeInfo
 from squall.core.values.deliveries import DeliveriesView, DeliveryView
 from squall.core.values.deployments import DeploymentRequest, NodePreview, PlanPreview, StagePreview
 from squall.core.values.inventory import ImportSummary, NodeListing
@@ -67,7 +68,7 @@ READ_BACK: list[tuple[type[schemas.Schema], type]] = [
     (schemas.NodeListing, NodeListing),
     (schemas.ClusterRow, inventory.ClusterRow),
     (schemas.ImportSummary, ImportSummary),
-    (schemas.TypeInfo, catalogue.TypeInfo),
+    (schemas.TypeInfo, TypeInfo),
     (schemas.ParameterInfo, describe.ParameterInfo),
     (schemas.AuditCheck, AuditCheck),
     (schemas.ChainBreak, ChainBreak),
@@ -268,7 +269,7 @@ def test_answers_read_back_into_the_values_the_command_prints_here(api: Api) -> 
             f"/deployments/{done}/logs": (LogChunk, local(views.log_chunk, done)),
             "/inventory": (list[NodeListing], local(inventory.list_nodes)),
             "/inventory/clusters": (list[inventory.ClusterRow], local(inventory.overview)[0]),
-            "/types": (list[catalogue.TypeInfo], catalogue.types(runtime, actor)),
+            "/types": (list[TypeInfo], catalogue.types(runtime, actor)),
             "/audit": (list[AuditEntry], local(access.audit_entries)),
             "/audit/verify": (AuditCheck, local(access.verify_audit)),
             "/tokens?all=true": (list[TokenInfo], local(access.tokens, everyone=True)),

@@ -26,6 +26,7 @@ from squall.core.values.access import (
     RoleOverview,
     TokenInfo,
 )
+from squall.core.values.catalogue import TypeInfo
 from squall.core.values.deliveries import DeliveriesView
 from squall.core.values.deployments import DeploymentRequest, PlanPreview
 from squall.core.values.inventory import ImportSummary, NodeListing
@@ -34,7 +35,6 @@ from squall.core.values.views import DeploymentView, LogChunk, LogEntry
 if TYPE_CHECKING:  # reports (reportlab, pypdf) are loaded by the commands that make them
     from squall.core.reports.model import Report
     from squall.core.reports.verify import Verification
-    from squall.core.services.catalogue import TypeInfo
 
 
 @dataclass(frozen=True)

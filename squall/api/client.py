@@ -19,7 +19,6 @@ from pydantic import TypeAdapter
 
 from squall.core.errors import SquallError
 from squall.core.reporting import ReportSection
-from squall.core.services.catalogue import TypeInfo
 from squall.core.values.access import (
     AuditCheck,
     AuditEntry,
@@ -28,6 +27,7 @@ from squall.core.values.access import (
     RoleOverview,
     TokenInfo,
 )
+from squall.core.values.catalogue import TypeInfo
 from squall.core.values.deliveries import DeliveriesView
 from squall.core.values.deployments import PlanPreview
 from squall.core.values.inventory import ImportSummary, NodeListing

@@ -31,6 +31,7 @@ from squall.core.values.access import (
     RoleOverview,
     TokenInfo,
 )
+from squall.core.values.catalogue import TypeInfo
 from squall.core.values.deliveries import DeliveriesView
 from squall.core.values.deployments import DeploymentRequest, PlanPreview
 from squall.core.values.inventory import ImportSummary, NodeListing
@@ -103,7 +104,7 @@ class LocalBackend(LogPages):
     def tail(self, deployment_id: int, *, node: str | None) -> Iterator[LogEntry]:
         return self._poll(deployment_id, node, interval=0.5)
 
-    def types(self) -> list[catalogue.TypeInfo]:
+    def types(self) -> list[TypeInfo]:
         return catalogue.types(self.runtime, self.actor)
 
     def nodes(self, target: str) -> list[NodeListing]:

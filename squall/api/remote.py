@@ -24,6 +24,7 @@ from squall.core.values.access import (
     RoleOverview,
     TokenInfo,
 )
+from squall.core.values.catalogue import TypeInfo
 from squall.core.values.deliveries import DeliveriesView
 from squall.core.values.deployments import DeploymentRequest, PlanPreview
 from squall.core.values.inventory import ImportSummary, NodeListing
@@ -32,7 +33,6 @@ from squall.core.values.views import DeploymentView, LogChunk, LogEntry
 if TYPE_CHECKING:
     from squall.core.reports.model import Report
     from squall.core.reports.verify import Verification
-    from squall.core.services.catalogue import TypeInfo
 
 
 class RemoteBackend(LogPages):

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
+from squall.core.auth import Actor
 from squall.core.describe import ParameterInfo, describe_parameters
-
-if TYPE_CHECKING:  # the type only: the API's client reads `TypeInfo` without the database
-    from squall.core.auth import Actor
-    from squall.core.runtime import Runtime
+from squall.core.runtime import Runtime
+from squall.core.values.catalogue import TypeInfo
 
 __all__ = ["ParameterInfo", "TypeInfo", "types"]
-
-
-@dataclass(frozen=True)
-class TypeInfo:
-    name: str
-    title: str
-    description: str
-    retry_interrupted: bool
-    parameters: tuple[ParameterInfo, ...]
-    schema: dict[str, Any]
-    """The parameters' JSON schema, as forms and API clients validate against."""
 
 
 def types(rt: Runtime, actor: Actor) -> list[TypeInfo]:

@@ -93,16 +93,16 @@ def audit_csv(entries: Sequence[AuditEntry]) -> str:
 
 
 @dataclass(frozen=True)
-class AuditCheck:
-    records: int
-    head: str
-    """The newest record's hash: note it somewhere else to detect a cut-off tail later."""
-    breaks: list[ChainBreak]
-
-
-@dataclass(frozen=True)
 class ChainBreak:
     """Where the audit chain does not hold (`record_id` 0: its head is gone)."""
 
     record_id: int
     reason: str
+
+
+@dataclass(frozen=True)
+class AuditCheck:
+    records: int
+    head: str
+    """The newest record's hash: note it somewhere else to detect a cut-off tail later."""
+    breaks: list[ChainBreak]

@@ -42,17 +42,6 @@ if TYPE_CHECKING:
     from squall.core.reports.verify import Verification
 
 
-ACTIONS: dict[str, Callable[..., Any]] = {
-    "pause": actions.pause,
-    "resume": actions.resume,
-    "cancel": actions.cancel,
-    "promote": actions.promote,
-    "retry": actions.retry,
-    "exclude": actions.exclude_failed,
-    "rollback": actions.rollback,
-}
-
-
 class LocalBackend(LogPages):
     def __init__(self, runtime: Runtime, actor: Actor) -> None:
         self.runtime = runtime
@@ -99,7 +88,7 @@ class LocalBackend(LogPages):
         return chunk
 
     def act(self, action: str, deployment_id: int, **extra: Any) -> Any:
-        return self._write(ACTIONS[action], deployment_id, **extra)
+        return self._write(actions.BY_NAME[action], deployment_id, **extra)
 
     def tail(self, deployment_id: int, *, node: str | None) -> Iterator[LogEntry]:
         return self._poll(deployment_id, node, interval=0.5)

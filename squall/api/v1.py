@@ -25,7 +25,7 @@ from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from squall.api import local, schemas
+from squall.api import schemas
 from squall.api.auth import request_actor
 from squall.api.follow import follow_stream
 from squall.api.reports import add_report_routes
@@ -67,7 +67,7 @@ STATUS = {
     InventoryError: 422,
 }
 Action = Literal["pause", "resume", "cancel", "abort", "promote", "retry", "exclude", "rollback"]
-ACTIONS: dict[str, Callable[..., Any]] = {**local.ACTIONS, "abort": actions.cancel}
+ACTIONS: dict[str, Callable[..., Any]] = {**actions.BY_NAME, "abort": actions.cancel}
 MAX_ID = 2**31 - 1
 Id = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 Text = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]

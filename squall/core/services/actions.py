@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
@@ -535,3 +535,15 @@ def _close_pending(
         .values(status=stage_status, finished_at=now)
     )
     return ended
+
+
+BY_NAME: dict[str, Callable[..., Any]] = {
+    "pause": pause,
+    "resume": resume,
+    "cancel": cancel,
+    "promote": promote,
+    "retry": retry,
+    "exclude": exclude_failed,
+    "rollback": rollback,
+}
+"""The operator actions by the names the `squall` command and the REST API give them."""

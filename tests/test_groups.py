@@ -76,6 +76,19 @@ def stage_of(squall: SquallHarness, deployment_id: int) -> dict[str, str]:
     }
 
 
+def finished_at(
+    squall: SquallHarness, deployment_id: int, nodes: list[str]
+) -> dict[str, dt.datetime | None]:
+    """Node → when its (first) task finished."""
+    with squall.runtime.db.read() as session:
+        rows = session.execute(
+            select(NodeTask.node_name, NodeTask.finished_at)
+            .where(NodeTask.deployment_id == deployment_id, NodeTask.node_name.in_(nodes))
+            .order_by(NodeTask.id.desc())
+        )
+        return {name: when for name, when in rows}
+
+
 def kinds(squall: SquallHarness, deployment_id: int) -> list[str]:
     with squall.runtime.db.read() as session:
         return list(
@@ -243,7 +256,12 @@ def test_excluding_the_failed_nodes_lets_the_group_go_on(
     )
     assert halted.status == "failed"
     assert sorted(failure.node for failure in halted.failures) == ["node-02", "node-03"]
+    failed_at = finished_at(squall, halted.id, ["node-02", "node-03"])
+    assert None not in failed_at.values()
+    time.sleep(0.05)
     assert squall.act(actions.exclude_failed, halted.id, actor=BOB) == ["node-02", "node-03"]
+    # Setting a node aside does not rewrite when its run ended: its duration stays its own.
+    assert finished_at(squall, halted.id, ["node-02", "node-03"]) == failed_at
     done = squall.run(halted.id)
     # Never plain green: the nodes set aside did not get the change.
     assert done.status == "succeeded_with_exclusions"

@@ -287,7 +287,8 @@ def exclude_failed(session: Session, rt: Runtime, actor: Actor, deployment_id: i
             NodeTask.deployment_id == deployment_id,
             NodeTask.status.in_([T.FAILED, T.INTERRUPTED]),
         )
-        .values(status=T.EXCLUDED, finished_at=now)
+        # A failed node's run ended when it failed, not when it was set aside.
+        .values(status=T.EXCLUDED, finished_at=func.coalesce(NodeTask.finished_at, now))
         .returning(NodeTask.id, NodeTask.node_name)
     ).all()
     if not excluded:
@@ -301,7 +302,7 @@ def exclude_failed(session: Session, rt: Runtime, actor: Actor, deployment_id: i
             NodeTask.node_name.in_(nodes),
             NodeTask.status.in_([T.PENDING, T.SKIPPED]),
         )
-        .values(status=T.EXCLUDED, finished_at=now)
+        .values(status=T.EXCLUDED, finished_at=func.coalesce(NodeTask.finished_at, now))
     )
     session.execute(
         update(NodeTask)

@@ -19,6 +19,7 @@ from squall.core.services import actions, board, reports, views
 from squall.integrations.common import counts_text
 from squall.testing.fleet import Fleet
 from squall.testing.harness import SquallHarness
+from squall.ui.console import failed_cell
 
 FAIL_IF_MARKED = ["sh", "-c", 'echo "rebuilding $(hostname)"; test ! -e fail || exit 7']
 
@@ -156,6 +157,29 @@ def test_a_cancelled_deployment_shows_its_nodes_as_not_started_never_done(
     assert done.status == "succeeded" and done.counts == {"succeeded": 6}
     one, two = done.attempts
     assert one.counts == {"cancelled": 2} and len(two.nodes) == 6
+
+
+def test_a_node_set_aside_stays_a_failure_everywhere_with_its_own_duration(
+    squall: SquallHarness, fleet6: Fleet
+) -> None:
+    (fleet6.node("node-04").root / "fail").write_text("")
+    failed = squall.deploy("cache_rebuild", params={"rebuild_command": FAIL_IF_MARKED})
+    assert failed.status == "failed"
+    time.sleep(1.5)  # the operator looks before setting the node aside
+    assert squall.act(actions.exclude_failed, failed.id) == ["node-04"]
+    done = squall.run(failed.id)
+    assert done.status == "succeeded_with_exclusions"
+    # The board and `squall status` count it apart from the failures, never as none.
+    (row,) = read(squall, board.board)  # type: ignore[misc]
+    assert (row.done, row.failed, row.excluded, row.remaining) == (6, 0, 1, 0)
+    assert row.failure is not None
+    assert row.failure.startswith("node-04 (excluded) at rebuild (exit 7)")
+    assert failed_cell(done.counts) == "0 (+1 excluded)"
+    # Its run took what the failing command took, not until someone set it aside.
+    report = read(squall, reports.deployment_report, failed.id)
+    (line,) = [n for n in report.nodes if n.node == "node-04"]  # type: ignore[attr-defined]
+    assert line.status == "excluded" and line.exit_code == 7
+    assert line.duration is not None and line.duration < 1.5
 
 
 def test_a_health_check_does_not_count_its_nodes_twice(squall: SquallHarness) -> None:

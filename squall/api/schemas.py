@@ -315,8 +315,10 @@ class DeploymentRow(DeploymentFields):
     """Of those, how many ran and ended (whatever the outcome)."""
     never_ran: int
     """Of those, how many never ran: skipped, or not started before a cancel."""
+    excluded: int
+    """Of those, how many failed and were set aside (counted in done, never succeeded)."""
     failed: int
-    """Node tasks that failed, in any stage."""
+    """Node tasks that failed, in any stage (not counting those set aside)."""
     running: int
     """Node tasks running now."""
     failure: str | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console, Group
@@ -300,7 +300,7 @@ def deployments_table(views: Sequence[DeploymentView], width: int) -> Table:
         ("type", WORDS),  # a type's name is one word: whole, while the others can give
         ("status", WORDS),
         ("nodes", WHOLE),
-        ("failed", WHOLE),
+        ("failed", WORDS),
         ("target", FOLD),
         ("by", FOLD),
         ("created", WORDS),
@@ -312,7 +312,7 @@ def deployments_table(views: Sequence[DeploymentView], width: int) -> Table:
             view.type,
             status_text(view.status),
             f"{view.nodes_done}/{view.node_count}",
-            str(view.counts.get("failed", 0) + view.counts.get("interrupted", 0)),
+            failed_cell(view.counts),
             view.target,
             view.requester,
             view.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
@@ -321,6 +321,13 @@ def deployments_table(views: Sequence[DeploymentView], width: int) -> Table:
         for view in views
     ]
     return fitted_table(columns, rows, width)
+
+
+def failed_cell(counts: Mapping[str, int]) -> str:
+    """Failed nodes, and those that failed and were set aside: never shown as none."""
+    failed = str(counts.get("failed", 0) + counts.get("interrupted", 0))
+    excluded = counts.get("excluded", 0)
+    return f"{failed} (+{excluded} excluded)" if excluded else failed
 
 
 def log_line(entry: LogEntry, *, show_node: bool) -> Text:

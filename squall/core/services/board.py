@@ -91,6 +91,8 @@ class BoardRow(DeploymentRecord):
 
     never_ran: int = 0
     """Nodes that will not run: skipped, or not started before a cancel."""
+    excluded: int = 0
+    """Nodes that failed and were set aside (counted as done, never as succeeded)."""
 
     @property
     def remaining(self) -> int:
@@ -205,6 +207,11 @@ def board(
                     for stage in stages[deployment.id]
                     if stage.kind == StageKind.DEPLOY
                 ),
+                excluded=sum(
+                    counts[stage.id][T.EXCLUDED]
+                    for stage in stages[deployment.id]
+                    if stage.kind == StageKind.DEPLOY
+                ),
                 failure=failures.get(deployment.id),
                 eta_seconds=None
                 if deployment.status.is_final
@@ -251,13 +258,14 @@ def _latest_failures(session: Session, ids: list[int]) -> dict[int, str]:
             NodeTask.failed_step_name,
             NodeTask.exit_code,
             NodeTask.error,
+            NodeTask.status,
             func.row_number()
             .over(partition_by=NodeTask.deployment_id, order_by=NodeTask.finished_at.desc())
             .label("rank"),
         )
         .where(
             NodeTask.deployment_id.in_(ids),
-            NodeTask.status.in_([T.FAILED, T.INTERRUPTED, T.INCONCLUSIVE]),
+            NodeTask.status.in_([T.FAILED, T.INTERRUPTED, T.INCONCLUSIVE, T.EXCLUDED]),
         )
         .subquery()
     )
@@ -266,7 +274,8 @@ def _latest_failures(session: Session, ids: list[int]) -> dict[int, str]:
         code = f" (exit {row.exit_code})" if row.exit_code is not None else ""
         step = row.failed_step_name or "?"
         first_line = (row.error or "").splitlines()[0] if row.error else ""
-        found[row.deployment_id] = f"{row.node_name} at {step}{code}: {first_line}"
+        aside = " (excluded)" if row.status == T.EXCLUDED else ""
+        found[row.deployment_id] = f"{row.node_name}{aside} at {step}{code}: {first_line}"
     return found
 
 

@@ -260,10 +260,18 @@ def _row(row: BoardRow) -> str:
     )
     # Red only for failures: a zero in red would read as an alarm on every healthy row.
     failed = f'<b class="sq-fg-failed">{row.failed}</b>' if row.failed else "0"
-    progress = f"{row.done}/{row.total} · {failed} · {row.running} · {row.remaining}" + (
-        f' · <span class="sq-muted" title="never ran">{row.never_ran} not run</span>'
-        if row.never_ran
-        else ""
+    progress = (
+        f"{row.done}/{row.total} · {failed} · {row.running} · {row.remaining}"
+        + (
+            f' · <span class="sq-fg-excluded" title="failed, set aside">{row.excluded} excluded</span>'
+            if row.excluded
+            else ""
+        )
+        + (
+            f' · <span class="sq-muted" title="never ran">{row.never_ran} not run</span>'
+            if row.never_ran
+            else ""
+        )
     )
     cells = [
         ("", f'<a href="{link}" class="squall-deployment" data-id="{row.id}">{row.id}</a>'),

@@ -23,6 +23,7 @@ from squall.core.models import AuditRecord
 from squall.core.permissions import ROLES, Permission, matrix_markdown
 from squall.core.runtime import Runtime
 from squall.core.services import access, actions, board, deployments, inventory, views
+from squall.core.services.calls import READS, write_as
 from squall.core.values.deployments import DeploymentRequest
 from squall.testing.harness import SquallHarness
 from squall.ui.console import plan_table
@@ -184,6 +185,57 @@ def test_each_action_is_allowed_to_exactly_the_roles_that_grant_it(
                 assert f"missing permission '{case.permission}'" in str(refused.value)
             assert audit_count(session) == before  # a refusal changes nothing
         raise Undo
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_refused_action_is_on_record_and_a_refused_look_is_not(
+    fresh: SquallHarness, prepared: Prepared, name: str
+) -> None:
+    case = CASES[name]
+    # Someone who may look but not act; for looking, someone with no role at all.
+    actor = NOBODY if case.permission in READS else ROLE_ACTORS["viewer"]
+    rt = fresh.runtime
+    with rt.db.read() as session:
+        before = audit_count(session)
+    with pytest.raises((PermissionDenied, NotFound)) as refused:
+        write_as(rt, actor, case.act, prepared)
+    with rt.db.read() as session:
+        added = session.scalars(select(AuditRecord).where(AuditRecord.id > before)).all()
+        check = access.verify_audit(session, rt, ROLE_ACTORS["admin"])
+    assert check.breaks == [] and check.records == before + len(added)
+    if case.permission in READS:
+        assert added == []
+        return
+    assert isinstance(refused.value, PermissionDenied)
+    (record,) = added  # the refused action itself changed nothing
+    assert (record.actor, record.action, record.target) == (
+        actor.name,
+        "permission.denied",
+        refused.value.target,
+    )
+    assert (record.details["via"], record.details["permission"]) == ("sso", case.permission)
+
+
+def test_a_requester_promoting_their_own_gate_is_on_record(
+    fresh: SquallHarness, prepared: Prepared
+) -> None:
+    requester = Actor(
+        fresh.view(prepared.waiting).requester, source="sso", grants=(Grant("admin"),)
+    )
+    with pytest.raises(PermissionDenied, match="never approves their own gate"):
+        fresh.act(actions.promote, prepared.waiting, actor=requester)
+    with fresh.runtime.db.read() as session:
+        entries = session.scalars(
+            select(AuditRecord).where(AuditRecord.action == "permission.denied")
+        ).all()
+    assert [(e.actor, e.target, e.details) for e in entries] == [
+        (
+            requester.name,
+            f"deployment {prepared.waiting}: the requester never approves their own gate",
+            {"via": "sso", "permission": "deployment.approve", "attempted": "promote"},
+        )
+    ]
+    assert fresh.view(prepared.waiting).status == "awaiting_approval"
 
 
 def test_docs_roles_md_is_the_matrix_in_the_code() -> None:

@@ -244,6 +244,13 @@ def test_an_expired_token_is_refused(api: Api) -> None:
     )
 
 
+def newest_record(runtime: Runtime) -> AuditRecord:
+    with runtime.db.read() as session:
+        record = session.scalars(select(AuditRecord).order_by(AuditRecord.id.desc())).first()
+    assert record is not None
+    return record
+
+
 def test_a_revoked_token_is_refused_at_once(api: Api) -> None:
     admin = {"Authorization": f"Bearer {api.token_for(ROLE_ACTORS['admin'])}"}
     token = api.token_for(ROLE_ACTORS["viewer"])
@@ -279,6 +286,18 @@ def test_a_token_limited_to_some_permissions_may_use_only_those(api: Api) -> Non
         "/api/v1/deployments", json={"type": "noop", "target": "all"}, headers=headers
     )
     assert (refused.status_code, refused.json()["permission"]) == (403, "deployment.create")
+    # The attempt is on record, with who made it and what it lacked.
+    record = newest_record(api.runtime)
+    assert (record.actor, record.action, record.target) == (
+        "admin-user",
+        "permission.denied",
+        "deployment_type noop",
+    )
+    assert record.details == {
+        "via": "token",
+        "permission": "deployment.create",
+        "attempted": "create",
+    }
 
 
 def test_a_token_never_makes_tokens_and_is_stored_only_hashed(api: Api) -> None:
@@ -287,6 +306,12 @@ def test_a_token_never_makes_tokens_and_is_stored_only_hashed(api: Api) -> None:
         "/api/v1/tokens", json={"name": "more"}, headers={"Authorization": f"Bearer {token}"}
     )
     assert made.status_code == 403
+    record = newest_record(api.runtime)
+    assert (record.actor, record.action) == ("admin-user", "permission.denied")
+    assert (record.details["permission"], record.details["attempted"]) == (
+        "sign-in",
+        "create_token",
+    )
     secret = token.split("_", 2)[2]
     database = (api.runtime.settings.data_dir / "squall.db").read_bytes()
     assert secret.encode() not in database

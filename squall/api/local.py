@@ -22,6 +22,7 @@ from squall.core.services import (
     inventory,
     views,
 )
+from squall.core.services.calls import read_as, write_as
 from squall.core.status import DeploymentStatus
 from squall.core.values.access import (
     AuditCheck,
@@ -54,12 +55,10 @@ class LocalBackend(LogPages):
             reap_expired(session)
 
     def _read(self, service: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        with self.runtime.db.read() as session:
-            return service(session, self.runtime, self.actor, *args, **kwargs)
+        return read_as(self.runtime, self.actor, service, *args, **kwargs)
 
     def _write(self, service: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        with self.runtime.db.write() as session:
-            return service(session, self.runtime, self.actor, *args, **kwargs)
+        return write_as(self.runtime, self.actor, service, *args, **kwargs)
 
     def plan(self, request: DeploymentRequest) -> PlanPreview:
         preview: PlanPreview = self._read(deployments.plan_preview, request)

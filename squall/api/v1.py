@@ -51,6 +51,7 @@ from squall.core.services import (
     inventory,
     views,
 )
+from squall.core.services.calls import read_as, write_as
 from squall.core.values.access import AuditFilter
 from squall.core.values.deployments import DeploymentRequest
 from squall.core.values.views import LogChunk
@@ -167,12 +168,10 @@ def register(app: FastAPI, runtime: Runtime) -> None:
     router = APIRouter(prefix=PREFIX, route_class=SquallRoute, responses=REFUSALS)
 
     def reading(request: Request, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        with runtime.db.read() as session:
-            return service(session, runtime, request_actor(request), *args, **kwargs)
+        return read_as(runtime, request_actor(request), service, *args, **kwargs)
 
     def writing(request: Request, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        with runtime.db.write() as session:
-            return service(session, runtime, request_actor(request), *args, **kwargs)
+        return write_as(runtime, request_actor(request), service, *args, **kwargs)
 
     # --- deployments -----------------------------------------------------------------
 

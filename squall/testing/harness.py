@@ -22,6 +22,7 @@ from squall.core.plan import DeploymentOptions, Threshold
 from squall.core.plugins import PluginHost, build_host
 from squall.core.runtime import Runtime
 from squall.core.services import deployments, inventory, views
+from squall.core.services.calls import read_as, write_as
 from squall.core.settings import EngineSettings, Settings, SSHSettings, core_setting_names
 from squall.core.values.deployments import DeploymentRequest
 from squall.core.values.inventory import ImportSummary
@@ -78,10 +79,7 @@ class SquallHarness:
         return again
 
     def import_inventory(self, path: Path) -> ImportSummary:
-        with self.runtime.db.write() as session:
-            return inventory.import_inventory(
-                session, self.runtime, self.actor, load_inventory(path)
-            )
+        return write_as(self.runtime, self.actor, inventory.import_inventory, load_inventory(path))
 
     def create(
         self,
@@ -105,8 +103,7 @@ class SquallHarness:
             ),
         )
         deployments.check_outside(self.runtime, actor or self.actor, request)
-        with self.runtime.db.write() as session:
-            return deployments.create(session, self.runtime, actor or self.actor, request)
+        return write_as(self.runtime, actor or self.actor, deployments.create, request)
 
     def run(self, deployment_id: int, *, timeout: float = 120) -> DeploymentView:
         """Run the deployment in this process until it settles; its final view."""
@@ -126,8 +123,7 @@ class SquallHarness:
     ) -> Any:
         """Do an operator action (from `squall.core.services.actions`) as `actor` (default: the
         local operator), e.g. `squall.act(actions.promote, id, actor=bob)`."""
-        with self.runtime.db.write() as session:
-            return action(session, self.runtime, actor or self.actor, deployment_id, *args)
+        return write_as(self.runtime, actor or self.actor, action, deployment_id, *args)
 
     def deliver_events(self) -> int:
         """Hand every committed event to the `squall_on_event` hooks now; how many."""
@@ -144,12 +140,10 @@ class SquallHarness:
         Outbox(self.runtime, holder="harness").drain(timeout)
 
     def view(self, deployment_id: int) -> DeploymentView:
-        with self.runtime.db.read() as session:
-            return views.deployment_view(session, self.runtime, self.actor, deployment_id)
+        return read_as(self.runtime, self.actor, views.deployment_view, deployment_id)
 
     def summary(self, deployment_id: int) -> Any:
-        with self.runtime.db.read() as session:
-            return views.deployment_summary(session, self.runtime, self.actor, deployment_id)
+        return read_as(self.runtime, self.actor, views.deployment_summary, deployment_id)
 
     def logs(self, deployment_id: int, node: str | None = None) -> list[str]:
         with self.runtime.db.read() as session:

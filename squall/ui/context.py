@@ -17,6 +17,7 @@ from squall.api.auth import request_actor
 from squall.core.auth import Actor
 from squall.core.changes import ANY
 from squall.core.runtime import Runtime
+from squall.core.services.calls import read_as, write_as
 
 T = TypeVar("T")
 WAKE_SECONDS = 0.25
@@ -61,8 +62,7 @@ class Console:
         self, actor: Actor, service: Callable[..., T], *args: Any, **kwargs: Any
     ) -> T:
         def call() -> T:
-            with self.runtime.db.read() as session:
-                return service(session, self.runtime, actor, *args, **kwargs)
+            return read_as(self.runtime, actor, service, *args, **kwargs)
 
         return await _in_thread(call)
 
@@ -93,8 +93,7 @@ class Console:
         actor = self.actor()
 
         def call() -> T:
-            with self.runtime.db.write() as session:
-                return service(session, self.runtime, actor, *args, **kwargs)
+            return write_as(self.runtime, actor, service, *args, **kwargs)
 
         return await _in_thread(call)
 

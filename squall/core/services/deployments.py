@@ -31,6 +31,7 @@ from squall.core.permissions import Permission
 from squall.core.plan import DeploymentOptions, NodeInfo, Plan, PlanRequest, Purpose, Threshold
 from squall.core.runtime import Runtime
 from squall.core.secrets import Redactor, redacted_params, seal_params, secret_values, unseal_params
+from squall.core.services.calls import refusals_recorded
 from squall.core.services.inventory import resolve_targets
 from squall.core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus
 from squall.core.types import DeploymentType
@@ -110,7 +111,7 @@ def check_outside(rt: Runtime, actor: Actor, request: DeploymentRequest) -> None
     """Let plugins check a request against the outside world (`squall_check_deployment`:
     that its ticket exists) before `create`, outside any transaction, so a slow JIRA
     never holds the database. Raises what they raise (ValidationError); changes nothing."""
-    with rt.db.read() as session:
+    with refusals_recorded(rt, actor, "create"), rt.db.read() as session:
         validated = _validate(session, rt, actor, request)
     deployment = DeploymentInfo(
         id=0,

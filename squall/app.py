@@ -331,7 +331,8 @@ def retry(
     follow: FollowOption = False,
 ) -> None:
     """Run the failed nodes of a deployment again (after a cancel, the nodes it stopped or
-    never started), as a new attempt, here."""
+    never started; once it succeeded with exclusions, the nodes set aside), as a new
+    attempt, here."""
     _act_and_run(
         "retry", deployment_id, follow, "attempt {}: what failed or did not finish runs again"
     )

@@ -281,6 +281,51 @@ def test_excluding_the_failed_nodes_lets_the_group_go_on(
         squall.act(actions.exclude_failed, halted.id)
 
 
+def test_nodes_set_aside_get_the_change_by_a_retry_once_they_are_fixed(
+    squall: SquallHarness, fleet30: Fleet
+) -> None:
+    for name in ("node-02", "node-12"):
+        (fleet30.node(name).root / "fail").touch()
+    params = group(
+        lightning_nodes=["node-01", "node-02"],
+        lightning={"max_fail": "0", "health_command": ["sh", "-c", "echo ok >> checked"]},
+        thunder={"gate": "auto", "max_fail": "0"},
+        wave_size="100%",
+    )
+    halted = squall.deploy("group", params=params)
+    assert [f.node for f in halted.failures] == ["node-02"]
+    # While other nodes fail, a retry leaves the nodes set aside where they are.
+    squall.act(actions.exclude_failed, halted.id)
+    failed_again = squall.run(halted.id)
+    assert failed_again.status == "failed"
+    assert sorted(f.node for f in failed_again.failures) == ["node-02", "node-12"]
+    (fleet30.node("node-12").root / "fail").unlink()
+    squall.act(actions.retry, halted.id)
+    aside = squall.run(halted.id)
+    assert aside.status == "succeeded_with_exclusions"
+    assert runs(fleet30, "node-02") == 1 and runs(fleet30, "node-12") == 2
+    with squall.runtime.db.read() as session:
+        assert "retry" in actions.available(session, squall.runtime, squall.actor, halted.id)
+
+    # Fixed, the node set aside gets the change (and its health check) as a new attempt.
+    (fleet30.node("node-02").root / "fail").unlink()
+    assert squall.act(actions.retry, halted.id) == 3
+    done = squall.run(halted.id)
+    assert done.status == "succeeded" and done.failures == ()
+    assert done.counts.get("excluded", 0) == 0
+    assert runs(fleet30, "node-02") == 2 and runs(fleet30, "node-01") == 1
+    assert (fleet30.node("node-02").root / "checked").read_text() == "ok\n"
+    one, two, three = done.attempts
+    assert sorted(run.node for run in one.failures) == ["node-02", "node-12"]
+    assert (
+        two.nodes == ("node-12",)
+        and three.nodes == ("node-02",)
+        and three.counts == {"succeeded": 2}
+    )  # deploy, check
+    with squall.runtime.db.read() as session:
+        assert "retry" not in actions.available(session, squall.runtime, squall.actor, halted.id)
+
+
 def test_retrying_a_halted_group_reruns_only_the_failed_node_then_goes_on(
     squall: SquallHarness, fleet30: Fleet
 ) -> None:

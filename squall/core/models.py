@@ -20,9 +20,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
+    or_,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 from squall.core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus
@@ -234,6 +237,16 @@ class NodeTask(Base):
     last_lines: Mapped[list[Any] | None] = mapped_column(JsonValue)
 
     stage: Mapped[Stage] = relationship(back_populates="tasks")
+
+
+def has_failure_point() -> ColumnElement[bool]:
+    """Node tasks with a failure point to show: failed, interrupted, inconclusive, or set
+    aside after they ran. A node set aside also sets aside its later tasks (its health
+    check), which never ran and have none."""
+    return or_(
+        NodeTask.status.in_([TaskStatus.FAILED, TaskStatus.INTERRUPTED, TaskStatus.INCONCLUSIVE]),
+        and_(NodeTask.status == TaskStatus.EXCLUDED, NodeTask.started_at.is_not(None)),
+    )
 
 
 class TaskAttempt(Base):

@@ -148,7 +148,7 @@ STAGE_TRANSITIONS: dict[StageStatus, frozenset[StageStatus]] = {
     S.RUNNING: frozenset({S.HALTING, S.BAKING, S.SUCCEEDED, S.FAILED, S.CANCELLED}),
     S.HALTING: frozenset({S.FAILED, S.CANCELLED}),
     S.BAKING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED}),
-    S.SUCCEEDED: frozenset(),
+    S.SUCCEEDED: frozenset({S.PENDING}),  # its nodes set aside retried
     # Retried, or set aside and continued.
     S.FAILED: frozenset({S.PENDING, S.RUNNING}),
     S.SKIPPED: frozenset({S.PENDING}),
@@ -165,7 +165,7 @@ TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     T.NOT_STARTED: frozenset({T.PENDING}),
     T.CANCELLED: frozenset({T.PENDING}),
     T.INTERRUPTED: frozenset({T.PENDING, T.FAILED, T.EXCLUDED}),
-    T.EXCLUDED: frozenset(),
+    T.EXCLUDED: frozenset({T.PENDING}),  # retried once the rest is done, or by name
 }
 
 

@@ -56,8 +56,9 @@ ROLLBACK_FROM = (
     D.PAUSED,
     D.AWAITING_APPROVAL,
 )
-RETRYABLE = (D.FAILED, D.PAUSED, D.CANCELLED)
-"""A cancelled deployment may be retried too: an aborted crash is picked up again so."""
+RETRYABLE = (D.FAILED, D.PAUSED, D.CANCELLED, D.SUCCEEDED_WITH_EXCLUSIONS)
+"""A cancelled deployment may be retried too: an aborted crash is picked up again so; and
+one that succeeded with exclusions, to give its nodes set aside the change after all."""
 
 
 def cancel(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -> None:
@@ -192,7 +193,9 @@ def retry(
 
     Nodes skipped because a threshold halted their stage run too (they never ran), and
     inconclusive health checks are taken again; after an abort, so are the cancelled
-    nodes. Returns the new attempt number."""
+    nodes. Nodes set aside (excluded) stay aside while others are left to retry, unless
+    named: once the deployment succeeded with exclusions, they are what a retry runs.
+    Returns the new attempt number."""
     deployment = get_to_run(session, rt, actor, deployment_id, Permission.RETRY)
     if deployment.status not in RETRYABLE:
         orphaned = deployment.status == D.RUNNING and is_orphaned(session, deployment)
@@ -206,12 +209,13 @@ def retry(
     _refuse_after_rollback(session, deployment)
     attempt = deployment.attempt + 1
     chosen = [NodeTask.node_name.in_(nodes)] if nodes else []
+    statuses = retriable(deployment.status, named=bool(nodes))
     # What the ended attempt did stays in task_attempts; the tasks start over.
     retried = session.execute(
         update(NodeTask)
         .where(
             NodeTask.deployment_id == deployment_id,
-            NodeTask.status.in_(RETRIABLE),
+            NodeTask.status.in_(statuses),
             *chosen,
         )
         .values(
@@ -248,6 +252,13 @@ def retry(
     audit.record(session, actor, "deployment.retry", f"deployment {deployment_id}", details)
     advance(session, [deployment_id])
     return attempt
+
+
+def retriable(status: DeploymentStatus, *, named: bool = False) -> tuple[TaskStatus, ...]:
+    """The task outcomes a retry of a deployment in `status` runs again."""
+    if named or status == D.SUCCEEDED_WITH_EXCLUSIONS:
+        return (*RETRIABLE, T.EXCLUDED)
+    return RETRIABLE
 
 
 def _only_failed_nodes(session: Session, deployment_id: int) -> bool:
@@ -478,7 +489,7 @@ def available(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -
             .group_by(NodeTask.status)
         ).all()
     )
-    retriable = sum(tally.get(state, 0) for state in RETRIABLE)
+    to_retry = sum(tally.get(state, 0) for state in retriable(status))
     failed = tally.get(T.FAILED, 0) + tally.get(T.INTERRUPTED, 0)
     rolled = session.scalar(
         select(Stage.id)
@@ -494,7 +505,7 @@ def available(session: Session, rt: Runtime, actor: Actor, deployment_id: int) -
         rt.settings.four_eyes and actor.name == deployment.requester
     ):
         offered.append(("promote", Permission.APPROVE))
-    if retriable and status in RETRYABLE and rolled is None:
+    if to_retry and status in RETRYABLE and rolled is None:
         offered.append(("retry", Permission.RETRY))
     if (
         failed

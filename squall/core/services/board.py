@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session, defer
 
 from squall.core.auth import Actor, AuthTarget, authorize
 from squall.core.errors import ValidationError
-from squall.core.models import Deployment, DeploymentHold, NodeTask, Stage, StepResult, utcnow
+from squall.core.models import (
+    Deployment,
+    DeploymentHold,
+    NodeTask,
+    Stage,
+    StepResult,
+    has_failure_point,
+    utcnow,
+)
 from squall.core.permissions import Permission
 from squall.core.readmodel import DeploymentRecord, record_fields
 from squall.core.runtime import Runtime
@@ -265,7 +273,7 @@ def _latest_failures(session: Session, ids: list[int]) -> dict[int, str]:
         )
         .where(
             NodeTask.deployment_id.in_(ids),
-            NodeTask.status.in_([T.FAILED, T.INTERRUPTED, T.INCONCLUSIVE, T.EXCLUDED]),
+            has_failure_point(),
         )
         .subquery()
     )

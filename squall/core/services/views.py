@@ -24,6 +24,7 @@ from squall.core.models import (
     NodeTask,
     Stage,
     StepResult,
+    has_failure_point,
 )
 from squall.core.permissions import Permission
 from squall.core.readmodel import record_fields
@@ -121,7 +122,7 @@ def deployment_view(
             .join(Stage, Stage.id == NodeTask.stage_id)
             .where(
                 NodeTask.deployment_id == deployment_id,
-                NodeTask.status.in_([T.FAILED, T.INTERRUPTED, T.INCONCLUSIVE, T.EXCLUDED]),
+                has_failure_point(),
             )
             .order_by(NodeTask.finished_at, NodeTask.id)
         )

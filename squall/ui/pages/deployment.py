@@ -252,6 +252,9 @@ class DeploymentPage:
                 # After a cancel, what a retry runs did not fail: it was stopped or never started.
                 if name == "retry" and self.detail.view.status == "cancelled":
                     label = "Retry unfinished"
+                # Once it succeeded with exclusions, a retry gives the nodes set aside the change.
+                if name == "retry" and self.detail.view.status == "succeeded_with_exclusions":
+                    label = "Retry excluded"
                 color = "negative" if name in ("cancel", "rollback") else "primary"
                 ui.button(
                     label, icon=icon, color=color, on_click=self._handler(name, action, question)

@@ -174,7 +174,7 @@ def test_a_node_set_aside_stays_a_failure_everywhere_with_its_own_duration(
     assert (row.done, row.failed, row.excluded, row.remaining) == (6, 0, 1, 0)
     assert row.failure is not None
     assert row.failure.startswith("node-04 (excluded) at rebuild (exit 7)")
-    assert failed_cell(done.counts) == "0 (+1 excluded)"
+    assert failed_cell(done.counts) == "0 +1 excl."
     # Its run took what the failing command took, not until someone set it aside.
     report = read(squall, reports.deployment_report, failed.id)
     (line,) = [n for n in report.nodes if n.node == "node-04"]  # type: ignore[attr-defined]

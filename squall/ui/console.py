@@ -327,7 +327,7 @@ def failed_cell(counts: Mapping[str, int]) -> str:
     """Failed nodes, and those that failed and were set aside: never shown as none."""
     failed = str(counts.get("failed", 0) + counts.get("interrupted", 0))
     excluded = counts.get("excluded", 0)
-    return f"{failed} (+{excluded} excluded)" if excluded else failed
+    return f"{failed} +{excluded} excl." if excluded else failed
 
 
 def log_line(entry: LogEntry, *, show_node: bool) -> Text:

@@ -26,7 +26,7 @@ from squall.core.services import actions, deployments
 from squall.core.values.deployments import DeploymentRequest
 from squall.testing.fleet import Fleet
 from squall.testing.harness import SquallHarness
-from squall.ui.console import plan_table
+from squall.ui.console import failed_cell, plan_table
 
 BOB = Actor("bob", frozenset({"approver", "operator"}), "sso")
 CAROL = Actor("carol", frozenset({"approver"}), "sso")
@@ -303,6 +303,7 @@ def test_nodes_set_aside_get_the_change_by_a_retry_once_they_are_fixed(
     squall.act(actions.retry, halted.id)
     aside = squall.run(halted.id)
     assert aside.status == "succeeded_with_exclusions"
+    assert failed_cell(aside) == "0 +1 excl."  # one node, although its health check too
     assert runs(fleet30, "node-02") == 1 and runs(fleet30, "node-12") == 2
     with squall.runtime.db.read() as session:
         assert "retry" in actions.available(session, squall.runtime, squall.actor, halted.id)

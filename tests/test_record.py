@@ -162,6 +162,8 @@ def test_a_cancelled_deployment_shows_its_nodes_as_not_started_never_done(
 def test_a_node_set_aside_stays_a_failure_everywhere_with_its_own_duration(
     squall: SquallHarness, fleet6: Fleet
 ) -> None:
+    from squall.api import schemas
+
     (fleet6.node("node-04").root / "fail").write_text("")
     failed = squall.deploy("cache_rebuild", params={"rebuild_command": FAIL_IF_MARKED})
     assert failed.status == "failed"
@@ -174,7 +176,9 @@ def test_a_node_set_aside_stays_a_failure_everywhere_with_its_own_duration(
     assert (row.done, row.failed, row.excluded, row.remaining) == (6, 0, 1, 0)
     assert row.failure is not None
     assert row.failure.startswith("node-04 (excluded) at rebuild (exit 7)")
-    assert failed_cell(done.counts) == "0 +1 excl."
+    assert failed_cell(done) == "0 +1 excl."
+    answer = schemas.Deployment.model_validate(done).model_dump(mode="json")
+    assert (answer["nodes_done"], answer["nodes_excluded"]) == (6, 1)
     # Its run took what the failing command took, not until someone set it aside.
     report = read(squall, reports.deployment_report, failed.id)
     (line,) = [n for n in report.nodes if n.node == "node-04"]  # type: ignore[attr-defined]

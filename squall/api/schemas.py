@@ -209,6 +209,8 @@ class Deployment(DeploymentFields):
     """Of those, how many ran and ended (whatever the outcome)."""
     nodes_never_ran: int
     """Of those, how many never ran: skipped, or not started before a cancel."""
+    nodes_excluded: int
+    """Of those, how many failed and were set aside (counted in done, never succeeded)."""
     attempts: list[Attempt]
     """Every attempt, first to last, with the failures of each."""
     reruns: list[Rerun]

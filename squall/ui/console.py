@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console, Group
@@ -312,7 +312,7 @@ def deployments_table(views: Sequence[DeploymentView], width: int) -> Table:
             view.type,
             status_text(view.status),
             f"{view.nodes_done}/{view.node_count}",
-            failed_cell(view.counts),
+            failed_cell(view),
             view.target,
             view.requester,
             view.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
@@ -323,11 +323,10 @@ def deployments_table(views: Sequence[DeploymentView], width: int) -> Table:
     return fitted_table(columns, rows, width)
 
 
-def failed_cell(counts: Mapping[str, int]) -> str:
-    """Failed nodes, and those that failed and were set aside: never shown as none."""
-    failed = str(counts.get("failed", 0) + counts.get("interrupted", 0))
-    excluded = counts.get("excluded", 0)
-    return f"{failed} +{excluded} excl." if excluded else failed
+def failed_cell(view: DeploymentView) -> str:
+    """Failed tasks, and the nodes that failed and were set aside: never shown as none."""
+    failed = str(view.counts.get("failed", 0) + view.counts.get("interrupted", 0))
+    return f"{failed} +{view.nodes_excluded} excl." if view.nodes_excluded else failed
 
 
 def log_line(entry: LogEntry, *, show_node: bool) -> Text:

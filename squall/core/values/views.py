@@ -129,6 +129,13 @@ class DeploymentView(DeploymentRecord):
         return sum(stage.never_ran for stage in self.stages if stage.kind == "deploy")
 
     @property
+    def nodes_excluded(self) -> int:
+        """Nodes that failed and were set aside (their health checks with them)."""
+        return sum(
+            stage.counts.get("excluded", 0) for stage in self.stages if stage.kind == "deploy"
+        )
+
+    @property
     def current_stage(self) -> StageProgress | None:
         """The stage being worked on or waited for; the last one when all are done."""
         for stage in self.stages:

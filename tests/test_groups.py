@@ -22,7 +22,7 @@ from squall.core.engine.worker import Engine
 from squall.core.errors import InvalidTransition, PermissionDenied, PlanError, ValidationError
 from squall.core.models import Event, NodeTask
 from squall.core.params import parse_assignments
-from squall.core.services import actions, deployments
+from squall.core.services import actions, deployments, reports, views
 from squall.core.values.deployments import DeploymentRequest
 from squall.testing.fleet import Fleet
 from squall.testing.harness import SquallHarness
@@ -304,6 +304,13 @@ def test_nodes_set_aside_get_the_change_by_a_retry_once_they_are_fixed(
     aside = squall.run(halted.id)
     assert aside.status == "succeeded_with_exclusions"
     assert failed_cell(aside) == "0 +1 excl."  # one node, although its health check too
+    # Its health check, set aside with it, never ran: no failure point, no signature of its own.
+    assert [(f.node, f.stage) for f in aside.failures] == [("node-02", "lightning")]
+    with squall.runtime.db.read() as session:
+        detail = views.deployment_detail(session, squall.runtime, squall.actor, halted.id)
+        report = reports.deployment_report(session, squall.runtime, squall.actor, halted.id)
+    assert [(s.step, s.nodes) for s in detail.signatures] == [("rebuild", ("node-02",))]
+    assert [(s.step, s.nodes) for s in report.signatures] == [("rebuild", ("node-02",))]
     assert runs(fleet30, "node-02") == 1 and runs(fleet30, "node-12") == 2
     with squall.runtime.db.read() as session:
         assert "retry" in actions.available(session, squall.runtime, squall.actor, halted.id)

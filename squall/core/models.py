@@ -241,11 +241,14 @@ class NodeTask(Base):
 
 def has_failure_point() -> ColumnElement[bool]:
     """Node tasks with a failure point to show: failed, interrupted, inconclusive, or set
-    aside after they ran. A node set aside also sets aside its later tasks (its health
+    aside after failing. A node set aside also sets aside its later tasks (its health
     check), which never ran and have none."""
     return or_(
         NodeTask.status.in_([TaskStatus.FAILED, TaskStatus.INTERRUPTED, TaskStatus.INCONCLUSIVE]),
-        and_(NodeTask.status == TaskStatus.EXCLUDED, NodeTask.started_at.is_not(None)),
+        and_(
+            NodeTask.status == TaskStatus.EXCLUDED,
+            or_(NodeTask.failed_step_name.is_not(None), NodeTask.error.is_not(None)),
+        ),
     )
 
 

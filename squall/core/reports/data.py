@@ -391,10 +391,13 @@ def _cluster_lines(deployed: list[NodeLine]) -> tuple[ClusterLine, ...]:
 
 
 def signatures(lines: Iterable[NodeLine]) -> tuple[Signature, ...]:
-    """Failed nodes grouped by step and first error line, the largest group first."""
+    """Failed nodes grouped by step and first error line, the largest group first. A node
+    set aside counts once it failed; the later tasks set aside with it (its health check)
+    never ran and have no error."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for line in lines:
-        if line.status in {status.value for status in FAILED} or line.status == "excluded":
+        aside = line.status == "excluded" and bool(line.failed_step or line.error)
+        if line.status in {status.value for status in FAILED} or aside:
             first = line.error.strip().splitlines()[0] if line.error and line.error.strip() else ""
             groups[(line.failed_step or "connect", first or "no error")].append(line.node)
     return tuple(

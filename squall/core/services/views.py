@@ -460,7 +460,9 @@ def deployment_detail(
     )
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for cell in tasks:
-        if cell.status in ("failed", "interrupted", "inconclusive", "excluded"):
+        # A node set aside counts once it failed; its later tasks set aside with it never ran.
+        aside = cell.status == "excluded" and bool(cell.failed_step or cell.error)
+        if cell.status in ("failed", "interrupted", "inconclusive") or aside:
             first_line = (cell.error or "").strip().splitlines()[0] if cell.error else "no error"
             groups[(cell.failed_step or "connect", first_line)].append(cell.node)
     signatures = tuple(

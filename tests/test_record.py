@@ -19,6 +19,7 @@ from squall.core.services import actions, board, reports, views
 from squall.integrations.common import counts_text
 from squall.testing.fleet import Fleet
 from squall.testing.harness import SquallHarness
+from squall.ui.components import phase_bar
 from squall.ui.console import failed_cell
 
 FAIL_IF_MARKED = ["sh", "-c", 'echo "rebuilding $(hostname)"; test ! -e fail || exit 7']
@@ -255,3 +256,7 @@ def test_a_rolled_back_deployments_report_leads_with_the_rollback(
     assert lead in first and "3 of 3 node(s) restored to what they ran before" in first
     assert first.index(lead) < first.index("Status rolled back")  # before the figures
     assert "Restored 3 of 3" in first and "Succeeded" not in first
+    # On the board, the undoing is not green: the deployment's bar reads "done, then undone".
+    (row,) = read(squall, board.board)  # type: ignore[misc]
+    bar = phase_bar(row.segments)  # type: ignore[attr-defined]
+    assert bar.count('class="sq-succeeded"') == 1 and bar.count('class="sq-rolled_back"') == 1

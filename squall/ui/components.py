@@ -31,9 +31,11 @@ def status_chip(status: str) -> ui.badge:
 def phase_bar(segments: Sequence[Segment]) -> str:
     """A deployment's stages side by side (lightning → thunder waves), each filled as far
     as its nodes are done: green only for nodes that succeeded, red for failed ones; nodes
-    set aside, cancelled or never started leave their part grey."""
+    set aside, cancelled or never started leave their part grey. A rollback's nodes undone
+    fill in the colour of *rolled back*, so a bar undone never reads as all green."""
     parts = []
     for segment in segments:
+        ok = "rolled_back" if segment.kind == "rollback" else "succeeded"
         width = max(segment.total, 1) if segment.kind == "deploy" else max(segment.total // 3, 1)
         total = max(segment.total, 1)
         done = 100 * segment.succeeded / total
@@ -46,7 +48,7 @@ def phase_bar(segments: Sequence[Segment]) -> str:
         # Empty parts are left out: most stages of a busy board are all done or not started.
         fills = "".join(
             f'<div class="sq-{part}" style="width:{share:.0f}%"></div>'
-            for part, share in (("succeeded", done), ("failed", failed), ("running", running))
+            for part, share in ((ok, done), ("failed", failed), ("running", running))
             if round(share)
         )
         parts.append(f'<div class="sq-seg" title="{title}" style="flex-grow:{width}">{fills}</div>')

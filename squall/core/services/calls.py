@@ -32,13 +32,13 @@ READS = frozenset({Permission.VIEW, Permission.AUDIT_VIEW})
 
 def read_as(rt: Runtime, actor: Actor, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """`service(session, rt, actor, …)` in a read-only session."""
-    with refusals_recorded(rt, actor, service.__name__), rt.db.read() as session:
+    with refusals_recorded(rt, actor, _name(service)), rt.db.read() as session:
         return service(session, rt, actor, *args, **kwargs)
 
 
 def write_as(rt: Runtime, actor: Actor, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """`service(session, rt, actor, …)` in one transaction: committed, or rolled back on error."""
-    with refusals_recorded(rt, actor, service.__name__), rt.db.write() as session:
+    with refusals_recorded(rt, actor, _name(service)), rt.db.write() as session:
         return service(session, rt, actor, *args, **kwargs)
 
 
@@ -56,8 +56,13 @@ def refusals_recorded(rt: Runtime, actor: Actor, attempted: str) -> Iterator[Non
         raise
 
 
+def _name(service: Callable[..., Any]) -> str:
+    """The action's name for the record: the service's (`promote`, `create_token`)."""
+    return getattr(service, "__name__", type(service).__name__)
+
+
 def _record(rt: Runtime, actor: Actor, attempted: str, refused: PermissionDenied) -> None:
-    details = {"permission": refused.permission, "attempted": attempted.strip("_")}
+    details = {"permission": refused.permission, "attempted": attempted}
     try:
         with rt.db.write() as session:
             audit.record(session, actor, "permission.denied", refused.target or "", details)

@@ -126,7 +126,7 @@ def test_the_slack_card_names_the_node_a_stage_went_on_without(
     assert stage.status == "succeeded" and stage.counts["excluded"] == 1
     last = card.edits[-1]
     assert "— succeeded with exclusions" in last
-    assert f"• rebuild: succeeded ({stage.total}/{stage.total}, 1 excluded)" in last
+    assert f"• rebuild: succeeded with exclusions ({stage.total}/{stage.total}, 1 excluded)" in last
 
 
 def expected_story(squall: SquallHarness, deployment_id: int) -> tuple[list[str], list[str]]:

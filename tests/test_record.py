@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
+from rich.console import Console
 
 from squall.app import DEFAULT_PLUGINS
 from squall.core.engine.worker import Engine
@@ -20,7 +22,7 @@ from squall.integrations.common import counts_text
 from squall.testing.fleet import Fleet
 from squall.testing.harness import SquallHarness
 from squall.ui.components import phase_bar
-from squall.ui.console import failed_cell
+from squall.ui.console import failed_cell, print_view
 
 FAIL_IF_MARKED = ["sh", "-c", 'echo "rebuilding $(hostname)"; test ! -e fail || exit 7']
 
@@ -178,6 +180,11 @@ def test_a_node_set_aside_stays_a_failure_everywhere_with_its_own_duration(
     assert row.failure is not None
     assert row.failure.startswith("node-04 (excluded) at rebuild (exit 7)")
     assert failed_cell(done) == "0 +1 excl."
+    (stage,) = done.stages
+    assert (stage.status, stage.outcome) == ("succeeded", "succeeded_with_exclusions")
+    shown = Console(width=140, record=True)
+    print_view(shown, done)
+    assert re.search(r"rebuild\s+succeeded with exclusions\s+6\s+6", shown.export_text())
     answer = schemas.Deployment.model_validate(done).model_dump(mode="json")
     assert (answer["nodes_done"], answer["nodes_excluded"]) == (6, 1)
     # Its run took what the failing command took, not until someone set it aside.

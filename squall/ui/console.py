@@ -112,7 +112,7 @@ class StageBars:
 
     def update(self, view: DeploymentView) -> None:
         for stage in view.stages:
-            detail = _counts_line(stage.counts, stage.status)
+            detail = _counts_line(stage.counts, stage.outcome)
             if stage.name not in self._bars:
                 self._bars[stage.name] = self.progress.add_task(
                     stage.name, total=stage.total, detail=detail
@@ -177,7 +177,7 @@ def print_view(console: Console, view: DeploymentView) -> None:
     rows = [
         (
             stage.name,
-            status_text(stage.status),
+            status_text(stage.outcome),
             str(stage.total),
             str(stage.done),
             str(stage.counts.get("running", 0)),

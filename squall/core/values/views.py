@@ -44,6 +44,14 @@ class StageProgress:
     def remaining(self) -> int:
         return self.total - self.done - self.never_ran - self.counts.get("running", 0)
 
+    @property
+    def outcome(self) -> str:
+        """Its status named for what happened, as people read it: a stage that went on
+        without the nodes set aside succeeded with exclusions, not plainly."""
+        if self.status == "succeeded" and self.counts.get("excluded"):
+            return "succeeded_with_exclusions"
+        return self.status
+
 
 FINISHED = (
     "succeeded",

@@ -45,7 +45,8 @@ def card(detail: DeploymentDetail, url: str | None) -> str:
         otherwise = "".join(
             f", {stage.counts[name]} {name}" for name in ENDED_OTHERWISE if stage.counts.get(name)
         )
-        lines.append(f"• {stage.name}: {stage.status} ({stage.done}/{stage.total}{otherwise})")
+        outcome = stage.outcome.replace("_", " ")
+        lines.append(f"• {stage.name}: {outcome} ({stage.done}/{stage.total}{otherwise})")
     if view.waiting_for:
         lines.append(f"waiting for {view.waiting_for}")
     lines.append(link(url, "Open in Squall"))

@@ -450,8 +450,8 @@ def _timeline(stages: tuple[StageProgress, ...]) -> str:
         )
         rows.append(
             f"<tr><td style='padding:3px 8px;white-space:nowrap'><b>{html.escape(stage.name)}</b></td>"
-            f"<td style='padding:3px 8px'><span style='color:{components.color(stage.status)}'>"
-            f"{html.escape(stage.status)}</span></td>"
+            f"<td style='padding:3px 8px'><span style='color:{components.color(stage.outcome)}'>"
+            f"{html.escape(stage.outcome.replace('_', ' '))}</span></td>"
             f"<td style='padding:3px 8px;width:40%'><div style='display:flex;height:12px;background:#eee'>"
             f"<div style='width:{100 * good / total:.1f}%;background:{components.color('succeeded')}'></div>"
             f"<div style='width:{100 * failed / total:.1f}%;background:{components.color('failed')}'></div>"

@@ -28,7 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
-from squall.core.status import DeploymentStatus, StageKind, StageStatus, TaskStatus
+from squall.core.status import UNSUCCESSFUL, DeploymentStatus, StageKind, StageStatus, TaskStatus
 
 
 def utcnow() -> dt.datetime:
@@ -239,12 +239,10 @@ class NodeTask(Base):
     stage: Mapped[Stage] = relationship(back_populates="tasks")
 
 
-def has_failure_point() -> ColumnElement[bool]:
-    """Node tasks with a failure point to show: failed, interrupted, inconclusive, or set
-    aside after failing. A node set aside also sets aside its later tasks (its health
-    check), which never ran and have none."""
+def failure_point_condition() -> ColumnElement[bool]:
+    """`status.has_failure_point` as a condition on node tasks, for queries."""
     return or_(
-        NodeTask.status.in_([TaskStatus.FAILED, TaskStatus.INTERRUPTED, TaskStatus.INCONCLUSIVE]),
+        NodeTask.status.in_(UNSUCCESSFUL),
         and_(
             NodeTask.status == TaskStatus.EXCLUDED,
             or_(NodeTask.failed_step_name.is_not(None), NodeTask.error.is_not(None)),

@@ -113,6 +113,18 @@ NEVER_RAN = frozenset({TaskStatus.SKIPPED, TaskStatus.NOT_STARTED})
 """Task outcomes of nodes that were never touched."""
 FAILURES = frozenset({TaskStatus.FAILED, TaskStatus.INTERRUPTED})
 """Task outcomes that count against a stage's failure threshold."""
+UNSUCCESSFUL = frozenset({TaskStatus.FAILED, TaskStatus.INTERRUPTED, TaskStatus.INCONCLUSIVE})
+"""Task outcomes that always have a failure point to show."""
+
+
+def has_failure_point(status: str, failed_step: str | None, error: str | None) -> bool:
+    """Whether a task has a failure point to show: failed, interrupted, inconclusive, or set
+    aside after failing. A node set aside also sets aside its later tasks (its health
+    check), which never ran and have none. (`models.failure_point_condition` asks SQL the same.)"""
+    if status in UNSUCCESSFUL:
+        return True
+    return status == TaskStatus.EXCLUDED and bool(failed_step or error)
+
 
 D, S, T = DeploymentStatus, StageStatus, TaskStatus
 

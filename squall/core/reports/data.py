@@ -53,9 +53,16 @@ from squall.core.reports.model import (
 from squall.core.reports.stats import durations, natural, rate, seconds
 from squall.core.runtime import Runtime
 from squall.core.secrets import Redactor, has_secrets, redacted_params, secret_values, unseal_params
-from squall.core.status import NEVER_RAN, DeploymentStatus, StageKind, TaskStatus
+from squall.core.status import (
+    NEVER_RAN,
+    UNSUCCESSFUL,
+    DeploymentStatus,
+    StageKind,
+    TaskStatus,
+    has_failure_point,
+)
 
-FAILED = frozenset({TaskStatus.FAILED, TaskStatus.INTERRUPTED, TaskStatus.INCONCLUSIVE})
+FAILED = UNSUCCESSFUL
 LAST_FAILURES = 5
 TIMELINE_SKIPS = ("task.",)
 """Node tasks are in the node table; the timeline keeps what happened to the whole."""
@@ -391,13 +398,11 @@ def _cluster_lines(deployed: list[NodeLine]) -> tuple[ClusterLine, ...]:
 
 
 def signatures(lines: Iterable[NodeLine]) -> tuple[Signature, ...]:
-    """Failed nodes grouped by step and first error line, the largest group first. A node
-    set aside counts once it failed; the later tasks set aside with it (its health check)
-    never ran and have no error."""
+    """Failed nodes (and those set aside after failing) grouped by step and first error
+    line, the largest group first."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for line in lines:
-        aside = line.status == "excluded" and bool(line.failed_step or line.error)
-        if line.status in {status.value for status in FAILED} or aside:
+        if has_failure_point(line.status, line.failed_step, line.error):
             first = line.error.strip().splitlines()[0] if line.error and line.error.strip() else ""
             groups[(line.failed_step or "connect", first or "no error")].append(line.node)
     return tuple(

@@ -23,7 +23,7 @@ from squall.core.models import (
     NodeTask,
     Stage,
     StepResult,
-    has_failure_point,
+    failure_point_condition,
     utcnow,
 )
 from squall.core.permissions import Permission
@@ -273,7 +273,7 @@ def _latest_failures(session: Session, ids: list[int]) -> dict[int, str]:
         )
         .where(
             NodeTask.deployment_id.in_(ids),
-            has_failure_point(),
+            failure_point_condition(),
         )
         .subquery()
     )

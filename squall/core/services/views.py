@@ -24,7 +24,7 @@ from squall.core.models import (
     NodeTask,
     Stage,
     StepResult,
-    has_failure_point,
+    failure_point_condition,
 )
 from squall.core.permissions import Permission
 from squall.core.readmodel import record_fields
@@ -32,7 +32,7 @@ from squall.core.reporting import DeploymentSummary, ReportSection
 from squall.core.runtime import Runtime
 from squall.core.secrets import redacted_params
 from squall.core.services.deployments import get, visible
-from squall.core.status import DeploymentStatus, TaskStatus
+from squall.core.status import DeploymentStatus, TaskStatus, has_failure_point
 from squall.core.values.views import (
     NEVER_RAN,
     ApprovalView,
@@ -122,7 +122,7 @@ def deployment_view(
             .join(Stage, Stage.id == NodeTask.stage_id)
             .where(
                 NodeTask.deployment_id == deployment_id,
-                has_failure_point(),
+                failure_point_condition(),
             )
             .order_by(NodeTask.finished_at, NodeTask.id)
         )
@@ -460,9 +460,7 @@ def deployment_detail(
     )
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for cell in tasks:
-        # A node set aside counts once it failed; its later tasks set aside with it never ran.
-        aside = cell.status == "excluded" and bool(cell.failed_step or cell.error)
-        if cell.status in ("failed", "interrupted", "inconclusive") or aside:
+        if has_failure_point(cell.status, cell.failed_step, cell.error):
             first_line = (cell.error or "").strip().splitlines()[0] if cell.error else "no error"
             groups[(cell.failed_step or "connect", first_line)].append(cell.node)
     signatures = tuple(
